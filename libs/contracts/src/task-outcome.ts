@@ -1,0 +1,64 @@
+/**
+ * What a finished attempt produced. A successful attempt's result is BullMQ's return value; a failed
+ * attempt's `TaskFailure` travels as the JSON message of the error the worker throws, so BullMQ keeps
+ * it as `failedReason` (the last attempt) and in `stacktrace` (every attempt) with no extra writes.
+ */
+export const FAILURE_REASONS = [
+  'test_failed',
+  'benchmark_failed',
+  'bad_output',
+  'timeout',
+  'invalid_task',
+  'spawn_failed',
+  'synthetic_failure',
+  'stalled',
+  'worker_error',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+export interface TaskFailure {
+  reason: FailureReason;
+  message: string;
+  exit_code?: number | null;
+  signal?: string | null;
+  output_tail?: string;
+  duration_ms?: number;
+  metrics?: Record<string, number>;
+}
+
+export interface TaskResult {
+  outcome: 'passed' | 'completed';
+  worker_id: string;
+  duration_ms: number;
+  exit_code?: number;
+  output_tail?: string;
+  metrics: Record<string, number>;
+}
+
+/** Reasons that no retry can change: the worker fails these at once, whatever `max_attempts` says. */
+export const PERMANENT_FAILURES: ReadonlySet<FailureReason> = new Set(['invalid_task']);
+
+export function encodeFailure(failure: TaskFailure): string {
+  return JSON.stringify(failure);
+}
+
+const isReason = (v: unknown): v is FailureReason => typeof v === 'string' && (FAILURE_REASONS as readonly string[]).includes(v);
+
+/** Reads back an encoded failure; a plain message (BullMQ's own, e.g. a stall) is classified by its text. */
+export function decodeFailure(text: string | undefined | null): TaskFailure | null {
+  if (!text) return null;
+  if (text.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(text) as Partial<TaskFailure>;
+      if (isReason(parsed.reason) && typeof parsed.message === 'string') return parsed as TaskFailure;
+    } catch {
+      // not ours: fall through
+    }
+  }
+  return { reason: /stalled/i.test(text) ? 'stalled' : 'worker_error', message: text };
+}
+
+/** Keeps the last `maxBytes` of text, cut at a character boundary. */
+export function tail(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : text.slice(text.length - maxChars);
+}
