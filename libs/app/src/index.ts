@@ -1,0 +1,5 @@
+export * from './contract-pipe.js';
+export * from './http-app.js';
+export * from './http-errors.js';
+export * from './http-exception.filter.js';
+export * from './run-main.js';

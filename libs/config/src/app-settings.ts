@@ -1,0 +1,101 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import type { WorkerTemplate } from '@fleet/contracts';
+import { ConfigError } from './config-error.js';
+import { type CommonSettings, type Env, envInt, envOptionalInt, envString, loadCommonSettings, parseEnv } from './env.js';
+import { loadWorkerTemplates } from './worker-templates.js';
+
+const DAY_S = 24 * 60 * 60;
+
+export interface CoordinatorSettings extends CommonSettings {
+  port: number;
+  bodyLimitBytes: number;
+  retention: { completedAgeS: number; completedCount: number; failedAgeS: number };
+  templates: WorkerTemplate[];
+  warnings: string[];
+}
+
+export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
+  const common = loadCommonSettings(env);
+  const e = parseEnv(
+    {
+      COORDINATOR_PORT: envInt(0, 65535, 8080),
+      HTTP_BODY_LIMIT_BYTES: envInt(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
+      TASK_RETAIN_COMPLETED_S: envInt(1, 365 * DAY_S, DAY_S),
+      TASK_RETAIN_COMPLETED_COUNT: envInt(1, 10_000_000, 100_000),
+      TASK_RETAIN_FAILED_S: envInt(1, 365 * DAY_S, 7 * DAY_S),
+    },
+    env,
+  );
+  const templates = loadWorkerTemplates(common.configDir);
+  return {
+    ...common,
+    port: e.COORDINATOR_PORT,
+    bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+    retention: { completedAgeS: e.TASK_RETAIN_COMPLETED_S, completedCount: e.TASK_RETAIN_COMPLETED_COUNT, failedAgeS: e.TASK_RETAIN_FAILED_S },
+    templates: templates.value,
+    warnings: templates.warnings,
+  };
+}
+
+export interface WorkerSettings extends CommonSettings {
+  workerId: string;
+  pool: string;
+  concurrency: number;
+  template: WorkerTemplate;
+  heartbeatMs: number;
+  lockMs: number;
+  stalledIntervalMs: number;
+  /** Approximate cap (XADD MAXLEN ~) of the timings stream. */
+  timingsMaxLen: number;
+  /** Grace between SIGTERM and SIGKILL when a task's process tree is stopped. */
+  killGraceMs: number;
+  warnings: string[];
+}
+
+const WORKER_ID = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** Worker settings from `--pool/--concurrency/--id` (which win) and `WORKER_*` variables. */
+export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSettings {
+  let flags: { pool?: string; concurrency?: string; id?: string };
+  try {
+    flags = parseArgs({ args: [...argv], options: { pool: { type: 'string' }, concurrency: { type: 'string' }, id: { type: 'string' } }, strict: true }).values;
+  } catch (err) {
+    throw new ConfigError('command line', [{ field: 'arguments', reason: `${(err as Error).message}; usage: --pool <name> [--concurrency <n>] [--id <worker id>]` }]);
+  }
+  const common = loadCommonSettings(env);
+  const e = parseEnv(
+    {
+      WORKER_POOL: envString(''),
+      WORKER_CONCURRENCY: envOptionalInt(1, 256),
+      WORKER_ID: envString(''),
+      WORKER_HEARTBEAT_MS: envInt(50, 60_000, 1000),
+      WORKER_LOCK_MS: envInt(1000, 3_600_000, 10_000),
+      WORKER_STALLED_INTERVAL_MS: envInt(500, 3_600_000, 5000),
+      WORKER_KILL_GRACE_MS: envInt(0, 600_000, 2000),
+      TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
+    },
+    { ...env, WORKER_POOL: flags.pool ?? env.WORKER_POOL, WORKER_CONCURRENCY: flags.concurrency ?? env.WORKER_CONCURRENCY, WORKER_ID: flags.id ?? env.WORKER_ID },
+  );
+  const templates = loadWorkerTemplates(common.configDir);
+  const pools = templates.value.map((t) => t.pool);
+  if (e.WORKER_POOL === '') throw new ConfigError('command line', [{ field: '--pool', reason: `is required (or WORKER_POOL); pools: ${pools.join(', ')}` }]);
+  const template = templates.value.find((t) => t.pool === e.WORKER_POOL);
+  if (!template) throw new ConfigError('command line', [{ field: '--pool', reason: `unknown pool "${e.WORKER_POOL}"; worker_templates.json defines: ${pools.join(', ')}` }]);
+  const workerId = e.WORKER_ID || `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 60)}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  if (!WORKER_ID.test(workerId)) throw new ConfigError('command line', [{ field: '--id', reason: 'must be 1-100 letters, digits, _ . or -' }]);
+  return {
+    ...common,
+    workerId,
+    pool: template.pool,
+    concurrency: e.WORKER_CONCURRENCY ?? template.concurrency,
+    template,
+    heartbeatMs: e.WORKER_HEARTBEAT_MS,
+    lockMs: e.WORKER_LOCK_MS,
+    stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+    timingsMaxLen: e.TIMINGS_MAXLEN,
+    killGraceMs: e.WORKER_KILL_GRACE_MS,
+    warnings: templates.warnings,
+  };
+}

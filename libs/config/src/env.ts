@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { toFieldErrors } from '@fleet/contracts';
+import { ConfigError } from './config-error.js';
+import { DEFAULT_CONFIG_DIR } from './paths.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+export const envInt = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    (v) => (blankToUndefined(v) === undefined ? undefined : Number(v)),
+    z.int({ error: `must be an integer from ${min} to ${max}` }).min(min, { error: `must be an integer from ${min} to ${max}` }).max(max, { error: `must be an integer from ${min} to ${max}` }).default(fallback),
+  );
+
+/** An optional integer: unset or blank gives undefined. */
+export const envOptionalInt = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (blankToUndefined(v) === undefined ? undefined : Number(v)),
+    z.int({ error: `must be an integer from ${min} to ${max}` }).min(min, { error: `must be an integer from ${min} to ${max}` }).max(max, { error: `must be an integer from ${min} to ${max}` }).optional(),
+  );
+
+export const envString = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
+
+const redisUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((u) => /^rediss?:\/\/[^\s]+$/.test(u), { error: 'must be a redis:// or rediss:// URL' }),
+);
+
+const prefix = z.preprocess(
+  blankToUndefined,
+  z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ or -' }).default('fleet'),
+);
+
+/** Parses environment variables with a schema whose keys are the variables' names. */
+export function parseEnv<S extends z.ZodRawShape>(shape: S, env: Env): z.output<z.ZodObject<S>> {
+  const parsed = z.object(shape).safeParse(env, { reportInput: true });
+  if (!parsed.success) throw new ConfigError('environment', toFieldErrors(parsed.error, 'environment'));
+  return parsed.data;
+}
+
+export interface CommonSettings {
+  redisUrl: string;
+  /** Every Redis key of this fleet starts with `<prefix>:`; runs that share a Redis keep apart by prefix. */
+  prefix: string;
+  configDir: string;
+}
+
+export function loadCommonSettings(env: Env): CommonSettings {
+  const e = parseEnv({ REDIS_URL: redisUrl, FLEET_PREFIX: prefix, CONFIG_DIR: envString(DEFAULT_CONFIG_DIR) }, env);
+  return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR) };
+}

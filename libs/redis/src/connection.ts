@@ -1,0 +1,90 @@
+import { Logger } from '@nestjs/common';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Connections by role, as BullMQ's production guide advises:
+ * - `producer` (HTTP handlers): fails fast when Redis is down, so a request gets a 503 instead of hanging;
+ * - `consumer` (workers, schedulers, stream readers): retries for ever (`maxRetriesPerRequest: null`),
+ *   because BullMQ's blocking commands and the fleet's loops must survive a Redis restart.
+ */
+export type RedisRole = 'producer' | 'consumer';
+
+export function redisOptions(role: RedisRole, name: string): RedisOptions {
+  const common: RedisOptions = {
+    connectionName: name,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+  };
+  return role === 'producer'
+    ? { ...common, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 }
+    : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}
+
+/** Opens a connection with an `error` listener attached (an unlistened ioredis error would crash the process). */
+export function createRedis(url: string, role: RedisRole, name: string, logger = new Logger(`redis:${name}`)): Redis {
+  const redis = new Redis(url, redisOptions(role, name));
+  let lastError = '';
+  redis.on('error', (err: Error) => {
+    if (err.message !== lastError) logger.warn(`${err.message}`);
+    lastError = err.message;
+  });
+  redis.on('ready', () => {
+    if (lastError !== '') logger.log('reconnected');
+    lastError = '';
+  });
+  return redis;
+}
+
+/** Waits until the connection is ready, or throws after `timeoutMs` with the URL in the message. */
+export async function waitUntilReady(redis: Redis, url: string, timeoutMs = 5000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis at ${url} is not reachable (waited ${timeoutMs} ms)`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}
+
+/** Deletes every key matching `pattern` with SCAN + UNLINK (never KEYS); returns how many. */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** Counts keys matching `pattern` (for tests and diagnostics). */
+export async function countMatching(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let count = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    count += keys.length;
+  } while (cursor !== '0');
+  return count;
+}
+
+/** Whether an error means "Redis cannot be reached right now" (an HTTP 503), not a bug. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH') return true;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /enableOfflineQueue|Connection is closed|connect ECONNREFUSED|Reached the max retries per request/i.test(err.message)
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * Every Redis key and stream name of a fleet, built from one prefix. BullMQ's queues live under
+ * `<prefix>:q:<pool>:…`; the fleet's own keys sit beside them and can never collide with a queue's,
+ * whatever a pool is called. Deleting `<prefix>:*` removes a fleet completely.
+ */
+export class FleetKeys {
+  constructor(readonly prefix: string) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) throw new RangeError(`invalid key prefix "${prefix}"`);
+  }
+
+  /** The `prefix` option for BullMQ's Queue and Worker. */
+  get bullPrefix(): string {
+    return `${this.prefix}:q`;
+  }
+
+  /** Pattern matching every key of this fleet, for SCAN. */
+  get everything(): string {
+    return `${this.prefix}:*`;
+  }
+
+  /** Hash of one live worker (pool, pid, host, capabilities, current tasks); expires unless heartbeats renew it. */
+  worker(workerId: string): string {
+    return `${this.prefix}:worker:${workerId}`;
+  }
+
+  /** Sorted set of worker ids scored by last heartbeat (ms); entries whose hash expired are pruned on read. */
+  get workerIndex(): string {
+    return `${this.prefix}:workers`;
+  }
+
+  /** Stream of timing events, one per finished attempt. */
+  get timings(): string {
+    return `${this.prefix}:timings`;
+  }
+
+  /** Task id already created for an idempotency key. */
+  idempotency(key: string): string {
+    return `${this.prefix}:idem:${key}`;
+  }
+
+  /** Record of a cancelled task (BullMQ forgets a removed job; clients still ask for it). */
+  cancelled(taskId: string): string {
+    return `${this.prefix}:cancelled:${taskId}`;
+  }
+
+  /** Lease held by the acting resource manager. */
+  get managerLease(): string {
+    return `${this.prefix}:rm:lease`;
+  }
+
+  /** Hash pool → pinned worker count, set by operators; survives resource-manager restarts. */
+  get pins(): string {
+    return `${this.prefix}:rm:pins`;
+  }
+
+  /** Stream of scaling decisions. */
+  get decisions(): string {
+    return `${this.prefix}:rm:decisions`;
+  }
+
+  /** Stream of alerts raised and cleared by the trend analyzer. */
+  get alerts(): string {
+    return `${this.prefix}:alerts`;
+  }
+
+  /** Consumer group of the trend analyzers on the timings stream (a group name, not a key). */
+  get analyzerGroup(): string {
+    return 'trend-analyzer';
+  }
+}
