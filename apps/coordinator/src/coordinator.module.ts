@@ -1,0 +1,19 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { CoordinatorSettings } from '@fleet/config';
+import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { FleetController } from './fleet.controller.js';
+import { TaskQueueRepository } from './task-queue.repository.js';
+import { TasksController } from './tasks.controller.js';
+import { TasksService } from './tasks.service.js';
+
+@Module({})
+export class CoordinatorModule {
+  /** Settings are loaded and validated before Nest starts, so a bad config never gets this far. */
+  static forRoot(settings: CoordinatorSettings): DynamicModule {
+    return {
+      module: CoordinatorModule,
+      controllers: [TasksController, FleetController],
+      providers: [{ provide: COORDINATOR_SETTINGS, useValue: settings }, TaskQueueRepository, TasksService],
+    };
+  }
+}

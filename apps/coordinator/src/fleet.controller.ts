@@ -1,0 +1,35 @@
+import { Controller, Get, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
+import type { WorkerRecord } from '@fleet/redis';
+import { type QueueCounts, TaskQueueRepository } from './task-queue.repository.js';
+
+@Controller()
+export class FleetController {
+  constructor(private readonly repo: TaskQueueRepository) {}
+
+  /** Task counts per pool and state. */
+  @Get('queues')
+  async queues(): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
+    return { pools: await this.repo.counts() };
+  }
+
+  /** Workers whose heartbeat is current, with pool, capabilities and the tasks they hold. */
+  @Get('workers')
+  async workers(): Promise<{ workers: WorkerRecord[] }> {
+    return { workers: await this.repo.workers() };
+  }
+
+  @Get('health')
+  async health(): Promise<{ status: 'ok'; redis: 'up' }> {
+    try {
+      await this.repo.ping();
+      return { status: 'ok', redis: 'up' };
+    } catch (err) {
+      throw new ServiceUnavailableException({
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'Service Unavailable',
+        message: `Redis is not reachable: ${(err as Error).message}`,
+        errors: [{ field: 'redis', reason: (err as Error).message }],
+      });
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { conflict, notFound, unprocessable } from '@fleet/app';
+import type { CoordinatorSettings } from '@fleet/config';
+import { type FieldError, newTaskId, poolOfTaskId, routeTask, type Task, type TaskState, toTaskState } from '@fleet/contracts';
+import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
+import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
+
+export interface Submitted {
+  id: string;
+  pool: string;
+  state: TaskState | 'expired';
+  /** True when an earlier task with the same idempotency key was returned instead of a new one. */
+  duplicate: boolean;
+}
+
+@Injectable()
+export class TasksService {
+  constructor(
+    @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
+    private readonly repo: TaskQueueRepository,
+  ) {}
+
+  /** Routes every task to a pool; refuses the whole list (422) if any task fits no pool. */
+  private route(tasks: readonly Task[], fieldOf: (i: number) => string): NewTask[] {
+    const errors: FieldError[] = [];
+    const routed = tasks.map((task, i) => {
+      const r = routeTask(task, this.settings.templates);
+      if (!r.ok) errors.push({ field: fieldOf(i), reason: r.reason });
+      return { id: r.ok ? newTaskId(r.pool) : '', pool: r.ok ? r.pool : '', task };
+    });
+    if (errors.length > 0) throw unprocessable(errors);
+    return routed;
+  }
+
+  async submit(task: Task): Promise<Submitted> {
+    const [one] = await this.enqueue(this.route([task], () => 'hardware_requirements'));
+    return one as Submitted;
+  }
+
+  async submitBatch(tasks: readonly Task[]): Promise<Submitted[]> {
+    return this.enqueue(this.route(tasks, (i) => `tasks[${i}].hardware_requirements`));
+  }
+
+  /**
+   * Resolves idempotency keys, then queues what is new. The first task with a key claims it; a task whose
+   * key is held already (by an earlier request, or earlier in this batch) returns the holder instead of
+   * being queued again. If queueing fails, the keys this call claimed are released so a retry can succeed.
+   */
+  private async enqueue(routed: NewTask[]): Promise<Submitted[]> {
+    const claimers = new Map<string, NewTask>();
+    for (const t of routed) {
+      const key = t.task.idempotency_key;
+      if (key !== undefined && !claimers.has(key)) claimers.set(key, t);
+    }
+    const claims = [...claimers].map(([key, t]) => ({ key, id: t.id }));
+    const earlier = await this.repo.claimIdempotencyKeys(claims);
+    const holderOf = new Map<string, string>();
+    const won: string[] = [];
+    claims.forEach((c, i) => {
+      const holder = earlier[i];
+      holderOf.set(c.key, holder ?? c.id);
+      if (!holder) won.push(c.key);
+    });
+
+    const fresh = routed.filter((t) => {
+      const key = t.task.idempotency_key;
+      return key === undefined || holderOf.get(key) === t.id;
+    });
+    try {
+      await this.repo.add(fresh);
+    } catch (err) {
+      await this.repo.releaseIdempotencyKeys(won).catch(() => undefined);
+      throw err;
+    }
+
+    const freshIds = new Set(fresh.map((t) => t.id));
+    const described = new Map<string, Promise<Submitted>>();
+    return Promise.all(
+      routed.map((t): Submitted | Promise<Submitted> => {
+        if (freshIds.has(t.id)) return { id: t.id, pool: t.pool, state: 'queued', duplicate: false };
+        const id = holderOf.get(t.task.idempotency_key as string) as string;
+        if (freshIds.has(id)) return { id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true };
+        if (!described.has(id)) described.set(id, this.describe(id));
+        return described.get(id) as Promise<Submitted>;
+      }),
+    );
+  }
+
+  private async describe(id: string): Promise<Submitted> {
+    const pool = poolOfTaskId(id) ?? '';
+    const found = await this.find(id);
+    const state: Submitted['state'] = found === undefined ? 'expired' : 'cancelled' in found ? 'cancelled' : (toTaskState(found.state) ?? 'queued');
+    return { id, pool, state, duplicate: true };
+  }
+
+  private async find(id: string): Promise<{ job: Job<Task>; pool: string; state: string } | { cancelled: TaskView } | undefined> {
+    const pool = poolOfTaskId(id);
+    if (pool === undefined || !this.repo.hasPool(pool)) return undefined;
+    const job = await this.repo.getJob(pool, id);
+    if (job) return { job, pool, state: await job.getState() };
+    const cancelled = await this.repo.getCancelled(id);
+    return cancelled ? { cancelled: viewOfCancelled(cancelled) } : undefined;
+  }
+
+  async get(id: string): Promise<TaskView> {
+    const found = await this.find(id);
+    if (!found) throw notFound('id', `no task with id "${id}"`);
+    return 'cancelled' in found ? found.cancelled : viewOfJob(found.job, found.pool, found.state);
+  }
+
+  async cancel(id: string): Promise<TaskView> {
+    const found = await this.find(id);
+    if (!found) throw notFound('id', `no task with id "${id}"`);
+    if ('cancelled' in found) return found.cancelled;
+    const view = viewOfJob(found.job, found.pool, found.state);
+    if (view.state === 'active') {
+      throw conflict('id', `task is running on worker ${view.worker_id ?? '(unknown)'} and cannot be cancelled; only queued tasks can be`);
+    }
+    if (view.state !== 'queued') throw conflict('id', `task has already finished (${view.state}); only queued tasks can be cancelled`);
+    const record = {
+      id,
+      pool: found.pool,
+      name: view.name,
+      type: view.type,
+      priority: view.priority,
+      labels: view.labels,
+      queued_at: found.job.timestamp,
+      cancelled_at: Date.now(),
+    };
+    if (!(await this.repo.cancel(found.job, record))) {
+      throw conflict('id', 'task was picked up by a worker just now and cannot be cancelled; only queued tasks can be');
+    }
+    return viewOfCancelled(record);
+  }
+}
