@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import { type BenchmarkTask, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
+import { EXIT_NOT_STARTED, runProcess } from '../process-runner.js';
+import { taskFailure } from '../task-failure.error.js';
+import { commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, runnerEnv, type TaskContext, type TaskHandler } from './task-handler.js';
+
+/** The metrics a benchmark printed: the last stdout line that is a JSON object; its finite numbers. */
+export function parseBenchmarkMetrics(stdout: string): Record<string, number> | undefined {
+  const lines = stdout.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] as string).trim();
+    if (!line.startsWith('{')) continue;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+      const metrics: Record<string, number> = {};
+      for (const [k, v] of Object.entries(parsed)) if (METRIC_NAME.test(k) && typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
+      return metrics;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Runs the pool's benchmark command with the task's model, batch sizes, precision and iterations. */
+@Injectable()
+export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
+  readonly type = 'benchmark';
+
+  async run(task: BenchmarkTask, ctx: TaskContext): Promise<HandlerOutput> {
+    const runner = ctx.template.runners.benchmark;
+    if (!runner) throw taskFailure({ reason: 'invalid_task', message: `pool ${ctx.pool} has no benchmark runner` });
+    const c = task.config;
+    const argv = fillArgv(runner, {
+      ...commonPlaceholders(task, ctx),
+      model: c.model,
+      batch_sizes: c.batch_sizes.join(','),
+      precision: c.precision,
+      iterations: String(c.iterations),
+    });
+    const run = await runProcess({ argv, cwd: ctx.template.workdir, env: runnerEnv(ctx), signal: ctx.signal, killGraceMs: ctx.killGraceMs });
+    const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
+    const duration_ms = Math.round(run.durationMs);
+    if (run.exitCode !== 0) {
+      const notStarted = run.exitCode === EXIT_NOT_STARTED && /cannot start /.test(output_tail);
+      throw taskFailure({
+        reason: notStarted ? 'spawn_failed' : 'benchmark_failed',
+        message: notStarted ? `runner ${argv[0]} could not be started` : `benchmark exited with code ${run.exitCode}`,
+        exit_code: run.exitCode,
+        output_tail,
+        duration_ms,
+      });
+    }
+    const metrics = parseBenchmarkMetrics(run.stdout.text());
+    if (!metrics) {
+      throw taskFailure({ reason: 'bad_output', message: 'benchmark printed no JSON object of metrics on its last line', exit_code: 0, output_tail, duration_ms });
+    }
+    metrics.execution_time_seconds ??= run.durationMs / 1000;
+    return { outcome: 'completed', duration_ms, exit_code: 0, output_tail, metrics };
+  }
+}

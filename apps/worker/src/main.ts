@@ -1,0 +1,14 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { runMain } from '@fleet/app';
+import { loadWorkerSettings } from '@fleet/config';
+import { WorkerModule } from './worker.module.js';
+
+await runMain('worker', async () => {
+  const settings = loadWorkerSettings(process.argv.slice(2), process.env);
+  for (const w of settings.warnings) new Logger('config').warn(w);
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(settings), { logger: ['log', 'warn', 'error'] });
+  await app.init();
+  return app;
+});

@@ -1,0 +1,33 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { WorkerSettings } from '@fleet/config';
+import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
+import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
+import { TestTaskHandler } from './handlers/test-task.handler.js';
+import { Heartbeat } from './heartbeat.js';
+import { TaskConsumer } from './task-consumer.js';
+import { TaskExecutor } from './task-executor.js';
+import { TimingsWriter } from './timings-writer.js';
+import { WorkerLifecycle } from './worker-lifecycle.js';
+import { WorkerRedis } from './worker-redis.js';
+import { WORKER_SETTINGS } from './worker-settings.js';
+
+@Module({})
+export class WorkerModule {
+  static forRoot(settings: WorkerSettings): DynamicModule {
+    return {
+      module: WorkerModule,
+      providers: [
+        { provide: WORKER_SETTINGS, useValue: settings },
+        WorkerRedis,
+        TestTaskHandler,
+        BenchmarkTaskHandler,
+        SyntheticTaskHandler,
+        TaskExecutor,
+        TimingsWriter,
+        TaskConsumer,
+        Heartbeat,
+        WorkerLifecycle,
+      ],
+    };
+  }
+}
