@@ -1,0 +1,96 @@
+// Plain JavaScript with no dependencies: the start and test commands use it before `npm ci` has run,
+// and the testing lib uses it to start private servers for tests that stop or restart Redis.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export const HOW_TO_GET_REDIS = [
+  'No Redis is reachable and no redis-server binary was found. Either:',
+  '  - install one: sudo apt-get install -y redis-server   (Debian/Ubuntu; brew install redis on macOS)',
+  '  - or start one with Docker: docker compose -f docker-compose.test.yml up -d   (then REDIS_URL=redis://127.0.0.1:6379)',
+  '  - or point REDIS_URL at a Redis 7 you already run.',
+].join('\n');
+
+/** True when something at `url` answers PING (an auth error also proves a Redis is there). */
+export function isRedisReachable(url, timeoutMs = 1000) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname || '127.0.0.1', port: Number(port || 6379) });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (buf) => done(/^(\+PONG|-NOAUTH|-ERR)/.test(buf.toString())));
+  });
+}
+
+/** The redis-server binary on PATH (or in the usual sbin folders), or null. */
+export function findRedisServer(env = process.env) {
+  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/opt/homebrew/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, 'redis-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a private, memory-only redis-server on a free port (or `port`) and resolves once it answers.
+ * `stop()` ends it by its PID and removes its folder.
+ */
+export async function startRedisServer({ binary = findRedisServer(), port, timeoutMs = 10_000 } = {}) {
+  if (!binary) throw new Error(HOW_TO_GET_REDIS);
+  const chosen = port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-'));
+  const child = spawn(
+    binary,
+    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--dir', dir, '--loglevel', 'warning'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += b.toString()));
+  const url = `redis://127.0.0.1:${chosen}`;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + timeoutMs;
+  while (!(await isRedisReachable(url, 200))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`redis-server on port ${chosen} did not start: ${stderr.trim() || 'no answer'}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    port: chosen,
+    pid: child.pid,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
