@@ -14,12 +14,27 @@ function bodyParserError(err: unknown): ErrorBody | undefined {
   if (typeof e?.type !== 'string') return undefined;
   switch (e.type) {
     case 'entity.parse.failed':
-      return { statusCode: 400, error: 'Bad Request', message: `body: malformed JSON: ${String(e.message)}`, errors: [{ field: 'body', reason: `malformed JSON: ${String(e.message)}` }] };
+      return {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: `body: malformed JSON: ${String(e.message)}`,
+        errors: [{ field: 'body', reason: `malformed JSON: ${String(e.message)}` }],
+      };
     case 'entity.too.large':
-      return { statusCode: 413, error: 'Payload Too Large', message: `body: larger than the limit of ${String(e.limit)} bytes`, errors: [{ field: 'body', reason: `larger than the limit of ${String(e.limit)} bytes` }] };
+      return {
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: `body: larger than the limit of ${String(e.limit)} bytes`,
+        errors: [{ field: 'body', reason: `larger than the limit of ${String(e.limit)} bytes` }],
+      };
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return { statusCode: 415, error: 'Unsupported Media Type', message: `body: ${String(e.message)}`, errors: [{ field: 'body', reason: String(e.message) }] };
+      return {
+        statusCode: 415,
+        error: 'Unsupported Media Type',
+        message: `body: ${String(e.message)}`,
+        errors: [{ field: 'body', reason: String(e.message) }],
+      };
     default:
       return undefined;
   }

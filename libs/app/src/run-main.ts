@@ -23,7 +23,7 @@ export async function runMain(name: string, start: () => Promise<Closable>): Pro
     app = await start();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${name}: configuration error: ${err.message}\n`);
+      process.stderr.write(`${name}: configuration error in ${err.describe()}\n`);
       process.exit(EXIT_CONFIG_ERROR);
     }
     process.stderr.write(`${name}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

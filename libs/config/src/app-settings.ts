@@ -60,9 +60,15 @@ const WORKER_ID = /^[A-Za-z0-9_.-]{1,100}$/;
 export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSettings {
   let flags: { pool?: string; concurrency?: string; id?: string };
   try {
-    flags = parseArgs({ args: [...argv], options: { pool: { type: 'string' }, concurrency: { type: 'string' }, id: { type: 'string' } }, strict: true }).values;
+    flags = parseArgs({
+      args: [...argv],
+      options: { pool: { type: 'string' }, concurrency: { type: 'string' }, id: { type: 'string' } },
+      strict: true,
+    }).values;
   } catch (err) {
-    throw new ConfigError('command line', [{ field: 'arguments', reason: `${(err as Error).message}; usage: --pool <name> [--concurrency <n>] [--id <worker id>]` }]);
+    throw new ConfigError('command line', [
+      { field: 'arguments', reason: `${(err as Error).message}; usage: --pool <name> [--concurrency <n>] [--id <worker id>]` },
+    ]);
   }
   const common = loadCommonSettings(env);
   const e = parseEnv(
@@ -76,14 +82,27 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_KILL_GRACE_MS: envInt(0, 600_000, 2000),
       TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
     },
-    { ...env, WORKER_POOL: flags.pool ?? env.WORKER_POOL, WORKER_CONCURRENCY: flags.concurrency ?? env.WORKER_CONCURRENCY, WORKER_ID: flags.id ?? env.WORKER_ID },
+    {
+      ...env,
+      WORKER_POOL: flags.pool ?? env.WORKER_POOL,
+      WORKER_CONCURRENCY: flags.concurrency ?? env.WORKER_CONCURRENCY,
+      WORKER_ID: flags.id ?? env.WORKER_ID,
+    },
   );
   const templates = loadWorkerTemplates(common.configDir);
   const pools = templates.value.map((t) => t.pool);
-  if (e.WORKER_POOL === '') throw new ConfigError('command line', [{ field: '--pool', reason: `is required (or WORKER_POOL); pools: ${pools.join(', ')}` }]);
+  if (e.WORKER_POOL === '')
+    throw new ConfigError('command line', [{ field: '--pool', reason: `is required (or WORKER_POOL); pools: ${pools.join(', ')}` }]);
   const template = templates.value.find((t) => t.pool === e.WORKER_POOL);
-  if (!template) throw new ConfigError('command line', [{ field: '--pool', reason: `unknown pool "${e.WORKER_POOL}"; worker_templates.json defines: ${pools.join(', ')}` }]);
-  const workerId = e.WORKER_ID || `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 60)}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  if (!template)
+    throw new ConfigError('command line', [
+      { field: '--pool', reason: `unknown pool "${e.WORKER_POOL}"; worker_templates.json defines: ${pools.join(', ')}` },
+    ]);
+  const workerId =
+    e.WORKER_ID ||
+    `${hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .slice(0, 60)}-${process.pid}-${randomBytes(2).toString('hex')}`;
   if (!WORKER_ID.test(workerId)) throw new ConfigError('command line', [{ field: '--id', reason: 'must be 1-100 letters, digits, _ . or -' }]);
   return {
     ...common,

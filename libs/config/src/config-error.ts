@@ -12,4 +12,9 @@ export class ConfigError extends Error {
     super(`${source}: ${problems.map((p) => `${p.field}: ${p.reason}`).join('; ')}`);
     this.name = 'ConfigError';
   }
+
+  /** One problem per line, for a person reading a failed start-up. */
+  describe(): string {
+    return [`${this.source}:`, ...this.problems.map((p) => `  - ${p.field}: ${p.reason}`)].join('\n');
+  }
 }

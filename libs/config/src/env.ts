@@ -11,14 +11,22 @@ const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === 
 export const envInt = (min: number, max: number, fallback: number) =>
   z.preprocess(
     (v) => (blankToUndefined(v) === undefined ? undefined : Number(v)),
-    z.int({ error: `must be an integer from ${min} to ${max}` }).min(min, { error: `must be an integer from ${min} to ${max}` }).max(max, { error: `must be an integer from ${min} to ${max}` }).default(fallback),
+    z
+      .int({ error: `must be an integer from ${min} to ${max}` })
+      .min(min, { error: `must be an integer from ${min} to ${max}` })
+      .max(max, { error: `must be an integer from ${min} to ${max}` })
+      .default(fallback),
   );
 
 /** An optional integer: unset or blank gives undefined. */
 export const envOptionalInt = (min: number, max: number) =>
   z.preprocess(
     (v) => (blankToUndefined(v) === undefined ? undefined : Number(v)),
-    z.int({ error: `must be an integer from ${min} to ${max}` }).min(min, { error: `must be an integer from ${min} to ${max}` }).max(max, { error: `must be an integer from ${min} to ${max}` }).optional(),
+    z
+      .int({ error: `must be an integer from ${min} to ${max}` })
+      .min(min, { error: `must be an integer from ${min} to ${max}` })
+      .max(max, { error: `must be an integer from ${min} to ${max}` })
+      .optional(),
   );
 
 export const envString = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
@@ -33,7 +41,10 @@ const redisUrl = z.preprocess(
 
 const prefix = z.preprocess(
   blankToUndefined,
-  z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ or -' }).default('fleet'),
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ or -' })
+    .default('fleet'),
 );
 
 /** Parses environment variables with a schema whose keys are the variables' names. */

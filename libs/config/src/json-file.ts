@@ -10,7 +10,9 @@ export function readJsonFile(path: string): unknown {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(name, [{ field: '(file)', reason: code === 'ENOENT' ? `not found at ${path}` : `cannot be read (${code ?? String(err)})` }]);
+    throw new ConfigError(name, [
+      { field: '(file)', reason: code === 'ENOENT' ? `not found at ${path}` : `cannot be read (${code ?? String(err)})` },
+    ]);
   }
   try {
     return JSON.parse(text) as unknown;

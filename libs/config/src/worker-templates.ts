@@ -1,13 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import {
-  DEFAULT_TEST_RUNNERS,
-  type FieldError,
-  POOL_NAME,
-  toFieldErrors,
-  type WorkerTemplate,
-  WorkerTemplateSchema,
-} from '@fleet/contracts';
+import { DEFAULT_TEST_RUNNERS, type FieldError, POOL_NAME, toFieldErrors, type WorkerTemplate, WorkerTemplateSchema } from '@fleet/contracts';
 import { ConfigError } from './config-error.js';
 import { readJsonFile } from './json-file.js';
 
@@ -49,7 +42,10 @@ export function parseWorkerTemplates(raw: unknown, baseDir: string): Loaded<Work
     const t = parsed.data;
     const pool = t.pool ?? id;
     if (!POOL_NAME.test(pool)) {
-      problems.push({ field: where('pool'), reason: `"${pool}" is not a valid pool name (1-63 lowercase letters, digits, _ or -); set "pool" to one` });
+      problems.push({
+        field: where('pool'),
+        reason: `"${pool}" is not a valid pool name (1-63 lowercase letters, digits, _ or -); set "pool" to one`,
+      });
       continue;
     }
     const other = pools.get(pool);
@@ -65,7 +61,9 @@ export function parseWorkerTemplates(raw: unknown, baseDir: string): Loaded<Work
     }
     const ignored = (['instance_type', 'startup_script'] as const).filter((k) => t[k] !== undefined);
     if (ignored.length > 0) {
-      warnings.push(`${WORKER_TEMPLATES_FILE}: template ${id}: ${ignored.join(', ')} ignored (the resource manager starts this project's worker app)`);
+      warnings.push(
+        `${WORKER_TEMPLATES_FILE}: template ${id}: ${ignored.join(', ')} ignored (the resource manager starts this project's worker app)`,
+      );
     }
     templates.push({
       id,

@@ -13,8 +13,18 @@ const errorsOf = (input: unknown) => {
 
 describe('parseTask', () => {
   it('accepts the seed test task as is and lifts config.hardware_requirements to the top', () => {
-    const t = ok({ type: 'test', name: 'CPU Backend Test', priority: 5, config: { test_file: 'test_cpu_backend.py', hardware_requirements: { cpu: true, threads: 2 } } });
-    expect(t).toMatchObject({ type: 'test', priority: 5, config: { test_file: 'test_cpu_backend.py' }, hardware_requirements: { cpu: true, threads: 2 } });
+    const t = ok({
+      type: 'test',
+      name: 'CPU Backend Test',
+      priority: 5,
+      config: { test_file: 'test_cpu_backend.py', hardware_requirements: { cpu: true, threads: 2 } },
+    });
+    expect(t).toMatchObject({
+      type: 'test',
+      priority: 5,
+      config: { test_file: 'test_cpu_backend.py' },
+      hardware_requirements: { cpu: true, threads: 2 },
+    });
     expect(t.config).not.toHaveProperty('hardware_requirements');
   });
 
@@ -65,12 +75,22 @@ describe('parseTask', () => {
     ['a test without test_file', { type: 'test', name: 'x', config: {} }, 'config.test_file', /required/],
     ['an absolute test_file', { type: 'test', name: 'x', config: { test_file: '/etc/passwd' } }, 'config.test_file', /relative path/],
     ['a test_file climbing out', { type: 'test', name: 'x', config: { test_file: 'a/../../b.mjs' } }, 'config.test_file', /relative path/],
-    ['a model that looks like a flag', { type: 'benchmark', name: 'x', config: { model: '--exec=evil' } }, 'config.model', /start with a letter or digit/],
+    [
+      'a model that looks like a flag',
+      { type: 'benchmark', name: 'x', config: { model: '--exec=evil' } },
+      'config.model',
+      /start with a letter or digit/,
+    ],
     ['an empty batch list', { type: 'benchmark', name: 'x', config: { model: 'm', batch_sizes: [] } }, 'config.batch_sizes', /at least one/],
     ['a probability above 1', { type: 'synthetic', name: 'x', config: { fail_probability: 2 } }, 'config.fail_probability', /from 0 to 1/],
     ['a non-numeric metric', { type: 'synthetic', name: 'x', config: { metrics: { latency_ms: 'fast' } } }, 'config.metrics.latency_ms', /number/],
     ['an unknown requirement', { type: 'synthetic', name: 'x', hardware_requirements: { tpu: 1 } }, 'hardware_requirements.tpu', /unknown field/],
-    ['a negative memory requirement', { type: 'synthetic', name: 'x', hardware_requirements: { memory_gb: -1 } }, 'hardware_requirements.memory_gb', /positive/],
+    [
+      'a negative memory requirement',
+      { type: 'synthetic', name: 'x', hardware_requirements: { memory_gb: -1 } },
+      'hardware_requirements.memory_gb',
+      /positive/,
+    ],
     ['a non-string label', { type: 'synthetic', name: 'x', labels: { team: 1 } }, 'labels.team', /strings/],
     [
       'requirements in both places',
@@ -86,7 +106,12 @@ describe('parseTask', () => {
 
 describe('parseTaskList', () => {
   it('accepts the seed file shape', () => {
-    const r = parseTaskList({ tasks: [{ type: 'synthetic', name: 'a' }, { type: 'synthetic', name: 'b' }] });
+    const r = parseTaskList({
+      tasks: [
+        { type: 'synthetic', name: 'a' },
+        { type: 'synthetic', name: 'b' },
+      ],
+    });
     expect(r.ok && r.value.map((t) => t.name)).toEqual(['a', 'b']);
   });
 

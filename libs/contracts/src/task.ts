@@ -17,7 +17,10 @@ export const MAX_LABELS = 32;
 
 const between = (min: number, max: number) => `must be an integer from ${min} to ${max}`;
 const boundedInt = (min: number, max: number) =>
-  z.int({ error: between(min, max) }).min(min, { error: between(min, max) }).max(max, { error: between(min, max) });
+  z
+    .int({ error: between(min, max) })
+    .min(min, { error: between(min, max) })
+    .max(max, { error: between(min, max) });
 
 /** A path relative to the runner's working directory: no absolute paths, no `..`, no hidden segments. */
 const RELATIVE_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
@@ -35,8 +38,16 @@ export const HardwareRequirementsSchema = z.strictObject({
   cpu: z.union([z.boolean(), boundedInt(1, 4096)], { error: 'must be true, false or a CPU count from 1 to 4096' }).optional(),
   gpu: z.union([z.boolean(), boundedInt(0, 1024)], { error: 'must be true, false or a GPU count from 0 to 1024' }).optional(),
   threads: boundedInt(1, 65536).optional(),
-  memory_gb: z.number().gt(0, { error: 'must be a positive number' }).max(1 << 20, { error: 'must be at most 1048576' }).optional(),
-  disk_gb: z.number().gt(0, { error: 'must be a positive number' }).max(1 << 24, { error: 'must be at most 16777216' }).optional(),
+  memory_gb: z
+    .number()
+    .gt(0, { error: 'must be a positive number' })
+    .max(1 << 20, { error: 'must be at most 1048576' })
+    .optional(),
+  disk_gb: z
+    .number()
+    .gt(0, { error: 'must be a positive number' })
+    .max(1 << 24, { error: 'must be at most 16777216' })
+    .optional(),
   capabilities: z.array(CapabilityNameSchema).max(32, { error: 'at most 32 capabilities' }).optional(),
 });
 export type HardwareRequirements = z.infer<typeof HardwareRequirementsSchema>;
@@ -53,7 +64,11 @@ export const BenchmarkConfigSchema = z.strictObject({
     .string({ error: 'must be a string' })
     .max(200, { error: 'must be at most 200 characters' })
     .regex(MODEL_NAME, { error: 'must start with a letter or digit and use only letters, digits and _ . : / -' }),
-  batch_sizes: z.array(boundedInt(1, 65536)).min(1, { error: 'must list at least one batch size' }).max(32, { error: 'at most 32 batch sizes' }).default([1]),
+  batch_sizes: z
+    .array(boundedInt(1, 65536))
+    .min(1, { error: 'must list at least one batch size' })
+    .max(32, { error: 'at most 32 batch sizes' })
+    .default([1]),
   precision: z.enum(['fp32', 'fp16', 'bf16', 'int8'], { error: 'must be one of fp32, fp16, bf16, int8' }).default('fp32'),
   iterations: boundedInt(1, 100_000).default(10),
 });
@@ -68,7 +83,11 @@ export const MetricValuesSchema = z
 export const SyntheticConfigSchema = z.strictObject({
   duration_ms: boundedInt(0, SYNTHETIC_DURATION_MAX_MS).default(0),
   mode: z.enum(['sleep', 'cpu'], { error: 'must be sleep or cpu' }).default('sleep'),
-  fail_probability: z.number({ error: 'must be a number from 0 to 1' }).min(0, { error: 'must be a number from 0 to 1' }).max(1, { error: 'must be a number from 0 to 1' }).default(0),
+  fail_probability: z
+    .number({ error: 'must be a number from 0 to 1' })
+    .min(0, { error: 'must be a number from 0 to 1' })
+    .max(1, { error: 'must be a number from 0 to 1' })
+    .default(0),
   /** Fail the first N attempts on purpose: a deterministic way to exercise retries. */
   fail_first_attempts: boundedInt(0, MAX_ATTEMPTS_MAX).default(0),
   metrics: MetricValuesSchema.default({}),
@@ -88,7 +107,11 @@ const common = {
   timeout_ms: boundedInt(TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).default(DEFAULT_TIMEOUT_MS),
   max_attempts: boundedInt(1, MAX_ATTEMPTS_MAX).default(1),
   retry_backoff_ms: boundedInt(0, 60 * 60 * 1000).default(DEFAULT_RETRY_BACKOFF_MS),
-  idempotency_key: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }).optional(),
+  idempotency_key: z
+    .string({ error: 'must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .max(200, { error: 'must be at most 200 characters' })
+    .optional(),
   labels: LabelsSchema.default({}),
 };
 
@@ -149,7 +172,8 @@ export function parseTaskList(input: unknown): ParseResult<Task[]> {
   const unknown = Object.keys(input).filter((k) => k !== 'tasks');
   const errors: FieldError[] = unknown.map((k) => ({ field: k, reason: 'unknown field' }));
   const list = input.tasks;
-  if (!Array.isArray(list)) return { ok: false, errors: [...errors, { field: 'tasks', reason: list === undefined ? 'is required' : 'must be an array' }] };
+  if (!Array.isArray(list))
+    return { ok: false, errors: [...errors, { field: 'tasks', reason: list === undefined ? 'is required' : 'must be an array' }] };
   if (list.length === 0) errors.push({ field: 'tasks', reason: 'must hold at least one task' });
   if (list.length > MAX_BATCH_TASKS) errors.push({ field: 'tasks', reason: `must hold at most ${MAX_BATCH_TASKS} tasks` });
   if (errors.length > 0) return { ok: false, errors };

@@ -3,12 +3,18 @@ import { BENCHMARK_PLACEHOLDERS, TEST_PLACEHOLDERS, unknownPlaceholders } from '
 import { CapabilityNameSchema } from './task.js';
 
 export const POOL_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const PoolNameSchema = z.string().regex(POOL_NAME, { error: 'pool names are 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' });
+export const PoolNameSchema = z
+  .string()
+  .regex(POOL_NAME, { error: 'pool names are 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' });
 
 /** `LOCAL`: the resource manager runs this pool's workers as child processes. `MANUAL`: workers are started by hand (any host); the resource manager only counts them. */
 export const PROVIDERS = ['LOCAL', 'MANUAL'] as const;
 
-const positive = (max: number) => z.number({ error: 'must be a number' }).gt(0, { error: 'must be greater than 0' }).max(max, { error: `must be at most ${max}` });
+const positive = (max: number) =>
+  z
+    .number({ error: 'must be a number' })
+    .gt(0, { error: 'must be greater than 0' })
+    .max(max, { error: `must be at most ${max}` });
 
 const argvSchema = (known: readonly string[]) =>
   z
@@ -22,29 +28,45 @@ const argvSchema = (known: readonly string[]) =>
 
 export const WorkerTemplateSchema = z.strictObject({
   pool: PoolNameSchema.optional(),
-  provider: z.enum(PROVIDERS, {
-    error: 'must be LOCAL (the resource manager runs worker processes) or MANUAL (workers are started by hand); cloud providers are not supported',
-  }).default('LOCAL'),
+  provider: z
+    .enum(PROVIDERS, {
+      error: 'must be LOCAL (the resource manager runs worker processes) or MANUAL (workers are started by hand); cloud providers are not supported',
+    })
+    .default('LOCAL'),
   /** Seed keys that mean nothing here; accepted so the seed's file loads, and reported as ignored. */
   instance_type: z.string().optional(),
   startup_script: z.string().optional(),
   resources: z
     .strictObject({
       cpu: z.int({ error: 'must be a whole number of CPUs' }).min(1, { error: 'must be at least 1' }).max(4096, { error: 'must be at most 4096' }),
-      gpu: z.int({ error: 'must be a whole number of GPUs' }).min(0, { error: 'must be at least 0' }).max(1024, { error: 'must be at most 1024' }).optional(),
-      threads: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(65536, { error: 'must be at most 65536' }).optional(),
+      gpu: z
+        .int({ error: 'must be a whole number of GPUs' })
+        .min(0, { error: 'must be at least 0' })
+        .max(1024, { error: 'must be at most 1024' })
+        .optional(),
+      threads: z
+        .int({ error: 'must be a whole number' })
+        .min(1, { error: 'must be at least 1' })
+        .max(65536, { error: 'must be at most 65536' })
+        .optional(),
       memory_gb: positive(1 << 20).optional(),
       disk_gb: positive(1 << 24).optional(),
     })
     .default({ cpu: 1 }),
   capabilities: z.array(CapabilityNameSchema).max(64, { error: 'at most 64 capabilities' }).default([]),
-  concurrency: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(256, { error: 'must be at most 256' }).optional(),
+  concurrency: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(256, { error: 'must be at most 256' })
+    .optional(),
   /** Directory the runners start in and `test_file` is resolved against; relative to the templates file. */
   workdir: z.string().min(1, { error: 'must not be empty' }).optional(),
   runners: z
     .strictObject({
       /** By test-file extension, e.g. `".mjs": ["node", "--test", "{test_file}"]`. */
-      test: z.record(z.string().regex(/^\.[A-Za-z0-9]+$/, { error: 'keys are file extensions such as .mjs' }), argvSchema(TEST_PLACEHOLDERS)).optional(),
+      test: z
+        .record(z.string().regex(/^\.[A-Za-z0-9]+$/, { error: 'keys are file extensions such as .mjs' }), argvSchema(TEST_PLACEHOLDERS))
+        .optional(),
       /** Prints its metrics as one JSON object on its last line of output. */
       benchmark: argvSchema(BENCHMARK_PLACEHOLDERS).optional(),
     })

@@ -1,3 +1,4 @@
 export * from './connection.js';
 export * from './keys.js';
 export * from './worker-registry.js';
+export * from './task-jobs.js';

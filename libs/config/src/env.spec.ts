@@ -1,0 +1,34 @@
+import { loadWorkerSettings } from './app-settings.js';
+import { ConfigError } from './config-error.js';
+import { loadCommonSettings } from './env.js';
+import { DEFAULT_CONFIG_DIR } from './paths.js';
+
+describe('environment settings', () => {
+  it('defaults to the local Redis, the "fleet" prefix and the example config', () => {
+    expect(loadCommonSettings({})).toEqual({ redisUrl: 'redis://127.0.0.1:6379', prefix: 'fleet', configDir: DEFAULT_CONFIG_DIR });
+  });
+
+  it.each([
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
+    [{ FLEET_PREFIX: 'a:b' }, 'FLEET_PREFIX: must be 1-64 letters'],
+  ])('refuses %p', (env, message) => {
+    expect(() => loadCommonSettings(env)).toThrow(message);
+  });
+
+  it('reads worker flags over variables, and checks them against the templates', () => {
+    const s = loadWorkerSettings(['--pool', 'cpu', '--concurrency', '3'], { WORKER_POOL: 'gpu', WORKER_HEARTBEAT_MS: '250' });
+    expect(s).toMatchObject({ pool: 'cpu', concurrency: 3, heartbeatMs: 250, lockMs: 10_000 });
+    expect(s.workerId).toMatch(/-\d+-[0-9a-f]{4}$/);
+  });
+
+  it.each([
+    [['--pool', 'cpu', '--concurrency', '0'], {}, 'WORKER_CONCURRENCY: must be an integer from 1 to 256'],
+    [['--pool', 'cpu', '--colour', 'red'], {}, "command line: arguments: Unknown option '--colour'"],
+    [[], {}, '--pool: is required'],
+    [['--pool', 'cpu'], { WORKER_LOCK_MS: 'soon' }, 'WORKER_LOCK_MS: must be an integer'],
+    [['--pool', 'cpu', '--id', 'a b'], {}, '--id: must be 1-100 letters'],
+  ])('refuses %p %p', (argv, env, message) => {
+    expect(() => loadWorkerSettings(argv, env)).toThrow(ConfigError);
+    expect(() => loadWorkerSettings(argv, env)).toThrow(message);
+  });
+});
