@@ -8,6 +8,8 @@ await runMain('coordinator', async () => {
   const settings = loadCoordinatorSettings(process.env);
   const app = await createCoordinatorApp(settings);
   await app.listen(settings.port, '0.0.0.0');
-  new Logger('coordinator').log(`listening on ${await app.getUrl()} (prefix ${settings.prefix}, Redis ${settings.redisUrl}, config ${settings.configDir})`);
+  new Logger('coordinator').log(
+    `listening on ${await app.getUrl()} (prefix ${settings.prefix}, Redis ${settings.redisUrl}, config ${settings.configDir})`,
+  );
   return app;
 });

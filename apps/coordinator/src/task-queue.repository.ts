@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Job, type JobsOptions, Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
-import { MAX_ATTEMPTS_MAX, type Task, toQueuePriority } from '@fleet/contracts';
-import { createRedis, FleetKeys, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import type { Task } from '@fleet/contracts';
+import { createRedis, FleetKeys, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
 export interface NewTask {
@@ -64,19 +64,6 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     return q;
   }
 
-  private jobOptions(id: string, task: Task): JobsOptions {
-    const r = this.settings.retention;
-    return {
-      jobId: id,
-      priority: toQueuePriority(task.priority),
-      attempts: task.max_attempts,
-      backoff: { type: 'exponential', delay: task.retry_backoff_ms },
-      removeOnComplete: { age: r.completedAgeS, count: r.completedCount },
-      removeOnFail: { age: r.failedAgeS },
-      stackTraceLimit: MAX_ATTEMPTS_MAX,
-    };
-  }
-
   /** Queues tasks with one `addBulk` per pool (atomic within a pool). */
   async add(tasks: readonly NewTask[]): Promise<void> {
     const byPool = new Map<string, NewTask[]>();
@@ -86,7 +73,9 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       byPool.set(t.pool, list);
     }
     for (const [pool, list] of byPool) {
-      await this.queue(pool).addBulk(list.map(({ id, task }) => ({ name: task.type, data: task, opts: this.jobOptions(id, task) })));
+      await this.queue(pool).addBulk(
+        list.map(({ id, task }) => ({ name: task.type, data: task, opts: taskJobOptions(id, task, this.settings.retention) })),
+      );
     }
   }
 

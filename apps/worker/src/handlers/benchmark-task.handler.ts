@@ -54,7 +54,13 @@ export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
     }
     const metrics = parseBenchmarkMetrics(run.stdout.text());
     if (!metrics) {
-      throw taskFailure({ reason: 'bad_output', message: 'benchmark printed no JSON object of metrics on its last line', exit_code: 0, output_tail, duration_ms });
+      throw taskFailure({
+        reason: 'bad_output',
+        message: 'benchmark printed no JSON object of metrics on its last line',
+        exit_code: 0,
+        output_tail,
+        duration_ms,
+      });
     }
     metrics.execution_time_seconds ??= run.durationMs / 1000;
     return { outcome: 'completed', duration_ms, exit_code: 0, output_tail, metrics };

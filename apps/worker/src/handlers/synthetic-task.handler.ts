@@ -30,7 +30,11 @@ export class SyntheticTaskHandler implements TaskHandler<SyntheticTask> {
     }
     const duration_ms = Math.round(performance.now() - started);
     if (ctx.attempt <= c.fail_first_attempts) {
-      throw taskFailure({ reason: 'synthetic_failure', message: `asked to fail the first ${c.fail_first_attempts} attempt(s); this is attempt ${ctx.attempt}`, duration_ms });
+      throw taskFailure({
+        reason: 'synthetic_failure',
+        message: `asked to fail the first ${c.fail_first_attempts} attempt(s); this is attempt ${ctx.attempt}`,
+        duration_ms,
+      });
     }
     if (c.fail_probability > 0 && Math.random() < c.fail_probability) {
       throw taskFailure({ reason: 'synthetic_failure', message: `failed at random (probability ${c.fail_probability})`, duration_ms });

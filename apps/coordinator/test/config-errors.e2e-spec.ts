@@ -1,0 +1,44 @@
+import { EXIT_CONFIG_ERROR } from '@fleet/app';
+import { type ConfigDir, TEST_REDIS_URL, cpuTemplate, makeConfigDir, startApp, uniquePrefix } from '@fleet/testing';
+
+describe('a bad worker_templates.json stops start-up with a message naming the file, the template and the field', () => {
+  let config: ConfigDir;
+
+  beforeAll(() => {
+    config = makeConfigDir({
+      'worker_templates.json': {
+        cpu: cpuTemplate(),
+        'gpu-worker': {
+          provider: 'LOCAL',
+          resources: { cpu: 'four', gpu: 1 },
+          capabilities: ['GPU'],
+          runners: { test: { '.mjs': ['node', '{tset_file}'] } },
+        },
+      },
+    });
+  });
+  afterAll(() => config.remove());
+
+  it.each([
+    ['coordinator', []],
+    ['worker', ['--pool', 'cpu']],
+  ])('%s', async (app, args) => {
+    const proc = startApp(app, args, { REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: uniquePrefix('cfg'), CONFIG_DIR: config.path });
+    const status = await proc.exited;
+    expect(status.code).toBe(EXIT_CONFIG_ERROR);
+    expect(proc.output()).toContain('configuration error in worker_templates.json:');
+    expect(proc.output()).toContain('- template gpu-worker: resources.cpu: must be a whole number of CPUs');
+    expect(proc.output()).toMatch(/template gpu-worker: runners.test\[".mjs"\]: unknown placeholder \{tset_file\}/);
+  });
+
+  it('a worker for a pool the templates do not define', async () => {
+    const good = makeConfigDir({ 'worker_templates.json': { cpu: cpuTemplate() } });
+    try {
+      const proc = startApp('worker', ['--pool', 'tpu'], { REDIS_URL: TEST_REDIS_URL, CONFIG_DIR: good.path });
+      expect((await proc.exited).code).toBe(EXIT_CONFIG_ERROR);
+      expect(proc.output()).toContain('--pool: unknown pool "tpu"; worker_templates.json defines: cpu');
+    } finally {
+      good.remove();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { loadCoordinatorSettings } from '@fleet/config';
+import type { TaskView } from '../src/task-view.js';
+import { createCoordinatorApp } from '../src/coordinator-app.js';
+import { TEST_REDIS_URL, waitFor } from '@fleet/testing';
+
+/** The real coordinator module in-process, driven over HTTP with supertest, on its own prefix and config. */
+export interface Coordinator {
+  app: INestApplication;
+  http: ReturnType<typeof request>;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(opts: { prefix: string; configDir: string; env?: Record<string, string> }): Promise<Coordinator> {
+  const settings = loadCoordinatorSettings({ REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: opts.prefix, CONFIG_DIR: opts.configDir, ...opts.env });
+  const app = await createCoordinatorApp(settings, { logger: false });
+  await app.init();
+  return { app, http: request(app.getHttpServer()), close: () => app.close() };
+}
+
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/** Polls `GET /tasks/:id` for every id until all have finished; returns their views. */
+export async function waitForFinished(c: Coordinator, ids: readonly string[], timeoutMs = 60_000): Promise<TaskView[]> {
+  let views: TaskView[] = [];
+  await waitFor(
+    async () => {
+      views = await Promise.all(ids.map(async (id) => (await c.http.get(`/tasks/${id}`).expect(200)).body as TaskView));
+      return views.every((v) => FINAL.has(v.state));
+    },
+    { what: `${ids.length} task(s) to finish`, timeoutMs, intervalMs: 200 },
+  );
+  return views;
+}
+
+export async function waitForState(c: Coordinator, id: string, state: string, timeoutMs = 30_000): Promise<TaskView> {
+  return waitFor(
+    async () => {
+      const v = (await c.http.get(`/tasks/${id}`).expect(200)).body as TaskView;
+      return v.state === state ? v : undefined;
+    },
+    { what: `task ${id} to be ${state}`, timeoutMs, intervalMs: 100 },
+  );
+}

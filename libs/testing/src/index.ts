@@ -1,0 +1,6 @@
+export * from './config-dir.js';
+export * from './isolation.js';
+export * from './task-queue.js';
+export * from './wait-for.js';
+export * from './worker-process.js';
+export { findRedisServer, freePort, type PrivateRedis, startRedisServer } from '../../../scripts/lib/redis-server.mjs';

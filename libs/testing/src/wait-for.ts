@@ -1,0 +1,49 @@
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** What is being waited for, for the timeout message. */
+  what: string;
+}
+
+/**
+ * Polls `probe` until it returns something other than undefined/false, and returns that. After
+ * `timeoutMs` it throws, naming what it waited for and the last value seen. Never a fixed sleep.
+ */
+export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, opts: WaitOptions): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const intervalMs = opts.intervalMs ?? 50;
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      last = value;
+    } catch (err) {
+      last = err instanceof Error ? `error: ${err.message}` : err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what} (last: ${JSON.stringify(last)})`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Resolves with the first emission of `event` from `emitter`, or rejects after `timeoutMs`. */
+export function nextEvent<T = unknown>(
+  emitter: { once(e: string, fn: (...args: never[]) => void): unknown; off(e: string, fn: (...args: never[]) => void): unknown },
+  event: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onEvent = (value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, onEvent as never);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for event "${event}"`));
+    }, timeoutMs);
+    emitter.once(event, onEvent as never);
+  });
+}
