@@ -65,7 +65,15 @@ async function test(args) {
   const results = join(root, '.fleet', 'jest-results.json');
   const jest = spawn(
     process.execPath,
-    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', `--outputFile=${results}`, ...args],
+    [
+      '--experimental-vm-modules',
+      '--no-warnings=ExperimentalWarning',
+      join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
+      '--runInBand',
+      '--json',
+      `--outputFile=${results}`,
+      ...args,
+    ],
     { cwd: root, stdio: 'inherit', env: { ...process.env, REDIS_URL: redis.url } },
   );
   const code = await new Promise((resolve) => jest.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
