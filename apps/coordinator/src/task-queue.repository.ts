@@ -99,8 +99,16 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     if (keys.length > 0) await this.redis.del(...keys.map((k) => this.keys.idempotency(k)));
   }
 
-  async getJob(pool: string, id: string): Promise<Job<Task> | undefined> {
-    return Job.fromId<Task>(this.queue(pool), id);
+  /**
+   * A job and its state. The state is read first: a job only moves forward, so the job read after it is
+   * at least as new (never "failed" with the attempt counters of before the failure).
+   */
+  async getJob(pool: string, id: string): Promise<{ job: Job<Task>; state: string } | undefined> {
+    const queue = this.queue(pool);
+    const state = await queue.getJobState(id);
+    if (state === 'unknown') return undefined;
+    const job = await Job.fromId<Task>(queue, id);
+    return job ? { job, state } : undefined;
   }
 
   async getCancelled(id: string): Promise<CancelledRecord | undefined> {

@@ -98,8 +98,8 @@ export class TasksService {
   private async find(id: string): Promise<{ job: Job<Task>; pool: string; state: string } | { cancelled: TaskView } | undefined> {
     const pool = poolOfTaskId(id);
     if (pool === undefined || !this.repo.hasPool(pool)) return undefined;
-    const job = await this.repo.getJob(pool, id);
-    if (job) return { job, pool, state: await job.getState() };
+    const found = await this.repo.getJob(pool, id);
+    if (found) return { ...found, pool };
     const cancelled = await this.repo.getCancelled(id);
     return cancelled ? { cancelled: viewOfCancelled(cancelled) } : undefined;
   }

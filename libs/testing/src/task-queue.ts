@@ -37,8 +37,9 @@ export class TestTaskQueue {
   }
 
   async job(id: string): Promise<{ job: Job<Task, TaskResult>; state: string } | undefined> {
+    const state = await this.queue.getJobState(id); // first: the job read after it is at least as new
     const job = await Job.fromId<Task, TaskResult>(this.queue, id);
-    return job ? { job, state: await job.getState() } : undefined;
+    return job ? { job, state } : undefined;
   }
 
   async close(): Promise<void> {
