@@ -1,0 +1,2 @@
+export * from './forecast.js';
+export * from './scaling-policy.js';
