@@ -10,5 +10,10 @@ await runMain('worker', async () => {
   for (const w of settings.warnings) new Logger('config').warn(w);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(settings), { logger: ['log', 'warn', 'error'] });
   await app.init();
+  if (settings.exitWithParent) {
+    // Started by a resource manager: when it goes away (even killed), our stdin closes; drain and exit.
+    process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
+    process.stdin.resume();
+  }
   return app;
 });

@@ -1,9 +1,13 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import type { WorkerTemplate } from '@fleet/contracts';
 import { ConfigError } from './config-error.js';
 import { type CommonSettings, type Env, envInt, envOptionalInt, envString, loadCommonSettings, parseEnv } from './env.js';
+import { repoRoot } from './paths.js';
+import { loadResourceManagerConfig, type ResourceManagerConfig } from './resource-manager-config.js';
 import { loadWorkerTemplates } from './worker-templates.js';
 
 const DAY_S = 24 * 60 * 60;
@@ -51,6 +55,8 @@ export interface WorkerSettings extends CommonSettings {
   timingsMaxLen: number;
   /** Grace between SIGTERM and SIGKILL when a task's process tree is stopped. */
   killGraceMs: number;
+  /** Drain and exit when stdin closes: set for workers a resource manager starts, so none outlives it. */
+  exitWithParent: boolean;
   warnings: string[];
 }
 
@@ -81,6 +87,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_STALLED_INTERVAL_MS: envInt(500, 3_600_000, 5000),
       WORKER_KILL_GRACE_MS: envInt(0, 600_000, 2000),
       TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
+      WORKER_EXIT_WITH_PARENT: z.enum(['0', '1', ''], { error: 'must be 1 or 0' }).default(''),
     },
     {
       ...env,
@@ -115,6 +122,59 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
     timingsMaxLen: e.TIMINGS_MAXLEN,
     killGraceMs: e.WORKER_KILL_GRACE_MS,
+    exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
     warnings: templates.warnings,
   };
+}
+
+export interface ResourceManagerSettings extends CommonSettings {
+  port: number;
+  /** This resource manager's id: its lease value and the prefix of its workers' ids. */
+  managerId: string;
+  templates: WorkerTemplate[];
+  config: ResourceManagerConfig;
+  /** The worker app the supervisor starts (the built `dist/apps/worker/src/main.js` unless WORKER_ENTRY says otherwise). */
+  workerEntry: string;
+  /** Environment handed to the workers it starts (this process's, plus the fleet's settings). */
+  workerEnv: Record<string, string>;
+  warnings: string[];
+}
+
+export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
+  const common = loadCommonSettings(env);
+  const e = parseEnv(
+    {
+      RESOURCE_MANAGER_PORT: envInt(0, 65535, 8081),
+      RESOURCE_MANAGER_ID: envString(''),
+      WORKER_ENTRY: envString(join(repoRoot(), 'dist', 'apps', 'worker', 'src', 'main.js')),
+    },
+    env,
+  );
+  const templates = loadWorkerTemplates(common.configDir);
+  const config = loadResourceManagerConfig(common.configDir, templates.value);
+  const managerId =
+    e.RESOURCE_MANAGER_ID ||
+    `rm-${hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 40)}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(managerId)) {
+    throw new ConfigError('environment', [{ field: 'RESOURCE_MANAGER_ID', reason: 'must be 1-64 letters, digits, _ or -' }]);
+  }
+  const inherited = Object.fromEntries(Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined));
+  return {
+    ...common,
+    port: e.RESOURCE_MANAGER_PORT,
+    managerId,
+    templates: templates.value,
+    config: config.value,
+    workerEntry: e.WORKER_ENTRY,
+    workerEnv: { ...inherited, REDIS_URL: common.redisUrl, FLEET_PREFIX: common.prefix, CONFIG_DIR: common.configDir },
+    warnings: [...templates.warnings, ...config.warnings],
+  };
+}
+
+/** Where the `fleet` command finds the resource manager's API. */
+export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string } {
+  const e = parseEnv({ RESOURCE_MANAGER_PORT: envInt(1, 65535, 8081), RESOURCE_MANAGER_URL: envString('') }, env);
+  return { resourceManagerUrl: (e.RESOURCE_MANAGER_URL || `http://127.0.0.1:${e.RESOURCE_MANAGER_PORT}`).replace(/\/+$/, '') };
 }

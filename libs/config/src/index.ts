@@ -4,3 +4,4 @@ export * from './env.js';
 export * from './json-file.js';
 export * from './paths.js';
 export * from './worker-templates.js';
+export * from './resource-manager-config.js';

@@ -33,30 +33,103 @@ interface Case {
 
 const cases: Case[] = [
   // STATIC
-  { name: 'STATIC stays at min whatever the queue', policy: { strategy: 'STATIC', minWorkers: 2 }, o: { current: 2, waiting: 500 }, desired: 2, reason: /static at min_workers 2/ },
-  { name: 'STATIC below min comes up to min', policy: { strategy: 'STATIC', minWorkers: 3 }, o: { current: 1 }, desired: 3, reason: /below min_workers 3/ },
+  {
+    name: 'STATIC stays at min whatever the queue',
+    policy: { strategy: 'STATIC', minWorkers: 2 },
+    o: { current: 2, waiting: 500 },
+    desired: 2,
+    reason: /static at min_workers 2/,
+  },
+  {
+    name: 'STATIC below min comes up to min',
+    policy: { strategy: 'STATIC', minWorkers: 3 },
+    o: { current: 1 },
+    desired: 3,
+    reason: /below min_workers 3/,
+  },
   // STEPWISE
-  { name: 'STEPWISE adds one above the high threshold', policy: { strategy: 'STEPWISE' }, o: { current: 2, waiting: 11 }, desired: 3, reason: /backlog 11 > queue_threshold_high 10/ },
-  { name: 'STEPWISE counts due retries as backlog', policy: { strategy: 'STEPWISE' }, o: { current: 2, waiting: 6, delayedDue: 6 }, desired: 3, reason: /backlog 12/ },
-  { name: 'STEPWISE holds between the thresholds', policy: { strategy: 'STEPWISE' }, o: { current: 3, waiting: 5 }, desired: 3, reason: /within thresholds/ },
-  { name: 'STEPWISE removes one idle worker below the low threshold', policy: { strategy: 'STEPWISE' }, o: { current: 3, waiting: 1, busy: 1 }, desired: 2, reason: /< queue_threshold_low 2 with 2 idle/ },
-  { name: 'STEPWISE keeps busy workers', policy: { strategy: 'STEPWISE' }, o: { current: 3, waiting: 0, active: 3, busy: 3 }, desired: 3, reason: /within thresholds/ },
+  {
+    name: 'STEPWISE adds one above the high threshold',
+    policy: { strategy: 'STEPWISE' },
+    o: { current: 2, waiting: 11 },
+    desired: 3,
+    reason: /backlog 11 > queue_threshold_high 10/,
+  },
+  {
+    name: 'STEPWISE counts due retries as backlog',
+    policy: { strategy: 'STEPWISE' },
+    o: { current: 2, waiting: 6, delayedDue: 6 },
+    desired: 3,
+    reason: /backlog 12/,
+  },
+  {
+    name: 'STEPWISE holds between the thresholds',
+    policy: { strategy: 'STEPWISE' },
+    o: { current: 3, waiting: 5 },
+    desired: 3,
+    reason: /within thresholds/,
+  },
+  {
+    name: 'STEPWISE removes one idle worker below the low threshold',
+    policy: { strategy: 'STEPWISE' },
+    o: { current: 3, waiting: 1, busy: 1 },
+    desired: 2,
+    reason: /< queue_threshold_low 2 with 2 idle/,
+  },
+  {
+    name: 'STEPWISE keeps busy workers',
+    policy: { strategy: 'STEPWISE' },
+    o: { current: 3, waiting: 0, active: 3, busy: 3 },
+    desired: 3,
+    reason: /within thresholds/,
+  },
   // ADAPTIVE
-  { name: 'ADAPTIVE sizes to demand / target per worker', o: { current: 1, waiting: 18, active: 4 }, desired: 6, reason: /demand 22 \/ 4 per worker → 6/ },
+  {
+    name: 'ADAPTIVE sizes to demand / target per worker',
+    o: { current: 1, waiting: 18, active: 4 },
+    desired: 6,
+    reason: /demand 22 \/ 4 per worker → 6/,
+  },
   { name: 'ADAPTIVE caps at max_workers', o: { current: 2, waiting: 1000 }, desired: 8, reason: /capped at max_workers 8/ },
   { name: 'ADAPTIVE respects the step limit', policy: { maxStepUp: 2 }, o: { current: 2, waiting: 100 }, desired: 4, reason: /step limited to \+2/ },
   { name: 'ADAPTIVE scales down to what demand needs', o: { current: 6, active: 4, busy: 4 }, desired: 1, reason: /demand 4/ },
   { name: 'ADAPTIVE never goes under min', policy: { minWorkers: 2 }, o: { current: 5 }, desired: 2, reason: /demand 0/ },
   // cooldowns
-  { name: 'a scale-up waits out its cooldown', policy: { scaleUpCooldownMs: 30 * S }, state: { lastScaleUpAt: 90 * S }, o: { current: 2, waiting: 40 }, desired: 2, reason: /scale_up_cooldown \(20s left\)/ },
-  { name: 'a scale-up after its cooldown goes ahead', policy: { scaleUpCooldownMs: 30 * S }, state: { lastScaleUpAt: 60 * S }, o: { current: 2, waiting: 40 }, desired: 8, reason: /demand 40/ },
-  { name: 'a scale-down waits out its cooldown after a scale-up', policy: { scaleDownCooldownMs: 60 * S }, state: { lastScaleUpAt: 70 * S }, o: { current: 5 }, desired: 5, reason: /scale_down_cooldown \(30s left\)/ },
+  {
+    name: 'a scale-up waits out its cooldown',
+    policy: { scaleUpCooldownMs: 30 * S },
+    state: { lastScaleUpAt: 90 * S },
+    o: { current: 2, waiting: 40 },
+    desired: 2,
+    reason: /scale_up_cooldown \(20s left\)/,
+  },
+  {
+    name: 'a scale-up after its cooldown goes ahead',
+    policy: { scaleUpCooldownMs: 30 * S },
+    state: { lastScaleUpAt: 60 * S },
+    o: { current: 2, waiting: 40 },
+    desired: 8,
+    reason: /demand 40/,
+  },
+  {
+    name: 'a scale-down waits out its cooldown after a scale-up',
+    policy: { scaleDownCooldownMs: 60 * S },
+    state: { lastScaleUpAt: 70 * S },
+    o: { current: 5 },
+    desired: 5,
+    reason: /scale_down_cooldown \(30s left\)/,
+  },
   { name: 'a scale-down respects its step limit', policy: { maxStepDown: 1 }, o: { current: 5 }, desired: 4, reason: /step limited to -1/ },
   // stabilization
   {
     name: 'a scale-down goes no lower than the window’s highest recommendation',
     policy: { scaleDownStabilizationMs: 60 * S },
-    state: { recommendations: [{ at: 30 * S, desired: 7 }, { at: 70 * S, desired: 3 }] },
+    state: {
+      recommendations: [
+        { at: 30 * S, desired: 7 },
+        { at: 70 * S, desired: 3 },
+      ],
+    },
     o: { current: 5 },
     desired: 3,
     reason: /demand 0/,
@@ -72,16 +145,58 @@ const cases: Case[] = [
   // pins, min/max
   { name: 'a pin wins over the queue', pin: 2, o: { current: 2, waiting: 1000 }, desired: 2, reason: /pinned at 2 by an operator/ },
   { name: 'a pin may go under min (an operator stops a pool)', pin: 0, o: { current: 3 }, desired: 0, reason: /pinned at 0/ },
-  { name: 'a pin ignores cooldowns', pin: 6, policy: { scaleUpCooldownMs: 600 * S }, state: { lastScaleUpAt: 99 * S }, o: { current: 1 }, desired: 6, reason: /pinned/ },
+  {
+    name: 'a pin ignores cooldowns',
+    pin: 6,
+    policy: { scaleUpCooldownMs: 600 * S },
+    state: { lastScaleUpAt: 99 * S },
+    o: { current: 1 },
+    desired: 6,
+    reason: /pinned/,
+  },
   { name: 'above max (config lowered) comes down at once', policy: { maxWorkers: 3 }, o: { current: 6 }, desired: 3, reason: /above max_workers 3/ },
   // scale to zero and wake
   { name: 'min 0: an idle pool scales to zero', policy: { minWorkers: 0 }, o: { current: 2 }, desired: 0, reason: /demand 0/ },
-  { name: 'min 0: the first task wakes the pool, cooldown or not', policy: { minWorkers: 0, scaleUpCooldownMs: 600 * S }, state: { lastScaleUpAt: 99 * S }, o: { current: 0, waiting: 1 }, desired: 1, reason: /waking: 1 task/ },
-  { name: 'min 0: a burst wakes the pool as large as the step allows', policy: { minWorkers: 0, maxStepUp: 3 }, o: { current: 0, waiting: 50 }, desired: 3, reason: /waking: 50 task/ },
+  {
+    name: 'min 0: the first task wakes the pool, cooldown or not',
+    policy: { minWorkers: 0, scaleUpCooldownMs: 600 * S },
+    state: { lastScaleUpAt: 99 * S },
+    o: { current: 0, waiting: 1 },
+    desired: 1,
+    reason: /waking: 1 task/,
+  },
+  {
+    name: 'min 0: a burst wakes the pool as large as the step allows',
+    policy: { minWorkers: 0, maxStepUp: 3 },
+    o: { current: 0, waiting: 50 },
+    desired: 3,
+    reason: /waking: 50 task/,
+  },
   { name: 'min 0 and max 0: nothing wakes', policy: { minWorkers: 0, maxWorkers: 0 }, o: { current: 0, waiting: 5 }, desired: 0, reason: /demand 5/ },
+  // lost workers
+  {
+    name: 'a lost worker is replaced at once, cooldown or not',
+    policy: { scaleUpCooldownMs: 600 * S },
+    state: { lastScaleUpAt: 99 * S, lastDesired: 4 },
+    o: { current: 3, waiting: 40 },
+    desired: 4,
+    reason: /replacing 1 lost worker/,
+  },
   // host guards
-  { name: 'no scale-up while the host CPU is saturated', policy: { cpuThresholdHigh: 80 }, o: { current: 2, waiting: 40, hostCpuPercent: 95 }, desired: 2, reason: /host CPU 95% ≥ cpu_threshold_high 80%/ },
-  { name: 'no scale-up while host memory is short', policy: { memoryThresholdHigh: 90 }, o: { current: 2, waiting: 40, hostMemoryPercent: 91 }, desired: 2, reason: /host memory 91%/ },
+  {
+    name: 'no scale-up while the host CPU is saturated',
+    policy: { cpuThresholdHigh: 80 },
+    o: { current: 2, waiting: 40, hostCpuPercent: 95 },
+    desired: 2,
+    reason: /host CPU 95% ≥ cpu_threshold_high 80%/,
+  },
+  {
+    name: 'no scale-up while host memory is short',
+    policy: { memoryThresholdHigh: 90 },
+    o: { current: 2, waiting: 40, hostMemoryPercent: 91 },
+    desired: 2,
+    reason: /host memory 91%/,
+  },
 ];
 
 describe('decide', () => {
@@ -118,7 +233,9 @@ describe('decide', () => {
 
   it('enable_predictive_scaling lets ADAPTIVE use the forecast too', () => {
     const ramp = [0, 4, 8, 12, 16];
-    expect(simulate({ predictive: true, forecastHorizon: 2, maxWorkers: 20 }, ramp).at(-1)).toBeGreaterThan(simulate({ maxWorkers: 20 }, ramp).at(-1) as number);
+    expect(simulate({ predictive: true, forecastHorizon: 2, maxWorkers: 20 }, ramp).at(-1)).toBeGreaterThan(
+      simulate({ maxWorkers: 20 }, ramp).at(-1) as number,
+    );
   });
 
   it('does not flap on a noisy queue', () => {
@@ -144,6 +261,7 @@ describe('decide', () => {
     for (let i = 0; i < 50; i++) state = decide({ ...base, metricsWindow: 10 }, obs({ at: i * S, waiting: i }), state).state;
     expect(state.history).toHaveLength(10);
     expect(before).toEqual({ history: [], recommendations: [] });
+    expect(state.lastDesired).toBeDefined();
   });
 });
 
@@ -151,7 +269,22 @@ describe('linearForecast', () => {
   it.each([
     [[], 10, 0],
     [[{ at: 0, value: 5 }], 10, 5],
-    [[{ at: 0, value: 0 }, { at: 1, value: 2 }, { at: 2, value: 4 }], 5, 10],
-    [[{ at: 3, value: 7 }, { at: 3, value: 9 }], 10, 9],
+    [
+      [
+        { at: 0, value: 0 },
+        { at: 1, value: 2 },
+        { at: 2, value: 4 },
+      ],
+      5,
+      10,
+    ],
+    [
+      [
+        { at: 3, value: 7 },
+        { at: 3, value: 9 },
+      ],
+      10,
+      9,
+    ],
   ])('%j at %p → %p', (points, at, value) => expect(linearForecast(points, at)).toBeCloseTo(value));
 });

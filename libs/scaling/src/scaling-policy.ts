@@ -60,6 +60,8 @@ export interface PolicyState {
   recommendations: Array<{ at: number; desired: number }>;
   lastScaleUpAt?: number;
   lastScaleDownAt?: number;
+  /** The last decision: workers lost below it (crashed, killed) are replaced without waiting for a cooldown. */
+  lastDesired?: number;
 }
 
 export interface Decision {
@@ -107,7 +109,13 @@ function forecastDemand(p: PoolPolicy, state: PolicyState, now: number): number 
   if (h.length < 2) return h.at(-1)?.demand ?? 0;
   const step = ((h.at(-1) as Sample).at - (h[0] as Sample).at) / (h.length - 1);
   const at = now + p.forecastHorizon * step + p.startupBufferMs;
-  return Math.max(0, linearForecast(h.map((s) => ({ at: s.at, value: s.demand })), at));
+  return Math.max(
+    0,
+    linearForecast(
+      h.map((s) => ({ at: s.at, value: s.demand })),
+      at,
+    ),
+  );
 }
 
 /**
@@ -126,10 +134,11 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   const windowStart = o.at - p.scaleDownStabilizationMs;
   state.recommendations = [...prev.recommendations.filter((r) => r.at > windowStart), { at: o.at, desired: recommended }];
 
-  const result = (desired: number, reason: string) => {
+  const result = (desired: number, reason: string, replacing = false) => {
     const action = desired > o.current ? 'up' : desired < o.current ? 'down' : 'hold';
-    if (action === 'up') state.lastScaleUpAt = o.at;
+    if (action === 'up' && !replacing) state.lastScaleUpAt = o.at;
     if (action === 'down') state.lastScaleDownAt = o.at;
+    state.lastDesired = desired;
     return { decision: { desired, action, recommended, reason }, state } as const;
   };
 
@@ -140,15 +149,24 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
     return result(clamp(Math.max(1, recommended), 1, Math.min(p.maxWorkers, p.maxStepUp)), `waking: ${demand} task(s) and no worker`);
   }
 
+  if (recommended > o.current && prev.lastDesired !== undefined && o.current < prev.lastDesired) {
+    const desired = Math.min(recommended, prev.lastDesired);
+    return result(desired, `replacing ${desired - o.current} lost worker(s) (decided ${prev.lastDesired})`, true);
+  }
+
   const capped = raw > p.maxWorkers && recommended > o.current ? `, capped at max_workers ${p.maxWorkers}` : '';
   if (recommended > o.current) {
     const since = o.at - (prev.lastScaleUpAt ?? -Infinity);
-    if (since < p.scaleUpCooldownMs) return result(o.current, `${why}${capped}; holding for scale_up_cooldown (${seconds(p.scaleUpCooldownMs - since)} left)`);
+    if (since < p.scaleUpCooldownMs)
+      return result(o.current, `${why}${capped}; holding for scale_up_cooldown (${seconds(p.scaleUpCooldownMs - since)} left)`);
     if (p.cpuThresholdHigh !== undefined && (o.hostCpuPercent ?? 0) >= p.cpuThresholdHigh) {
       return result(o.current, `${why}; holding: host CPU ${Math.round(o.hostCpuPercent ?? 0)}% ≥ cpu_threshold_high ${p.cpuThresholdHigh}%`);
     }
     if (p.memoryThresholdHigh !== undefined && (o.hostMemoryPercent ?? 0) >= p.memoryThresholdHigh) {
-      return result(o.current, `${why}; holding: host memory ${Math.round(o.hostMemoryPercent ?? 0)}% ≥ memory_threshold_high ${p.memoryThresholdHigh}%`);
+      return result(
+        o.current,
+        `${why}; holding: host memory ${Math.round(o.hostMemoryPercent ?? 0)}% ≥ memory_threshold_high ${p.memoryThresholdHigh}%`,
+      );
     }
     const desired = Math.min(recommended, o.current + p.maxStepUp);
     return result(desired, `${why}${capped}${desired < recommended ? `; step limited to +${p.maxStepUp}` : ''}`);
@@ -157,9 +175,11 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   if (recommended < o.current) {
     const lastChange = Math.max(prev.lastScaleUpAt ?? -Infinity, prev.lastScaleDownAt ?? -Infinity);
     const since = o.at - lastChange;
-    if (since < p.scaleDownCooldownMs) return result(o.current, `${why}; holding for scale_down_cooldown (${seconds(p.scaleDownCooldownMs - since)} left)`);
+    if (since < p.scaleDownCooldownMs)
+      return result(o.current, `${why}; holding for scale_down_cooldown (${seconds(p.scaleDownCooldownMs - since)} left)`);
     const stable = Math.max(...state.recommendations.map((r) => r.desired));
-    if (stable >= o.current) return result(o.current, `${why}; holding: stabilizing (recommended up to ${stable} within the last ${seconds(p.scaleDownStabilizationMs)})`);
+    if (stable >= o.current)
+      return result(o.current, `${why}; holding: stabilizing (recommended up to ${stable} within the last ${seconds(p.scaleDownStabilizationMs)})`);
     const desired = Math.max(stable, o.current - p.maxStepDown);
     return result(desired, `${why}${desired > stable ? `; step limited to -${p.maxStepDown}` : ''}`);
   }

@@ -1,0 +1,154 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ResourceManagerSettings } from '@fleet/config';
+import { createRedis, FleetKeys, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { RM_SETTINGS } from './rm-settings.js';
+
+export interface PoolDepth {
+  waiting: number;
+  delayedDue: number;
+  delayed: number;
+  active: number;
+}
+
+export interface DecisionRecord {
+  id?: string;
+  at: number;
+  pool: string;
+  from: number;
+  to: number;
+  reason: string;
+  manager: string;
+  inputs: Record<string, unknown>;
+}
+
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const DECISIONS_MAXLEN = 10_000;
+
+/** The resource manager's only door to Redis: queue depths, the worker registry, pins, the lease, decisions. */
+@Injectable()
+export class FleetStateRepository {
+  private readonly redis: Redis;
+  private readonly keys: FleetKeys;
+  private readonly registry: WorkerRegistry;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(@Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings) {
+    this.keys = new FleetKeys(settings.prefix);
+    this.redis = createRedis(settings.redisUrl, 'consumer', `resource-manager:${settings.managerId}`);
+    this.registry = new WorkerRegistry(this.redis, this.keys);
+  }
+
+  async open(): Promise<void> {
+    await waitUntilReady(this.redis, this.settings.redisUrl, 15_000);
+    for (const t of this.settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
+  }
+
+  /** Waiting (incl. prioritized), active, delayed, and delayed retries due within `dueWithinMs`. */
+  async depth(pool: string, dueWithinMs: number): Promise<PoolDepth> {
+    const queue = this.queues.get(pool) as Queue;
+    const dueBy = Date.now() + dueWithinMs;
+    // BullMQ scores a delayed job as (timestamp * 0x1000 + counter).
+    const [counts, due] = await Promise.all([
+      queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'),
+      this.redis.zcount(`${this.keys.bullPrefix}:${pool}:delayed`, 0, (dueBy + 1) * 0x1000 - 1),
+    ]);
+    return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, delayedDue: due, active: counts.active ?? 0 };
+  }
+
+  workers(): Promise<WorkerRecord[]> {
+    return this.registry.list();
+  }
+
+  async pins(): Promise<Map<string, number>> {
+    const raw = await this.redis.hgetall(this.keys.pins);
+    return new Map(Object.entries(raw).map(([pool, n]) => [pool, Number(n)]));
+  }
+
+  async pin(pool: string, workers: number): Promise<void> {
+    await this.redis.hset(this.keys.pins, pool, String(workers));
+  }
+
+  async unpin(pool: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.pins, pool)) > 0;
+  }
+
+  /** Takes the lease if it is free, or renews it if this manager holds it; true while this manager acts. */
+  async holdLease(): Promise<boolean> {
+    const { managerLease } = this.keys;
+    const ttl = this.settings.config.leaseTtlMs;
+    if ((await this.redis.eval(RENEW, 1, managerLease, this.settings.managerId, ttl)) === 1) return true;
+    return (await this.redis.set(managerLease, this.settings.managerId, 'PX', ttl, 'NX')) === 'OK';
+  }
+
+  async leaseHolder(): Promise<string | null> {
+    return this.redis.get(this.keys.managerLease);
+  }
+
+  async releaseLease(): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.keys.managerLease, this.settings.managerId);
+  }
+
+  async recordDecision(d: DecisionRecord): Promise<void> {
+    await this.redis.xadd(
+      this.keys.decisions,
+      'MAXLEN',
+      '~',
+      DECISIONS_MAXLEN,
+      '*',
+      'at',
+      String(d.at),
+      'pool',
+      d.pool,
+      'from',
+      String(d.from),
+      'to',
+      String(d.to),
+      'reason',
+      d.reason,
+      'manager',
+      d.manager,
+      'inputs',
+      JSON.stringify(d.inputs),
+    );
+  }
+
+  /** Newest first, optionally for one pool. */
+  async decisions(limit: number, pool?: string): Promise<DecisionRecord[]> {
+    const out: DecisionRecord[] = [];
+    let end = '+';
+    while (out.length < limit) {
+      const batch = await this.redis.xrevrange(this.keys.decisions, end, '-', 'COUNT', 500);
+      for (const [id, fields] of batch) {
+        const f: Record<string, string> = {};
+        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+        if (pool !== undefined && f.pool !== pool) continue;
+        out.push({
+          id,
+          at: Number(f.at),
+          pool: f.pool ?? '',
+          from: Number(f.from),
+          to: Number(f.to),
+          reason: f.reason ?? '',
+          manager: f.manager ?? '',
+          inputs: JSON.parse(f.inputs ?? '{}'),
+        });
+        if (out.length === limit) break;
+      }
+      if (batch.length < 500) break;
+      end = `(${(batch.at(-1) as [string, string[]])[0]}`;
+    }
+    return out;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,29 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import type { ResourceManagerSettings } from '@fleet/config';
+import { FleetStateRepository } from './fleet-state.repository.js';
+import { PoolsController } from './pools.controller.js';
+import { PoolsService } from './pools.service.js';
+import { ResourceManagerLifecycle } from './rm-lifecycle.js';
+import { RM_SETTINGS } from './rm-settings.js';
+import { ScalingService } from './scaling.service.js';
+import { WorkerSupervisor } from './worker-supervisor.js';
+
+@Module({})
+export class ResourceManagerModule {
+  static forRoot(settings: ResourceManagerSettings): DynamicModule {
+    return {
+      module: ResourceManagerModule,
+      imports: [ScheduleModule.forRoot()],
+      controllers: [PoolsController],
+      providers: [
+        { provide: RM_SETTINGS, useValue: settings },
+        FleetStateRepository,
+        WorkerSupervisor,
+        ScalingService,
+        PoolsService,
+        ResourceManagerLifecycle,
+      ],
+    };
+  }
+}

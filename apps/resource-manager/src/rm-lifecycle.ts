@@ -1,0 +1,29 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { ResourceManagerSettings } from '@fleet/config';
+import { FleetStateRepository } from './fleet-state.repository.js';
+import { RM_SETTINGS } from './rm-settings.js';
+import { ScalingService } from './scaling.service.js';
+
+/** Start-up and shutdown in one place, in order. */
+@Injectable()
+export class ResourceManagerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('resource-manager');
+
+  constructor(
+    @Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings,
+    private readonly repo: FleetStateRepository,
+    private readonly scaling: ScalingService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.repo.open();
+    await this.scaling.tick();
+    this.scaling.schedule();
+    this.logger.log(`${this.settings.managerId} ticking every ${this.settings.config.pollingIntervalMs} ms`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.scaling.shutdown();
+    await this.repo.close();
+  }
+}

@@ -1,0 +1,185 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EXIT_CONFIG_ERROR } from '@fleet/app';
+import type { ResourceManagerSettings } from '@fleet/config';
+import { RM_SETTINGS } from './rm-settings.js';
+
+export type ChildState = 'starting' | 'ready' | 'draining';
+
+export interface ManagedWorker {
+  id: string;
+  pool: string;
+  pid: number;
+  state: ChildState;
+  startedAt: number;
+  readyAt?: number;
+  process: ChildProcess;
+  exited: Promise<void>;
+  /** Last lines it printed, for crash reports. */
+  tail: string[];
+}
+
+export interface CrashLoop {
+  since: number;
+  reason: string;
+  lastOutput: string[];
+}
+
+interface PoolHealth {
+  crashes: Array<{ at: number; beforeReady: boolean }>;
+  consecutiveStartupCrashes: number;
+  respawnNotBefore: number;
+  crashLoop?: CrashLoop;
+}
+
+const CRASH_WINDOW_MS = 60_000;
+const CRASHES_PER_WINDOW = 5;
+const STARTUP_CRASHES_IN_A_ROW = 3;
+const TAIL_LINES = 20;
+
+/**
+ * Runs this manager's worker processes: starts them, tracks each (starting → ready once its heartbeat
+ * appears → draining → gone), stops them with SIGTERM and then SIGKILL after the pool's grace period,
+ * and tells crashes (exits nobody asked for) apart. Crashed workers are replaced by the next tick after a
+ * backoff that doubles with each recent crash; a pool whose workers keep crashing (or exit with a
+ * configuration error) is in a crash loop, and no more are started for it until an operator acts.
+ */
+@Injectable()
+export class WorkerSupervisor {
+  private readonly logger = new Logger(WorkerSupervisor.name);
+  private readonly workers = new Map<string, ManagedWorker>();
+  private readonly health = new Map<string, PoolHealth>();
+  private seq = 0;
+
+  constructor(@Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings) {}
+
+  private healthOf(pool: string): PoolHealth {
+    let h = this.health.get(pool);
+    if (!h) {
+      h = { crashes: [], consecutiveStartupCrashes: 0, respawnNotBefore: 0 };
+      this.health.set(pool, h);
+    }
+    return h;
+  }
+
+  list(pool?: string): ManagedWorker[] {
+    return [...this.workers.values()].filter((w) => pool === undefined || w.pool === pool);
+  }
+
+  has(id: string): boolean {
+    return this.workers.has(id);
+  }
+
+  crashLoop(pool: string): CrashLoop | undefined {
+    return this.health.get(pool)?.crashLoop;
+  }
+
+  /** Why no worker may be started for the pool now, or undefined when one may. */
+  blocked(pool: string, now = Date.now()): string | undefined {
+    const h = this.healthOf(pool);
+    if (h.crashLoop) return `crash loop: ${h.crashLoop.reason}`;
+    if (now < h.respawnNotBefore) return `restart backoff after a crash (${Math.ceil((h.respawnNotBefore - now) / 1000)}s left)`;
+    return undefined;
+  }
+
+  /** An operator acted on the pool: forget its crashes and try again. */
+  resetCrashes(pool: string): void {
+    this.health.delete(pool);
+  }
+
+  /** Marks started workers whose heartbeat has appeared as ready. */
+  markReady(registeredIds: ReadonlySet<string>): void {
+    for (const w of this.workers.values()) {
+      if (w.state === 'starting' && registeredIds.has(w.id)) {
+        w.state = 'ready';
+        w.readyAt = Date.now();
+        this.healthOf(w.pool).consecutiveStartupCrashes = 0;
+      }
+    }
+  }
+
+  start(pool: string, workerEnv: Record<string, string>): ManagedWorker {
+    const id = `${this.settings.managerId}-${pool}-${++this.seq}`;
+    // With deprovision_on_stop (the default) a worker drains and exits when this manager goes away, even
+    // if it is killed (its stdin closes). Without it, workers are detached and outlive the manager.
+    const bound = this.settings.config.deprovisionOnStop;
+    const child = spawn(process.execPath, [this.settings.workerEntry, '--pool', pool, '--id', id], {
+      env: { ...this.settings.workerEnv, NO_COLOR: '1', WORKER_EXIT_WITH_PARENT: bound ? '1' : '0', ...workerEnv },
+      stdio: bound ? ['pipe', 'pipe', 'pipe'] : 'ignore',
+      detached: !bound,
+    });
+    child.stdin?.on('error', () => undefined);
+    const w: ManagedWorker = {
+      id,
+      pool,
+      pid: child.pid ?? -1,
+      state: 'starting',
+      startedAt: Date.now(),
+      process: child,
+      tail: [],
+      exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(this.onExit(w, code, signal)))),
+    };
+    child.on('error', (err) => w.tail.push(`cannot start: ${err.message}`));
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        w.tail.push(line);
+        if (w.tail.length > TAIL_LINES) w.tail.shift();
+        if (/ERROR|WARN|error:/.test(line)) this.logger.warn(`[${id}] ${line}`);
+      });
+    }
+    this.workers.set(id, w);
+    this.logger.log(`started worker ${id} (pid ${w.pid}) for pool ${pool}`);
+    return w;
+  }
+
+  private onExit(w: ManagedWorker, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(w.id);
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (w.state === 'draining') {
+      this.logger.log(`worker ${w.id} stopped (${how})`);
+      return;
+    }
+    const h = this.healthOf(w.pool);
+    const now = Date.now();
+    const beforeReady = w.state === 'starting';
+    h.crashes = [...h.crashes.filter((c) => c.at > now - CRASH_WINDOW_MS), { at: now, beforeReady }];
+    h.consecutiveStartupCrashes = beforeReady ? h.consecutiveStartupCrashes + 1 : 0;
+    const recent = h.crashes.length;
+    h.respawnNotBefore = now + (recent <= 1 ? 0 : Math.min(30_000, 1000 * 2 ** (recent - 2)));
+    this.logger.warn(`worker ${w.id} crashed (${how})${beforeReady ? ' before it was ready' : ''}; ${recent} crash(es) in the last minute`);
+    const reason =
+      code === EXIT_CONFIG_ERROR
+        ? `worker exited with a configuration error (exit ${code})`
+        : h.consecutiveStartupCrashes >= STARTUP_CRASHES_IN_A_ROW
+          ? `${h.consecutiveStartupCrashes} workers in a row crashed at start-up (last: ${how})`
+          : recent >= CRASHES_PER_WINDOW
+            ? `${recent} crashes within a minute (last: ${how})`
+            : undefined;
+    if (reason && !h.crashLoop) {
+      h.crashLoop = { since: now, reason, lastOutput: [...w.tail] };
+      this.logger.error(
+        `pool ${w.pool} is in a crash loop: ${reason}; no more workers will be started for it until an operator acts. Last output:\n${w.tail.join('\n')}`,
+      );
+    }
+  }
+
+  /** SIGTERM now (the worker drains), SIGKILL if it is still there after `graceMs`. */
+  stop(w: ManagedWorker, graceMs: number): Promise<void> {
+    if (w.state !== 'draining') {
+      w.state = 'draining';
+      w.process.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        this.logger.warn(`worker ${w.id} still running ${graceMs} ms after SIGTERM: SIGKILL`);
+        w.process.kill('SIGKILL');
+      }, graceMs);
+      void w.exited.then(() => clearTimeout(timer));
+    }
+    return w.exited;
+  }
+
+  async stopAll(graceFor: (pool: string) => number): Promise<void> {
+    await Promise.all(this.list().map((w) => this.stop(w, graceFor(w.pool))));
+  }
+}
