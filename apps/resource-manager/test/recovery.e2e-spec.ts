@@ -1,0 +1,81 @@
+import type { Redis } from 'ioredis';
+import { type ConfigDir, cleanupPrefix, cpuTemplate, makeConfigDir, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
+import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
+
+describe('the resource manager supervises its workers', () => {
+  const prefix = uniquePrefix('recover');
+  let config: ConfigDir;
+  let redis: Redis;
+  let rm: ResourceManager;
+
+  beforeAll(async () => {
+    config = makeConfigDir({
+      'worker_templates.json': { cpu: cpuTemplate(), broken: cpuTemplate(), misconfigured: cpuTemplate() },
+      'resource_manager_config.json': fastConfig({
+        min_workers: 2,
+        pools: {
+          // A worker that dies as Node starts: a crash loop to detect.
+          broken: { min_workers: 1, worker_env: { NODE_OPTIONS: '--require ./does-not-exist.cjs' } },
+          // A worker whose configuration is wrong exits 78: a crash loop at once.
+          misconfigured: { min_workers: 1, worker_env: { WORKER_LOCK_MS: 'soon' } },
+        },
+      }),
+    });
+    redis = testRedis();
+    rm = await startResourceManager({ prefix, configDir: config.path });
+  });
+
+  afterAll(async () => {
+    await rm.stop();
+    await cleanupPrefix(redis, prefix);
+    await redis.quit();
+    config.remove();
+  });
+
+  it('replaces a worker killed with SIGKILL', async () => {
+    const before = await waitFor(
+      async () => {
+        const p = await rm.pool('cpu');
+        return p.ready === 2 ? p : undefined;
+      },
+      { what: 'two ready workers' },
+    );
+    const victim = before.workers[0] as { id: string; pid: number };
+    process.kill(victim.pid, 'SIGKILL');
+    const after = await waitFor(
+      async () => {
+        const p = await rm.pool('cpu');
+        return p.ready === 2 && !p.workers.some((w) => w.id === victim.id) ? p : undefined;
+      },
+      { what: 'a replacement to be ready', timeoutMs: 20_000 },
+    );
+    expect(after.workers.map((w) => w.id)).not.toContain(victim.id);
+    expect(after.crash_loop).toBeNull();
+  });
+
+  it('detects a worker that crashes at start-up as a crash loop and stops starting it', async () => {
+    const p = await waitFor(
+      async () => {
+        const v = await rm.pool('broken');
+        return v.crash_loop ? v : undefined;
+      },
+      { what: 'the crash loop to be reported', timeoutMs: 30_000 },
+    );
+    expect(p.crash_loop?.reason).toMatch(/3 workers in a row crashed at start-up/);
+    expect(p.crash_loop?.lastOutput.join('\n')).toMatch(/does-not-exist/);
+    expect(p.running).toBe(0);
+    expect(p.last_decision?.outcome).toMatch(/not starting: crash loop/);
+  });
+
+  it('treats a worker exiting with a configuration error as a crash loop at once', async () => {
+    const p = await waitFor(
+      async () => {
+        const v = await rm.pool('misconfigured');
+        return v.crash_loop ? v : undefined;
+      },
+      { what: 'the configuration crash loop', timeoutMs: 20_000 },
+    );
+    expect(p.crash_loop?.reason).toMatch(/configuration error \(exit 78\)/);
+    expect(p.crash_loop?.lastOutput.join('\n')).toMatch(/WORKER_LOCK_MS: must be an integer/);
+  });
+});

@@ -1,0 +1,91 @@
+import type { Redis } from 'ioredis';
+import { decodeTimingEvent } from '@fleet/contracts';
+import { FleetKeys } from '@fleet/redis';
+import {
+  type ConfigDir,
+  TEST_REDIS_URL,
+  TestTaskQueue,
+  cleanupPrefix,
+  cpuTemplate,
+  isAlive,
+  makeConfigDir,
+  testRedis,
+  uniquePrefix,
+  waitFor,
+} from '@fleet/testing';
+import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
+
+describe('the resource manager scales a pool with its queue', () => {
+  const prefix = uniquePrefix('scale');
+  let config: ConfigDir;
+  let redis: Redis;
+  let queue: TestTaskQueue;
+  let rm: ResourceManager;
+
+  beforeAll(async () => {
+    config = makeConfigDir({
+      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }) },
+      'resource_manager_config.json': fastConfig(),
+    });
+    redis = testRedis();
+    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
+    rm = await startResourceManager({ prefix, configDir: config.path });
+  });
+
+  afterAll(async () => {
+    await rm.stop('SIGKILL');
+    await queue.close();
+    await cleanupPrefix(redis, prefix);
+    await redis.quit();
+    config.remove();
+  });
+
+  it('grows from min toward max under a spike of 300 tasks, runs each once, returns to min, and leaves no process when stopped', async () => {
+    await waitFor(async () => (await rm.pool('cpu')).ready === 1, { what: 'min_workers (1) to be ready' });
+    const ids = await queue.add(...Array.from({ length: 300 }, (_, i) => ({ type: 'synthetic', name: `spike ${i}`, config: { duration_ms: 60 } })));
+    const pids = new Set<number>();
+    let peak = 0;
+    const observe = async () => {
+      const p = await rm.pool('cpu');
+      for (const w of p.workers) pids.add(w.pid);
+      peak = Math.max(peak, p.running);
+      expect(p.running).toBeLessThanOrEqual(4);
+      return p;
+    };
+    await waitFor(async () => (await observe()).running === 4, { what: 'the pool to reach max_workers (4)', timeoutMs: 30_000, intervalMs: 100 });
+
+    const completions = new Map<string, number>();
+    await waitFor(
+      async () => {
+        await observe();
+        completions.clear();
+        for (const [, fields] of await redis.xrange(new FleetKeys(prefix).timings, '-', '+')) {
+          const r = decodeTimingEvent(fields);
+          if (r.ok && r.event.outcome === 'completed') completions.set(r.event.task_id, (completions.get(r.event.task_id) ?? 0) + 1);
+        }
+        return completions.size === ids.length;
+      },
+      { what: 'all 300 tasks to complete', timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect([...completions.values()].every((n) => n === 1)).toBe(true);
+    expect(peak).toBe(4);
+
+    await waitFor(async () => (await observe()).running === 1, {
+      what: 'the pool to return to min_workers after the cooldown',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    const decisions = (await rm.http.get('/decisions?pool=cpu').expect(200)).body.decisions as Array<{
+      from: number;
+      to: number;
+      reason: string;
+      inputs: { waiting: number };
+    }>;
+    expect(decisions.some((d) => d.to > d.from && /demand \d+ \/ 4 per worker/.test(d.reason) && d.inputs.waiting > 0)).toBe(true);
+    expect(decisions.some((d) => d.to < d.from)).toBe(true);
+
+    expect(await rm.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(pids.size).toBeGreaterThanOrEqual(4);
+    await waitFor(() => [...pids].every((pid) => !isAlive(pid)), { what: 'every worker process to be gone', timeoutMs: 5000 });
+  });
+});
