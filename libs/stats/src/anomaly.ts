@@ -1,0 +1,66 @@
+import { mad, mean, median, stddev } from './descriptive.js';
+
+export type AnomalyMethod = 'z_score' | 'robust_mad' | 'moving_average';
+export type Severity = 'low' | 'medium' | 'high';
+
+export interface Anomaly {
+  index: number;
+  value: number;
+  method: AnomalyMethod;
+  /** The range the value was expected in. */
+  expected: [number, number];
+  /** How far outside the expected centre, in percent of it. */
+  deviationPercent: number;
+  /** How many thresholds away: low up to 1.5×, medium up to 3×, high beyond. */
+  severity: Severity;
+  score: number;
+}
+
+export interface AnomalyOptions {
+  zScoreThreshold: number;
+  /** Modified z-score (0.6745·|x − median| / MAD) above which a value is an outlier; 3.5 by Iglewicz and Hoaglin. */
+  robustThreshold: number;
+  movingAverage?: { windowSize: number; thresholdFactor: number };
+  /** How many preceding values each check compares against. */
+  window: number;
+}
+
+const severityOf = (score: number, threshold: number): Severity => (score > 3 * threshold ? 'high' : score > 1.5 * threshold ? 'medium' : 'low');
+const deviation = (value: number, centre: number) => (centre === 0 ? 0 : (100 * (value - centre)) / Math.abs(centre));
+
+/**
+ * Checks the value at `index` against the `window` values before it, by every enabled method, and
+ * returns one anomaly per method that flags it. Needs at least 8 earlier values.
+ */
+export function detectAnomalies(values: readonly number[], index: number, o: AnomalyOptions): Anomaly[] {
+  const x = values[index] as number;
+  const before = values.slice(Math.max(0, index - o.window), index);
+  if (before.length < 8) return [];
+  const out: Anomaly[] = [];
+  const m = mean(before);
+  const sd = stddev(before);
+  if (sd > 0) {
+    const z = Math.abs(x - m) / sd;
+    if (z > o.zScoreThreshold) {
+      out.push({ index, value: x, method: 'z_score', expected: [m - o.zScoreThreshold * sd, m + o.zScoreThreshold * sd], deviationPercent: deviation(x, m), severity: severityOf(z, o.zScoreThreshold), score: z });
+    }
+  }
+  const med = median(before);
+  const spread = mad(before);
+  if (spread > 0) {
+    const score = (0.6745 * Math.abs(x - med)) / spread;
+    if (score > o.robustThreshold) {
+      const half = (o.robustThreshold * spread) / 0.6745;
+      out.push({ index, value: x, method: 'robust_mad', expected: [med - half, med + half], deviationPercent: deviation(x, med), severity: severityOf(score, o.robustThreshold), score });
+    }
+  }
+  if (o.movingAverage && before.length >= o.movingAverage.windowSize && sd > 0) {
+    const ma = mean(before.slice(-o.movingAverage.windowSize));
+    const score = Math.abs(x - ma) / sd;
+    if (score > o.movingAverage.thresholdFactor) {
+      const half = o.movingAverage.thresholdFactor * sd;
+      out.push({ index, value: x, method: 'moving_average', expected: [ma - half, ma + half], deviationPercent: deviation(x, ma), severity: severityOf(score, o.movingAverage.thresholdFactor), score });
+    }
+  }
+  return out;
+}
