@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { WorkerTemplate } from '@fleet/contracts';
 import { ConfigError } from './config-error.js';
 import { type CommonSettings, type Env, envInt, envOptionalInt, envString, loadCommonSettings, parseEnv } from './env.js';
+import { type AnalyzerConfig, loadAnalyzerConfig } from './analyzer-config.js';
 import { repoRoot } from './paths.js';
 import { loadResourceManagerConfig, type ResourceManagerConfig } from './resource-manager-config.js';
 import { loadWorkerTemplates } from './worker-templates.js';
@@ -174,7 +175,47 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
 }
 
 /** Where the `fleet` command finds the resource manager's API. */
-export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string } {
-  const e = parseEnv({ RESOURCE_MANAGER_PORT: envInt(1, 65535, 8081), RESOURCE_MANAGER_URL: envString('') }, env);
-  return { resourceManagerUrl: (e.RESOURCE_MANAGER_URL || `http://127.0.0.1:${e.RESOURCE_MANAGER_PORT}`).replace(/\/+$/, '') };
+export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string; trendAnalyzerUrl: string; coordinatorUrl: string } {
+  const e = parseEnv(
+    {
+      RESOURCE_MANAGER_PORT: envInt(1, 65535, 8081),
+      RESOURCE_MANAGER_URL: envString(''),
+      TREND_ANALYZER_PORT: envInt(1, 65535, 8082),
+      TREND_ANALYZER_URL: envString(''),
+      COORDINATOR_PORT: envInt(1, 65535, 8080),
+      COORDINATOR_URL: envString(''),
+    },
+    env,
+  );
+  const url = (explicit: string, port: number) => (explicit || `http://127.0.0.1:${port}`).replace(/\/+$/, '');
+  return {
+    resourceManagerUrl: url(e.RESOURCE_MANAGER_URL, e.RESOURCE_MANAGER_PORT),
+    trendAnalyzerUrl: url(e.TREND_ANALYZER_URL, e.TREND_ANALYZER_PORT),
+    coordinatorUrl: url(e.COORDINATOR_URL, e.COORDINATOR_PORT),
+  };
+}
+
+export interface AnalyzerSettings extends CommonSettings {
+  port: number;
+  /** Consumer name in the timings stream's consumer group. */
+  analyzerId: string;
+  config: AnalyzerConfig;
+  warnings: string[];
+}
+
+export function loadAnalyzerSettings(env: Env): AnalyzerSettings {
+  const common = loadCommonSettings(env);
+  const e = parseEnv({ TREND_ANALYZER_PORT: envInt(0, 65535, 8082), TREND_ANALYZER_ID: envString('') }, env);
+  const config = loadAnalyzerConfig(common.configDir);
+  return {
+    ...common,
+    port: e.TREND_ANALYZER_PORT,
+    analyzerId:
+      e.TREND_ANALYZER_ID ||
+      `ta-${hostname()
+        .replace(/[^A-Za-z0-9_-]/g, '-')
+        .slice(0, 40)}-${process.pid}`,
+    config: config.value,
+    warnings: config.warnings,
+  };
 }

@@ -5,3 +5,4 @@ export * from './json-file.js';
 export * from './paths.js';
 export * from './worker-templates.js';
 export * from './resource-manager-config.js';
+export * from './analyzer-config.js';

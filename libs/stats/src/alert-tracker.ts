@@ -41,12 +41,17 @@ export function evaluateAlert(
     const change = compareWindows(baseline, recent, t, o);
     if (!change.severity) return { event: null, state: { streak: 0 }, change };
     if (state.streak + 1 < CONFIRMATIONS) return { event: null, state: { streak: state.streak + 1 }, change };
-    return { event: 'raised', state: { streak: 0, active: { severity: change.severity, baselineMedian: change.baselineMedian, ratio: change.ratio, p: change.p } }, change };
+    return {
+      event: 'raised',
+      state: { streak: 0, active: { severity: change.severity, baselineMedian: change.baselineMedian, ratio: change.ratio, p: change.p } },
+      change,
+    };
   }
   const ratio = active.baselineMedian === 0 ? 1 : median(recent) / active.baselineMedian;
   const worseIsUp = o.improvementDirection === 'decreasing';
   const past = (limit: number) => (worseIsUp ? ratio >= limit : ratio <= limit);
   if (!past(1 + (t.warning - 1) / 2)) return { event: 'cleared', state: { streak: 0 }, change: null };
-  if (active.severity === 'warning' && past(t.critical)) return { event: 'escalated', state: { streak: 0, active: { ...active, severity: 'critical', ratio } }, change: null };
+  if (active.severity === 'warning' && past(t.critical))
+    return { event: 'escalated', state: { streak: 0, active: { ...active, severity: 'critical', ratio } }, change: null };
   return { event: null, state: { streak: 0, active: { ...active, ratio } }, change: null };
 }

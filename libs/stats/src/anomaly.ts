@@ -42,7 +42,15 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
   if (sd > 0) {
     const z = Math.abs(x - m) / sd;
     if (z > o.zScoreThreshold) {
-      out.push({ index, value: x, method: 'z_score', expected: [m - o.zScoreThreshold * sd, m + o.zScoreThreshold * sd], deviationPercent: deviation(x, m), severity: severityOf(z, o.zScoreThreshold), score: z });
+      out.push({
+        index,
+        value: x,
+        method: 'z_score',
+        expected: [m - o.zScoreThreshold * sd, m + o.zScoreThreshold * sd],
+        deviationPercent: deviation(x, m),
+        severity: severityOf(z, o.zScoreThreshold),
+        score: z,
+      });
     }
   }
   const med = median(before);
@@ -51,7 +59,15 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
     const score = (0.6745 * Math.abs(x - med)) / spread;
     if (score > o.robustThreshold) {
       const half = (o.robustThreshold * spread) / 0.6745;
-      out.push({ index, value: x, method: 'robust_mad', expected: [med - half, med + half], deviationPercent: deviation(x, med), severity: severityOf(score, o.robustThreshold), score });
+      out.push({
+        index,
+        value: x,
+        method: 'robust_mad',
+        expected: [med - half, med + half],
+        deviationPercent: deviation(x, med),
+        severity: severityOf(score, o.robustThreshold),
+        score,
+      });
     }
   }
   if (o.movingAverage && before.length >= o.movingAverage.windowSize && sd > 0) {
@@ -59,7 +75,15 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
     const score = Math.abs(x - ma) / sd;
     if (score > o.movingAverage.thresholdFactor) {
       const half = o.movingAverage.thresholdFactor * sd;
-      out.push({ index, value: x, method: 'moving_average', expected: [ma - half, ma + half], deviationPercent: deviation(x, ma), severity: severityOf(score, o.movingAverage.thresholdFactor), score });
+      out.push({
+        index,
+        value: x,
+        method: 'moving_average',
+        expected: [ma - half, ma + half],
+        deviationPercent: deviation(x, ma),
+        severity: severityOf(score, o.movingAverage.thresholdFactor),
+        score,
+      });
     }
   }
   return out;

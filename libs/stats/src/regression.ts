@@ -9,7 +9,7 @@ export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): 
   const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
   const ranks = new Array<number>(all.length);
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && (all[j + 1] as { v: number }).v === (all[i] as { v: number }).v) j++;
     const r = (i + j) / 2 + 1;
@@ -64,7 +64,12 @@ export function stepChange(values: readonly number[], t: Thresholds, o: StepOpti
   return compareWindows(baseline, recent, t, o);
 }
 
-export function compareWindows(baseline: readonly number[], recent: readonly number[], t: Thresholds, o: Pick<StepOptions, 'significance' | 'improvementDirection'>): StepChange {
+export function compareWindows(
+  baseline: readonly number[],
+  recent: readonly number[],
+  t: Thresholds,
+  o: Pick<StepOptions, 'significance' | 'improvementDirection'>,
+): StepChange {
   const baselineMedian = median(baseline);
   const recentMedian = median(recent);
   const ratio = baselineMedian === 0 ? (recentMedian === 0 ? 1 : Infinity) : recentMedian / baselineMedian;

@@ -1,7 +1,7 @@
 import { type AlertState, evaluateAlert } from './alert-tracker.js';
 import { detectAnomalies } from './anomaly.js';
 import { mad, mean, median, normalCdf, percentile, stddev } from './descriptive.js';
-import { mannWhitneyGreater, stepChange } from './regression.js';
+import { mannWhitneyGreater, type StepOptions, stepChange } from './regression.js';
 import { classifyTrend, leastSquares, mannKendall, theilSen } from './trend.js';
 
 /** A seeded generator (mulberry32) with normal deviates (Box-Muller): the same series every run. */
@@ -19,7 +19,7 @@ function rng(seed: number) {
 
 const latency = { improvementDirection: 'decreasing' as const };
 const thresholds = { warning: 1.1, critical: 1.3 };
-const step = { baselineWindow: 40, recentWindow: 10, significance: 0.001, ...latency };
+const step: StepOptions = { baselineWindow: 40, recentWindow: 10, significance: 0.001, ...latency };
 const trendOpts = { minimumDataPoints: 10, confidenceThreshold: 0.95, stableThreshold: 0.05, ...latency };
 const anomalyOpts = { zScoreThreshold: 3, robustThreshold: 3.5, movingAverage: { windowSize: 5, thresholdFactor: 3 }, window: 50 };
 
@@ -78,13 +78,21 @@ describe('trend tests', () => {
   it('improvement_direction turns a drop in throughput into degrading', () => {
     const r = rng(11);
     const falling = Array.from({ length: 80 }, (_, i) => r.normal(500 - 2 * i, 10));
-    expect(classifyTrend(falling, { ...trendOpts, improvementDirection: 'increasing' })).toMatchObject({ direction: 'decreasing', classification: 'degrading' });
+    expect(classifyTrend(falling, { ...trendOpts, improvementDirection: 'increasing' })).toMatchObject({
+      direction: 'decreasing',
+      classification: 'degrading',
+    });
   });
 
   it('calls stationary noise stable, but for the false positives its confidence allows', () => {
     const r = rng(3);
     const strict = { ...trendOpts, confidenceThreshold: 0.99 };
-    const stable = Array.from({ length: 200 }, () => classifyTrend(Array.from({ length: 60 }, () => r.normal(100, 10)), strict));
+    const stable = Array.from({ length: 200 }, () =>
+      classifyTrend(
+        Array.from({ length: 60 }, () => r.normal(100, 10)),
+        strict,
+      ),
+    );
     expect(stable.filter((t) => t.classification !== 'stable').length).toBeLessThanOrEqual(2);
   });
 });

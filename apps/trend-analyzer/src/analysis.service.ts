@@ -1,0 +1,185 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { type AnalyzerSettings, directionOf } from '@fleet/config';
+import { type Anomaly, type AlertState, classifyTrend, detectAnomalies, evaluateAlert, summarize, type Summary, type Trend } from '@fleet/stats';
+import { ANALYZER_SETTINGS } from './analyzer-settings.js';
+import { AnalyzerRepository } from './analyzer.repository.js';
+import { type Sample, seriesKey, splitSeries } from './event-samples.js';
+
+export interface SeriesAnalysis {
+  series: string;
+  metric: string;
+  group: string;
+  direction: 'increasing' | 'decreasing';
+  summary: Summary;
+  trend: Trend;
+  points: Array<{ at: number; value: number }>;
+  alert: Record<string, unknown> | null;
+}
+
+export interface AnomalyRecord extends Anomaly {
+  series: string;
+  metric: string;
+  group: string;
+  at: number;
+}
+
+export interface Snapshot {
+  at: number;
+  counters: Record<string, number>;
+  series: SeriesAnalysis[];
+}
+
+const ANALYSIS = 'analysis';
+const MAX_ANOMALIES = 1000;
+
+/**
+ * Every `polling_interval`: records per-pool throughput and failure rate from the counters, then for each
+ * series computes its summary and trend, checks each new sample for anomalies and for a regression
+ * (alerts raised, escalated and cleared once each, shared by every analyzer through Redis).
+ */
+@Injectable()
+export class AnalysisService {
+  private readonly logger = new Logger(AnalysisService.name);
+  private readonly lastSeen = new Map<string, number>();
+  private readonly alertStates = new Map<string, AlertState>();
+  private lastCounters: { at: number; values: Record<string, number> } | undefined;
+  private running: Promise<void> | undefined;
+  readonly anomalies: AnomalyRecord[] = [];
+  snapshot: Snapshot = { at: 0, counters: {}, series: [] };
+
+  constructor(
+    @Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings,
+    private readonly repo: AnalyzerRepository,
+    private readonly scheduler: SchedulerRegistry,
+  ) {}
+
+  /** Loads active alerts and marks existing samples as seen, so a restart neither repeats nor forgets alerts. */
+  async resume(): Promise<void> {
+    for (const [series, a] of await this.repo.activeAlerts()) {
+      this.alertStates.set(series, {
+        streak: 0,
+        active: { severity: a.severity as 'warning' | 'critical', baselineMedian: Number(a.baseline_median), ratio: Number(a.ratio), p: Number(a.p) },
+      });
+    }
+    for (const [series, points] of await this.repo.allSeries()) this.lastSeen.set(series, points.at(-1)?.at ?? 0);
+  }
+
+  schedule(): void {
+    this.scheduler.addInterval(
+      ANALYSIS,
+      setInterval(() => void this.analyze(), this.settings.config.pollingIntervalMs),
+    );
+  }
+
+  analyze(): Promise<void> {
+    this.running ??= this.run()
+      .catch((err: Error) => this.logger.warn(`analysis failed: ${err.message}`))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async recordRates(counters: Record<string, number>, now: number): Promise<void> {
+    const prev = this.lastCounters;
+    this.lastCounters = { at: now, values: counters };
+    if (!prev || now <= prev.at) return;
+    const interval = this.settings.config.pollingIntervalMs;
+    if (!(await this.repo.claimPeriod(Math.floor(now / interval), 3 * interval))) return;
+    const pools = new Set(Object.keys(counters).flatMap((k) => (/^(completed|failed):/.test(k) ? [k.slice(k.indexOf(':') + 1)] : [])));
+    const samples: Sample[] = [];
+    for (const pool of pools) {
+      const done = (counters[`completed:${pool}`] ?? 0) - (prev.values[`completed:${pool}`] ?? 0);
+      const failed = (counters[`failed:${pool}`] ?? 0) - (prev.values[`failed:${pool}`] ?? 0);
+      if (done + failed === 0) continue;
+      samples.push({ series: seriesKey('throughput_per_s', `pool=${pool}`), at: now, value: done / ((now - prev.at) / 1000) });
+      samples.push({ series: seriesKey('failure_rate', `pool=${pool}`), at: now, value: failed / (done + failed) });
+    }
+    await this.repo.appendSamples(samples);
+  }
+
+  private async run(): Promise<void> {
+    const c = this.settings.config;
+    const now = Date.now();
+    const counters = await this.repo.counters();
+    await this.recordRates(counters, now);
+    const out: SeriesAnalysis[] = [];
+    for (const [series, points] of await this.repo.allSeries()) {
+      const { metric, group } = splitSeries(series);
+      const values = points.map((p) => p.value);
+      const direction = directionOf(c, metric);
+      const seen = this.lastSeen.get(series) ?? -Infinity;
+      const firstNew = points.findIndex((p) => p.at > seen);
+      if (firstNew >= 0) {
+        this.lastSeen.set(series, (points.at(-1) as { at: number }).at);
+        for (let i = firstNew; i < points.length; i++) {
+          for (const a of detectAnomalies(values, i, c.anomaly)) {
+            this.anomalies.push({ ...a, series, metric, group, at: (points[i] as { at: number }).at });
+            if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
+          }
+          await this.checkRegression(series, metric, group, values.slice(0, i + 1), (points[i] as { at: number }).at, direction);
+        }
+      }
+      out.push({
+        series,
+        metric,
+        group,
+        direction,
+        summary: summarize(values),
+        trend: classifyTrend(values, { ...c.trend, improvementDirection: direction }),
+        points,
+        alert: null,
+      });
+    }
+    const active = await this.repo.activeAlerts();
+    for (const s of out) s.alert = active.get(s.series) ?? null;
+    this.snapshot = { at: now, counters, series: out };
+  }
+
+  private async checkRegression(
+    series: string,
+    metric: string,
+    group: string,
+    values: number[],
+    at: number,
+    direction: 'increasing' | 'decreasing',
+  ): Promise<void> {
+    const thresholds = this.settings.config.alertThresholds[metric];
+    if (!thresholds) return;
+    const r = evaluateAlert(values, this.alertStates.get(series) ?? { streak: 0 }, thresholds, {
+      ...this.settings.config.regression,
+      improvementDirection: direction,
+    });
+    this.alertStates.set(series, r.state);
+    if (!r.event) return;
+    const a = r.state.active;
+    const alert = {
+      metric,
+      group,
+      at,
+      severity: a?.severity ?? 'cleared',
+      ratio: Number((a?.ratio ?? 1).toFixed(4)),
+      baseline_median: a?.baselineMedian ?? null,
+      recent_median: r.change?.recentMedian ?? null,
+      p: a?.p ?? null,
+      direction,
+      thresholds,
+      message: this.describe(r.event, metric, group, a?.severity, a?.ratio),
+    };
+    if (r.event === 'raised') {
+      if (await this.repo.raiseAlert(series, alert)) this.logger.warn(alert.message);
+    } else {
+      await this.repo.updateAlert(series, alert, r.event);
+      this.logger.warn(alert.message);
+    }
+  }
+
+  private describe(event: string, metric: string, group: string, severity: string | undefined, ratio: number | undefined): string {
+    if (event === 'cleared') return `${metric} for ${group} has recovered`;
+    return `${severity?.toUpperCase()}: ${metric} for ${group} regressed to ${((ratio ?? 1) * 100).toFixed(0)}% of its baseline${event === 'escalated' ? ' (escalated)' : ''}`;
+  }
+
+  stop(): Promise<void> {
+    if (this.scheduler.doesExist('interval', ANALYSIS)) this.scheduler.deleteInterval(ANALYSIS);
+    return this.running ?? Promise.resolve();
+  }
+}

@@ -1,0 +1,21 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import type { AnalyzerSettings } from '@fleet/config';
+import { AnalysisService } from './analysis.service.js';
+import { AnalyzerController } from './analyzer.controller.js';
+import { AnalyzerLifecycle } from './analyzer-lifecycle.js';
+import { AnalyzerRepository } from './analyzer.repository.js';
+import { ANALYZER_SETTINGS } from './analyzer-settings.js';
+import { IngestService } from './ingest.service.js';
+
+@Module({})
+export class TrendAnalyzerModule {
+  static forRoot(settings: AnalyzerSettings): DynamicModule {
+    return {
+      module: TrendAnalyzerModule,
+      imports: [ScheduleModule.forRoot()],
+      controllers: [AnalyzerController],
+      providers: [{ provide: ANALYZER_SETTINGS, useValue: settings }, AnalyzerRepository, IngestService, AnalysisService, AnalyzerLifecycle],
+    };
+  }
+}

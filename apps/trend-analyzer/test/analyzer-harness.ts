@@ -1,0 +1,44 @@
+import request from 'supertest';
+import { type AppProcess, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
+
+export interface Analyzer extends AppProcess {
+  url: string;
+  http: ReturnType<typeof request>;
+  summary(): Promise<{ events: { processed: number; malformed: number; stream_length: number } }>;
+}
+
+export async function startAnalyzer(opts: { prefix: string; configDir: string; id?: string }): Promise<Analyzer> {
+  const port = await freePort();
+  const proc = startApp('trend-analyzer', [], {
+    REDIS_URL: TEST_REDIS_URL,
+    FLEET_PREFIX: opts.prefix,
+    CONFIG_DIR: opts.configDir,
+    TREND_ANALYZER_PORT: String(port),
+    ...(opts.id && { TREND_ANALYZER_ID: opts.id }),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const http = request(url);
+  await waitFor(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`trend analyzer exited: ${proc.output()}`);
+      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
+    },
+    { what: 'the trend analyzer to listen', timeoutMs: 20_000, intervalMs: 100 },
+  );
+  return { ...proc, url, http, summary: async () => (await http.get('/metrics/summary').expect(200)).body };
+}
+
+/** A fast performance_analyzer_config.json: analysis every 300 ms, alerts on run time. */
+export function fastAnalyzerConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    polling_interval: 0.3,
+    history_window: 200,
+    anomaly_detection: { z_score_threshold: 3, moving_average: { enabled: true, window_size: 5, threshold_factor: 3 } },
+    trend_analysis: { minimum_data_points: 10, regression_confidence_threshold: 0.95, trend_classification: { stable_threshold: 0.05 } },
+    regression_detection: { baseline_window: 30, recent_window: 10, significance: 0.001 },
+    reporting: { generate_charts: true, alert_thresholds: { run_time_ms: { warning: 1.2, critical: 2 } } },
+    metrics_grouping: ['model_name'],
+    claim_idle_ms: 1000,
+    ...overrides,
+  };
+}

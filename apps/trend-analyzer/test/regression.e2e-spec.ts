@@ -1,0 +1,125 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { repoRoot } from '@fleet/config';
+import { FleetKeys } from '@fleet/redis';
+import {
+  type AppProcess,
+  type ConfigDir,
+  TEST_REDIS_URL,
+  TestTaskQueue,
+  cleanupPrefix,
+  cpuTemplate,
+  makeConfigDir,
+  startWorker,
+  testRedis,
+  uniquePrefix,
+  waitFor,
+} from '@fleet/testing';
+import { type Analyzer, fastAnalyzerConfig, startAnalyzer } from './analyzer-harness.js';
+
+describe('the trend analyzer on real timings', () => {
+  const prefix = uniquePrefix('trend');
+  let config: ConfigDir;
+  let redis: Redis;
+  let queue: TestTaskQueue;
+  let analyzer: Analyzer;
+  const workers: AppProcess[] = [];
+
+  beforeAll(async () => {
+    config = makeConfigDir({
+      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 4 }) },
+      'performance_analyzer_config.json': fastAnalyzerConfig({ metrics_to_track: ['latency_ms'] }),
+    });
+    redis = testRedis();
+    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
+    analyzer = await startAnalyzer({ prefix, configDir: config.path });
+    for (let i = 0; i < 2; i++) workers.push(startWorker({ pool: 'cpu', prefix, configDir: config.path, redisUrl: TEST_REDIS_URL }));
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await analyzer.stop();
+    await queue.close();
+    await cleanupPrefix(redis, prefix);
+    await redis.quit();
+    config.remove();
+  });
+
+  const run = async (group: string, n: number, durationMs: number) =>
+    queue.add(
+      ...Array.from({ length: n }, (_, i) => ({
+        type: 'synthetic',
+        name: `${group} ${i}`,
+        labels: { model_name: group },
+        config: { duration_ms: durationMs, metrics: { latency_ms: durationMs } },
+      })),
+    );
+  const allDone = (total: number) =>
+    waitFor(async () => (await queue.queue.getJobCounts('completed')).completed === total, {
+      what: `${total} tasks completed`,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+  const caughtUp = () =>
+    waitFor(
+      async () => {
+        const s = await analyzer.summary();
+        return s.events.processed > 0 && s.events.processed === (await redis.xlen(new FleetKeys(prefix).timings)) ? s : undefined;
+      },
+      { what: 'the analyzer to process every event', timeoutMs: 20_000 },
+    );
+
+  it('raises exactly one regression alert for the group whose run time stepped up by 30%, and none for the unchanged group', async () => {
+    await Promise.all([run('slow', 60, 100), run('steady', 60, 100)]);
+    await allDone(120);
+    await Promise.all([run('slow', 40, 130), run('steady', 40, 100)]);
+    await allDone(200);
+    await caughtUp();
+    const alerts = await waitFor(
+      async () => {
+        const body = (await analyzer.http.get('/alerts').expect(200)).body as {
+          active: Array<{ series: string }>;
+          recent: Array<{ event: string; series: string; metric: string; group: string; severity: string; ratio: number }>;
+        };
+        return body.recent.some((a) => a.event === 'raised') ? body : undefined;
+      },
+      { what: 'a regression alert', timeoutMs: 20_000 },
+    );
+    // Give every sample its analysis before counting: the last analysis must have seen all of them.
+    await waitFor(
+      async () => (await analyzer.http.get('/report').expect(200)).body.series.every((s: { summary: { n: number } }) => s.summary.n > 0),
+      { what: 'a full analysis' },
+    );
+    const raised = ((await analyzer.http.get('/alerts').expect(200)).body.recent as typeof alerts.recent).filter((a) => a.event === 'raised');
+    expect(raised.map((a) => [a.metric, a.group])).toEqual([['run_time_ms', 'model_name=slow']]);
+    expect(raised[0]?.severity).toBe('warning');
+    expect(raised[0]?.ratio).toBeGreaterThan(1.2);
+    expect(alerts.active.map((a) => a.series)).toEqual(['run_time_ms|model_name=slow']);
+
+    const trends = (await analyzer.http.get('/trends').expect(200)).body.trends as Array<{ metric: string; group: string; classification: string }>;
+    const names = trends.map((t) => `${t.metric}|${t.group}`);
+    for (const metric of ['run_time_ms', 'queue_wait_ms', 'latency_ms']) {
+      for (const group of ['model_name=slow', 'model_name=steady']) expect(names).toContain(`${metric}|${group}`);
+    }
+    expect(trends.find((t) => t.metric === 'run_time_ms' && t.group === 'model_name=slow')?.classification).toBe('degrading');
+  });
+
+  it('writes an HTML report naming every tracked metric with a chart per metric and group', async () => {
+    const out = join(config.path, 'report.html');
+    const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/trend-analyzer/src/report-cli.js'), '--out', out], {
+      env: { ...process.env, TREND_ANALYZER_URL: analyzer.url },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    const report = (await analyzer.http.get('/report').expect(200)).body as { metrics: string[]; series: Array<{ metric: string; group: string }> };
+    expect(report.metrics).toEqual(expect.arrayContaining(['latency_ms', 'queue_wait_ms', 'run_time_ms']));
+    for (const m of report.metrics) expect(html).toContain(`<h2>${m}</h2>`);
+    const charts = [...html.matchAll(/<svg class="chart" data-metric="([^"]+)" data-group="([^"]+)"/g)].map((m) => `${m[1]}|${m[2]}`);
+    expect(charts.sort()).toEqual(report.series.map((s) => `${s.metric}|${s.group}`).sort());
+    expect(html).toMatch(/class="change-point"/);
+    expect(html).toMatch(/regressed to 1\d\d% of its baseline/);
+  });
+});
