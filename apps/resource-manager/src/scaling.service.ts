@@ -33,7 +33,7 @@ export class ScalingService {
   private readonly statuses = new Map<string, PoolStatus>();
   private readonly host = new HostLoad();
   private running: Promise<void> | undefined;
-  private again = false;
+  private next: Promise<void> | undefined;
   private stopped = false;
   acting = false;
 
@@ -55,21 +55,23 @@ export class ScalingService {
     return this.statuses.get(pool);
   }
 
-  /** Runs a tick now, or right after the one in progress. */
+  /**
+   * Runs a tick now, or once more right after the one in progress (which may have read the state before
+   * the caller changed it); resolves when a tick that started after the call has finished.
+   */
   tick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
-      this.again = true;
-      return this.running;
+      this.next ??= this.running.then(() => {
+        this.next = undefined;
+        return this.tick();
+      });
+      return this.next;
     }
     this.running = this.runTick()
       .catch((err: Error) => this.logger.warn(`tick failed: ${err.message}`))
       .finally(() => {
         this.running = undefined;
-        if (this.again && !this.stopped) {
-          this.again = false;
-          void this.tick();
-        }
       });
     return this.running;
   }

@@ -18,7 +18,28 @@ export async function runMain(name: string, start: () => Promise<Closable>): Pro
   process.on('unhandledRejection', (reason) => {
     logger.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
   });
-  let app: Closable;
+  let app: Closable | undefined;
+  let stopping: NodeJS.Signals | undefined;
+  const close = (closable: Closable) =>
+    closable.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      },
+    );
+  // Handlers go in first: a signal during start-up is honoured as soon as there is something to close.
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting without draining`);
+      process.exit(1);
+    }
+    stopping = signal;
+    logger.log(`${signal}: shutting down`);
+    if (app) void close(app);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   try {
     app = await start();
   } catch (err) {
@@ -29,22 +50,5 @@ export async function runMain(name: string, start: () => Promise<Closable>): Pro
     process.stderr.write(`${name}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn(`${signal} again: exiting without draining`);
-      process.exit(1);
-    }
-    stopping = true;
-    logger.log(`${signal}: shutting down`);
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  if (stopping) void close(app);
 }
