@@ -4,8 +4,9 @@
 //   node scripts/fleet.mjs start              install, build, find or start a Redis, run the fleet
 // Plain JavaScript with no dependencies, so that `npm test` and `npm start` work before `npm ci`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { HOW_TO_GET_REDIS, findRedisServer, isRedisReachable, startRedisServer } from './lib/redis-server.mjs';
 
@@ -54,15 +55,11 @@ export async function ensureRedis() {
   return server;
 }
 
-/** Runs jest (ESM mode, in band) and prints the totals as the last line: `N passed, N failed`. */
-async function test(args) {
-  ensureDependencies();
-  build();
-  say('type-checking sources and tests (tsc --noEmit)');
-  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json']);
-  const redis = await ensureRedis();
+/** Runs jest (ESM mode, in band) with `args`; resolves with its totals from the JSON results. */
+async function runJest(args, env, name = 'jest') {
   mkdirSync(join(root, '.fleet'), { recursive: true });
-  const results = join(root, '.fleet', 'jest-results.json');
+  const results = join(root, '.fleet', `${name}-results.json`);
+  rmSync(results, { force: true });
   const jest = spawn(
     process.execPath,
     [
@@ -74,36 +71,107 @@ async function test(args) {
       `--outputFile=${results}`,
       ...args,
     ],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, REDIS_URL: redis.url } },
+    { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
   );
   const code = await new Promise((resolve) => jest.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+  if (!existsSync(results)) return { code, passed: 0, failed: 1, failures: ['jest wrote no results'] };
+  const r = JSON.parse(readFileSync(results, 'utf8'));
+  const failures = r.testResults.flatMap((s) => [
+    ...(s.testExecError ? [`${s.name}: ${s.testExecError.message}`] : []),
+    ...s.assertionResults
+      .filter((t) => t.status === 'failed')
+      .map((t) => `${t.fullName}: ${(t.failureMessages[0] ?? '').split('\n').slice(0, 3).join(' ')}`),
+  ]);
+  // A suite that fails to load has no failed tests of its own: count it, so it cannot pass unseen.
+  return { code, passed: r.numPassedTests, failed: r.numFailedTests + r.numRuntimeErrorTestSuites, failures };
+}
+
+async function prepare() {
+  ensureDependencies();
+  build();
+  say('type-checking sources and tests (tsc --noEmit)');
+  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json']);
+  return ensureRedis();
+}
+
+/** The whole suite; the last line printed is `N passed, N failed`. */
+async function test(args) {
+  const redis = await prepare();
+  const { code, passed, failed } = await runJest(args, { REDIS_URL: redis.url });
   await redis.stop();
-  let passed = 0;
-  let failed = 0;
-  if (existsSync(results)) {
-    const r = JSON.parse(readFileSync(results, 'utf8'));
-    passed = r.numPassedTests;
-    // A suite that fails to load has no failed tests of its own: count it, so it cannot pass unseen.
-    failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
-  } else {
-    failed = 1;
-  }
   if (passed + failed === 0) say('no tests ran');
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);
 }
 
+/** The seed's integration runner: `--component e2e|drm|pta` (all when absent), `--verbose`, `--config-dir DIR`. */
+const COMPONENTS = {
+  e2e: { what: 'the whole fleet end to end', args: ['--selectProjects', 'integration'] },
+  drm: {
+    what: 'the dynamic resource manager',
+    args: ['--selectProjects', 'unit', 'e2e', '--', 'libs/scaling', 'libs/config/src/env', 'apps/resource-manager'],
+  },
+  pta: { what: 'the performance trend analyzer', args: ['--selectProjects', 'unit', 'e2e', '--', 'libs/stats', 'apps/trend-analyzer'] },
+};
+
+async function integration(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: { component: { type: 'string' }, verbose: { type: 'boolean', default: false }, 'config-dir': { type: 'string' } },
+  });
+  const names = values.component ? [values.component] : Object.keys(COMPONENTS);
+  const unknown = names.filter((n) => !(n in COMPONENTS));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown component ${unknown.join(', ')}; use --component ${Object.keys(COMPONENTS).join('|')}\n`);
+    process.exit(2);
+  }
+  const env = { FLEET_VERBOSE: values.verbose ? '1' : '0' };
+  if (values['config-dir']) {
+    env.INTEGRATION_CONFIG_DIR = resolve(values['config-dir']);
+    if (!existsSync(env.INTEGRATION_CONFIG_DIR)) {
+      process.stderr.write(`--config-dir ${env.INTEGRATION_CONFIG_DIR} does not exist\n`);
+      process.exit(2);
+    }
+  }
+  const redis = await prepare();
+  const summary = [];
+  for (const name of names) {
+    const c = COMPONENTS[name];
+    say(`component ${name}: ${c.what}`);
+    const started = Date.now();
+    const r = await runJest([...(values.verbose ? ['--verbose'] : []), ...c.args], { ...env, REDIS_URL: redis.url }, `integration-${name}`);
+    summary.push({ name, ...r, seconds: ((Date.now() - started) / 1000).toFixed(1) });
+  }
+  await redis.stop();
+  console.log('\nintegration summary');
+  for (const s of summary) {
+    const ok = s.code === 0 && s.failed === 0 && s.passed > 0;
+    console.log(`  ${s.name.padEnd(4)} ${ok ? 'PASSED' : 'FAILED'}  ${s.passed} passed, ${s.failed} failed  (${s.seconds} s)`);
+    for (const f of s.failures.slice(0, 5)) console.log(`       ${f.slice(0, 400)}`);
+  }
+  const passed = summary.reduce((n, s) => n + s.passed, 0);
+  const failed = summary.reduce((n, s) => n + s.failed, 0);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(summary.every((s) => s.code === 0 && s.failed === 0 && s.passed > 0) ? 0 : 1);
+}
+
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
+else if (command === 'integration') await integration(rest);
 else if (command === 'start') {
-  ensureDependencies();
-  build();
+  // FLEET_SKIP_SETUP=1 runs what is built already (the integration test of `npm start` uses it).
+  if (process.env.FLEET_SKIP_SETUP !== '1') {
+    ensureDependencies();
+    build();
+  }
   const redis = await ensureRedis();
   const { runFleet } = await import('./lib/run-fleet.mjs');
   const code = await runFleet({ root, redisUrl: redis.url, args: rest });
   await redis.stop();
   process.exit(code);
 } else {
-  process.stderr.write('usage: node scripts/fleet.mjs test [jest args] | start\n');
+  process.stderr.write(
+    'usage: node scripts/fleet.mjs test [jest args] | integration [--component e2e|drm|pta] [--verbose] [--config-dir DIR] | start\n',
+  );
   process.exit(2);
 }

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { type AppProcess, FAST_WORKER_ENV, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
+import { type AppProcess, FAST_WORKER_ENV, StopWaiting, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
 import type { PoolView } from '../src/pools.service.js';
 
 /** A resource manager as a real process from `dist`, with its HTTP API at `url`. */
@@ -29,7 +29,7 @@ export async function startResourceManager(opts: {
   const http = request(url);
   await waitFor(
     async () => {
-      if (proc.child.exitCode !== null) throw new Error(`resource manager exited: ${proc.output()}`);
+      if (proc.child.exitCode !== null) throw new StopWaiting(`resource manager exited: ${proc.output()}`);
       return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
     },
     { what: 'the resource manager to listen', timeoutMs: 20_000, intervalMs: 100 },

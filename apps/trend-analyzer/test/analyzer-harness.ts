@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { type AppProcess, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
+import { type AppProcess, StopWaiting, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
 
 export interface Analyzer extends AppProcess {
   url: string;
@@ -20,7 +20,7 @@ export async function startAnalyzer(opts: { prefix: string; configDir: string; i
   const http = request(url);
   await waitFor(
     async () => {
-      if (proc.child.exitCode !== null) throw new Error(`trend analyzer exited: ${proc.output()}`);
+      if (proc.child.exitCode !== null) throw new StopWaiting(`trend analyzer exited: ${proc.output()}`);
       return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
     },
     { what: 'the trend analyzer to listen', timeoutMs: 20_000, intervalMs: 100 },

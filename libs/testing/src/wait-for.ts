@@ -1,3 +1,6 @@
+/** Thrown by a probe to end the wait at once (e.g. the process being waited for has exited). */
+export class StopWaiting extends Error {}
+
 export interface WaitOptions {
   timeoutMs?: number;
   intervalMs?: number;
@@ -20,6 +23,7 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
       if (value !== undefined && value !== false) return value;
       last = value;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err instanceof Error ? `error: ${err.message}` : err;
     }
     if (Date.now() >= deadline) {

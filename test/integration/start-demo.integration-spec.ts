@@ -1,0 +1,49 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { repoRoot } from '@fleet/config';
+import { FleetKeys } from '@fleet/redis';
+import { TEST_REDIS_URL, cleanupPrefix, freePort, isAlive, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
+
+describe('npm start, then npm run demo, then Ctrl-C', () => {
+  it('runs the example fleet, accounts for every example task, and leaves no process behind', async () => {
+    const prefix = uniquePrefix('start');
+    const redis: Redis = testRedis();
+    const ports = {
+      COORDINATOR_PORT: String(await freePort()),
+      RESOURCE_MANAGER_PORT: String(await freePort()),
+      TREND_ANALYZER_PORT: String(await freePort()),
+    };
+    const env = { ...process.env, ...ports, REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: prefix, FLEET_SKIP_SETUP: '1', NO_COLOR: '1' };
+    const fleet = spawn(process.execPath, [join(repoRoot(), 'scripts', 'fleet.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    fleet.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    fleet.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => fleet.on('exit', (code) => resolve(code)));
+    const pids = new Set<number>();
+    try {
+      await waitFor(() => out.includes('the fleet is running'), { what: 'npm start to bring the fleet up', timeoutMs: 60_000, intervalMs: 100 });
+      const demo = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/coordinator/src/demo-cli.js'), '--load', '30'], {
+        env,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(demo.status).toBe(0);
+      const accounted = /accounted for: (\d+) of (\d+)/.exec(demo.stdout);
+      expect(accounted?.[1]).toBe(accounted?.[2]);
+      expect(Number(accounted?.[2])).toBe(5 + 30);
+      expect(demo.stdout).toMatch(/fleet size over time: 1 @/);
+      for (const id of await redis.zrange(new FleetKeys(prefix).workerIndex, 0, -1))
+        pids.add(Number(await redis.hget(new FleetKeys(prefix).worker(id), 'pid')));
+      for (const m of out.matchAll(/\[(?:coordinator|resource-manager|trend-analyzer)\] \[Nest\] (\d+)/g)) pids.add(Number(m[1]));
+      expect(pids.size).toBeGreaterThanOrEqual(4);
+    } finally {
+      fleet.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await waitFor(() => [...pids].every((pid) => !isAlive(pid)), { what: 'every fleet process to exit', timeoutMs: 10_000 });
+      expect(out).toContain('every process stopped');
+      await cleanupPrefix(redis, prefix);
+      await redis.quit();
+    }
+  });
+});
