@@ -158,7 +158,19 @@ async function integration(argv) {
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
 else if (command === 'integration') await integration(rest);
-else if (command === 'start') {
+else if (command === 'bench') {
+  ensureDependencies();
+  build();
+  const redis = await ensureRedis();
+  const bench = spawn(process.execPath, [join(root, 'dist', 'bench', 'fleet-bench.js'), ...rest], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, REDIS_URL: redis.url },
+  });
+  const code = await new Promise((resolve) => bench.on('exit', (c) => resolve(c ?? 1)));
+  await redis.stop();
+  process.exit(code);
+} else if (command === 'start') {
   // FLEET_SKIP_SETUP=1 runs what is built already (the integration test of `npm start` uses it).
   if (process.env.FLEET_SKIP_SETUP !== '1') {
     ensureDependencies();
