@@ -222,7 +222,7 @@ async function scaleUp() {
     if (!task.ok) throw new Error('bad task');
     const t0 = performance.now();
     await queue.addBulk(
-      Array.from({ length: 200 }, () => ({ name: 'synthetic', data: task.value, opts: taskJobOptions(newTaskId('bench'), task.value, RETENTION) })),
+      Array.from({ length: 800 }, () => ({ name: 'synthetic', data: task.value, opts: taskJobOptions(newTaskId('bench'), task.value, RETENTION) })),
     );
     await until(
       async () => {

@@ -1,18 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { decodeTimingEvent } from '@fleet/contracts';
 import { countMatching, deleteMatching, FleetKeys } from '@fleet/redis';
 import {
-  type AppProcess,
   FAST_WORKER_ENV,
-  TEST_REDIS_URL,
-  freePort,
   isAlive,
   makeConfigDir,
-  startApp,
-  StopWaiting,
+  type Service,
+  startService,
+  TEST_REDIS_URL,
   testRedis,
   uniquePrefix,
   waitFor,
@@ -24,24 +21,10 @@ const step = (msg: string) => {
   if (process.env.FLEET_VERBOSE === '1') process.stdout.write(`  [e2e] ${new Date().toISOString().slice(11, 23)} ${msg}\n`);
 };
 
-interface Service extends AppProcess {
-  url: string;
-  http: ReturnType<typeof request>;
-}
-
-async function startService(app: string, portVar: string, env: Record<string, string>): Promise<Service> {
-  const port = await freePort();
-  const proc = startApp(app, [], { ...env, [portVar]: String(port) });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new StopWaiting(`${app} failed to start:\n${proc.output()}`);
-      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
-    },
-    { what: `${app} to answer /health`, timeoutMs: 30_000, intervalMs: 100 },
-  );
-  step(`${app} is up at ${url} (pid ${proc.pid})`);
-  return { ...proc, url, http: request(url) };
+async function started(app: string, env: Record<string, string>): Promise<Service> {
+  const s = await startService(app, env);
+  step(`${app} is up at ${s.url} (pid ${s.pid})`);
+  return s;
 }
 
 describe('the whole fleet, end to end, as the seed guide describes (real processes, real Redis)', () => {
@@ -61,11 +44,11 @@ describe('the whole fleet, end to end, as the seed guide describes (real process
     const workerPids = new Set<number>();
     try {
       // 2. Start the coordinator, the resource manager (it starts the workers) and the trend analyzer.
-      const coordinator = await startService('coordinator', 'COORDINATOR_PORT', env);
+      const coordinator = await started('coordinator', env);
       services.push(coordinator);
-      const rm = await startService('resource-manager', 'RESOURCE_MANAGER_PORT', env);
+      const rm = await started('resource-manager', env);
       services.push(rm);
-      const analyzer = await startService('trend-analyzer', 'TREND_ANALYZER_PORT', env);
+      const analyzer = await started('trend-analyzer', env);
       services.push(analyzer);
       let peak = 0;
       const pool = async () => {

@@ -1,4 +1,4 @@
-import { cpuTemplate } from '@fleet/testing';
+import { cpuTemplate, SEED_TEST_FILES } from '@fleet/testing';
 
 /** The four config files of the seed's end-to-end test, in its shapes, tuned to run in a minute. */
 export function systemConfigFiles(): Record<string, object | string> {
@@ -116,10 +116,6 @@ export function systemConfigFiles(): Record<string, object | string> {
         { type: 'test', name: 'A test that fails on purpose', priority: 1, labels: { expect: 'failure' }, config: { test_file: 'fails.test.mjs' } },
       ],
     },
-    'test_cpu_backend.py':
-      'import os, unittest\nclass CpuBackend(unittest.TestCase):\n    def test_cpu(self):\n        self.assertGreaterEqual(os.cpu_count() or 0, 1)\nif __name__ == "__main__":\n    unittest.main()\n',
-    'fails.test.mjs': "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\ntest('fails', () => assert.equal(1, 2));\n",
-    'bench.mjs':
-      "const a = process.argv.slice(2); const arg = (n) => a[a.indexOf('--' + n) + 1];\nconsole.log(JSON.stringify({ latency_ms: 12.5, throughput_items_per_second: 80, iterations: Number(arg('iterations')) }));\n",
+    ...SEED_TEST_FILES,
   };
 }

@@ -1,22 +1,6 @@
-import { cpuTemplate, type ConfigDir, makeConfigDir } from '@fleet/testing';
+import { cpuTemplate, type ConfigDir, makeConfigDir, SEED_TASKS, SEED_TEST_FILES } from '@fleet/testing';
 
-/** The seed's two tasks, exactly as its test_tasks.json has them. */
-export const SEED_TASKS = {
-  tasks: [
-    {
-      type: 'test',
-      name: 'CPU Backend Test',
-      priority: 5,
-      config: { test_file: 'test_cpu_backend.py', hardware_requirements: { cpu: true, threads: 2 } },
-    },
-    {
-      type: 'benchmark',
-      name: 'Small BERT Benchmark',
-      priority: 10,
-      config: { model: 'prajjwal1/bert-tiny', batch_sizes: [1, 2], precision: 'fp32', iterations: 3, hardware_requirements: { cpu: true } },
-    },
-  ],
-};
+export { SEED_TASKS };
 
 /** The seed's two templates (with its unused keys) plus the runners this fleet needs. */
 export function seedTemplates(): Record<string, unknown> {
@@ -35,20 +19,10 @@ export function seedTemplates(): Record<string, unknown> {
   };
 }
 
-/** Files the tasks run: a passing Python test (the seed's file name), node tests, and a benchmark script. */
+/** Files the tasks run: the seed's (a Python test, a failing node test, a benchmark script), and more node tests. */
 export const TEST_FILES: Record<string, string> = {
-  'test_cpu_backend.py': [
-    'import os, unittest',
-    'class CpuBackend(unittest.TestCase):',
-    '    def test_cpu(self):',
-    '        self.assertGreaterEqual(os.cpu_count() or 0, 1)',
-    "if __name__ == '__main__':",
-    '    unittest.main()',
-    '',
-  ].join('\n'),
+  ...SEED_TEST_FILES,
   'passes.test.mjs': "import { test } from 'node:test';\ntest('passes', () => {});\n",
-  'fails.test.mjs':
-    "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\ntest('fails', () => { assert.equal(1 + 1, 3); });\n",
   // Starts a grandchild that would run for ever and records its pid, then hangs: only a tree kill ends both.
   'hangs.test.mjs': [
     "import { spawn } from 'node:child_process';",
@@ -56,13 +30,6 @@ export const TEST_FILES: Record<string, string> = {
     "const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
     "writeFileSync(process.env.FLEET_TASK_ID + '.pid', String(child.pid));",
     'setInterval(() => {}, 1000);',
-    '',
-  ].join('\n'),
-  'bench.mjs': [
-    'const args = process.argv.slice(2);',
-    "const arg = (name) => args[args.indexOf('--' + name) + 1];",
-    "console.log('running ' + arg('model'));",
-    "console.log(JSON.stringify({ latency_ms: 12.5, throughput_items_per_second: 80, iterations: Number(arg('iterations')) }));",
     '',
   ].join('\n'),
 };

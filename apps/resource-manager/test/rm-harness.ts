@@ -1,11 +1,8 @@
-import request from 'supertest';
-import { type AppProcess, FAST_WORKER_ENV, StopWaiting, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
+import { FAST_WORKER_ENV, type Service, startService, TEST_REDIS_URL } from '@fleet/testing';
 import type { PoolView } from '../src/pools.service.js';
 
 /** A resource manager as a real process from `dist`, with its HTTP API at `url`. */
-export interface ResourceManager extends AppProcess {
-  url: string;
-  http: ReturnType<typeof request>;
+export interface ResourceManager extends Service {
   pool(name: string): Promise<PoolView>;
 }
 
@@ -15,31 +12,15 @@ export async function startResourceManager(opts: {
   id?: string;
   env?: Record<string, string>;
 }): Promise<ResourceManager> {
-  const port = await freePort();
-  const proc = startApp('resource-manager', [], {
+  const s = await startService('resource-manager', {
     REDIS_URL: TEST_REDIS_URL,
     FLEET_PREFIX: opts.prefix,
     CONFIG_DIR: opts.configDir,
-    RESOURCE_MANAGER_PORT: String(port),
     ...(opts.id && { RESOURCE_MANAGER_ID: opts.id }),
     ...FAST_WORKER_ENV,
     ...opts.env,
   });
-  const url = `http://127.0.0.1:${port}`;
-  const http = request(url);
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new StopWaiting(`resource manager exited: ${proc.output()}`);
-      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
-    },
-    { what: 'the resource manager to listen', timeoutMs: 20_000, intervalMs: 100 },
-  );
-  return {
-    ...proc,
-    url,
-    http,
-    pool: async (name) => (await http.get(`/pools/${name}`).expect(200)).body as PoolView,
-  };
+  return { ...s, pool: async (name) => (await s.http.get(`/pools/${name}`).expect(200)).body as PoolView };
 }
 
 /** A fast resource_manager_config.json for tests: ticks every 300 ms, short cooldowns. */

@@ -128,7 +128,10 @@ export class AnalyzerRepository {
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
   }
 
-  /** Every series with its samples, oldest first. */
+  /**
+   * Every series with its samples in time order. Workers finish tasks out of order, so the order samples
+   * were appended in is not time order; analysing in time order means a sample is never evaluated twice.
+   */
   async allSeries(): Promise<Map<string, Array<{ at: number; value: number }>>> {
     const names = (await this.redis.smembers(this.seriesIndex)).sort();
     const pipeline = this.redis.pipeline();
@@ -141,7 +144,10 @@ export class AnalyzerRepository {
         const space = row.indexOf(' ');
         return { at: Number(row.slice(0, space)), value: Number(row.slice(space + 1)) };
       });
-      out.set(n, rows);
+      out.set(
+        n,
+        rows.sort((a, b) => a.at - b.at),
+      );
     });
     return out;
   }

@@ -1,31 +1,17 @@
-import request from 'supertest';
-import { type AppProcess, StopWaiting, TEST_REDIS_URL, freePort, startApp, waitFor } from '@fleet/testing';
+import { type Service, startService, TEST_REDIS_URL } from '@fleet/testing';
 
-export interface Analyzer extends AppProcess {
-  url: string;
-  http: ReturnType<typeof request>;
+export interface Analyzer extends Service {
   summary(): Promise<{ events: { processed: number; malformed: number; stream_length: number } }>;
 }
 
 export async function startAnalyzer(opts: { prefix: string; configDir: string; id?: string }): Promise<Analyzer> {
-  const port = await freePort();
-  const proc = startApp('trend-analyzer', [], {
+  const s = await startService('trend-analyzer', {
     REDIS_URL: TEST_REDIS_URL,
     FLEET_PREFIX: opts.prefix,
     CONFIG_DIR: opts.configDir,
-    TREND_ANALYZER_PORT: String(port),
     ...(opts.id && { TREND_ANALYZER_ID: opts.id }),
   });
-  const url = `http://127.0.0.1:${port}`;
-  const http = request(url);
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new StopWaiting(`trend analyzer exited: ${proc.output()}`);
-      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
-    },
-    { what: 'the trend analyzer to listen', timeoutMs: 20_000, intervalMs: 100 },
-  );
-  return { ...proc, url, http, summary: async () => (await http.get('/metrics/summary').expect(200)).body };
+  return { ...s, summary: async () => (await s.http.get('/metrics/summary').expect(200)).body };
 }
 
 /** A fast performance_analyzer_config.json: analysis every 300 ms, alerts on run time. */

@@ -21,15 +21,14 @@ export class TaskExecutor {
    * Resolves with the result, or rejects with a task failure. A timeout aborts the handler, which stops
    * its process tree; the attempt then fails with reason `timeout` and whatever output there was.
    */
-  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>, cancel?: AbortSignal): Promise<TaskResult> {
+  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>): Promise<TaskResult> {
     const handler = this.handlers.get(task.type);
     if (!handler) throw taskFailure({ reason: 'invalid_task', message: `no handler for task type ${task.type}` });
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(new TaskTimeout()), task.timeout_ms);
-    const signal = cancel ? AbortSignal.any([timeout.signal, cancel]) : timeout.signal;
     const started = performance.now();
     try {
-      const out = await handler.run(task, { ...ctx, signal });
+      const out = await handler.run(task, { ...ctx, signal: timeout.signal });
       return { ...out, worker_id: ctx.workerId };
     } catch (err) {
       if (timeout.signal.aborted) {

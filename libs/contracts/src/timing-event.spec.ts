@@ -26,19 +26,22 @@ describe('timing events', () => {
     expect(decodeTimingEvent(encodeTimingEvent(done))).toEqual({ ok: true, event: done });
   });
 
-  const fields = encodeTimingEvent(event);
-  const replace = (name: string, value: string) => fields.map((f, i) => (i > 0 && fields[i - 1] === name && i % 2 === 1 ? value : f));
-  const without = (name: string) => fields.filter((_f, i) => fields[i - (i % 2)] !== name);
+  const withBody = (change: Record<string, unknown>) => ['v', '2', 'e', JSON.stringify({ ...event, ...change })];
+  const without = (name: string) => {
+    const { [name as keyof TimingEvent]: _gone, ...rest } = event;
+    return ['v', '2', 'e', JSON.stringify(rest)];
+  };
 
   it.each([
-    ['an unknown version', replace('v', '9'), /^v: unsupported version/],
+    ['an unknown version', ['v', '1', 'e', JSON.stringify(event)], /^v: unsupported version/],
+    ['no body', ['v', '2'], /^e: missing/],
+    ['a body that is not JSON', ['v', '2', 'e', '{oops'], /JSON/],
     ['a missing task id', without('task_id'), /^task_id: missing/],
-    ['an unknown type', replace('task_type', 'deploy'), /^task_type: unknown/],
-    ['an unknown outcome', replace('outcome', 'exploded'), /^outcome: unknown/],
-    ['a non-numeric time', replace('run_ms', 'soon'), /^run_ms: expected a number/],
-    ['metrics that are not JSON', replace('metrics', '{oops'), /JSON/],
-    ['a non-numeric metric', replace('metrics', '{"latency_ms":"fast"}'), /^metrics.latency_ms: unexpected value/],
-    ['an array for labels', replace('labels', '[]'), /^labels: expected a JSON object/],
+    ['an unknown type', withBody({ task_type: 'deploy' }), /^task_type: unknown/],
+    ['an unknown outcome', withBody({ outcome: 'exploded' }), /^outcome: unknown/],
+    ['a non-numeric time', withBody({ run_ms: 'soon' }), /^run_ms: expected a number/],
+    ['a non-numeric metric', withBody({ metrics: { latency_ms: 'fast' } }), /^metrics.latency_ms: unexpected value/],
+    ['an array for labels', withBody({ labels: [] }), /^labels: expected a JSON object/],
     ['nothing at all', [], /^v: unsupported version/],
   ])('reports %s instead of throwing', (_label, input, error) => {
     const r = decodeTimingEvent(input);

@@ -1,5 +1,7 @@
 export * from './config-dir.js';
 export * from './isolation.js';
+export * from './seed-fixtures.js';
+export * from './service.js';
 export * from './task-queue.js';
 export * from './wait-for.js';
 export * from './worker-process.js';

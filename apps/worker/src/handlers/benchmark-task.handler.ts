@@ -1,8 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { type BenchmarkTask, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
-import { EXIT_NOT_STARTED, runProcess } from '../process-runner.js';
+import { runProcess } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
-import { commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, runnerEnv, type TaskContext, type TaskHandler } from './task-handler.js';
+import {
+  commandFailure,
+  commonPlaceholders,
+  type HandlerOutput,
+  OUTPUT_TAIL_CHARS,
+  runnerEnv,
+  type TaskContext,
+  type TaskHandler,
+} from './task-handler.js';
 
 /** The metrics a benchmark printed: the last stdout line that is a JSON object; its finite numbers. */
 export function parseBenchmarkMetrics(stdout: string): Record<string, number> | undefined {
@@ -40,18 +48,9 @@ export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
       iterations: String(c.iterations),
     });
     const run = await runProcess({ argv, cwd: ctx.template.workdir, env: runnerEnv(ctx), signal: ctx.signal, killGraceMs: ctx.killGraceMs });
+    if (run.exitCode !== 0) throw commandFailure(run, argv[0] as string, 'benchmark_failed', 'benchmark');
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);
-    if (run.exitCode !== 0) {
-      const notStarted = run.exitCode === EXIT_NOT_STARTED && /cannot start /.test(output_tail);
-      throw taskFailure({
-        reason: notStarted ? 'spawn_failed' : 'benchmark_failed',
-        message: notStarted ? `runner ${argv[0]} could not be started` : `benchmark exited with code ${run.exitCode}`,
-        exit_code: run.exitCode,
-        output_tail,
-        duration_ms,
-      });
-    }
     const metrics = parseBenchmarkMetrics(run.stdout.text());
     if (!metrics) {
       throw taskFailure({

@@ -1,4 +1,6 @@
-import type { Task, WorkerTemplate } from '@fleet/contracts';
+import { type FailureReason, tail, type Task, type WorkerTemplate } from '@fleet/contracts';
+import { EXIT_NOT_STARTED, type RunOutcome } from '../process-runner.js';
+import { taskFailure } from '../task-failure.error.js';
 
 /** What a handler needs to run one attempt of one task. */
 export interface TaskContext {
@@ -37,4 +39,17 @@ export function commonPlaceholders(task: Task, ctx: TaskContext): Record<string,
 
 export function runnerEnv(ctx: TaskContext): NodeJS.ProcessEnv {
   return { ...process.env, FLEET_TASK_ID: ctx.taskId, FLEET_ATTEMPT: String(ctx.attempt), FLEET_WORKER_ID: ctx.workerId };
+}
+
+/** The failure of a command that exited non-zero, told apart from one that could not be started at all. */
+export function commandFailure(run: RunOutcome, program: string, reason: FailureReason, what: string): Error {
+  const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
+  const notStarted = run.exitCode === EXIT_NOT_STARTED && /cannot start /.test(output_tail);
+  return taskFailure({
+    reason: notStarted ? 'spawn_failed' : reason,
+    message: notStarted ? `runner ${program} could not be started` : `${what} exited with code ${run.exitCode}`,
+    exit_code: run.exitCode,
+    output_tail,
+    duration_ms: Math.round(run.durationMs),
+  });
 }

@@ -2,9 +2,17 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { extensionOf, fillArgv, tail, type TestTask } from '@fleet/contracts';
-import { EXIT_NOT_STARTED, runProcess } from '../process-runner.js';
+import { runProcess } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
-import { commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, runnerEnv, type TaskContext, type TaskHandler } from './task-handler.js';
+import {
+  commandFailure,
+  commonPlaceholders,
+  type HandlerOutput,
+  OUTPUT_TAIL_CHARS,
+  runnerEnv,
+  type TaskContext,
+  type TaskHandler,
+} from './task-handler.js';
 
 /** Runs `config.test_file` with the pool's runner for its extension; exit 0 passes, anything else fails. */
 @Injectable()
@@ -29,13 +37,6 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     if (run.exitCode === 0) {
       return { outcome: 'passed', duration_ms, exit_code: 0, output_tail, metrics: { execution_time_seconds: run.durationMs / 1000 } };
     }
-    const notStarted = run.exitCode === EXIT_NOT_STARTED && /cannot start /.test(output_tail);
-    throw taskFailure({
-      reason: notStarted ? 'spawn_failed' : 'test_failed',
-      message: notStarted ? `runner ${argv[0]} could not be started` : `test exited with code ${run.exitCode}`,
-      exit_code: run.exitCode,
-      output_tail,
-      duration_ms,
-    });
+    throw commandFailure(run, argv[0] as string, 'test_failed', 'test');
   }
 }

@@ -1,0 +1,30 @@
+import request from 'supertest';
+import { freePort } from '../../../scripts/lib/redis-server.mjs';
+import { type AppProcess, startApp } from './worker-process.js';
+import { StopWaiting, waitFor } from './wait-for.js';
+
+/** An HTTP app (coordinator, resource manager, trend analyzer) as a real process, once it answers /health. */
+export interface Service extends AppProcess {
+  url: string;
+  http: ReturnType<typeof request>;
+}
+
+const PORT_VARIABLE: Record<string, string> = {
+  coordinator: 'COORDINATOR_PORT',
+  'resource-manager': 'RESOURCE_MANAGER_PORT',
+  'trend-analyzer': 'TREND_ANALYZER_PORT',
+};
+
+export async function startService(app: string, env: Record<string, string>): Promise<Service> {
+  const port = await freePort();
+  const proc = startApp(app, [], { ...env, [PORT_VARIABLE[app] as string]: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (proc.child.exitCode !== null) throw new StopWaiting(`${app} failed to start:\n${proc.output()}`);
+      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
+    },
+    { what: `${app} to answer /health`, timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return { ...proc, url, http: request(url) };
+}
