@@ -24,8 +24,10 @@ describe('the resource manager scales a pool with its queue', () => {
 
   beforeAll(async () => {
     config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }) },
-      'resource_manager_config.json': fastConfig(),
+      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }), lazy: cpuTemplate({ concurrency: 2 }) },
+      'resource_manager_config.json': fastConfig({
+        pools: { lazy: { min_workers: 0, max_workers: 2, scale_down_cooldown: 1, scale_down_stabilization: 1 } },
+      }),
     });
     redis = testRedis();
     queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
@@ -38,6 +40,23 @@ describe('the resource manager scales a pool with its queue', () => {
     await cleanupPrefix(redis, prefix);
     await redis.quit();
     config.remove();
+  });
+
+  it('with min_workers 0 runs no worker while idle; its first task wakes the pool, which sleeps again after', async () => {
+    const lazy = new TestTaskQueue(TEST_REDIS_URL, prefix, 'lazy');
+    try {
+      expect((await rm.pool('lazy')).running).toBe(0);
+      const [id] = await lazy.add({ type: 'synthetic', name: 'wake up', config: { duration_ms: 10 } });
+      await waitFor(async () => (await lazy.job(id as string))?.state === 'completed', {
+        what: 'the first task to wake the pool and complete',
+        timeoutMs: 20_000,
+      });
+      const decisions = (await rm.http.get('/decisions?pool=lazy').expect(200)).body.decisions as Array<{ from: number; to: number; reason: string }>;
+      expect(decisions.at(-1)).toMatchObject({ from: 0, to: 1, reason: expect.stringMatching(/waking: 1 task/) });
+      await waitFor(async () => (await rm.pool('lazy')).running === 0, { what: 'the idle pool to go back to zero', timeoutMs: 20_000 });
+    } finally {
+      await lazy.close();
+    }
   });
 
   it('grows from min toward max under a spike of 300 tasks, runs each once, returns to min, and leaves no process when stopped', async () => {
@@ -61,7 +80,8 @@ describe('the resource manager scales a pool with its queue', () => {
         completions.clear();
         for (const [, fields] of await redis.xrange(new FleetKeys(prefix).timings, '-', '+')) {
           const r = decodeTimingEvent(fields);
-          if (r.ok && r.event.outcome === 'completed') completions.set(r.event.task_id, (completions.get(r.event.task_id) ?? 0) + 1);
+          if (r.ok && r.event.outcome === 'completed' && r.event.pool === 'cpu')
+            completions.set(r.event.task_id, (completions.get(r.event.task_id) ?? 0) + 1);
         }
         return completions.size === ids.length;
       },
