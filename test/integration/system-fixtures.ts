@@ -1,4 +1,4 @@
-import { cpuTemplate, SEED_TEST_FILES } from '@fleet/testing';
+import { cpuTemplate, SEED_TASKS, SEED_TEST_FILES } from '@fleet/testing';
 
 /** The four config files of the seed's end-to-end test, in its shapes, tuned to run in a minute. */
 export function systemConfigFiles(): Record<string, object | string> {
@@ -101,18 +101,7 @@ export function systemConfigFiles(): Record<string, object | string> {
     },
     'test_tasks.json': {
       tasks: [
-        {
-          type: 'test',
-          name: 'CPU Backend Test',
-          priority: 5,
-          config: { test_file: 'test_cpu_backend.py', hardware_requirements: { cpu: true, threads: 2 } },
-        },
-        {
-          type: 'benchmark',
-          name: 'Small BERT Benchmark',
-          priority: 10,
-          config: { model: 'prajjwal1/bert-tiny', batch_sizes: [1, 2], precision: 'fp32', iterations: 3, hardware_requirements: { cpu: true } },
-        },
+        ...SEED_TASKS.tasks,
         { type: 'test', name: 'A test that fails on purpose', priority: 1, labels: { expect: 'failure' }, config: { test_file: 'fails.test.mjs' } },
       ],
     },

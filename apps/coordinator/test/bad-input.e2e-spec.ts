@@ -1,8 +1,6 @@
-import type { Redis } from 'ioredis';
-import { FleetKeys } from '@fleet/redis';
-import { type ConfigDir, cleanupPrefix, testRedis, uniquePrefix } from '@fleet/testing';
-import { type Coordinator, startCoordinator } from './coordinator-harness.js';
-import { seedConfigDir } from './fixtures.js';
+import { isolatedSuite } from '@fleet/testing';
+import { type Coordinator, suiteCoordinator } from './coordinator-harness.js';
+import { seedConfigFiles } from './fixtures.js';
 
 interface Case {
   kind: string;
@@ -107,26 +105,11 @@ const CASES: Case[] = [
 ];
 
 describe('bad input gets a 4xx naming the field and the reason, and queues nothing', () => {
-  const prefix = uniquePrefix('bad');
-  let config: ConfigDir;
-  let coordinator: Coordinator;
-  let redis: Redis;
-
-  beforeAll(async () => {
-    config = seedConfigDir();
-    redis = testRedis();
-    coordinator = await startCoordinator({ prefix, configDir: config.path, env: { HTTP_BODY_LIMIT_BYTES: '65536' } });
-  });
-
-  afterAll(async () => {
-    await coordinator.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
-  });
+  const suite = isolatedSuite('bad', seedConfigFiles());
+  const coordinatorOf = suiteCoordinator(suite, { HTTP_BODY_LIMIT_BYTES: '65536' });
 
   it.each(CASES.map((c) => [c.kind, c] as const))('%s', async (_kind, c) => {
-    const res = await c.send(coordinator);
+    const res = await c.send(coordinatorOf());
     expect(res.status).toBe(c.status);
     expect(res.body.errors).toEqual(expect.arrayContaining([{ field: c.field, reason: expect.stringMatching(c.reason) }]));
     expect(res.body.message).toContain(c.field);
@@ -134,10 +117,10 @@ describe('bad input gets a 4xx naming the field and the reason, and queues nothi
 
   it('queued nothing for any of them', async () => {
     expect(CASES.length).toBeGreaterThanOrEqual(12);
-    const pools = (await coordinator.http.get('/queues').expect(200)).body.pools as Array<{ counts: Record<string, number> }>;
+    const pools = (await coordinatorOf().http.get('/queues').expect(200)).body.pools as Array<{ counts: Record<string, number> }>;
     for (const p of pools) expect(Object.values(p.counts).every((n) => n === 0)).toBe(true);
     // Only the queues' own metadata exists: no job, no idempotency key, no cancellation record.
-    const [, keys] = await redis.scan('0', 'MATCH', new FleetKeys(prefix).everything, 'COUNT', 10_000);
+    const [, keys] = await suite.redis.scan('0', 'MATCH', suite.keys.everything, 'COUNT', 10_000);
     expect(keys.filter((k) => !k.endsWith(':meta'))).toEqual([]);
   });
 });

@@ -3,7 +3,8 @@ import request from 'supertest';
 import { loadCoordinatorSettings } from '@fleet/config';
 import type { TaskView } from '../src/task-view.js';
 import { createCoordinatorApp } from '../src/coordinator-app.js';
-import { TEST_REDIS_URL, waitFor } from '@fleet/testing';
+import { beforeAll } from '@jest/globals';
+import { type IsolatedSuite, TEST_REDIS_URL, waitFor } from '@fleet/testing';
 
 /** The real coordinator module in-process, driven over HTTP with supertest, on its own prefix and config. */
 export interface Coordinator {
@@ -17,6 +18,20 @@ export async function startCoordinator(opts: { prefix: string; configDir: string
   const app = await createCoordinatorApp(settings, { logger: false });
   await app.init();
   return { app, http: request(app.getHttpServer()), close: () => app.close() };
+}
+
+/** A coordinator for an isolated suite, started in beforeAll and closed at the end. */
+export function suiteCoordinator(suite: IsolatedSuite, env?: Record<string, string>): () => Coordinator {
+  let c: Coordinator | undefined;
+  beforeAll(async () => {
+    c = await startCoordinator({ prefix: suite.prefix, configDir: suite.config.path, ...(env && { env }) });
+    const started = c;
+    suite.onCleanup(() => started.close());
+  });
+  return () => {
+    if (!c) throw new Error('the coordinator starts in beforeAll');
+    return c;
+  };
 }
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);

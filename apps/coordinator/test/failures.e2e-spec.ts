@@ -1,53 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { decodeTimingEvent, type TimingEvent } from '@fleet/contracts';
-import { FleetKeys } from '@fleet/redis';
-import {
-  type AppProcess,
-  type ConfigDir,
-  TEST_REDIS_URL,
-  cleanupPrefix,
-  isAlive,
-  startWorker,
-  testRedis,
-  uniquePrefix,
-  waitFor,
-} from '@fleet/testing';
-import { type Coordinator, startCoordinator, waitForFinished } from './coordinator-harness.js';
-import { seedConfigDir } from './fixtures.js';
+import { isAlive, isolatedSuite, waitFor } from '@fleet/testing';
+import { suiteCoordinator, waitForFinished } from './coordinator-harness.js';
+import { seedConfigFiles } from './fixtures.js';
 
 describe('failed, timed-out and retried tasks', () => {
-  const prefix = uniquePrefix('fail');
-  let config: ConfigDir;
-  let coordinator: Coordinator;
-  let redis: Redis;
-  let worker: AppProcess;
-
-  const submit = async (task: object): Promise<string> => (await coordinator.http.post('/tasks').send(task).expect(201)).body.id;
+  const suite = isolatedSuite('fail', seedConfigFiles());
+  const coordinatorOf = suiteCoordinator(suite);
+  const submit = async (task: object): Promise<string> => (await coordinatorOf().http.post('/tasks').send(task).expect(201)).body.id;
   const eventsOf = async (id: string): Promise<TimingEvent[]> =>
-    (await redis.xrange(new FleetKeys(prefix).timings, '-', '+'))
+    (await suite.redis.xrange(suite.keys.timings, '-', '+'))
       .map(([, f]) => decodeTimingEvent(f))
       .flatMap((r) => (r.ok && r.event.task_id === id ? [r.event] : []));
 
-  beforeAll(async () => {
-    config = seedConfigDir();
-    redis = testRedis();
-    coordinator = await startCoordinator({ prefix, configDir: config.path });
-    worker = startWorker({ pool: 'cpu-worker', prefix, configDir: config.path, redisUrl: TEST_REDIS_URL, concurrency: 4 });
-  });
-
-  afterAll(async () => {
-    await worker.stop();
-    await coordinator.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+  beforeAll(() => {
+    suite.worker({ pool: 'cpu-worker', concurrency: 4 });
   });
 
   it('reports a failing test as failed with its exit code and output', async () => {
     const id = await submit({ type: 'test', name: 'broken', config: { test_file: 'fails.test.mjs' } });
-    const [view] = await waitForFinished(coordinator, [id]);
+    const [view] = await waitForFinished(coordinatorOf(), [id]);
     expect(view).toMatchObject({ state: 'failed', result: null, error: { reason: 'test_failed', exit_code: 1 }, attempts: { made: 1, max: 1 } });
     expect(view?.error?.output_tail).toMatch(/not ok 1 - fails/);
     expect(view?.attempt_errors).toHaveLength(1);
@@ -57,11 +30,11 @@ describe('failed, timed-out and retried tasks', () => {
 
   it('kills a task over its timeout, with its whole process tree, and reports timeout', async () => {
     const id = await submit({ type: 'test', name: 'hangs', timeout_ms: 1500, config: { test_file: 'hangs.test.mjs' } });
-    const [view] = await waitForFinished(coordinator, [id]);
+    const [view] = await waitForFinished(coordinatorOf(), [id]);
     expect(view).toMatchObject({ state: 'failed', error: { reason: 'timeout', message: expect.stringMatching(/timeout_ms 1500/) } });
     expect(view?.timings.run_ms).toBeGreaterThanOrEqual(1500);
     // The grandchild the test started is gone too.
-    const grandchild = Number(readFileSync(join(config.path, `${id}.pid`), 'utf8'));
+    const grandchild = Number(readFileSync(join(suite.config.path, `${id}.pid`), 'utf8'));
     expect(grandchild).toBeGreaterThan(0);
     await waitFor(() => !isAlive(grandchild), { what: `grandchild ${grandchild} to be killed`, timeoutMs: 5000 });
     await waitFor(async () => (await eventsOf(id)).length === 1, { what: 'the timing event' });
@@ -77,7 +50,7 @@ describe('failed, timed-out and retried tasks', () => {
       retry_backoff_ms: 100,
       config: { fail_first_attempts: 5 },
     });
-    const [ok, bad] = await waitForFinished(coordinator, [flaky, hopeless]);
+    const [ok, bad] = await waitForFinished(coordinatorOf(), [flaky, hopeless]);
     expect(ok).toMatchObject({ state: 'completed', attempts: { made: 3, started: 3, max: 3 }, error: null });
     expect(ok?.attempt_errors.map((e) => e.reason)).toEqual(['synthetic_failure', 'synthetic_failure']);
     expect(ok?.attempt_errors[1]?.message).toMatch(/attempt 2/);
@@ -93,13 +66,13 @@ describe('failed, timed-out and retried tasks', () => {
 
   it('fails a task whose file does not exist at once, without retrying, and keeps the worker running', async () => {
     const id = await submit({ type: 'test', name: 'missing', max_attempts: 5, config: { test_file: 'nope/absent.test.mjs' } });
-    const [view] = await waitForFinished(coordinator, [id]);
+    const [view] = await waitForFinished(coordinatorOf(), [id]);
     expect(view).toMatchObject({
       state: 'failed',
       attempts: { made: 1 },
       error: { reason: 'invalid_task', message: expect.stringMatching(/does not exist/) },
     });
     const next = await submit({ type: 'test', name: 'fine', config: { test_file: 'passes.test.mjs' } });
-    expect((await waitForFinished(coordinator, [next]))[0]).toMatchObject({ state: 'completed', result: { outcome: 'passed' } });
+    expect((await waitForFinished(coordinatorOf(), [next]))[0]).toMatchObject({ state: 'completed', result: { outcome: 'passed' } });
   });
 });

@@ -1,4 +1,4 @@
-import { cpuTemplate, type ConfigDir, makeConfigDir, SEED_TASKS, SEED_TEST_FILES } from '@fleet/testing';
+import { cpuTemplate, SEED_TASKS, SEED_TEST_FILES } from '@fleet/testing';
 
 export { SEED_TASKS };
 
@@ -34,6 +34,6 @@ export const TEST_FILES: Record<string, string> = {
   ].join('\n'),
 };
 
-export function seedConfigDir(): ConfigDir {
-  return makeConfigDir({ 'worker_templates.json': seedTemplates(), 'test_tasks.json': SEED_TASKS, ...TEST_FILES });
+export function seedConfigFiles(): Record<string, string | object> {
+  return { 'worker_templates.json': seedTemplates(), 'test_tasks.json': SEED_TASKS, ...TEST_FILES };
 }

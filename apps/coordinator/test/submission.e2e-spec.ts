@@ -1,36 +1,18 @@
-import type { Redis } from 'ioredis';
 import { decodeTimingEvent } from '@fleet/contracts';
-import { FleetKeys } from '@fleet/redis';
-import { type AppProcess, type ConfigDir, TEST_REDIS_URL, cleanupPrefix, startWorker, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
-import { type Coordinator, startCoordinator, waitForFinished } from './coordinator-harness.js';
-import { SEED_TASKS, seedConfigDir } from './fixtures.js';
+import { isolatedSuite, waitFor } from '@fleet/testing';
+import { suiteCoordinator, waitForFinished } from './coordinator-harness.js';
+import { SEED_TASKS, seedConfigFiles } from './fixtures.js';
 
 describe('submitting tasks end to end (real Redis, real worker processes)', () => {
-  const prefix = uniquePrefix('submit');
-  let config: ConfigDir;
-  let coordinator: Coordinator;
-  let redis: Redis;
-  const workers: Array<AppProcess & { id: string }> = [];
+  const suite = isolatedSuite('submit', seedConfigFiles());
+  const coordinatorOf = suiteCoordinator(suite);
 
-  beforeAll(async () => {
-    config = seedConfigDir();
-    redis = testRedis();
-    coordinator = await startCoordinator({ prefix, configDir: config.path });
-    for (const id of ['cpu-a', 'cpu-b']) {
-      workers.push(startWorker({ pool: 'cpu-worker', id, prefix, configDir: config.path, redisUrl: TEST_REDIS_URL, concurrency: 8 }));
-    }
-  });
-
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    await coordinator.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+  beforeAll(() => {
+    for (const id of ['cpu-a', 'cpu-b']) suite.worker({ pool: 'cpu-worker', id, concurrency: 8 });
   });
 
   it('runs the seed tasks and a batch of 200 synthetic tasks; every result is readable by id', async () => {
-    const seed = await coordinator.http.post('/tasks/batch').send(SEED_TASKS).expect(201);
+    const seed = await coordinatorOf().http.post('/tasks/batch').send(SEED_TASKS).expect(201);
     const synthetic = Array.from({ length: 200 }, (_, i) => ({
       type: 'synthetic',
       name: `load ${i}`,
@@ -38,12 +20,12 @@ describe('submitting tasks end to end (real Redis, real worker processes)', () =
       config: { duration_ms: i % 10, metrics: { queue_length: i } },
       labels: { model_name: 'synthetic' },
     }));
-    const batch = await coordinator.http.post('/tasks/batch').send({ tasks: synthetic }).expect(201);
+    const batch = await coordinatorOf().http.post('/tasks/batch').send({ tasks: synthetic }).expect(201);
     expect(batch.body.ids).toHaveLength(200);
     expect(new Set(batch.body.ids).size).toBe(200);
 
     const ids: string[] = [...seed.body.ids, ...batch.body.ids];
-    const views = await waitForFinished(coordinator, ids, 90_000);
+    const views = await waitForFinished(coordinatorOf(), ids, 90_000);
     const failed = views.filter((v) => v.state !== 'completed');
     expect(failed).toEqual([]);
 
@@ -68,10 +50,9 @@ describe('submitting tasks end to end (real Redis, real worker processes)', () =
     }
 
     // One timing event per task, each marked final and completed.
-    const keys = new FleetKeys(prefix);
     const entries = await waitFor(
       async () => {
-        const all = await redis.xrange(keys.timings, '-', '+');
+        const all = await suite.redis.xrange(suite.keys.timings, '-', '+');
         return all.length >= ids.length ? all : undefined;
       },
       { what: 'a timing event per task' },
@@ -92,14 +73,14 @@ describe('submitting tasks end to end (real Redis, real worker processes)', () =
   });
 
   it('lists the workers with their pool and capabilities, and counts per pool', async () => {
-    const res = await coordinator.http.get('/workers').expect(200);
+    const res = await coordinatorOf().http.get('/workers').expect(200);
     expect(res.body.workers.map((w: { id: string }) => w.id).sort()).toEqual(['cpu-a', 'cpu-b']);
     expect(res.body.workers[0]).toMatchObject({ pool: 'cpu-worker', capabilities: ['CPU', 'ONNX'], concurrency: 8, status: 'running' });
-    const queues = await coordinator.http.get('/queues').expect(200);
+    const queues = await coordinatorOf().http.get('/queues').expect(200);
     expect(queues.body.pools).toEqual([
       { pool: 'cpu-worker', counts: { waiting: 0, prioritized: 0, delayed: 0, active: 0, completed: 202, failed: 0 } },
       { pool: 'gpu-worker', counts: { waiting: 0, prioritized: 0, delayed: 0, active: 0, completed: 0, failed: 0 } },
     ]);
-    await coordinator.http.get('/health').expect(200, { status: 'ok', redis: 'up' });
+    await coordinatorOf().http.get('/health').expect(200, { status: 'ok', redis: 'up' });
   });
 });

@@ -1,18 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { repoRoot } from '@fleet/config';
-import {
-  type ConfigDir,
-  TEST_REDIS_URL,
-  TestTaskQueue,
-  cleanupPrefix,
-  cpuTemplate,
-  makeConfigDir,
-  testRedis,
-  uniquePrefix,
-  waitFor,
-} from '@fleet/testing';
+import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 const fleetCli = (url: string, ...args: string[]) =>
@@ -22,29 +11,18 @@ const fleetCli = (url: string, ...args: string[]) =>
   });
 
 describe('operators steer pools by hand', () => {
-  const prefix = uniquePrefix('pins');
-  let config: ConfigDir;
-  let redis: Redis;
-  let queue: TestTaskQueue;
+  const suite = isolatedSuite('pins', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 1 }), gpu: { provider: 'MANUAL', resources: { cpu: 4, gpu: 1 } } },
+    'resource_manager_config.json': fastConfig({ max_workers: 5 }),
+  });
   let rm: ResourceManager;
+  const start = async () => {
+    rm = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path });
+    const started = rm;
+    suite.onCleanup(() => started.stop());
+  };
 
-  beforeAll(async () => {
-    config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 1 }), gpu: { provider: 'MANUAL', resources: { cpu: 4, gpu: 1 } } },
-      'resource_manager_config.json': fastConfig({ max_workers: 5 }),
-    });
-    redis = testRedis();
-    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
-    rm = await startResourceManager({ prefix, configDir: config.path });
-  });
-
-  afterAll(async () => {
-    await rm.stop();
-    await queue.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
-  });
+  beforeAll(start);
 
   const runningOver = async (ms: number, what: string) => {
     const seen: number[] = [];
@@ -62,14 +40,14 @@ describe('operators steer pools by hand', () => {
   it('a pin by HTTP holds against a spike, and survives a restart of the resource manager', async () => {
     const pinned = await rm.http.put('/pools/cpu').send({ workers: 2 }).expect(200);
     expect(pinned.body).toMatchObject({ mode: 'pinned', pinned_workers: 2 });
-    await queue.add(...Array.from({ length: 200 }, (_, i) => ({ type: 'synthetic', name: `s${i}`, config: { duration_ms: 100 } })));
+    await suite.queue('cpu').add(...Array.from({ length: 200 }, (_, i) => ({ type: 'synthetic', name: `s${i}`, config: { duration_ms: 100 } })));
     await waitFor(async () => (await rm.pool('cpu')).ready === 2, { what: 'two pinned workers' });
     const seen = await runningOver(2000, 'two seconds of the spike');
     expect(Math.max(...seen)).toBe(2);
     expect((await rm.pool('cpu')).depth?.waiting).toBeGreaterThan(20);
 
     expect(await rm.stop()).toEqual({ code: 0, signal: null });
-    rm = await startResourceManager({ prefix, configDir: config.path });
+    await start();
     expect(await rm.pool('cpu')).toMatchObject({ mode: 'pinned', pinned_workers: 2 });
   });
 

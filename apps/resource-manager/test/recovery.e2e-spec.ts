@@ -1,35 +1,24 @@
-import type { Redis } from 'ioredis';
-import { type ConfigDir, cleanupPrefix, cpuTemplate, makeConfigDir, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
+import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 describe('the resource manager supervises its workers', () => {
-  const prefix = uniquePrefix('recover');
-  let config: ConfigDir;
-  let redis: Redis;
+  const suite = isolatedSuite('recover', {
+    'worker_templates.json': { cpu: cpuTemplate(), broken: cpuTemplate(), misconfigured: cpuTemplate() },
+    'resource_manager_config.json': fastConfig({
+      min_workers: 2,
+      pools: {
+        // A worker that dies as Node starts: a crash loop to detect.
+        broken: { min_workers: 1, worker_env: { NODE_OPTIONS: '--require ./does-not-exist.cjs' } },
+        // A worker whose configuration is wrong exits 78: a crash loop at once.
+        misconfigured: { min_workers: 1, worker_env: { WORKER_LOCK_MS: 'soon' } },
+      },
+    }),
+  });
   let rm: ResourceManager;
 
   beforeAll(async () => {
-    config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate(), broken: cpuTemplate(), misconfigured: cpuTemplate() },
-      'resource_manager_config.json': fastConfig({
-        min_workers: 2,
-        pools: {
-          // A worker that dies as Node starts: a crash loop to detect.
-          broken: { min_workers: 1, worker_env: { NODE_OPTIONS: '--require ./does-not-exist.cjs' } },
-          // A worker whose configuration is wrong exits 78: a crash loop at once.
-          misconfigured: { min_workers: 1, worker_env: { WORKER_LOCK_MS: 'soon' } },
-        },
-      }),
-    });
-    redis = testRedis();
-    rm = await startResourceManager({ prefix, configDir: config.path });
-  });
-
-  afterAll(async () => {
-    await rm.stop();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+    rm = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path });
+    suite.onCleanup(() => rm.stop());
   });
 
   it('replaces a worker killed with SIGKILL', async () => {

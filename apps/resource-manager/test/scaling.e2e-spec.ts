@@ -1,67 +1,39 @@
-import type { Redis } from 'ioredis';
 import { decodeTimingEvent } from '@fleet/contracts';
-import { FleetKeys } from '@fleet/redis';
-import {
-  type ConfigDir,
-  TEST_REDIS_URL,
-  TestTaskQueue,
-  cleanupPrefix,
-  cpuTemplate,
-  isAlive,
-  makeConfigDir,
-  testRedis,
-  uniquePrefix,
-  waitFor,
-} from '@fleet/testing';
+import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 describe('the resource manager scales a pool with its queue', () => {
-  const prefix = uniquePrefix('scale');
-  let config: ConfigDir;
-  let redis: Redis;
-  let queue: TestTaskQueue;
+  const suite = isolatedSuite('scale', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }), lazy: cpuTemplate({ concurrency: 2 }) },
+    'resource_manager_config.json': fastConfig({
+      pools: { lazy: { min_workers: 0, max_workers: 2, scale_down_cooldown: 1, scale_down_stabilization: 1 } },
+    }),
+  });
   let rm: ResourceManager;
 
   beforeAll(async () => {
-    config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }), lazy: cpuTemplate({ concurrency: 2 }) },
-      'resource_manager_config.json': fastConfig({
-        pools: { lazy: { min_workers: 0, max_workers: 2, scale_down_cooldown: 1, scale_down_stabilization: 1 } },
-      }),
-    });
-    redis = testRedis();
-    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
-    rm = await startResourceManager({ prefix, configDir: config.path });
-  });
-
-  afterAll(async () => {
-    await rm.stop('SIGKILL');
-    await queue.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+    rm = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path });
+    suite.onCleanup(() => rm.stop('SIGKILL'));
   });
 
   it('with min_workers 0 runs no worker while idle; its first task wakes the pool, which sleeps again after', async () => {
-    const lazy = new TestTaskQueue(TEST_REDIS_URL, prefix, 'lazy');
-    try {
-      expect((await rm.pool('lazy')).running).toBe(0);
-      const [id] = await lazy.add({ type: 'synthetic', name: 'wake up', config: { duration_ms: 10 } });
-      await waitFor(async () => (await lazy.job(id as string))?.state === 'completed', {
-        what: 'the first task to wake the pool and complete',
-        timeoutMs: 20_000,
-      });
-      const decisions = (await rm.http.get('/decisions?pool=lazy').expect(200)).body.decisions as Array<{ from: number; to: number; reason: string }>;
-      expect(decisions.at(-1)).toMatchObject({ from: 0, to: 1, reason: expect.stringMatching(/waking: 1 task/) });
-      await waitFor(async () => (await rm.pool('lazy')).running === 0, { what: 'the idle pool to go back to zero', timeoutMs: 20_000 });
-    } finally {
-      await lazy.close();
-    }
+    const lazy = suite.queue('lazy');
+    expect((await rm.pool('lazy')).running).toBe(0);
+    const [id] = await lazy.add({ type: 'synthetic', name: 'wake up', config: { duration_ms: 10 } });
+    await waitFor(async () => (await lazy.job(id as string))?.state === 'completed', {
+      what: 'the first task to wake the pool and complete',
+      timeoutMs: 20_000,
+    });
+    const decisions = (await rm.http.get('/decisions?pool=lazy').expect(200)).body.decisions as Array<{ from: number; to: number; reason: string }>;
+    expect(decisions.at(-1)).toMatchObject({ from: 0, to: 1, reason: expect.stringMatching(/waking: 1 task/) });
+    await waitFor(async () => (await rm.pool('lazy')).running === 0, { what: 'the idle pool to go back to zero', timeoutMs: 20_000 });
   });
 
   it('grows from min toward max under a spike of 300 tasks, runs each once, returns to min, and leaves no process when stopped', async () => {
     await waitFor(async () => (await rm.pool('cpu')).ready === 1, { what: 'min_workers (1) to be ready' });
-    const ids = await queue.add(...Array.from({ length: 300 }, (_, i) => ({ type: 'synthetic', name: `spike ${i}`, config: { duration_ms: 60 } })));
+    const ids = await suite
+      .queue('cpu')
+      .add(...Array.from({ length: 300 }, (_, i) => ({ type: 'synthetic', name: `spike ${i}`, config: { duration_ms: 60 } })));
     const pids = new Set<number>();
     let peak = 0;
     const observe = async () => {
@@ -78,7 +50,7 @@ describe('the resource manager scales a pool with its queue', () => {
       async () => {
         await observe();
         completions.clear();
-        for (const [, fields] of await redis.xrange(new FleetKeys(prefix).timings, '-', '+')) {
+        for (const [, fields] of await suite.redis.xrange(suite.keys.timings, '-', '+')) {
           const r = decodeTimingEvent(fields);
           if (r.ok && r.event.outcome === 'completed' && r.event.pool === 'cpu')
             completions.set(r.event.task_id, (completions.get(r.event.task_id) ?? 0) + 1);

@@ -1,49 +1,26 @@
-import type { Redis } from 'ioredis';
-import { FleetKeys, WorkerRegistry } from '@fleet/redis';
-import {
-  type ConfigDir,
-  TEST_REDIS_URL,
-  TestTaskQueue,
-  cleanupPrefix,
-  cpuTemplate,
-  isAlive,
-  makeConfigDir,
-  testRedis,
-  uniquePrefix,
-  waitFor,
-} from '@fleet/testing';
+import { WorkerRegistry } from '@fleet/redis';
+import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 describe('two resource managers on one Redis', () => {
-  const prefix = uniquePrefix('two');
-  let config: ConfigDir;
-  let redis: Redis;
-  let queue: TestTaskQueue;
-  let registry: WorkerRegistry;
+  const suite = isolatedSuite('two', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 1 }) },
+    'resource_manager_config.json': fastConfig({ max_workers: 3 }),
+  });
   const managers: ResourceManager[] = [];
 
   beforeAll(async () => {
-    config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 1 }) },
-      'resource_manager_config.json': fastConfig({ max_workers: 3 }),
-    });
-    redis = testRedis();
-    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
-    registry = new WorkerRegistry(redis, new FleetKeys(prefix));
-    managers.push(await startResourceManager({ prefix, configDir: config.path, id: 'rm-a' }));
-    managers.push(await startResourceManager({ prefix, configDir: config.path, id: 'rm-b' }));
-  });
-
-  afterAll(async () => {
-    await Promise.all(managers.map((m) => m.stop()));
-    await queue.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+    for (const id of ['rm-a', 'rm-b']) {
+      const m = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path, id });
+      suite.onCleanup(() => m.stop());
+      managers.push(m);
+    }
   });
 
   it('never run more than max_workers between them; one acts, the other takes over when it dies', async () => {
     const [a, b] = managers as [ResourceManager, ResourceManager];
+    const queue = suite.queue('cpu');
+    const registry = new WorkerRegistry(suite.redis, suite.keys);
     const live = async () => (await registry.list()).filter((w) => w.pool === 'cpu');
     let peak = 0;
     const sample = async () => {

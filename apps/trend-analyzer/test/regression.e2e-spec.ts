@@ -1,54 +1,26 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { repoRoot } from '@fleet/config';
-import { FleetKeys } from '@fleet/redis';
-import {
-  type AppProcess,
-  type ConfigDir,
-  TEST_REDIS_URL,
-  TestTaskQueue,
-  cleanupPrefix,
-  cpuTemplate,
-  makeConfigDir,
-  startWorker,
-  testRedis,
-  uniquePrefix,
-  waitFor,
-} from '@fleet/testing';
+import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { type Analyzer, fastAnalyzerConfig, startAnalyzer } from './analyzer-harness.js';
 
 describe('the trend analyzer on real timings', () => {
-  const prefix = uniquePrefix('trend');
-  let config: ConfigDir;
-  let redis: Redis;
-  let queue: TestTaskQueue;
+  const suite = isolatedSuite('trend', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 4 }) },
+    'performance_analyzer_config.json': fastAnalyzerConfig({ metrics_to_track: ['latency_ms'] }),
+  });
   let analyzer: Analyzer;
-  const workers: AppProcess[] = [];
+  const queue = () => suite.queue('cpu');
 
   beforeAll(async () => {
-    config = makeConfigDir({
-      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 4 }) },
-      'performance_analyzer_config.json': fastAnalyzerConfig({ metrics_to_track: ['latency_ms'] }),
-    });
-    redis = testRedis();
-    queue = new TestTaskQueue(TEST_REDIS_URL, prefix, 'cpu');
-    analyzer = await startAnalyzer({ prefix, configDir: config.path });
-    for (let i = 0; i < 2; i++) workers.push(startWorker({ pool: 'cpu', prefix, configDir: config.path, redisUrl: TEST_REDIS_URL }));
-  });
-
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    await analyzer.stop();
-    await queue.close();
-    await cleanupPrefix(redis, prefix);
-    await redis.quit();
-    config.remove();
+    analyzer = await startAnalyzer({ prefix: suite.prefix, configDir: suite.config.path });
+    suite.onCleanup(() => analyzer.stop());
+    for (let i = 0; i < 2; i++) suite.worker({ pool: 'cpu' });
   });
 
   const run = async (group: string, n: number, durationMs: number) =>
-    queue.add(
+    queue().add(
       ...Array.from({ length: n }, (_, i) => ({
         type: 'synthetic',
         name: `${group} ${i}`,
@@ -57,7 +29,7 @@ describe('the trend analyzer on real timings', () => {
       })),
     );
   const allDone = (total: number) =>
-    waitFor(async () => (await queue.queue.getJobCounts('completed')).completed === total, {
+    waitFor(async () => (await queue().queue.getJobCounts('completed')).completed === total, {
       what: `${total} tasks completed`,
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -66,7 +38,7 @@ describe('the trend analyzer on real timings', () => {
     waitFor(
       async () => {
         const s = await analyzer.summary();
-        return s.events.processed > 0 && s.events.processed === (await redis.xlen(new FleetKeys(prefix).timings)) ? s : undefined;
+        return s.events.processed > 0 && s.events.processed === (await suite.redis.xlen(suite.keys.timings)) ? s : undefined;
       },
       { what: 'the analyzer to process every event', timeoutMs: 20_000 },
     );
@@ -107,7 +79,7 @@ describe('the trend analyzer on real timings', () => {
   });
 
   it('writes an HTML report naming every tracked metric with a chart per metric and group', async () => {
-    const out = join(config.path, 'report.html');
+    const out = join(suite.config.path, 'report.html');
     const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/trend-analyzer/src/report-cli.js'), '--out', out], {
       env: { ...process.env, TREND_ANALYZER_URL: analyzer.url },
       encoding: 'utf8',

@@ -54,27 +54,27 @@ export async function waitUntilReady(redis: Redis, url: string, timeoutMs = 5000
   });
 }
 
-/** Deletes every key matching `pattern` with SCAN + UNLINK (never KEYS); returns how many. */
-export async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
+/** Every key matching `pattern`, a batch at a time, with SCAN (never KEYS). */
+async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]> {
   let cursor = '0';
-  let deleted = 0;
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    if (keys.length > 0) yield keys;
   } while (cursor !== '0');
+}
+
+/** Deletes every key matching `pattern` (UNLINK); returns how many. */
+export async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
+  let deleted = 0;
+  for await (const keys of scanKeys(redis, pattern)) deleted += await redis.unlink(...keys);
   return deleted;
 }
 
 /** Counts keys matching `pattern` (for tests and diagnostics). */
 export async function countMatching(redis: Redis, pattern: string): Promise<number> {
-  let cursor = '0';
   let count = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    count += keys.length;
-  } while (cursor !== '0');
+  for await (const keys of scanKeys(redis, pattern)) count += keys.length;
   return count;
 }
 

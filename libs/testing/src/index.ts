@@ -1,4 +1,5 @@
 export * from './config-dir.js';
+export * from './isolated-suite.js';
 export * from './isolation.js';
 export * from './seed-fixtures.js';
 export * from './service.js';
