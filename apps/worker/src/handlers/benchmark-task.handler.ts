@@ -1,13 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { type BenchmarkTask, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
-import { runProcess } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
 import {
   commandFailure,
   commonPlaceholders,
   type HandlerOutput,
   OUTPUT_TAIL_CHARS,
-  runnerEnv,
+  runCommand,
   type TaskContext,
   type TaskHandler,
 } from './task-handler.js';
@@ -47,7 +46,7 @@ export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
       precision: c.precision,
       iterations: String(c.iterations),
     });
-    const run = await runProcess({ argv, cwd: ctx.template.workdir, env: runnerEnv(ctx), signal: ctx.signal, killGraceMs: ctx.killGraceMs });
+    const run = await runCommand(argv, ctx);
     if (run.exitCode !== 0) throw commandFailure(run, argv[0] as string, 'benchmark_failed', 'benchmark');
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);

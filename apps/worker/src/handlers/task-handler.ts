@@ -1,5 +1,5 @@
 import { type FailureReason, tail, type Task, type WorkerTemplate } from '@fleet/contracts';
-import { EXIT_NOT_STARTED, type RunOutcome } from '../process-runner.js';
+import { EXIT_NOT_STARTED, type RunOutcome, runProcess } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
 
 /** What a handler needs to run one attempt of one task. */
@@ -37,8 +37,10 @@ export function commonPlaceholders(task: Task, ctx: TaskContext): Record<string,
   return { task_id: ctx.taskId, attempt: String(ctx.attempt), timeout_ms: String(task.timeout_ms), worker_id: ctx.workerId, pool: ctx.pool };
 }
 
-export function runnerEnv(ctx: TaskContext): NodeJS.ProcessEnv {
-  return { ...process.env, FLEET_TASK_ID: ctx.taskId, FLEET_ATTEMPT: String(ctx.attempt), FLEET_WORKER_ID: ctx.workerId };
+/** Runs a filled template command in the pool's workdir, under the task's abort signal. */
+export function runCommand(argv: readonly string[], ctx: TaskContext): Promise<RunOutcome> {
+  const env = { ...process.env, FLEET_TASK_ID: ctx.taskId, FLEET_ATTEMPT: String(ctx.attempt), FLEET_WORKER_ID: ctx.workerId };
+  return runProcess({ argv, cwd: ctx.template.workdir, env, signal: ctx.signal, killGraceMs: ctx.killGraceMs });
 }
 
 /** The failure of a command that exited non-zero, told apart from one that could not be started at all. */

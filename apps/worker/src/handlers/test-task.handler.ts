@@ -2,14 +2,13 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { extensionOf, fillArgv, tail, type TestTask } from '@fleet/contracts';
-import { runProcess } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
 import {
   commandFailure,
   commonPlaceholders,
   type HandlerOutput,
   OUTPUT_TAIL_CHARS,
-  runnerEnv,
+  runCommand,
   type TaskContext,
   type TaskHandler,
 } from './task-handler.js';
@@ -31,7 +30,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       throw taskFailure({ reason: 'invalid_task', message: `test file ${file} does not exist in ${workdir}` });
     }
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file });
-    const run = await runProcess({ argv, cwd: workdir, env: runnerEnv(ctx), signal: ctx.signal, killGraceMs: ctx.killGraceMs });
+    const run = await runCommand(argv, ctx);
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);
     if (run.exitCode === 0) {
