@@ -24,7 +24,7 @@ const { values: o } = parseArgs({
     out: { type: 'string', default: join(repoRoot(), 'bench', 'results') },
   },
 });
-const quick = o.quick as boolean;
+const quick = o.quick;
 const N = Number(o.tasks ?? (quick ? 5000 : 20_000));
 const W = Number(o.workers);
 const C = Number(o.concurrency);
@@ -227,7 +227,7 @@ async function scaleUp() {
     await until(
       async () => {
         for (const id of await redis.zrange(keys.workerIndex, 0, -1)) {
-          if (id !== first && JSON.parse((await redis.hget(keys.worker(id), 'current_tasks')) ?? '[]').length > 0) return true;
+          if (id !== first && (JSON.parse((await redis.hget(keys.worker(id), 'current_tasks')) ?? '[]') as string[]).length > 0) return true;
         }
         return false;
       },
@@ -373,9 +373,9 @@ async function main() {
     `| peak RSS, coordinator / analyzer (MiB) | ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | — | — |`,
     `| Redis memory per retained finished task (bytes) | ${fmt(results.memory.redis_bytes_per_retained_task)} | ${fmt(results.memory.redis_bytes_per_retained_raw_job)} | ${(results.memory.redis_bytes_per_retained_task / results.memory.redis_bytes_per_retained_raw_job).toFixed(2)} | — |`,
   ].join('\n');
-  mkdirSync(o.out as string, { recursive: true });
-  writeFileSync(join(o.out as string, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(o.out as string, 'latest.md'), `${md}\n`);
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(o.out, 'latest.md'), `${md}\n`);
   console.log(md);
 }
 

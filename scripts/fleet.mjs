@@ -91,6 +91,8 @@ async function prepare() {
   build();
   say('type-checking sources and tests (tsc --noEmit)');
   run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json']);
+  say('linting (eslint with type-aware rules)');
+  run(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--max-warnings', '0', '.']);
   return ensureRedis();
 }
 

@@ -51,7 +51,7 @@ export async function runFleet({ root, redisUrl }) {
   process.on('SIGTERM', () => void stop());
   const exitedEarly = () => apps.some((a) => a.child.exitCode !== null || a.child.signalCode !== null);
   try {
-    for (const [name, port] of Object.entries(ports)) await waitForHealth(`http://127.0.0.1:${port}`, 60_000, exitedEarly);
+    for (const port of Object.values(ports)) await waitForHealth(`http://127.0.0.1:${port}`, 60_000, exitedEarly);
   } catch (err) {
     say(String(err.message ?? err));
     await stop();

@@ -103,7 +103,7 @@ describe('the whole fleet, end to end, as the seed guide describes (real process
         const [id] = await submit({
           tasks: [{ type: 'synthetic', name: `normal ${i}`, labels: { model_name: 'normal' }, config: { duration_ms: 30 } }],
         });
-        await finished([id as string]);
+        await finished([id]);
         peakNormal = Math.max(peakNormal, (await pool()).running);
       }
       expect(peakNormal).toBe(1);

@@ -20,7 +20,7 @@ async function json<T>(url: string, init?: RequestInit): Promise<T> {
   try {
     res = await fetch(url, init);
   } catch (err) {
-    throw new Error(`${new URL(url).origin} is not reachable (${(err as Error).message}): start the fleet with npm start`);
+    throw new Error(`${new URL(url).origin} is not reachable (${(err as Error).message}): start the fleet with npm start`, { cause: err });
   }
   const body = (await res.json()) as T & { message?: string };
   if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${body.message ?? ''}`);

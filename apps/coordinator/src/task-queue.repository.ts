@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
-import type { Task } from '@fleet/contracts';
+import type { Task, TaskResult } from '@fleet/contracts';
 import { createRedis, FleetKeys, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
@@ -103,11 +103,11 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * A job and its state. The state is read first: a job only moves forward, so the job read after it is
    * at least as new (never "failed" with the attempt counters of before the failure).
    */
-  async getJob(pool: string, id: string): Promise<{ job: Job<Task>; state: string } | undefined> {
+  async getJob(pool: string, id: string): Promise<{ job: Job<Task, TaskResult>; state: string } | undefined> {
     const queue = this.queue(pool);
     const state = await queue.getJobState(id);
     if (state === 'unknown') return undefined;
-    const job = await Job.fromId<Task>(queue, id);
+    const job = await Job.fromId<Task, TaskResult>(queue, id);
     return job ? { job, state } : undefined;
   }
 

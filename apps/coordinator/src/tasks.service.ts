@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { conflict, notFound, unprocessable } from '@fleet/app';
 import type { CoordinatorSettings } from '@fleet/config';
-import { type FieldError, newTaskId, poolOfTaskId, routeTask, type Task, type TaskState, toTaskState } from '@fleet/contracts';
+import { type FieldError, newTaskId, poolOfTaskId, routeTask, type Task, type TaskResult, type TaskState, toTaskState } from '@fleet/contracts';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
@@ -36,7 +36,7 @@ export class TasksService {
 
   async submit(task: Task): Promise<Submitted> {
     const [one] = await this.enqueue(this.route([task], () => 'hardware_requirements'));
-    return one as Submitted;
+    return one;
   }
 
   async submitBatch(tasks: readonly Task[]): Promise<Submitted[]> {
@@ -78,10 +78,10 @@ export class TasksService {
     const freshIds = new Set(fresh.map((t) => t.id));
     const described = new Map<string, Promise<Submitted>>();
     return Promise.all(
-      routed.map((t): Submitted | Promise<Submitted> => {
-        if (freshIds.has(t.id)) return { id: t.id, pool: t.pool, state: 'queued', duplicate: false };
+      routed.map((t): Promise<Submitted> => {
+        if (freshIds.has(t.id)) return Promise.resolve({ id: t.id, pool: t.pool, state: 'queued', duplicate: false });
         const id = holderOf.get(t.task.idempotency_key as string) as string;
-        if (freshIds.has(id)) return { id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true };
+        if (freshIds.has(id)) return Promise.resolve({ id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true });
         if (!described.has(id)) described.set(id, this.describe(id));
         return described.get(id) as Promise<Submitted>;
       }),
@@ -95,7 +95,7 @@ export class TasksService {
     return { id, pool, state, duplicate: true };
   }
 
-  private async find(id: string): Promise<{ job: Job<Task>; pool: string; state: string } | { cancelled: TaskView } | undefined> {
+  private async find(id: string): Promise<{ job: Job<Task, TaskResult>; pool: string; state: string } | { cancelled: TaskView } | undefined> {
     const pool = poolOfTaskId(id);
     if (pool === undefined || !this.repo.hasPool(pool)) return undefined;
     const found = await this.repo.getJob(pool, id);

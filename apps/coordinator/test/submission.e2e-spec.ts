@@ -62,7 +62,7 @@ describe('submitting tasks end to end (real Redis, real worker processes)', () =
     const byTask = new Map(events.map((e) => (e.ok ? [e.event.task_id, e.event] : ['', undefined])));
     expect(entries).toHaveLength(ids.length);
     expect([...byTask.keys()].sort()).toEqual([...ids].sort());
-    const benchEvent = byTask.get(bench?.id as string);
+    const benchEvent = byTask.get(bench?.id);
     expect(benchEvent).toMatchObject({
       task_type: 'benchmark',
       outcome: 'completed',

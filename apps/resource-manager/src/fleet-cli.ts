@@ -21,7 +21,9 @@ async function call(base: string, method: string, path: string, body?: unknown):
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
   } catch (err) {
-    throw new Error(`the resource manager is not reachable at ${base} (${(err as Error).message}); start it with npm run start:resource-manager`);
+    throw new Error(`the resource manager is not reachable at ${base} (${(err as Error).message}); start it with npm run start:resource-manager`, {
+      cause: err,
+    });
   }
   const json = (await res.json()) as ErrorBody;
   if (!res.ok)

@@ -123,7 +123,7 @@ export class FleetStateRepository {
       const batch = await this.redis.xrevrange(this.keys.decisions, end, '-', 'COUNT', 500);
       for (const [id, fields] of batch) {
         const f: Record<string, string> = {};
-        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
         if (pool !== undefined && f.pool !== pool) continue;
         out.push({
           id,
@@ -133,7 +133,7 @@ export class FleetStateRepository {
           to: Number(f.to),
           reason: f.reason ?? '',
           manager: f.manager ?? '',
-          inputs: JSON.parse(f.inputs ?? '{}'),
+          inputs: JSON.parse(f.inputs ?? '{}') as Record<string, unknown>,
         });
         if (out.length === limit) break;
       }

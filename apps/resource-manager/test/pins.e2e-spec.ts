@@ -77,7 +77,7 @@ describe('operators steer pools by hand', () => {
     ['a MANUAL pool', 'put', '/pools/gpu', { workers: 1 }, 409, 'pool', /MANUAL/],
     ['unpinning an unknown pool', 'delete', '/pools/tpu/pin', undefined, 404, 'pool', /no pool/],
   ] as const)('refuses %s with a clear 4xx', async (_label, method, path, body, status, field, reason) => {
-    const req = method === 'put' ? rm.http.put(path).send(body as object) : rm.http.delete(path);
+    const req = method === 'put' ? rm.http.put(path).send(body) : rm.http.delete(path);
     const res = await req.expect(status);
     expect(res.body.errors).toEqual([{ field, reason: expect.stringMatching(reason) }]);
   });

@@ -20,7 +20,7 @@ describe('the resource manager scales a pool with its queue', () => {
     const lazy = suite.queue('lazy');
     expect((await rm.pool('lazy')).running).toBe(0);
     const [id] = await lazy.add({ type: 'synthetic', name: 'wake up', config: { duration_ms: 10 } });
-    await waitFor(async () => (await lazy.job(id as string))?.state === 'completed', {
+    await waitFor(async () => (await lazy.job(id))?.state === 'completed', {
       what: 'the first task to wake the pool and complete',
       timeoutMs: 20_000,
     });

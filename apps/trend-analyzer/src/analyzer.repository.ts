@@ -199,14 +199,14 @@ export class AnalyzerRepository {
     return rows.map(([id, fields]) => {
       const a: Record<string, unknown> = { id };
       for (let i = 0; i + 1 < fields.length; i += 2) {
-        const raw = fields[i + 1] as string;
+        const raw = fields[i + 1];
         let v: unknown = raw;
         try {
           v = JSON.parse(raw);
         } catch {
           // a plain string
         }
-        a[fields[i] as string] = v;
+        a[fields[i]] = v;
       }
       return a as StoredAlert;
     });

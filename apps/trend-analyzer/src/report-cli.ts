@@ -13,11 +13,13 @@ async function main(): Promise<void> {
   try {
     res = await fetch(`${base}/report`);
   } catch (err) {
-    throw new Error(`the trend analyzer is not reachable at ${base} (${(err as Error).message}); start it with npm run start:trend-analyzer`);
+    throw new Error(`the trend analyzer is not reachable at ${base} (${(err as Error).message}); start it with npm run start:trend-analyzer`, {
+      cause: err,
+    });
   }
   if (!res.ok) throw new Error(`GET ${base}/report answered ${res.status}`);
   const report = (await res.json()) as Report;
-  const out = resolve(values.out as string);
+  const out = resolve(values.out);
   writeFileSync(out, renderHtml(report));
   console.log(
     `wrote ${out}: ${report.series.length} chart(s) for ${report.metrics.length} metric(s), ${report.alerts.active.length} active alert(s)`,

@@ -36,7 +36,7 @@ export function buildReport(snapshot: Snapshot, anomalies: readonly AnomalyRecor
   for (const [k, v] of Object.entries(snapshot.counters)) {
     const m = /^(completed|failed):(.+)$/.exec(k);
     if (!m) continue;
-    const p = (pools[m[2] as string] ??= { completed: 0, failed: 0 });
+    const p = (pools[m[2]] ??= { completed: 0, failed: 0 });
     p[m[1] as 'completed' | 'failed'] = v;
   }
   return {

@@ -30,7 +30,7 @@ describe('a worker process', () => {
       expect(failure?.message).toMatch(/config.duration_ms: must be an integer from 0 to 3600000/);
       expect((await queue().job(bad))?.job.attemptsMade).toBe(1); // not retried: no retry can fix a payload
       const [good] = await queue().add({ type: 'synthetic', name: 'after', config: { duration_ms: 10 } });
-      await waitFor(async () => (await stateOf(good as string)) === 'completed', { what: 'a good task after the bad ones' });
+      await waitFor(async () => (await stateOf(good)) === 'completed', { what: 'a good task after the bad ones' });
       expect(isAlive(w.pid)).toBe(true);
     } finally {
       await w.stop();

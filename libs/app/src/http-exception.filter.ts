@@ -60,7 +60,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const response = exception.getResponse();
       if (typeof response === 'object' && response !== null && 'errors' in response) return response as ErrorBody;
-      const message = typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? exception.message);
+      const inner = (response as { message?: unknown }).message;
+      const message = typeof response === 'string' ? response : typeof inner === 'string' ? inner : exception.message;
       return { statusCode: status, error: statusText(status), message, errors: [] };
     }
     if (isRedisUnavailable(exception)) {

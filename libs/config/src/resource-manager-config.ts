@@ -140,7 +140,7 @@ export function parseResourceManagerConfig(raw: unknown, templates: readonly Wor
 
   const pools = templates.map((t): ManagedPool => {
     const own: PoolKeys = f.pools?.[t.pool] ?? {};
-    const pick = <K extends keyof PoolKeys>(k: K): PoolKeys[K] => (own[k] !== undefined ? own[k] : (f[k] as PoolKeys[K]));
+    const pick = <K extends keyof PoolKeys>(k: K): PoolKeys[K] => (own[k] !== undefined ? own[k] : f[k]);
     const where = (k: string) => (own[k as keyof PoolKeys] !== undefined ? `pools.${t.pool}.${k}` : k);
     const min = pick('min_workers') ?? DEFAULTS.min_workers;
     const max = pick('max_workers') ?? DEFAULTS.max_workers;

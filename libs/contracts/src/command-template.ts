@@ -9,7 +9,7 @@ export const BENCHMARK_PLACEHOLDERS = [...COMMON_PLACEHOLDERS, 'model', 'batch_s
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function placeholdersIn(arg: string): string[] {
-  return [...arg.matchAll(PLACEHOLDER)].map((m) => m[1] as string);
+  return [...arg.matchAll(PLACEHOLDER)].map((m) => m[1]);
 }
 
 /** Placeholders used in `argv` that are not in `known`, for start-up validation of templates. */

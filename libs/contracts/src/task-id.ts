@@ -14,5 +14,5 @@ const TASK_ID = /^([a-z0-9][a-z0-9_-]{0,62})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{
 /** The pool a task id belongs to, or undefined when the string is not a task id at all. */
 export function poolOfTaskId(id: string): string | undefined {
   const m = TASK_ID.exec(id);
-  return m && POOL_NAME.test(m[1] as string) ? m[1] : undefined;
+  return m && POOL_NAME.test(m[1]) ? m[1] : undefined;
 }

@@ -66,7 +66,7 @@ export class WorkerRegistry {
     replies.forEach(([err, hash], i) => {
       const record = err ? undefined : parseRecord(hash as Record<string, string>);
       if (record) live.push(record);
-      else gone.push(ids[i] as string);
+      else gone.push(ids[i]);
     });
     if (gone.length > 0) await this.redis.zrem(this.keys.workerIndex, ...gone);
     return live.sort((a, b) => a.pool.localeCompare(b.pool) || a.id.localeCompare(b.id));

@@ -10,7 +10,7 @@ export interface Point {
 export function linearForecast(points: readonly Point[], at: number): number {
   const n = points.length;
   if (n === 0) return 0;
-  const last = points[n - 1] as Point;
+  const last = points[n - 1];
   if (n === 1) return last.value;
   let sx = 0;
   let sy = 0;

@@ -228,7 +228,7 @@ describe('decide', () => {
     const adaptive = simulate({ strategy: 'ADAPTIVE', maxWorkers: 20 }, ramp);
     const predictive = simulate({ strategy: 'PREDICTIVE', maxWorkers: 20, forecastHorizon: 3, startupBufferMs: 5 * S }, ramp);
     expect(adaptive).toEqual([1, 1, 2, 3, 4, 5, 6, 7]);
-    for (let i = 2; i < ramp.length; i++) expect(predictive[i]).toBeGreaterThan(adaptive[i] as number);
+    for (let i = 2; i < ramp.length; i++) expect(predictive[i]).toBeGreaterThan(adaptive[i]);
   });
 
   it('enable_predictive_scaling lets ADAPTIVE use the forecast too', () => {

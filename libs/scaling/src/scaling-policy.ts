@@ -107,7 +107,7 @@ function recommend(p: PoolPolicy, o: Observation, state: PolicyState, demand: nu
 function forecastDemand(p: PoolPolicy, state: PolicyState, now: number): number {
   const h = state.history;
   if (h.length < 2) return h.at(-1)?.demand ?? 0;
-  const step = ((h.at(-1) as Sample).at - (h[0] as Sample).at) / (h.length - 1);
+  const step = ((h.at(-1) as Sample).at - h[0].at) / (h.length - 1);
   const at = now + p.forecastHorizon * step + p.startupBufferMs;
   return Math.max(
     0,

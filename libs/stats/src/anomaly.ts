@@ -33,7 +33,7 @@ const deviation = (value: number, centre: number) => (centre === 0 ? 0 : (100 * 
  * returns one anomaly per method that flags it. Needs at least 8 earlier values.
  */
 export function detectAnomalies(values: readonly number[], index: number, o: AnomalyOptions): Anomaly[] {
-  const x = values[index] as number;
+  const x = values[index];
   const before = values.slice(Math.max(0, index - o.window), index);
   if (before.length < 8) return [];
   const out: Anomaly[] = [];

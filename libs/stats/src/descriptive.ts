@@ -23,7 +23,7 @@ export function percentile(xs: readonly number[], p: number): number {
   const rank = (p / 100) * (s.length - 1);
   const lo = Math.floor(rank);
   const hi = Math.ceil(rank);
-  return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (rank - lo);
+  return s[lo] + (s[hi] - s[lo]) * (rank - lo);
 }
 
 export const median = (xs: readonly number[]): number => percentile(xs, 50);

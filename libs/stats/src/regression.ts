@@ -20,7 +20,7 @@ export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): 
   }
   let rb = 0;
   all.forEach((x, i) => {
-    if (x.g === 1) rb += ranks[i] as number;
+    if (x.g === 1) rb += ranks[i];
   });
   const u = rb - (n2 * (n2 + 1)) / 2;
   const n = n1 + n2;

@@ -29,7 +29,7 @@ export function leastSquares(ys: readonly number[]): LineFit {
 /** Median of all pairwise slopes: a slope that up to ~29% of outliers cannot move. */
 export function theilSen(ys: readonly number[]): { slope: number; intercept: number } {
   const slopes: number[] = [];
-  for (let i = 0; i < ys.length; i++) for (let j = i + 1; j < ys.length; j++) slopes.push(((ys[j] as number) - (ys[i] as number)) / (j - i));
+  for (let i = 0; i < ys.length; i++) for (let j = i + 1; j < ys.length; j++) slopes.push((ys[j] - ys[i]) / (j - i));
   const slope = slopes.length ? median(slopes) : 0;
   const intercept = median(ys.map((y, x) => y - slope * x));
   return { slope, intercept };
@@ -39,7 +39,7 @@ export function theilSen(ys: readonly number[]): { slope: number; intercept: num
 export function mannKendall(ys: readonly number[]): { s: number; z: number; p: number } {
   const n = ys.length;
   let s = 0;
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) s += Math.sign((ys[j] as number) - (ys[i] as number));
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) s += Math.sign(ys[j] - ys[i]);
   const ties = new Map<number, number>();
   for (const y of ys) ties.set(y, (ties.get(y) ?? 0) + 1);
   let tieTerm = 0;

@@ -17,7 +17,7 @@ const PORT_VARIABLE: Record<string, string> = {
 
 export async function startService(app: string, env: Record<string, string>): Promise<Service> {
   const port = await freePort();
-  const proc = startApp(app, [], { ...env, [PORT_VARIABLE[app] as string]: String(port) });
+  const proc = startApp(app, [], { ...env, [PORT_VARIABLE[app]]: String(port) });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {

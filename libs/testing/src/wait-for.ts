@@ -45,9 +45,9 @@ export function nextEvent<T = unknown>(
       resolve(value);
     };
     const timer = setTimeout(() => {
-      emitter.off(event, onEvent as never);
+      emitter.off(event, onEvent);
       reject(new Error(`timed out after ${timeoutMs} ms waiting for event "${event}"`));
     }, timeoutMs);
-    emitter.once(event, onEvent as never);
+    emitter.once(event, onEvent);
   });
 }

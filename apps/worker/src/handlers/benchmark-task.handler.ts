@@ -15,7 +15,7 @@ import {
 export function parseBenchmarkMetrics(stdout: string): Record<string, number> | undefined {
   const lines = stdout.split('\n');
   for (let i = lines.length - 1; i >= 0; i--) {
-    const line = (lines[i] as string).trim();
+    const line = lines[i].trim();
     if (!line.startsWith('{')) continue;
     try {
       const parsed: unknown = JSON.parse(line);
@@ -47,7 +47,7 @@ export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
       iterations: String(c.iterations),
     });
     const run = await runCommand(argv, ctx);
-    if (run.exitCode !== 0) throw commandFailure(run, argv[0] as string, 'benchmark_failed', 'benchmark');
+    if (run.exitCode !== 0) throw commandFailure(run, argv[0], 'benchmark_failed', 'benchmark');
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);
     const metrics = parseBenchmarkMetrics(run.stdout.text());

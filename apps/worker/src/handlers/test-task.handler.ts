@@ -36,6 +36,6 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     if (run.exitCode === 0) {
       return { outcome: 'passed', duration_ms, exit_code: 0, output_tail, metrics: { execution_time_seconds: run.durationMs / 1000 } };
     }
-    throw commandFailure(run, argv[0] as string, 'test_failed', 'test');
+    throw commandFailure(run, argv[0], 'test_failed', 'test');
   }
 }
