@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import type { Task, TaskResult } from '@fleet/contracts';
-import { createRedis, FleetKeys, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
 export interface NewTask {
@@ -147,18 +147,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   }
 
   /** Round trip to Redis, bounded: reachability for `/health`. */
-  async ping(timeoutMs = 1000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.redis.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  async ping(): Promise<void> {
+    await pingWithin(this.redis);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,18 +1,49 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, waitFor } from '@fleet/testing';
 import { parseBenchmarkMetrics } from './handlers/benchmark-task.handler.js';
-import { EXIT_NOT_STARTED, runProcess } from './process-runner.js';
+import { runProcess } from './process-runner.js';
+import { CgroupTree, TASK_COOKIE_VAR } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
-const run = (argv: string[], signal = new AbortController().signal) => runProcess({ argv, cwd: dir, env: process.env, signal, killGraceMs: 300 });
+const run = (argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string } = {}) => {
+  const cookie = randomBytes(16).toString('hex');
+  return runProcess({
+    argv,
+    cwd: dir,
+    env: { ...process.env, [TASK_COOKIE_VAR]: cookie },
+    signal: opts.signal ?? new AbortController().signal,
+    killGraceMs: 300,
+    cookie,
+    ...(opts.cgroupParent && { cgroupParent: opts.cgroupParent }),
+  });
+};
+
+/** A program that starts a process escaping its process group (and, with `clearEnv`, its environment too), records its pid, and exits at once. */
+function escaper(name: string, clearEnv: boolean): { script: string; pidFile: string } {
+  const pidFile = join(dir, `${name}.pid`);
+  const script = join(dir, `${name}.mjs`);
+  writeFileSync(
+    script,
+    [
+      "import { spawn } from 'node:child_process';",
+      "import { writeFileSync } from 'node:fs';",
+      `const c = spawn('setsid', ['sleep', '300'], { detached: true, stdio: ['ignore', 'inherit', 'ignore']${clearEnv ? ', env: {}' : ''} });`,
+      `writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));`,
+      'c.unref();',
+      "console.log('left a process behind');",
+    ].join('\n'),
+  );
+  return { script, pidFile };
+}
 
 describe('runProcess', () => {
   it('runs argv without a shell and collects the output', async () => {
     const r = await run(['node', '-e', 'console.log(process.argv[1]); console.error("err")', '$(whoami); echo hi']);
-    expect(r).toMatchObject({ exitCode: 0, aborted: false });
+    expect(r).toMatchObject({ exitCode: 0, aborted: false, started: true });
     expect(r.stdout.text()).toBe('$(whoami); echo hi\n');
     expect(r.output.text()).toContain('err');
   });
@@ -23,8 +54,8 @@ describe('runProcess', () => {
 
   it('reports a program that cannot start', async () => {
     const r = await run(['definitely-not-a-program-xyz']);
-    expect(r.exitCode).toBe(EXIT_NOT_STARTED);
-    expect(r.output.text()).toMatch(/cannot start definitely-not-a-program-xyz: .*ENOENT/);
+    expect(r).toMatchObject({ exitCode: 127, started: false });
+    expect(r.output.text()).toMatch(/cannot start definitely-not-a-program-xyz: not found/);
   });
 
   it('stops the whole tree on abort, even a child that ignores SIGTERM', async () => {
@@ -41,7 +72,7 @@ describe('runProcess', () => {
       ].join('\n'),
     );
     const abort = new AbortController();
-    const running = run(['node', 'stubborn.mjs'], abort.signal);
+    const running = run(['node', 'stubborn.mjs'], { signal: abort.signal });
     const grandchild = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), {
       what: 'the grandchild to start',
       timeoutMs: 10_000,
@@ -51,6 +82,29 @@ describe('runProcess', () => {
     expect(r.aborted).toBe(true);
     expect(r.exitCode).toBe(137);
     await waitFor(() => !isAlive(grandchild), { what: `grandchild ${grandchild} to die`, timeoutMs: 5000 });
+  });
+
+  it('ends when the program exits, though a process that left its group holds stdout open; that process is killed', async () => {
+    const { script, pidFile } = escaper('setsid-escape', false);
+    const r = await run(['node', script]);
+    expect(r).toMatchObject({ exitCode: 0, started: true });
+    expect(r.output.text()).toContain('left a process behind');
+    const escaped = Number(readFileSync(pidFile, 'utf8'));
+    await waitFor(() => !isAlive(escaped), { what: `the escaped process ${escaped} to be killed (found by its cookie)`, timeoutMs: 5000 });
+  });
+
+  const cgroupRoot = CgroupTree.detect();
+  (cgroupRoot ? it : it.skip)('with a cgroup, kills even a process that left its group and cleared its environment', async () => {
+    const parent = new CgroupTree(cgroupRoot as string).child(`fleet-spec-${process.pid}`);
+    try {
+      const { script, pidFile } = escaper('env-escape', true);
+      const r = await run(['node', script], { cgroupParent: parent.dir });
+      expect(r.exitCode).toBe(0);
+      const escaped = Number(readFileSync(pidFile, 'utf8'));
+      await waitFor(() => !isAlive(escaped), { what: `the escaped process ${escaped} to be killed (by its cgroup)`, timeoutMs: 5000 });
+    } finally {
+      await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
+    }
   });
 });
 

@@ -1,55 +1,80 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type Job, Worker } from 'bullmq';
+import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import type { WorkerSettings } from '@fleet/config';
-import { describeFieldErrors, parseTask, type Task, type TaskResult, type TimingEvent } from '@fleet/contracts';
+import { describeFieldErrors, parseTask, PERMANENT_FAILURES, type Task, type TaskResult, type TimingEvent } from '@fleet/contracts';
+import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
 import { TimingsWriter } from './timings-writer.js';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
-interface Attempt {
-  task: Task;
-  finishedAt: number;
-  metrics: Record<string, number>;
+/** A BullMQ Worker that tells the lock watch when each lock renewal was sent and whether it held. */
+class LockAwareWorker extends Worker<unknown, TaskResult> {
+  constructor(
+    name: string,
+    processor: Processor<unknown, TaskResult>,
+    opts: WorkerOptions,
+    private readonly locks: LockWatch,
+  ) {
+    super(name, processor, opts);
+  }
+
+  override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
+    const sentAt = Date.now();
+    const refused = await super.extendJobLocks(jobIds, tokens, duration);
+    for (const id of jobIds) if (!refused.includes(id)) this.locks.renewed(id, sentAt);
+    return refused;
+  }
 }
 
 /**
  * The worker's BullMQ consumer. Each job's payload is validated again before it runs (a bad payload
- * fails that task, never the worker); every finished attempt becomes a timing event once BullMQ has
- * recorded its outcome.
+ * fails that task, never the worker). Each finished attempt's timing event is written before BullMQ
+ * records the outcome, so no recorded attempt lacks its event. An attempt whose lock is lost (another
+ * worker may be running it now) is abandoned: its processes are stopped and it records nothing.
  */
 @Injectable()
 export class TaskConsumer {
   private readonly logger = new Logger(TaskConsumer.name);
   private worker: Worker<unknown, TaskResult> | undefined;
-  private readonly attempts = new WeakMap<Job, Attempt>();
   readonly current = new Set<string>();
   completed = 0;
   failed = 0;
+  abandoned = 0;
+  /** Attempts whose handler is still running, and who waits for there to be none. */
+  private executing = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly redis: WorkerRedis,
     private readonly executor: TaskExecutor,
     private readonly timings: TimingsWriter,
+    private readonly locks: LockWatch,
   ) {}
 
   start(): void {
     const s = this.settings;
     // The processor takes one argument on purpose: BullMQ then creates no AbortController per job (a
-    // measurable cost at thousands of tasks per second); timeouts are the executor's own.
-    this.worker = new Worker<unknown, TaskResult>(s.pool, (job) => this.process(job), {
-      connection: this.redis.connection,
-      prefix: this.redis.keys.bullPrefix,
-      name: s.workerId,
-      concurrency: s.concurrency,
-      lockDuration: s.lockMs,
-      stalledInterval: s.stalledIntervalMs,
-      maxStalledCount: 2,
+    // measurable cost at thousands of tasks per second); the attempt's controller is our own.
+    this.worker = new LockAwareWorker(
+      s.pool,
+      (job) => this.process(job),
+      {
+        connection: this.redis.queueConnection,
+        prefix: this.redis.keys.bullPrefix,
+        name: s.workerId,
+        concurrency: s.concurrency,
+        lockDuration: s.lockMs,
+        stalledInterval: s.stalledIntervalMs,
+        maxStalledCount: 2,
+      },
+      this.locks,
+    );
+    this.worker.on('lockRenewalFailed', (ids) => {
+      for (const id of ids) this.locks.lost(id, 'Redis refused its renewal (another worker holds it, or it expired)');
     });
-    this.worker.on('completed', (job) => this.record(job, undefined));
-    this.worker.on('failed', (job, err) => job && this.record(job, err));
     this.worker.on('error', (err) => this.logger.warn(`queue error: ${err.message}`));
     this.logger.log(`worker ${s.workerId} consuming pool ${s.pool} with concurrency ${s.concurrency}`);
   }
@@ -57,65 +82,104 @@ export class TaskConsumer {
   private async process(job: Job<unknown, TaskResult>): Promise<TaskResult> {
     const id = job.id as string;
     this.current.add(id);
+    const attempt = new AbortController();
+    this.locks.begin(id, job.processedOn ?? Date.now(), (err) => attempt.abort(err));
     try {
       const parsed = parseTask(job.data);
       if (!parsed.ok) throw taskFailure({ reason: 'invalid_task', message: `invalid task payload: ${describeFieldErrors(parsed.errors)}` });
-      const task = parsed.value;
-      const attempt: Attempt = { task, finishedAt: 0, metrics: {} };
-      this.attempts.set(job, attempt);
-      const ctx = {
-        taskId: id,
-        attempt: job.attemptsMade + 1,
-        workerId: this.settings.workerId,
-        pool: this.settings.pool,
-        template: this.settings.template,
-        killGraceMs: this.settings.killGraceMs,
-      };
-      try {
-        const result = await this.executor.execute(task, ctx);
-        attempt.metrics = result.metrics;
-        return result;
-      } catch (err) {
-        attempt.metrics = failureOf(err).metrics ?? {};
-        throw err;
-      } finally {
-        attempt.finishedAt = Date.now();
+      return await this.run(job, parsed.value, attempt);
+    } catch (err) {
+      if (err instanceof LockLostError) {
+        this.abandoned++;
+        this.logger.warn(`${err.message}; abandoned (its processes were stopped; another worker will run it)`);
       }
+      throw err;
     } finally {
+      this.locks.end(id);
       this.current.delete(id);
     }
   }
 
-  /** Called after BullMQ stored the attempt's outcome, so an event never reports what did not happen. */
-  private record(job: Job, err: Error | undefined): void {
-    if (err) this.failed++;
-    else this.completed++;
-    const attempt = this.attempts.get(job);
-    if (!attempt) return; // refused payload, or a stall another worker's checker reported
-    const failure = err ? failureOf(err) : undefined;
-    const startedAt = job.processedOn ?? attempt.finishedAt;
-    const event: TimingEvent = {
-      task_id: job.id as string,
-      task_type: attempt.task.type,
+  private async run(job: Job<unknown, TaskResult>, task: Task, attempt: AbortController): Promise<TaskResult> {
+    const ctx = {
+      taskId: job.id as string,
+      attempt: job.attemptsMade + 1,
+      workerId: this.settings.workerId,
       pool: this.settings.pool,
-      worker_id: this.settings.workerId,
-      attempt: Math.max(job.attemptsStarted, 1),
-      outcome: !failure ? 'completed' : failure.reason === 'timeout' ? 'timeout' : 'failed',
-      final: !failure || job.finishedOn !== undefined,
-      queued_at: job.timestamp,
-      started_at: startedAt,
-      finished_at: attempt.finishedAt,
-      wait_ms: Math.max(0, startedAt - job.timestamp),
-      run_ms: Math.max(0, attempt.finishedAt - startedAt),
-      metrics: attempt.metrics,
-      labels: attempt.task.labels,
-      ...(failure && { reason: failure.reason }),
+      template: this.settings.template,
     };
-    this.timings.append(event);
+    let result: TaskResult;
+    this.executing++;
+    try {
+      result = await this.executor.execute(task, ctx, attempt);
+    } catch (err) {
+      this.doneExecuting();
+      if (err instanceof LockLostError) throw err;
+      const failure = failureOf(err);
+      const final = PERMANENT_FAILURES.has(failure.reason) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await this.timings.write(
+        this.event(job, task, failure.metrics ?? {}, failure.reason === 'timeout' ? 'timeout' : 'failed', final, failure.reason),
+        attempt.signal,
+      );
+      this.failed++;
+      throw err;
+    }
+    this.doneExecuting();
+    await this.timings.write(this.event(job, task, result.metrics, 'completed', true), attempt.signal);
+    this.completed++;
+    return result;
   }
 
-  /** Takes no new tasks, waits for the held ones to finish, then closes. */
-  async drain(): Promise<void> {
-    await this.worker?.close();
+  private doneExecuting(): void {
+    if (--this.executing > 0) return;
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private event(
+    job: Job,
+    task: Task,
+    metrics: Record<string, number>,
+    outcome: TimingEvent['outcome'],
+    final: boolean,
+    reason?: TimingEvent['reason'],
+  ): TimingEvent {
+    const finishedAt = Date.now();
+    const startedAt = job.processedOn ?? finishedAt;
+    return {
+      task_id: job.id as string,
+      task_type: task.type,
+      pool: this.settings.pool,
+      worker_id: this.settings.workerId,
+      // Counts every start, a stalled run picked up again included: one event per (task, attempt).
+      attempt: Math.max(job.attemptsStarted, 1),
+      outcome,
+      final,
+      queued_at: job.timestamp,
+      started_at: startedAt,
+      finished_at: finishedAt,
+      wait_ms: Math.max(0, startedAt - job.timestamp),
+      run_ms: Math.max(0, finishedAt - startedAt),
+      metrics,
+      labels: task.labels,
+      ...(reason && { reason }),
+    };
+  }
+
+  /**
+   * Takes no new tasks and lets the held ones run to their end (each bounded by its own timeout); then gives
+   * the recording of their outcomes `graceMs`. False when that did not finish in time (Redis away): those
+   * tasks keep their place in Redis and run again elsewhere once their locks expire.
+   */
+  async drain(graceMs: number): Promise<boolean> {
+    if (!this.worker) return true;
+    const closed = this.worker.close().then(() => true);
+    if (this.executing > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    try {
+      return await Promise.race([closed, grace]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -4,6 +4,7 @@ import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import type { TaskContext, TaskHandler } from './handlers/task-handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
+import { LockLostError } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 
 class TaskTimeout extends Error {}
@@ -18,20 +19,24 @@ export class TaskExecutor {
   }
 
   /**
-   * Resolves with the result, or rejects with a task failure. A timeout aborts the handler, which stops
-   * its process tree; the attempt then fails with reason `timeout` and whatever output there was.
+   * Resolves with the result, or rejects with a task failure. The attempt's controller is aborted on
+   * timeout (here) or when its lock is lost (by the consumer); either stops the handler and its process
+   * tree. A timeout fails the attempt with reason `timeout` and whatever output there was; a lost lock
+   * rejects with the LockLostError the controller was aborted with.
    */
-  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>): Promise<TaskResult> {
+  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>, attempt: AbortController): Promise<TaskResult> {
     const handler = this.handlers.get(task.type);
     if (!handler) throw taskFailure({ reason: 'invalid_task', message: `no handler for task type ${task.type}` });
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TaskTimeout()), task.timeout_ms);
+    const timer = setTimeout(() => attempt.abort(new TaskTimeout()), task.timeout_ms);
     const started = performance.now();
     try {
-      const out = await handler.run(task, { ...ctx, signal: timeout.signal });
+      const out = await handler.run(task, { ...ctx, signal: attempt.signal });
+      if (attempt.signal.reason instanceof LockLostError) throw attempt.signal.reason;
       return { ...out, worker_id: ctx.workerId };
     } catch (err) {
-      if (timeout.signal.aborted) {
+      const why: unknown = attempt.signal.reason;
+      if (why instanceof LockLostError) throw why;
+      if (why instanceof TaskTimeout) {
         const inner = failureOf(err);
         throw taskFailure({
           reason: 'timeout',

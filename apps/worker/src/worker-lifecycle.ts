@@ -3,7 +3,7 @@ import type { WorkerSettings } from '@fleet/config';
 import { waitUntilReady } from '@fleet/redis';
 import { Heartbeat } from './heartbeat.js';
 import { TaskConsumer } from './task-consumer.js';
-import { TimingsWriter } from './timings-writer.js';
+import { ProcessGuard } from './process-guard-client.js';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
@@ -17,23 +17,35 @@ export class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShu
     private readonly redis: WorkerRedis,
     private readonly consumer: TaskConsumer,
     private readonly heartbeat: Heartbeat,
-    private readonly timings: TimingsWriter,
+    private readonly guard: ProcessGuard,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await waitUntilReady(this.redis.connection, this.settings.redisUrl, 15_000);
+    this.guard.start();
     this.consumer.start();
     await this.heartbeat.start();
   }
 
-  /** Drain: say so, take nothing new, finish held tasks, write their timings, leave the registry, disconnect. */
+  /**
+   * Drain: say so, take nothing new, let held tasks finish and record them (within the shutdown grace once
+   * they have finished), leave the registry, stop the guard, disconnect. Every Redis step is bounded, so a
+   * shutdown during a Redis outage still ends.
+   */
   async onApplicationShutdown(): Promise<void> {
     this.logger.log(`draining ${this.consumer.current.size} held task(s)`);
     await this.heartbeat.markDraining();
-    await this.consumer.drain();
-    await this.timings.flush();
+    if (!(await this.consumer.drain(this.settings.shutdownGraceMs))) {
+      this.logger.warn(
+        `the outcomes of ${this.consumer.current.size} task(s) could not be recorded within ${this.settings.shutdownGraceMs} ms (is Redis reachable?); ` +
+          'they stay in Redis and will run again elsewhere',
+      );
+    }
     await this.heartbeat.stop();
+    await this.guard.stop();
     await this.redis.quit();
-    this.logger.log(`stopped after ${this.consumer.completed} completed and ${this.consumer.failed} failed attempt(s)`);
+    this.logger.log(
+      `stopped after ${this.consumer.completed} completed, ${this.consumer.failed} failed and ${this.consumer.abandoned} abandoned attempt(s)`,
+    );
   }
 }

@@ -3,7 +3,10 @@ import type { WorkerSettings } from '@fleet/config';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
+import { CommandRunner } from './command-runner.js';
 import { Heartbeat } from './heartbeat.js';
+import { LockWatch } from './lock-watch.js';
+import { ProcessGuard } from './process-guard-client.js';
 import { TaskConsumer } from './task-consumer.js';
 import { TaskExecutor } from './task-executor.js';
 import { TimingsWriter } from './timings-writer.js';
@@ -19,6 +22,9 @@ export class WorkerModule {
       providers: [
         { provide: WORKER_SETTINGS, useValue: settings },
         WorkerRedis,
+        ProcessGuard,
+        LockWatch,
+        CommandRunner,
         TestTaskHandler,
         BenchmarkTaskHandler,
         SyntheticTaskHandler,

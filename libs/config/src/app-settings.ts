@@ -58,6 +58,10 @@ export interface WorkerSettings extends CommonSettings {
   killGraceMs: number;
   /** Drain and exit when stdin closes: set for workers a resource manager starts, so none outlives it. */
   exitWithParent: boolean;
+  /** `auto` (a writable cgroup v2 when the host has one), `off`, or a cgroup v2 directory for task containment. */
+  cgroup: string;
+  /** On shutdown, once held tasks have finished: how long recording their outcomes may take (Redis away). */
+  shutdownGraceMs: number;
   warnings: string[];
 }
 
@@ -89,6 +93,10 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_KILL_GRACE_MS: envInt(0, 600_000, 2000),
       TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
       WORKER_EXIT_WITH_PARENT: z.enum(['0', '1', ''], { error: 'must be 1 or 0' }).default(''),
+      WORKER_CGROUP: envString('auto').refine((v) => v === 'auto' || v === 'off' || v.startsWith('/'), {
+        error: 'must be auto, off or an absolute cgroup v2 directory',
+      }),
+      SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000),
     },
     {
       ...env,
@@ -124,6 +132,8 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     timingsMaxLen: e.TIMINGS_MAXLEN,
     killGraceMs: e.WORKER_KILL_GRACE_MS,
     exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
+    cgroup: e.WORKER_CGROUP,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     warnings: templates.warnings,
   };
 }

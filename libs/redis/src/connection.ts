@@ -4,19 +4,50 @@ import { Redis, type RedisOptions } from 'ioredis';
 /**
  * Connections by role, as BullMQ's production guide advises:
  * - `producer` (HTTP handlers): fails fast when Redis is down, so a request gets a 503 instead of hanging;
- * - `consumer` (workers, schedulers, stream readers): retries for ever (`maxRetriesPerRequest: null`),
- *   because BullMQ's blocking commands and the fleet's loops must survive a Redis restart.
+ * - `consumer` (the fleet's own loops: ticks, heartbeats, timing events, stream reads): survives a Redis
+ *   restart (`maxRetriesPerRequest: null`, commands wait while it reconnects), but no command waits longer
+ *   than `COMMAND_TIMEOUT_MS`: a loop gets an error it can log and retry instead of hanging for ever;
+ * - `queue` (handed to a BullMQ Worker): like `consumer` without the command timeout, which would cut
+ *   BullMQ's own blocking commands short.
  */
-export type RedisRole = 'producer' | 'consumer';
+export type RedisRole = 'producer' | 'consumer' | 'queue';
+
+/** Longest a fleet command waits for its reply (blocking reads ask for less than this). */
+export const COMMAND_TIMEOUT_MS = 5000;
 
 export function redisOptions(role: RedisRole, name: string): RedisOptions {
   const common: RedisOptions = {
     connectionName: name,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
   };
-  return role === 'producer'
-    ? { ...common, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000 }
-    : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+  switch (role) {
+    case 'producer':
+      return { ...common, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, commandTimeout: COMMAND_TIMEOUT_MS };
+    case 'consumer':
+      return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true, commandTimeout: COMMAND_TIMEOUT_MS };
+    case 'queue':
+      return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+  }
+}
+
+/** Resolves with `promise`, or rejects after `ms` with a message naming `what` (the promise goes on). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A bounded PING: what every app's health check asks. */
+export function pingWithin(redis: Redis, ms = 1000): Promise<string> {
+  return withTimeout(redis.ping(), ms, 'Redis PING');
 }
 
 /** Opens a connection with an `error` listener attached (an unlistened ioredis error would crash the process). */
@@ -85,6 +116,8 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH') return true;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    /enableOfflineQueue|Connection is closed|connect ECONNREFUSED|Reached the max retries per request/i.test(err.message)
+    /enableOfflineQueue|Connection is closed|connect ECONNREFUSED|Reached the max retries per request|Command timed out|no answer within|LOADING/i.test(
+      err.message,
+    )
   );
 }

@@ -1,15 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { type BenchmarkTask, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
+import { CommandRunner } from '../command-runner.js';
 import { taskFailure } from '../task-failure.error.js';
-import {
-  commandFailure,
-  commonPlaceholders,
-  type HandlerOutput,
-  OUTPUT_TAIL_CHARS,
-  runCommand,
-  type TaskContext,
-  type TaskHandler,
-} from './task-handler.js';
+import { commandFailure, commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, type TaskContext, type TaskHandler } from './task-handler.js';
 
 /** The metrics a benchmark printed: the last stdout line that is a JSON object; its finite numbers. */
 export function parseBenchmarkMetrics(stdout: string): Record<string, number> | undefined {
@@ -33,6 +26,8 @@ export function parseBenchmarkMetrics(stdout: string): Record<string, number> | 
 /** Runs the pool's benchmark command with the task's model, batch sizes, precision and iterations. */
 @Injectable()
 export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
+  constructor(private readonly commands: CommandRunner) {}
+
   readonly type = 'benchmark';
 
   async run(task: BenchmarkTask, ctx: TaskContext): Promise<HandlerOutput> {
@@ -46,7 +41,7 @@ export class BenchmarkTaskHandler implements TaskHandler<BenchmarkTask> {
       precision: c.precision,
       iterations: String(c.iterations),
     });
-    const run = await runCommand(argv, ctx);
+    const run = await this.commands.run(argv, ctx);
     if (run.exitCode !== 0) throw commandFailure(run, argv[0], 'benchmark_failed', 'benchmark');
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);

@@ -2,20 +2,15 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { extensionOf, fillArgv, tail, type TestTask } from '@fleet/contracts';
+import { CommandRunner } from '../command-runner.js';
 import { taskFailure } from '../task-failure.error.js';
-import {
-  commandFailure,
-  commonPlaceholders,
-  type HandlerOutput,
-  OUTPUT_TAIL_CHARS,
-  runCommand,
-  type TaskContext,
-  type TaskHandler,
-} from './task-handler.js';
+import { commandFailure, commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, type TaskContext, type TaskHandler } from './task-handler.js';
 
 /** Runs `config.test_file` with the pool's runner for its extension; exit 0 passes, anything else fails. */
 @Injectable()
 export class TestTaskHandler implements TaskHandler<TestTask> {
+  constructor(private readonly commands: CommandRunner) {}
+
   readonly type = 'test';
 
   async run(task: TestTask, ctx: TaskContext): Promise<HandlerOutput> {
@@ -30,7 +25,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       throw taskFailure({ reason: 'invalid_task', message: `test file ${file} does not exist in ${workdir}` });
     }
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file });
-    const run = await runCommand(argv, ctx);
+    const run = await this.commands.run(argv, ctx);
     const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
     const duration_ms = Math.round(run.durationMs);
     if (run.exitCode === 0) {

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { WorkerSettings } from '@fleet/config';
+import type { TaskContext } from './handlers/task-handler.js';
+import { LockWatch } from './lock-watch.js';
+import { ProcessGuard } from './process-guard-client.js';
+import { type RunOutcome, runProcess } from './process-runner.js';
+import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from './process-tree.js';
+import { WORKER_SETTINGS } from './worker-settings.js';
+
+/**
+ * Runs one filled template command for one attempt: in the pool's workdir, marked with a fresh attempt
+ * cookie and the worker's cookie, in the attempt's cgroup when there is one, tracked by the guard until it
+ * ends (with the task's lock deadline), stopped with the attempt's signal.
+ */
+@Injectable()
+export class CommandRunner {
+  constructor(
+    @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
+    private readonly guard: ProcessGuard,
+    private readonly locks: LockWatch,
+  ) {}
+
+  async run(argv: readonly string[], ctx: TaskContext): Promise<RunOutcome> {
+    const cookie = randomBytes(16).toString('hex');
+    const env = {
+      ...process.env,
+      FLEET_TASK_ID: ctx.taskId,
+      FLEET_ATTEMPT: String(ctx.attempt),
+      FLEET_WORKER_ID: ctx.workerId,
+      [TASK_COOKIE_VAR]: cookie,
+      [WORKER_COOKIE_VAR]: this.guard.workerCookie,
+    };
+    try {
+      return await runProcess({
+        argv,
+        cwd: ctx.template.workdir,
+        env,
+        signal: ctx.signal,
+        killGraceMs: this.settings.killGraceMs,
+        cookie,
+        ...(this.guard.cgroup && { cgroupParent: this.guard.cgroup }),
+        onStart: (tree) => this.guard.track(ctx.taskId, tree, this.locks.safeUntil(ctx.taskId)),
+      });
+    } finally {
+      this.guard.untrack(ctx.taskId);
+    }
+  }
+}

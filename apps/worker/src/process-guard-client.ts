@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { WorkerSettings } from '@fleet/config';
+import type { GuardMessage } from './process-guard.js';
+import { CgroupTree, type TaskTree } from './process-tree.js';
+import { WORKER_SETTINGS } from './worker-settings.js';
+
+const GUARD_ENTRY = join(fileURLToPath(new URL('.', import.meta.url)), 'process-guard.js');
+
+/**
+ * The worker's side of its guard process (see process-guard.ts): starts it, tells it which process trees
+ * the running tasks own and until when each may live, restarts it if it dies (re-telling what it tracked).
+ */
+@Injectable()
+export class ProcessGuard {
+  private readonly logger = new Logger(ProcessGuard.name);
+  /** Carried by every process any of this worker's tasks starts. */
+  readonly workerCookie = randomBytes(16).toString('hex');
+  /** This worker's cgroup (tasks get children of it), when the host offers a writable cgroup v2. */
+  readonly cgroup: string | undefined;
+  private child: ChildProcess | undefined;
+  private readonly trees = new Map<string, { tree: TaskTree; until: number }>();
+  private readonly expiredListeners: Array<(key: string) => void> = [];
+  private stopping = false;
+
+  constructor(@Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings) {
+    const root = settings.cgroup === 'off' ? undefined : settings.cgroup === 'auto' ? CgroupTree.detect() : settings.cgroup;
+    this.cgroup = root ? new CgroupTree(root).child(`fleet-${settings.workerId}-${process.pid}`).dir : undefined;
+  }
+
+  start(): void {
+    const child = spawn(process.execPath, [GUARD_ENTRY, this.workerCookie, ...(this.cgroup ? [this.cgroup] : [])], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+    });
+    child.stdin?.on('error', () => undefined);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const m = JSON.parse(line) as { op: string; key: string };
+      if (m.op !== 'expired') return;
+      this.trees.delete(m.key);
+      this.logger.warn(`task ${m.key}: its guard ended its processes (the worker did not confirm the task's lock in time)`);
+      for (const listener of this.expiredListeners) listener(m.key);
+    });
+    child.on('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.logger.error(`process guard exited (${signal ?? code}); starting a new one`);
+      this.start();
+    });
+    this.child = child;
+    for (const [key, t] of this.trees) this.send({ op: 'track', key, tree: t.tree, ms: t.until - Date.now() });
+  }
+
+  onExpired(listener: (key: string) => void): void {
+    this.expiredListeners.push(listener);
+  }
+
+  private send(m: GuardMessage): void {
+    this.child?.stdin?.write(`${JSON.stringify(m)}\n`);
+  }
+
+  /** The guard kills `tree` at `until` (Date.now() scale) unless told a later deadline first. */
+  track(key: string, tree: TaskTree, until: number): void {
+    this.trees.set(key, { tree, until });
+    this.send({ op: 'track', key, tree, ms: until - Date.now() });
+  }
+
+  deadline(key: string, until: number): void {
+    const t = this.trees.get(key);
+    if (!t) return;
+    t.until = until;
+    this.send({ op: 'deadline', key, ms: until - Date.now() });
+  }
+
+  untrack(key: string): void {
+    if (this.trees.delete(key)) this.send({ op: 'untrack', key });
+  }
+
+  /** Closes the guard's stdin: it ends whatever is left (nothing, after a drain) and removes the cgroup. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin?.end();
+    await exited;
+  }
+}

@@ -1,0 +1,164 @@
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Finding and ending every process a task started, however it tried to leave: its process group (the
+ * command leads a group of its own), an environment cookie every descendant inherits (found again in
+ * `/proc/<pid>/environ`, as Jenkins' process-tree killer does with BUILD_ID: it catches `setsid`,
+ * `detached: true` and `start_new_session=True`), and a cgroup v2 where the host offers a writable one
+ * (it catches even a process that clears its environment). Used by the worker and by its guard.
+ */
+
+/** Environment variable that marks every process of one task attempt. */
+export const TASK_COOKIE_VAR = 'FLEET_TASK_COOKIE';
+/** Environment variable that marks every process any task of one worker started. */
+export const WORKER_COOKIE_VAR = 'FLEET_WORKER_COOKIE';
+
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** PIDs of processes whose environment holds `name=value` (never this process). Linux only; elsewhere none. */
+export function pidsWithCookie(name: string, value: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  // Cookies are random (128 bits), so finding `name=value` anywhere in the environment is a match.
+  const needle = Buffer.from(`${name}=${value}`);
+  const found: number[] = [];
+  for (const entry of entries) {
+    const c = entry.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`).indexOf(needle) >= 0) found.push(pid);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Signals every process carrying the cookie; returns how many were signalled. */
+export function signalCookie(name: string, value: string, signal: NodeJS.Signals): number {
+  let n = 0;
+  for (const pid of pidsWithCookie(name, value)) {
+    try {
+      process.kill(pid, signal);
+      n++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return n;
+}
+
+/**
+ * cgroup v2 containment. `root` is a writable cgroup2 directory (a worker gets `root/fleet-<worker>`, each
+ * attempt a child of it); `cgroup.kill` ends every process in a group and its children at once.
+ */
+export class CgroupTree {
+  constructor(readonly dir: string) {}
+
+  /** A writable cgroup2 directory with `cgroup.kill` (kernel 5.14+), or undefined. */
+  static detect(candidates = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']): string | undefined {
+    for (const dir of candidates) {
+      try {
+        if (!existsSync(join(dir, 'cgroup.procs')) || !existsSync(join(dir, 'cgroup.controllers'))) continue;
+        accessSync(dir, constants.W_OK);
+        const probe = join(dir, `fleet-probe-${process.pid}`);
+        mkdirSync(probe);
+        const killable = existsSync(join(probe, 'cgroup.kill'));
+        rmdirSync(probe);
+        if (killable) return dir;
+      } catch {
+        // not cgroup2, or not writable
+      }
+    }
+    return undefined;
+  }
+
+  child(name: string): CgroupTree {
+    const dir = join(this.dir, name);
+    mkdirSync(dir, { recursive: true });
+    return new CgroupTree(dir);
+  }
+
+  pids(): number[] {
+    try {
+      return readFileSync(join(this.dir, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** SIGKILL to every process in this group and below. */
+  kill(): void {
+    try {
+      writeFileSync(join(this.dir, 'cgroup.kill'), '1');
+    } catch {
+      // removed already
+    }
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+
+  /** Removes the group (and empty children) once it is empty; false while processes remain. */
+  remove(): boolean {
+    try {
+      for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) new CgroupTree(join(this.dir, entry.name)).remove();
+      }
+      rmdirSync(this.dir);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * The argv that starts `argv` inside `cgroup`: a POSIX shell moves itself into the group, then `exec`s the
+ * program, so no descendant can be forked outside it. The task's values stay argv elements (`"$@"`), never
+ * shell text.
+ */
+export function argvInCgroup(cgroupDir: string, argv: readonly string[]): string[] {
+  return ['/bin/sh', '-c', 'echo 0 > "$0/cgroup.procs" && exec "$@"', cgroupDir, ...argv];
+}
+
+/** Everything one attempt may have started, for ending it. */
+export interface TaskTree {
+  pgid: number;
+  cookie: string;
+  cgroup?: string;
+}
+
+/** Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup. */
+export function signalTree(tree: TaskTree, signal: NodeJS.Signals): void {
+  signalGroup(tree.pgid, signal);
+  if (tree.cgroup) {
+    const cg = new CgroupTree(tree.cgroup);
+    if (signal === 'SIGKILL') cg.kill();
+    else cg.signal(signal);
+  }
+  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal);
+}
