@@ -56,6 +56,9 @@ export class AnalysisService {
 
   /** Loads active alerts and marks existing samples as seen, so a restart neither repeats nor forgets alerts. */
   async resume(): Promise<void> {
+    this.alertStates.clear();
+    this.lastSeen.clear();
+    this.lastCounters = undefined;
     for (const [series, a] of await this.repo.activeAlerts()) {
       this.alertStates.set(series, {
         streak: 0,
@@ -165,12 +168,7 @@ export class AnalysisService {
       thresholds,
       message: this.describe(r.event, metric, group, a?.severity, a?.ratio),
     };
-    if (r.event === 'raised') {
-      if (await this.repo.raiseAlert(series, alert)) this.logger.warn(alert.message);
-    } else {
-      await this.repo.updateAlert(series, alert, r.event);
-      this.logger.warn(alert.message);
-    }
+    if (await this.repo.transitionAlert(r.event, series, alert)) this.logger.warn(alert.message);
   }
 
   private describe(event: string, metric: string, group: string, severity: string | undefined, ratio: number | undefined): string {

@@ -14,6 +14,7 @@ export class AnalyzerLifecycle implements OnApplicationBootstrap, OnApplicationS
   async onApplicationBootstrap(): Promise<void> {
     await this.repo.open();
     await this.analysis.resume();
+    this.ingest.onDataLost(() => this.analysis.resume());
     this.ingest.start();
     this.analysis.schedule();
   }

@@ -1,17 +1,21 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AnalyzerSettings } from '@fleet/config';
-import { createRedis, FleetKeys, waitUntilReady } from '@fleet/redis';
+import { COMMAND_TIMEOUT_MS, createRedis, FleetKeys, pingWithin, waitUntilReady, withTimeout } from '@fleet/redis';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
+import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
 import type { Sample } from './event-samples.js';
 
-export type StreamEntry = [id: string, fields: string[]];
+/** An entry as XREADGROUP returns it; `fields` is null when the entry was deleted (trimmed) after delivery. */
+export type StreamEntry = [id: string, fields: string[] | null];
 
-/** What one batch of events changes, written together with the acknowledgement of those events. */
-export interface BatchEffects {
-  ids: string[];
+/** What one entry adds, written together with the entry's acknowledgement. */
+export interface EntryEffects {
+  id: string;
+  /** Identity of the event for de-duplication (task id and attempt); undefined for a malformed entry. */
+  identity?: { bucket: string; member: string };
+  counters: Array<[name: string, increment: number]>;
   samples: Sample[];
-  counters: Map<string, number>;
 }
 
 export interface StoredAlert {
@@ -25,18 +29,50 @@ export interface StoredAlert {
   [key: string]: unknown;
 }
 
+/** A stretch of timing events the analyzer knows it could not count. */
+export interface Gap {
+  at: number;
+  kind: 'data_lost';
+  /** Events counted before the loss (those counts went with it). */
+  counted_before: number;
+  message: string;
+}
+
+/** The stream's bookkeeping, read in one transaction. */
+export interface StreamAccount {
+  /** Entries ever added to the stream (since its key was last created). */
+  written: number;
+  length: number;
+  /** Delivered to an analyzer, not yet committed. */
+  pending: number;
+  /** True when the group has been given every entry there is. */
+  caughtUp: boolean;
+  counters: Record<string, number>;
+}
+
 const ALERTS_MAXLEN = 10_000;
+const GAPS_KEPT = 100;
+/** A repeated event arrives within seconds of the first; an hour's buckets kept three hours are ample. */
+const SEEN_BUCKET_MS = 3_600_000;
+const SEEN_TTL_S = 3 * 3600;
+
+interface FleetScripts {
+  commitBatch(...args: Array<string | number>): Promise<number>;
+  raiseAlert(...args: Array<string | number>): Promise<number>;
+  escalateAlert(...args: Array<string | number>): Promise<number>;
+  clearAlert(...args: Array<string | number>): Promise<number>;
+}
 
 /**
  * The analyzer's only door to Redis. Timings are read through a consumer group; a batch's effects (samples
- * appended to per-series lists trimmed to `history_window`, counters) and its XACK go in one MULTI, so a
- * crash either applies a batch and acknowledges it, or does neither and the batch is read again: every
- * event counts exactly once, across restarts and across analyzers sharing the group.
+ * appended to per-series lists trimmed to `history_window`, counters) and its acknowledgement are one Lua
+ * script, applied entry by entry only where this commit acknowledged the entry, and de-duplicated by task
+ * attempt: every event counts exactly once across crashes, restarts, repeated writes and several analyzers.
  */
 @Injectable()
 export class AnalyzerRepository {
   private readonly logger = new Logger(AnalyzerRepository.name);
-  readonly redis: Redis;
+  readonly redis: Redis & FleetScripts;
   private readonly reader: Redis;
   readonly keys: FleetKeys;
   private readonly base: string;
@@ -44,7 +80,11 @@ export class AnalyzerRepository {
   constructor(@Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings) {
     this.keys = new FleetKeys(settings.prefix);
     this.base = `${settings.prefix}:ta`;
-    this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`);
+    this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
+    this.redis.defineCommand('commitBatch', { numberOfKeys: 3, lua: COMMIT_BATCH });
+    this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
+    this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
+    this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
     this.reader = createRedis(settings.redisUrl, 'consumer', `trend-analyzer-reader:${settings.analyzerId}`);
   }
 
@@ -58,13 +98,23 @@ export class AnalyzerRepository {
   private get activeAlertsKey() {
     return `${this.base}:alerts:active`;
   }
+  private get gapsKey() {
+    return `${this.base}:gaps`;
+  }
 
   async open(): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, 15_000);
+    await this.ensureGroup();
+  }
+
+  /** Creates the consumer group (and the stream) unless it exists; true when it had to be created. */
+  async ensureGroup(): Promise<boolean> {
     try {
       await this.redis.xgroup('CREATE', this.keys.timings, this.keys.analyzerGroup, '0', 'MKSTREAM');
+      return true;
     } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      if (/BUSYGROUP/.test((err as Error).message)) return false;
+      throw err;
     }
   }
 
@@ -85,7 +135,7 @@ export class AnalyzerRepository {
     const reply = (await (this.reader.xreadgroup as (...a: Array<string | number>) => Promise<unknown>)(...args)) as Array<
       [string, StreamEntry[]]
     > | null;
-    return reply?.[0]?.[1]?.filter((e) => e[1] !== null) ?? [];
+    return reply?.[0]?.[1] ?? [];
   }
 
   /** Takes over entries another consumer left pending longer than `claim_idle_ms` (it died). */
@@ -99,28 +149,67 @@ export class AnalyzerRepository {
       'COUNT',
       count,
     )) as [string, StreamEntry[]];
-    return (reply[1] ?? []).filter((e) => e[1] !== null);
+    return reply[1] ?? [];
   }
 
-  async commit(b: BatchEffects): Promise<void> {
-    if (b.ids.length === 0) return;
-    const bySeries = new Map<string, string[]>();
-    for (const s of b.samples) {
-      const list = bySeries.get(s.series) ?? [];
-      list.push(`${s.at} ${s.value}`);
-      bySeries.set(s.series, list);
+  /** Applies and acknowledges a batch (see COMMIT_BATCH); returns the events counted so far. */
+  async commit(entries: readonly EntryEffects[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const args: Array<string | number> = [
+      this.keys.timings,
+      this.countersKey,
+      this.seriesIndex,
+      this.keys.analyzerGroup,
+      `${this.base}:s:`,
+      `${this.base}:seen:`,
+      SEEN_TTL_S,
+      this.settings.config.historyWindow,
+      entries.length,
+    ];
+    for (const e of entries) {
+      args.push(e.id, e.identity?.bucket ?? '', e.identity?.member ?? '', e.counters.length);
+      for (const [name, n] of e.counters) args.push(name, n);
+      args.push(e.samples.length);
+      for (const s of e.samples) args.push(s.series, `${s.at} ${s.value}`);
     }
-    const multi = this.redis.multi();
-    for (const [series, values] of bySeries) {
-      multi.rpush(this.seriesList(series), ...values);
-      multi.ltrim(this.seriesList(series), -this.settings.config.historyWindow, -1);
-    }
-    if (bySeries.size > 0) multi.sadd(this.seriesIndex, ...bySeries.keys());
-    for (const [name, n] of b.counters) multi.hincrby(this.countersKey, name, n);
-    multi.xack(this.keys.timings, this.keys.analyzerGroup, ...b.ids);
-    const replies = await multi.exec();
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0] as Error;
+    return this.redis.commitBatch(...args);
+  }
+
+  /** De-duplication identity of a task attempt's event. */
+  identity(taskId: string, attempt: number, finishedAt: number): { bucket: string; member: string } {
+    return { bucket: String(Math.floor(finishedAt / SEEN_BUCKET_MS)), member: `${taskId}#${attempt}` };
+  }
+
+  /** The stream's bookkeeping and the counters in one transaction, so they agree with each other. */
+  async account(): Promise<StreamAccount> {
+    const replies = await this.redis.multi().xinfo('STREAM', this.keys.timings).xinfo('GROUPS', this.keys.timings).hgetall(this.countersKey).exec();
+    if (!replies) throw new Error('transaction aborted');
+    // A stream that does not exist (yet, or any more after a loss of data) has had nothing written.
+    const noStream = replies[0]?.[0] && /no such key/i.test(replies[0][0].message);
+    const failed = replies.find(([err]) => err);
+    if (failed && !noStream) throw failed[0] as Error;
+    const stream = noStream ? {} : fieldsOf(replies[0]?.[1] as unknown[]);
+    const group = noStream ? undefined : ((replies[1]?.[1] as unknown[][]) ?? []).map(fieldsOf).find((g) => g.name === this.keys.analyzerGroup);
+    const counters = Object.fromEntries(Object.entries(replies[2]?.[1] as Record<string, string>).map(([k, v]) => [k, Number(v)]));
+    return {
+      written: Number(stream['entries-added'] ?? 0),
+      length: Number(stream.length ?? 0),
+      pending: Number(group?.pending ?? 0),
+      caughtUp: noStream || (group !== undefined && group['last-delivered-id'] === stream['last-generated-id']),
+      counters,
+    };
+  }
+
+  async recordGap(gap: Gap): Promise<void> {
+    await this.redis
+      .multi()
+      .lpush(this.gapsKey, JSON.stringify(gap))
+      .ltrim(this.gapsKey, 0, GAPS_KEPT - 1)
+      .exec();
+  }
+
+  async gaps(): Promise<Gap[]> {
+    return (await this.redis.lrange(this.gapsKey, 0, -1)).map((g) => JSON.parse(g) as Gap);
   }
 
   async counters(): Promise<Record<string, number>> {
@@ -173,25 +262,16 @@ export class AnalyzerRepository {
     return new Map(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as Record<string, unknown>]));
   }
 
-  /** Raises an alert unless another analyzer already did (HSETNX): exactly one per regression. */
-  async raiseAlert(series: string, alert: Record<string, unknown>): Promise<boolean> {
-    if ((await this.redis.hsetnx(this.activeAlertsKey, series, JSON.stringify(alert))) !== 1) return false;
-    await this.appendAlert({ ...alert, event: 'raised', series });
-    return true;
-  }
-
-  async updateAlert(series: string, alert: Record<string, unknown>, event: 'escalated' | 'cleared'): Promise<void> {
-    if (event === 'cleared') {
-      if ((await this.redis.hdel(this.activeAlertsKey, series)) !== 1) return;
-    } else {
-      await this.redis.hset(this.activeAlertsKey, series, JSON.stringify(alert));
-    }
-    await this.appendAlert({ ...alert, event, series });
-  }
-
-  private async appendAlert(alert: Record<string, unknown>): Promise<void> {
-    const fields = Object.entries(alert).flatMap(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
-    await this.redis.xadd(this.keys.alerts, 'MAXLEN', '~', ALERTS_MAXLEN, '*', ...fields);
+  /**
+   * Raises, escalates or clears the series' alert and appends the event to the alerts stream, atomically and
+   * only if the transition still applies (another analyzer may have made it): each happens once per regression.
+   */
+  async transitionAlert(event: 'raised' | 'escalated' | 'cleared', series: string, alert: Record<string, unknown>): Promise<boolean> {
+    const fields = Object.entries({ ...alert, event, series }).flatMap(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
+    const args = [this.activeAlertsKey, this.keys.alerts, series, JSON.stringify(alert), ALERTS_MAXLEN, ...fields];
+    const r = this.redis;
+    const done = event === 'raised' ? await r.raiseAlert(...args) : event === 'escalated' ? await r.escalateAlert(...args) : await r.clearAlert(...args);
+    return done === 1;
   }
 
   async alertHistory(limit: number): Promise<StoredAlert[]> {
@@ -212,17 +292,22 @@ export class AnalyzerRepository {
     });
   }
 
-  async streamLength(): Promise<number> {
-    return this.redis.xlen(this.keys.timings);
-  }
-
+  /** Bounded: `/health` answers 503 within a second when Redis is away. */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    await pingWithin(this.redis);
   }
 
   async close(): Promise<void> {
     this.reader.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await withTimeout(this.redis.quit(), COMMAND_TIMEOUT_MS, 'QUIT').catch(() => undefined);
+    this.redis.disconnect();
     this.logger.log('closed');
   }
+}
+
+/** XINFO's flat [name, value, …] reply as an object. */
+function fieldsOf(reply: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = reply[i + 1];
+  return out;
 }

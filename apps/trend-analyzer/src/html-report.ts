@@ -59,7 +59,7 @@ ${chart(s)}</div>`,
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fleet performance report</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}h3{margin-bottom:.2em}.alert{color:#b00}svg{display:block;margin-bottom:1em}</style></head><body>
 <h1>Fleet performance report</h1>
-<p>Generated ${esc(r.generated_at)} · ${r.events.processed} events analysed (${r.events.malformed} malformed skipped) of ${r.events.stream_length} in the stream · metrics: ${r.metrics.map((m) => `<a href="#${esc(m)}">${esc(m)}</a>`).join(', ')}</p>
+<p>Generated ${esc(r.generated_at)} · ${r.events.processed} events analysed (${r.events.malformed} malformed skipped, ${r.events.duplicates} repeats ignored) of ${r.events.written} written${r.events.lost_before_read + r.events.gaps.length > 0 ? ` · <strong>lost: ${r.events.lost_before_read} trimmed before they were read, ${r.events.gaps.length} loss(es) of Redis data</strong>` : ''} · metrics: ${r.metrics.map((m) => `<a href="#${esc(m)}">${esc(m)}</a>`).join(', ')}</p>
 <h2>Alerts</h2><ul class="alerts">${alerts || '<li>none</li>'}</ul>
 ${sections}
 </body></html>

@@ -1,17 +1,48 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AnalyzerSettings } from '@fleet/config';
 import { decodeTimingEvent } from '@fleet/contracts';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
-import { AnalyzerRepository, type StreamEntry } from './analyzer.repository.js';
-import { type Sample, samplesOf } from './event-samples.js';
+import { AnalyzerRepository, type EntryEffects, type Gap, type StreamEntry } from './analyzer.repository.js';
+import { samplesOf } from './event-samples.js';
 
 const BATCH = 1000;
 const BLOCK_MS = 1000;
 
+/** How the timing events written to the stream are accounted for. */
+export interface EventsAccount {
+  /** Events counted (each task attempt once). */
+  processed: number;
+  malformed: number;
+  /** Repeated writes of an event already counted. */
+  duplicates: number;
+  /** Entries ever written to the stream (since its key was created). */
+  written: number;
+  stream_length: number;
+  /** Delivered to an analyzer, not yet committed. */
+  pending: number;
+  /** Written, not yet delivered. */
+  unread: number;
+  /** Trimmed from the stream (its MAXLEN cap) before any analyzer read them. */
+  lost_before_read: number;
+  /** Losses of Redis's data the analyzer noticed, newest first. */
+  gaps: Gap[];
+}
+
+export interface IngestHealth {
+  /** When a read or commit last succeeded (0: never). */
+  lastSuccessAt: number;
+  /** The last error, while errors keep happening. */
+  lastError: string | null;
+}
+
 /**
- * Reads the timings stream through the consumer group: first what this consumer left unacknowledged,
- * then new entries (blocking reads), and now and then what dead consumers left pending (XAUTOCLAIM).
- * Malformed entries are counted and acknowledged, never fatal.
+ * Reads the timings stream through the consumer group: first what this consumer left unacknowledged, then
+ * new entries (blocking reads), and now and then what dead consumers left pending (XAUTOCLAIM). Every step
+ * is inside the retrying loop, so no error stops ingest for good. When the group is gone (Redis lost its
+ * data: a memory-only restart, a failover to an empty replica, the keys deleted), it is created again, the
+ * loss is recorded as a gap, and what comes after is counted. Malformed entries are counted and
+ * acknowledged, never fatal; entries trimmed before they were read are acknowledged and accounted as lost.
  */
 @Injectable()
 export class IngestService {
@@ -19,6 +50,10 @@ export class IngestService {
   private running = false;
   private loop: Promise<void> | undefined;
   private malformedLogged = 0;
+  private counted = 0;
+  private lostBeforeRead = 0;
+  private readonly dataLostListeners: Array<() => Promise<void>> = [];
+  readonly health: IngestHealth = { lastSuccessAt: 0, lastError: null };
 
   constructor(
     @Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings,
@@ -30,48 +65,120 @@ export class IngestService {
     this.loop = this.run();
   }
 
+  /** `listener` runs when Redis is found to have lost the analyzer's data (the analysis starts afresh). */
+  onDataLost(listener: () => Promise<void>): void {
+    this.dataLostListeners.push(listener);
+  }
+
   private async run(): Promise<void> {
     let lastClaim = 0;
-    for (let pending = await this.repo.ownPending(BATCH); pending.length > 0 && this.running; pending = await this.repo.ownPending(BATCH)) {
-      await this.process(pending);
-    }
+    let ownPendingDone = false;
+    let failures = 0;
     while (this.running) {
       try {
-        if (Date.now() - lastClaim >= this.settings.config.claimIdleMs / 2) {
-          lastClaim = Date.now();
-          const claimed = await this.repo.claimAbandoned(BATCH);
-          if (claimed.length > 0) {
-            this.logger.log(`took over ${claimed.length} event(s) a stopped analyzer left unacknowledged`);
-            await this.process(claimed);
+        if (!ownPendingDone) {
+          const pending = await this.repo.ownPending(BATCH);
+          if (pending.length === 0) ownPendingDone = true;
+          else await this.process(pending);
+        } else {
+          if (Date.now() - lastClaim >= this.settings.config.claimIdleMs / 2) {
+            lastClaim = Date.now();
+            const claimed = await this.repo.claimAbandoned(BATCH);
+            if (claimed.length > 0) {
+              this.logger.log(`took over ${claimed.length} event(s) a stopped analyzer left unacknowledged`);
+              await this.process(claimed);
+            }
           }
+          const batch = await this.repo.next(BATCH, BLOCK_MS);
+          if (batch.length > 0) await this.process(batch);
         }
-        const batch = await this.repo.next(BATCH, BLOCK_MS);
-        if (batch.length > 0) await this.process(batch);
+        this.health.lastSuccessAt = Date.now();
+        this.health.lastError = null;
+        failures = 0;
       } catch (err) {
         if (!this.running) break;
-        this.logger.warn(`reading timings failed: ${(err as Error).message}; retrying`);
-        await new Promise((r) => setTimeout(r, 500));
+        const message = (err as Error).message;
+        this.health.lastError = message;
+        if (/NOGROUP/.test(message)) {
+          await this.recover().catch((e: Error) => this.logger.warn(`recreating the consumer group failed: ${e.message}`));
+          ownPendingDone = false;
+          continue;
+        }
+        if (failures++ % 10 === 0) this.logger.warn(`reading timings failed: ${message}; retrying`);
+        await sleep(Math.min(100 * 2 ** Math.min(failures, 5), 2000));
       }
     }
   }
 
-  /** Turns a batch into samples and counters and commits them with the batch's acknowledgement. */
+  /** The group is gone with Redis's data: create it again, record the gap, start counting afresh. */
+  private async recover(): Promise<void> {
+    if (!(await this.repo.ensureGroup())) return;
+    const gap = {
+      at: Date.now(),
+      kind: 'data_lost' as const,
+      counted_before: this.counted,
+      message:
+        `the timings consumer group was gone (Redis lost its data: a restart without persistence, a failover to an empty replica, or the keys were deleted); ` +
+        `${this.counted} event(s) counted before went with it, and events written in the moment of the loss may be missing; counting what came after`,
+    };
+    this.counted = 0;
+    this.lostBeforeRead = 0;
+    await this.repo.recordGap(gap);
+    this.logger.warn(gap.message);
+    for (const listener of this.dataLostListeners) await listener();
+  }
+
+  /** Turns a batch into per-entry effects and commits them with the entries' acknowledgements. */
   async process(entries: StreamEntry[]): Promise<void> {
-    const samples: Sample[] = [];
-    const counters = new Map<string, number>();
-    const inc = (name: string) => counters.set(name, (counters.get(name) ?? 0) + 1);
+    const effects: EntryEffects[] = [];
     for (const [id, fields] of entries) {
-      const r = decodeTimingEvent(fields);
-      if (!r.ok) {
-        inc('malformed');
-        if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
+      // Deleted after delivery (trimmed): acknowledged with no effect; the account counts it as lost.
+      if (fields === null) {
+        effects.push({ id, counters: [], samples: [] });
         continue;
       }
-      inc('events');
-      inc(`${r.event.outcome === 'completed' ? 'completed' : 'failed'}:${r.event.pool}`);
-      for (const s of samplesOf(r.event, this.settings.config)) samples.push(s);
+      const r = decodeTimingEvent(fields);
+      if (!r.ok) {
+        if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
+        effects.push({ id, counters: [['malformed', 1]], samples: [] });
+        continue;
+      }
+      const e = r.event;
+      effects.push({
+        id,
+        identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
+        counters: [
+          ['events', 1],
+          [`${e.outcome === 'completed' ? 'completed' : 'failed'}:${e.pool}`, 1],
+        ],
+        samples: samplesOf(e, this.settings.config),
+      });
     }
-    await this.repo.commit({ ids: entries.map((e) => e[0]), samples, counters });
+    this.counted = await this.repo.commit(effects);
+  }
+
+  /**
+   * Everything written is counted, pending, unread, or lost before it was read. The last figure is exact
+   * when the group has been given every entry (then nothing is unread), and only grows in between.
+   */
+  async account(): Promise<{ events: EventsAccount; counters: Record<string, number> }> {
+    const [a, gaps] = await Promise.all([this.repo.account(), this.repo.gaps()]);
+    const c = (name: string) => a.counters[name] ?? 0;
+    const delivered = c('events') + c('malformed') + c('duplicates') + a.pending;
+    if (a.caughtUp) this.lostBeforeRead = Math.max(0, a.written - delivered);
+    else if (a.written < this.lostBeforeRead) this.lostBeforeRead = 0;
+    const events = {
+      processed: c('events'),
+      malformed: c('malformed'),
+      duplicates: c('duplicates'),
+      written: a.written,
+      stream_length: a.length,
+      pending: a.pending,
+      unread: Math.max(0, a.written - delivered - this.lostBeforeRead),
+      lost_before_read: this.lostBeforeRead,
+      gaps,
+    };
+    return { events, counters: a.counters };
   }
 
   async stop(): Promise<void> {

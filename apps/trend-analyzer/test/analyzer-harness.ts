@@ -1,7 +1,9 @@
 import { type Service, startService, TEST_REDIS_URL } from '@fleet/testing';
 
 export interface Analyzer extends Service {
-  summary(): Promise<{ events: { processed: number; malformed: number; stream_length: number } }>;
+  summary(): Promise<{
+    events: { processed: number; malformed: number; duplicates: number; written: number; lost_before_read: number; gaps: unknown[] };
+  }>;
 }
 
 export async function startAnalyzer(opts: { prefix: string; configDir: string; id?: string }): Promise<Analyzer> {

@@ -1,0 +1,83 @@
+/**
+ * The analyzer's Lua scripts. Each runs atomically in Redis, so what it checks and what it writes cannot be
+ * torn apart by a crash or interleaved with another analyzer.
+ */
+
+/**
+ * Commits one batch of timing entries. An entry's effects are applied only if this very call acknowledged
+ * it (XACK answered 1): an entry another analyzer claimed and committed meanwhile, or one committed before a
+ * crash and read again, changes nothing. An event whose (task, attempt) was counted before (a worker
+ * repeated a write it could not confirm) counts as a duplicate only.
+ *
+ * KEYS: stream, counters hash, series index set.
+ * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, entry count, then per entry:
+ *   id, seen bucket ('' for none), seen member, counter count, (name, increment)…, sample count, (series, "at value")…
+ * Returns the events counter after the commit.
+ */
+export const COMMIT_BATCH = `
+local stream, counters, index = KEYS[1], KEYS[2], KEYS[3]
+local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local i = 7
+local touched = {}
+local fresh = {}
+for _ = 1, n do
+  local id, bucket, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local nc = tonumber(ARGV[i + 3])
+  local c0 = i + 4
+  local ns = tonumber(ARGV[c0 + 2 * nc])
+  local s0 = c0 + 2 * nc + 1
+  i = s0 + 2 * ns
+  if redis.call('XACK', stream, group, id) == 1 then
+    local apply = true
+    if bucket ~= '' then
+      local seen = seenBase .. bucket
+      if redis.call('SADD', seen, member) == 0 then
+        apply = false
+        redis.call('HINCRBY', counters, 'duplicates', 1)
+      elseif not fresh[seen] then
+        fresh[seen] = true
+        redis.call('EXPIRE', seen, seenTtl)
+      end
+    end
+    if apply then
+      for k = 0, nc - 1 do
+        redis.call('HINCRBY', counters, ARGV[c0 + 2 * k], tonumber(ARGV[c0 + 2 * k + 1]))
+      end
+      for k = 0, ns - 1 do
+        local series = ARGV[s0 + 2 * k]
+        redis.call('RPUSH', seriesBase .. series, ARGV[s0 + 2 * k + 1])
+        touched[series] = true
+      end
+    end
+  end
+end
+for series in pairs(touched) do
+  redis.call('LTRIM', seriesBase .. series, -window, -1)
+  redis.call('SADD', index, series)
+end
+return tonumber(redis.call('HGET', counters, 'events') or '0')
+`;
+
+/** Raises an alert unless one is active for the series. KEYS: active hash, alerts stream. ARGV: series, alert JSON, maxlen, fields… */
+export const RAISE_ALERT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+return 1
+`;
+
+/** Escalates the series' active alert from warning to critical, once. Same KEYS and ARGV as RAISE_ALERT. */
+export const ESCALATE_ALERT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current or cjson.decode(current).severity ~= 'warning' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+return 1
+`;
+
+/** Clears the series' active alert, once. Same KEYS and ARGV as RAISE_ALERT (the JSON is unused). */
+export const CLEAR_ALERT = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+return 1
+`;
