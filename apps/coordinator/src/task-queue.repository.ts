@@ -64,39 +64,38 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     return q;
   }
 
-  /** Queues tasks with one `addBulk` per pool (atomic within a pool). */
-  async add(tasks: readonly NewTask[]): Promise<void> {
-    const byPool = new Map<string, NewTask[]>();
-    for (const t of tasks) {
-      const list = byPool.get(t.pool) ?? [];
-      list.push(t);
-      byPool.set(t.pool, list);
-    }
-    for (const [pool, list] of byPool) {
-      await this.queue(pool).addBulk(
-        list.map(({ id, task }) => ({ name: task.type, data: task, opts: taskJobOptions(id, task, this.settings.retention) })),
-      );
-    }
+  /** The task ids that hold these idempotency keys already (null where none does). */
+  async idempotencyHolders(keys: readonly string[]): Promise<Array<string | null>> {
+    if (keys.length === 0) return [];
+    return this.redis.mget(...keys.map((k) => this.keys.idempotency(k)));
   }
 
   /**
-   * Claims idempotency keys for new task ids in one round trip (`SET NX GET`). For each key, the id
-   * that already holds it, or null when this call's id won it.
+   * Queues tasks of any pools and claims idempotency keys (`SET NX GET`) in one MULTI: Redis runs all of it
+   * or none of it (a connection lost before EXEC discards the transaction; AOF replays it whole or not at
+   * all). Job ids are chosen before the transaction, so running it twice adds nothing twice. Returns, per
+   * claim, the id that held the key already (another request won it meanwhile), or null when this one did.
    */
-  async claimIdempotencyKeys(claims: ReadonlyArray<{ key: string; id: string }>): Promise<Array<string | null>> {
-    if (claims.length === 0) return [];
+  async enqueue(tasks: readonly NewTask[], claims: ReadonlyArray<{ key: string; id: string }>): Promise<Array<string | null>> {
+    if (tasks.length === 0 && claims.length === 0) return [];
     const ttl = Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
-    const pipeline = this.redis.pipeline();
-    for (const c of claims) pipeline.set(this.keys.idempotency(c.key), c.id, 'EX', ttl, 'NX', 'GET');
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, value]) => {
-      if (err) throw err;
-      return (value as string | null) ?? null;
-    });
-  }
-
-  async releaseIdempotencyKeys(keys: readonly string[]): Promise<void> {
-    if (keys.length > 0) await this.redis.del(...keys.map((k) => this.keys.idempotency(k)));
+    // Every queue shares this connection: BullMQ's view of it makes a MULTI its scripts can join.
+    const multi = (await (this.queues.values().next().value as Queue).backend.client).multi();
+    const raw = multi as unknown as ReturnType<Redis['multi']>;
+    for (const c of claims) raw.set(this.keys.idempotency(c.key), c.id, 'EX', ttl, 'NX', 'GET');
+    const queued: Array<Promise<string>> = [];
+    for (const { id, pool, task } of tasks) {
+      const queue = this.queue(pool);
+      const entry = new Job(queue, task.type, task, taskJobOptions(id, task, this.settings.retention), id).toFlowEntry();
+      // The insert is queued on the transaction synchronously; the promise settles without a round trip.
+      queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));
+    }
+    await Promise.all(queued);
+    const replies = await raw.exec();
+    if (!replies) throw new Error('the queueing transaction was aborted');
+    const failed = replies.find(([err]) => err);
+    if (failed) throw failed[0] as Error;
+    return replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null);
   }
 
   /**

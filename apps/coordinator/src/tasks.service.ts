@@ -2,10 +2,23 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { conflict, notFound, unprocessable } from '@fleet/app';
 import type { CoordinatorSettings } from '@fleet/config';
-import { type FieldError, newTaskId, poolOfTaskId, routeTask, type Task, type TaskResult, type TaskState, toTaskState } from '@fleet/contracts';
+import {
+  type FieldError,
+  idempotentTaskId,
+  newTaskId,
+  poolOfTaskId,
+  routeTask,
+  type Task,
+  type TaskResult,
+  type TaskState,
+  toTaskState,
+} from '@fleet/contracts';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
+
+/** The idempotency namespace of requests without a client (until clients authenticate). */
+const ANONYMOUS_CLIENT = '';
 
 export interface Submitted {
   id: string;
@@ -44,44 +57,36 @@ export class TasksService {
   }
 
   /**
-   * Resolves idempotency keys, then queues what is new. The first task with a key claims it; a task whose
-   * key is held already (by an earlier request, or earlier in this batch) returns the holder instead of
-   * being queued again. If queueing fails, the keys this call claimed are released so a retry can succeed.
+   * Resolves idempotency keys, then queues what is new, all pools and every key claim in one transaction.
+   * A task with a key gets the id derived from it, so the same key can never queue two jobs. The first task
+   * with a key claims it; a task whose key is held already (by an earlier request, by a request racing this
+   * one, or earlier in this batch) returns the holder instead of being queued again.
    */
   private async enqueue(routed: NewTask[]): Promise<Submitted[]> {
     const claimers = new Map<string, NewTask>();
     for (const t of routed) {
       const key = t.task.idempotency_key;
-      if (key !== undefined && !claimers.has(key)) claimers.set(key, t);
+      if (key === undefined) continue;
+      t.id = idempotentTaskId(t.pool, ANONYMOUS_CLIENT, key);
+      if (!claimers.has(key)) claimers.set(key, t);
     }
-    const claims = [...claimers].map(([key, t]) => ({ key, id: t.id }));
-    const earlier = await this.repo.claimIdempotencyKeys(claims);
+    const keys = [...claimers.keys()];
     const holderOf = new Map<string, string>();
-    const won: string[] = [];
-    claims.forEach((c, i) => {
-      const holder = earlier[i];
-      holderOf.set(c.key, holder ?? c.id);
-      if (!holder) won.push(c.key);
-    });
+    (await this.repo.idempotencyHolders(keys)).forEach((holder, i) => holder && holderOf.set(keys[i], holder));
+    const first = (t: NewTask) => t.task.idempotency_key === undefined || claimers.get(t.task.idempotency_key) === t;
+    const fresh = routed.filter((t) => first(t) && !holderOf.has(t.task.idempotency_key ?? ''));
+    const claims = keys.filter((k) => !holderOf.has(k)).map((key) => ({ key, id: (claimers.get(key) as NewTask).id }));
+    // A request racing this one may have claimed a key between the read and the transaction.
+    (await this.repo.enqueue(fresh, claims)).forEach((holder, i) => holder && holderOf.set((claims[i] as { key: string }).key, holder));
+    const queuedNow = new Set(fresh.filter((t) => t.task.idempotency_key === undefined || !holderOf.has(t.task.idempotency_key)).map((t) => t.id));
 
-    const fresh = routed.filter((t) => {
-      const key = t.task.idempotency_key;
-      return key === undefined || holderOf.get(key) === t.id;
-    });
-    try {
-      await this.repo.add(fresh);
-    } catch (err) {
-      await this.repo.releaseIdempotencyKeys(won).catch(() => undefined);
-      throw err;
-    }
-
-    const freshIds = new Set(fresh.map((t) => t.id));
     const described = new Map<string, Promise<Submitted>>();
     return Promise.all(
       routed.map((t): Promise<Submitted> => {
-        if (freshIds.has(t.id)) return Promise.resolve({ id: t.id, pool: t.pool, state: 'queued', duplicate: false });
-        const id = holderOf.get(t.task.idempotency_key as string) as string;
-        if (freshIds.has(id)) return Promise.resolve({ id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true });
+        if (first(t) && queuedNow.has(t.id)) return Promise.resolve({ id: t.id, pool: t.pool, state: 'queued', duplicate: false });
+        const key = t.task.idempotency_key as string;
+        const id = holderOf.get(key) ?? (claimers.get(key) as NewTask).id;
+        if (queuedNow.has(id)) return Promise.resolve({ id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true });
         if (!described.has(id)) described.set(id, this.describe(id));
         return described.get(id) as Promise<Submitted>;
       }),
