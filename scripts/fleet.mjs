@@ -12,6 +12,8 @@ import { HOW_TO_GET_REDIS, findRedisServer, isRedisReachable, startRedisServer }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
+// A reader that went away (`npm start | tee log`, then Ctrl-C) must not stop a drain half way.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });

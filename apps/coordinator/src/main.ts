@@ -11,5 +11,5 @@ await runMain('coordinator', async () => {
   new Logger('coordinator').log(
     `listening on ${await app.getUrl()} (prefix ${settings.prefix}, Redis ${settings.redisUrl}, config ${settings.configDir})`,
   );
-  return app;
+  return { close: () => app.close(), shutdownGraceMs: settings.shutdownGraceMs };
 });

@@ -5,5 +5,8 @@ import { ResourceManagerModule } from './resource-manager.module.js';
 
 await runMain('resource-manager', async () => {
   const settings = loadResourceManagerSettings(process.env);
-  return listenHttpApp('resource-manager', ResourceManagerModule.forRoot(settings), settings);
+  const app = await listenHttpApp('resource-manager', ResourceManagerModule.forRoot(settings), settings);
+  // Stopping drains its workers first (each gets its pool's stop_grace_period before SIGKILL).
+  const drainMs = Math.max(0, ...settings.config.pools.map((p) => p.stopGraceMs)) + 10_000;
+  return { close: () => app.close(), shutdownGraceMs: Math.max(settings.shutdownGraceMs, drainMs) };
 });

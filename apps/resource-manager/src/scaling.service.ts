@@ -107,7 +107,10 @@ export class ScalingService {
     const registered = registry.filter((r) => r.pool === cfg.pool);
     const registeredIds = new Set(registered.map((r) => r.id));
     const mine = this.supervisor.list(cfg.pool);
-    const starting = mine.filter((w) => w.state === 'starting' && !registeredIds.has(w.id));
+    // This manager's own children count by their process, whether or not the registry lists them: one still
+    // starting has not registered yet, and after Redis lost its data none is registered until its next beat.
+    const unregistered = mine.filter((w) => !registeredIds.has(w.id));
+    const starting = unregistered.filter((w) => w.state !== 'draining');
     const draining = new Set([
       ...mine.filter((w) => w.state === 'draining').map((w) => w.id),
       ...registered.filter((r) => r.status === 'draining').map((r) => r.id),
@@ -137,7 +140,7 @@ export class ScalingService {
       return;
     }
     // Every live process counts against max_workers, draining ones and other hosts' included.
-    const alive = registered.length + starting.length + mine.filter((w) => w.state === 'draining' && !registeredIds.has(w.id)).length;
+    const alive = registered.length + unregistered.length;
     if (decision.desired > observation.current) {
       const blocked = this.supervisor.blocked(cfg.pool, now);
       const room = Math.max(0, cfg.policy.maxWorkers - alive);

@@ -102,13 +102,15 @@ export class WorkerSupervisor {
   start(pool: string, workerEnv: Record<string, string>): ManagedWorker {
     const id = `${this.settings.managerId}-${pool}-${++this.seq}`;
     // With deprovision_on_stop (the default) a worker drains and exits when this manager goes away, even
-    // if it is killed (its stdin closes). Without it, workers are detached and outlive the manager.
+    // if it is killed (its stdin closes). Without it, workers outlive the manager. Either way a worker has a
+    // process group of its own: a terminal's Ctrl-C reaches the manager, which drains its workers in order.
     const bound = this.settings.config.deprovisionOnStop;
     const child = spawn(process.execPath, [this.settings.workerEntry, '--pool', pool, '--id', id], {
       env: { ...this.settings.workerEnv, NO_COLOR: '1', WORKER_EXIT_WITH_PARENT: bound ? '1' : '0', ...workerEnv },
       stdio: bound ? ['pipe', 'pipe', 'pipe'] : 'ignore',
-      detached: !bound,
+      detached: true,
     });
+    if (!bound) child.unref();
     child.stdin?.on('error', () => undefined);
     const w: ManagedWorker = {
       id,

@@ -270,7 +270,8 @@ export class AnalyzerRepository {
     const fields = Object.entries({ ...alert, event, series }).flatMap(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
     const args = [this.activeAlertsKey, this.keys.alerts, series, JSON.stringify(alert), ALERTS_MAXLEN, ...fields];
     const r = this.redis;
-    const done = event === 'raised' ? await r.raiseAlert(...args) : event === 'escalated' ? await r.escalateAlert(...args) : await r.clearAlert(...args);
+    const done =
+      event === 'raised' ? await r.raiseAlert(...args) : event === 'escalated' ? await r.escalateAlert(...args) : await r.clearAlert(...args);
     return done === 1;
   }
 

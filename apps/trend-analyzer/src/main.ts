@@ -5,5 +5,6 @@ import { TrendAnalyzerModule } from './trend-analyzer.module.js';
 
 await runMain('trend-analyzer', async () => {
   const settings = loadAnalyzerSettings(process.env);
-  return listenHttpApp(`trend-analyzer ${settings.analyzerId}`, TrendAnalyzerModule.forRoot(settings), settings);
+  const app = await listenHttpApp(`trend-analyzer ${settings.analyzerId}`, TrendAnalyzerModule.forRoot(settings), settings);
+  return { close: () => app.close(), shutdownGraceMs: settings.shutdownGraceMs };
 });

@@ -15,5 +15,6 @@ await runMain('worker', async () => {
     process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
     process.stdin.resume();
   }
+  // No overall deadline: held tasks run to their end (each bounded by its timeout); recording them is bounded.
   return app;
 });

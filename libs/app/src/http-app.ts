@@ -17,6 +17,7 @@ export interface HttpAppSettings {
   prefix: string;
   redisUrl: string;
   configDir: string;
+  shutdownGraceMs: number;
   warnings: string[];
 }
 

@@ -60,8 +60,6 @@ export interface WorkerSettings extends CommonSettings {
   exitWithParent: boolean;
   /** `auto` (a writable cgroup v2 when the host has one), `off`, or a cgroup v2 directory for task containment. */
   cgroup: string;
-  /** On shutdown, once held tasks have finished: how long recording their outcomes may take (Redis away). */
-  shutdownGraceMs: number;
   warnings: string[];
 }
 
@@ -96,7 +94,6 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_CGROUP: envString('auto').refine((v) => v === 'auto' || v === 'off' || v.startsWith('/'), {
         error: 'must be auto, off or an absolute cgroup v2 directory',
       }),
-      SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000),
     },
     {
       ...env,
@@ -133,7 +130,6 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     killGraceMs: e.WORKER_KILL_GRACE_MS,
     exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
     cgroup: e.WORKER_CGROUP,
-    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     warnings: templates.warnings,
   };
 }

@@ -5,7 +5,12 @@ import { DEFAULT_CONFIG_DIR } from './paths.js';
 
 describe('environment settings', () => {
   it('defaults to the local Redis, the "fleet" prefix and the example config', () => {
-    expect(loadCommonSettings({})).toEqual({ redisUrl: 'redis://127.0.0.1:6379', prefix: 'fleet', configDir: DEFAULT_CONFIG_DIR });
+    expect(loadCommonSettings({})).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'fleet',
+      configDir: DEFAULT_CONFIG_DIR,
+      shutdownGraceMs: 10_000,
+    });
   });
 
   it.each([

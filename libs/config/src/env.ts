@@ -59,9 +59,18 @@ export interface CommonSettings {
   /** Every Redis key of this fleet starts with `<prefix>:`; runs that share a Redis keep apart by prefix. */
   prefix: string;
   configDir: string;
+  /**
+   * After SIGTERM or SIGINT, how long an app may take to close before it exits anyway. For a worker, the time
+   * recording its tasks' outcomes may take once they have finished running (the tasks themselves run to
+   * their end, bounded by their own timeouts).
+   */
+  shutdownGraceMs: number;
 }
 
 export function loadCommonSettings(env: Env): CommonSettings {
-  const e = parseEnv({ REDIS_URL: redisUrl, FLEET_PREFIX: prefix, CONFIG_DIR: envString(DEFAULT_CONFIG_DIR) }, env);
-  return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR) };
+  const e = parseEnv(
+    { REDIS_URL: redisUrl, FLEET_PREFIX: prefix, CONFIG_DIR: envString(DEFAULT_CONFIG_DIR), SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000) },
+    env,
+  );
+  return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR), shutdownGraceMs: e.SHUTDOWN_GRACE_MS };
 }

@@ -197,9 +197,34 @@ const cases: Case[] = [
     desired: 2,
     reason: /host memory 91%/,
   },
+  {
+    name: 'a lost worker is not replaced while the host CPU is saturated',
+    policy: { cpuThresholdHigh: 80 },
+    state: { lastDesired: 4 },
+    o: { current: 3, waiting: 40, hostCpuPercent: 95 },
+    desired: 3,
+    reason: /replacing 1 lost worker.*holding: host CPU 95% ≥ cpu_threshold_high 80%/,
+  },
+  {
+    name: 'a lost worker is not replaced while host memory is short',
+    policy: { memoryThresholdHigh: 90 },
+    state: { lastDesired: 4 },
+    o: { current: 3, waiting: 40, hostMemoryPercent: 93 },
+    desired: 3,
+    reason: /replacing 1 lost worker.*holding: host memory 93%/,
+  },
 ];
 
 describe('decide', () => {
+  it('replaces lost workers once the host guard that held them is satisfied again', () => {
+    const policy = { ...base, cpuThresholdHigh: 80, scaleUpCooldownMs: 600 * S };
+    const state = { ...initialPolicyState(), lastScaleUpAt: 99 * S, lastDesired: 4 };
+    const held = decide(policy, obs({ current: 3, waiting: 40, hostCpuPercent: 95 }), state);
+    expect(held.decision.desired).toBe(3);
+    const after = decide(policy, obs({ current: 3, waiting: 40, hostCpuPercent: 30, at: 102 * S }), held.state);
+    expect(after.decision).toMatchObject({ desired: 4, reason: expect.stringMatching(/replacing 1 lost worker/) });
+  });
+
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const { decision } = decide({ ...base, ...c.policy }, obs(c.o), { ...initialPolicyState(), ...c.state }, c.pin);
     expect(decision.desired).toBe(c.desired);

@@ -149,9 +149,22 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
     return result(clamp(Math.max(1, recommended), 1, Math.min(p.maxWorkers, p.maxStepUp)), `waking: ${demand} task(s) and no worker`);
   }
 
+  // The host guards hold every scale-up above min_workers, replacements of lost workers included.
+  const hostBusy =
+    p.cpuThresholdHigh !== undefined && (o.hostCpuPercent ?? 0) >= p.cpuThresholdHigh
+      ? `host CPU ${Math.round(o.hostCpuPercent ?? 0)}% ≥ cpu_threshold_high ${p.cpuThresholdHigh}%`
+      : p.memoryThresholdHigh !== undefined && (o.hostMemoryPercent ?? 0) >= p.memoryThresholdHigh
+        ? `host memory ${Math.round(o.hostMemoryPercent ?? 0)}% ≥ memory_threshold_high ${p.memoryThresholdHigh}%`
+        : undefined;
+
   if (recommended > o.current && prev.lastDesired !== undefined && o.current < prev.lastDesired) {
     const desired = Math.min(recommended, prev.lastDesired);
-    return result(desired, `replacing ${desired - o.current} lost worker(s) (decided ${prev.lastDesired})`, true);
+    const why = `replacing ${desired - o.current} lost worker(s) (decided ${prev.lastDesired})`;
+    if (!hostBusy) return result(desired, why, true);
+    // Held, not given up: the lost workers are still to be replaced once the host has room.
+    const held = result(o.current, `${why}; holding: ${hostBusy}`, true);
+    held.state.lastDesired = prev.lastDesired;
+    return held;
   }
 
   const capped = raw > p.maxWorkers && recommended > o.current ? `, capped at max_workers ${p.maxWorkers}` : '';
@@ -159,15 +172,7 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
     const since = o.at - (prev.lastScaleUpAt ?? -Infinity);
     if (since < p.scaleUpCooldownMs)
       return result(o.current, `${why}${capped}; holding for scale_up_cooldown (${seconds(p.scaleUpCooldownMs - since)} left)`);
-    if (p.cpuThresholdHigh !== undefined && (o.hostCpuPercent ?? 0) >= p.cpuThresholdHigh) {
-      return result(o.current, `${why}; holding: host CPU ${Math.round(o.hostCpuPercent ?? 0)}% ≥ cpu_threshold_high ${p.cpuThresholdHigh}%`);
-    }
-    if (p.memoryThresholdHigh !== undefined && (o.hostMemoryPercent ?? 0) >= p.memoryThresholdHigh) {
-      return result(
-        o.current,
-        `${why}; holding: host memory ${Math.round(o.hostMemoryPercent ?? 0)}% ≥ memory_threshold_high ${p.memoryThresholdHigh}%`,
-      );
-    }
+    if (hostBusy) return result(o.current, `${why}; holding: ${hostBusy}`);
     const desired = Math.min(recommended, o.current + p.maxStepUp);
     return result(desired, `${why}${capped}${desired < recommended ? `; step limited to +${p.maxStepUp}` : ''}`);
   }
