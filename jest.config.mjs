@@ -19,6 +19,19 @@ export default {
       setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
       slowTestThreshold: 120,
     },
-    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/apps/*/test/**/*.e2e-spec.ts'], setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'], slowTestThreshold: 30 },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/apps/*/test/**/*.e2e-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
+      slowTestThreshold: 30,
+    },
+    {
+      ...common,
+      displayName: 'faults',
+      testMatch: ['<rootDir>/test/faults/**/*.fault-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
+      slowTestThreshold: 60,
+    },
   ],
 };

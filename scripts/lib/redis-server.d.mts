@@ -5,8 +5,20 @@ export declare function freePort(): Promise<number>;
 export interface PrivateRedis {
   url: string;
   port: number;
-  pid: number;
+  readonly pid: number;
   /** Ends the server by its PID (SIGTERM unless told otherwise) and removes its folder. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server and keeps its folder: Redis is away until `start()`. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port and folder (with its data when it has an append-only file). */
+  start(): Promise<void>;
+  restart(signal?: NodeJS.Signals): Promise<void>;
 }
-export declare function startRedisServer(opts?: { binary?: string | null; port?: number; timeoutMs?: number }): Promise<PrivateRedis>;
+export declare function startRedisServer(opts?: {
+  binary?: string | null;
+  port?: number;
+  timeoutMs?: number;
+  /** An append-only file with this fsync policy; memory-only when absent. */
+  appendonly?: 'always' | 'everysec';
+  extraArgs?: string[];
+}): Promise<PrivateRedis>;

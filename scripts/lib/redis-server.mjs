@@ -58,54 +58,83 @@ export function freePort() {
 }
 
 /**
- * Starts a private, memory-only redis-server on a free port (or `port`) and resolves once it answers.
- * `stop()` ends it by its PID and removes its folder.
+ * Starts a private redis-server on a free port (or `port`) and resolves once it answers: memory-only by
+ * default, or with an append-only file (`appendonly: 'always'` fsyncs every write, `'everysec'` once a
+ * second). `extraArgs` are more server options (e.g. `['--maxmemory', '10mb']`).
+ * `stop()` ends it by its PID and removes its folder; `restart()` stops it and starts it again on the same
+ * port with the same folder (an AOF server comes back with its data, a memory-only one empty).
  */
-export async function startRedisServer({ binary = findRedisServer(), port, timeoutMs = 10_000 } = {}) {
+export async function startRedisServer({ binary = findRedisServer(), port, timeoutMs = 10_000, appendonly, extraArgs = [] } = {}) {
   if (!binary) throw new Error(HOW_TO_GET_REDIS);
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-'));
-  const child = spawn(
-    binary,
-    [
-      '--port',
-      String(chosen),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--maxmemory-policy',
-      'noeviction',
-      '--dir',
-      dir,
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (b) => (stderr += b.toString()));
   const url = `redis://127.0.0.1:${chosen}`;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const deadline = Date.now() + timeoutMs;
-  while (!(await isRedisReachable(url, 200))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`redis-server on port ${chosen} did not start: ${stderr.trim() || 'no answer'}`);
+  const args = [
+    '--port',
+    String(chosen),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--maxmemory-policy',
+    'noeviction',
+    '--dir',
+    dir,
+    '--loglevel',
+    'warning',
+    ...(appendonly ? ['--appendonly', 'yes', '--appendfsync', appendonly] : ['--appendonly', 'no']),
+    ...extraArgs,
+  ];
+
+  const launch = async () => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const deadline = Date.now() + timeoutMs;
+    while (!(await isRedisReachable(url, 200))) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`redis-server on port ${chosen} did not start: ${stderr.trim() || 'no answer'}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
+    return { child, exited };
+  };
+
+  let current;
+  try {
+    current = await launch();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
+  const halt = async (signal) => {
+    const { child, exited } = current;
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
   return {
     url,
     port: chosen,
-    pid: child.pid,
+    get pid() {
+      return current.child.pid;
+    },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      await halt(signal);
       rmSync(dir, { recursive: true, force: true });
+    },
+    /** Stops the server (SIGTERM unless told otherwise): for tests of what happens while Redis is away. */
+    async kill(signal = 'SIGTERM') {
+      await halt(signal);
+    },
+    /** Starts it again after `kill()`, on the same port and folder. */
+    async start() {
+      current = await launch();
+    },
+    async restart(signal = 'SIGTERM') {
+      await halt(signal);
+      current = await launch();
     },
   };
 }

@@ -34,6 +34,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly keys: FleetKeys;
   private readonly queues = new Map<string, Queue>();
   private readonly registry: WorkerRegistry;
+  private scriptsLoaded = false;
 
   constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
     this.keys = new FleetKeys(settings.prefix);
@@ -47,6 +48,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     for (const t of this.settings.templates) {
       this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
     }
+    // Ready queues have defined BullMQ's scripts on the shared connection (the transaction needs them).
+    await Promise.all([...this.queues.values()].map((q) => q.waitUntilReady()));
     this.logger.log(`queues open for pools: ${[...this.queues.keys()].join(', ')}`);
   }
 
@@ -78,6 +81,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    */
   async enqueue(tasks: readonly NewTask[], claims: ReadonlyArray<{ key: string; id: string }>): Promise<Array<string | null>> {
     if (tasks.length === 0 && claims.length === 0) return [];
+    await this.ensureScriptsLoaded();
     const ttl = Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
     // Every queue shares this connection: BullMQ's view of it makes a MULTI its scripts can join.
     const multi = (await (this.queues.values().next().value as Queue).backend.client).multi();
@@ -90,12 +94,32 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       // The insert is queued on the transaction synchronously; the promise settles without a round trip.
       queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));
     }
-    await Promise.all(queued);
-    const replies = await raw.exec();
-    if (!replies) throw new Error('the queueing transaction was aborted');
-    const failed = replies.find(([err]) => err);
-    if (failed) throw failed[0] as Error;
-    return replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null);
+    try {
+      await Promise.all(queued);
+      const replies = await raw.exec();
+      if (!replies) throw new Error('the queueing transaction was aborted');
+      const failed = replies.find(([err]) => err);
+      if (failed) throw failed[0] as Error;
+      return replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null);
+    } catch (err) {
+      this.scriptsLoaded = false;
+      throw err;
+    }
+  }
+
+  /**
+   * BullMQ's insert scripts run as EVALSHA inside the transaction, and a NOSCRIPT there would fail those
+   * commands alone (and ioredis would run them again outside it). ioredis counts a script as loaded once it
+   * has sent it, even in a transaction Redis then refused (out of memory); so before the first transaction,
+   * and after any that failed, the scripts are loaded explicitly.
+   */
+  private async ensureScriptsLoaded(): Promise<void> {
+    if (this.scriptsLoaded) return;
+    const scripts = (this.redis as unknown as { scriptsSet: Record<string, { lua: string }> }).scriptsSet;
+    const inserts = Object.entries(scripts).filter(([name]) => /^add\w*Job:/.test(name));
+    if (inserts.length === 0) throw new Error("BullMQ's insert scripts are not defined on the coordinator's connection");
+    await Promise.all(inserts.map(([, s]) => this.redis.script('LOAD', s.lua)));
+    this.scriptsLoaded = true;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { isRedisUnavailable } from '@fleet/redis';
+import { isRedisRefusal, isRedisUnavailable } from '@fleet/redis';
 import { type ErrorBody, statusText } from './http-errors.js';
 
 interface HttpResponseLike {
@@ -63,6 +63,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const inner = (response as { message?: unknown }).message;
       const message = typeof response === 'string' ? response : typeof inner === 'string' ? inner : exception.message;
       return { statusCode: status, error: statusText(status), message, errors: [] };
+    }
+    if (isRedisRefusal(exception)) {
+      const message = (exception as Error).message;
+      return { statusCode: 503, error: 'Service Unavailable', message: `Redis refused the write, so nothing was done: ${message}`, errors: [] };
     }
     if (isRedisUnavailable(exception)) {
       return { statusCode: 503, error: 'Service Unavailable', message: `Redis is unavailable: ${(exception as Error).message}`, errors: [] };

@@ -109,6 +109,11 @@ export async function countMatching(redis: Redis, pattern: string): Promise<numb
   return count;
 }
 
+/** Whether Redis refused writes (out of memory, a read-only replica, a failed disk save): an HTTP 503 too. */
+export function isRedisRefusal(err: unknown): boolean {
+  return err instanceof Error && /^(OOM|EXECABORT|READONLY|MISCONF|NOREPLICAS)\b/.test(err.message);
+}
+
 /** Whether an error means "Redis cannot be reached right now" (an HTTP 503), not a bug. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
