@@ -162,11 +162,12 @@ async function integration(argv) {
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
 else if (command === 'integration') await integration(rest);
-else if (command === 'bench') {
+else if (command === 'bench' || command === 'soak') {
   ensureDependencies();
   build();
   const redis = await ensureRedis();
-  const bench = spawn(process.execPath, [join(root, 'dist', 'bench', 'fleet-bench.js'), ...rest], {
+  const script = command === 'bench' ? 'fleet-bench.js' : 'soak.js';
+  const bench = spawn(process.execPath, [join(root, 'dist', 'bench', script), ...rest], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, REDIS_URL: redis.url },
@@ -187,7 +188,7 @@ else if (command === 'bench') {
   process.exit(code);
 } else {
   process.stderr.write(
-    'usage: node scripts/fleet.mjs test [jest args] | integration [--component e2e|drm|pta] [--verbose] [--config-dir DIR] | start\n',
+    'usage: node scripts/fleet.mjs test [jest args] | integration [--component e2e|drm|pta] [--verbose] [--config-dir DIR] | start | bench [args] | soak [args]\n',
   );
   process.exit(2);
 }

@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import type { Task, TaskResult } from '@fleet/contracts';
-import { createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
 export interface NewTask {
@@ -175,7 +175,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await bestEffort(Promise.allSettled([...this.queues.values()].map((q) => q.close())), 'closing the queues');
+    await bestEffort(this.redis.quit(), 'QUIT');
+    this.redis.disconnect();
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResourceManagerSettings } from '@fleet/config';
-import { createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { RM_SETTINGS } from './rm-settings.js';
 
 export interface PoolDepth {
@@ -150,6 +150,7 @@ export class FleetStateRepository {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await bestEffort(this.redis.quit(), 'QUIT');
+    this.redis.disconnect();
   }
 }

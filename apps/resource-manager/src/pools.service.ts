@@ -21,7 +21,16 @@ export interface PoolView {
   busy: number;
   draining: number;
   depth: { waiting: number; delayed: number; delayed_due: number; active: number } | null;
-  workers: Array<{ id: string; host: string; pid: number; status: string; current_tasks: string[]; started_by_this_manager: boolean }>;
+  workers: Array<{
+    id: string;
+    host: string;
+    pid: number;
+    status: string;
+    current_tasks: string[];
+    /** Attempts it has finished (completed or failed), as of its last heartbeat. */
+    finished: number;
+    started_by_this_manager: boolean;
+  }>;
   last_decision: { at: string; desired: number; action: string; reason: string; outcome: string } | null;
   crash_loop: CrashLoop | null;
   acting: boolean;
@@ -78,9 +87,18 @@ export class PoolsService {
           pid: r.pid,
           status: isDraining(r.id, r.status) ? 'draining' : 'ready',
           current_tasks: r.current_tasks,
+          finished: r.completed + r.failed,
           started_by_this_manager: mine.has(r.id),
         })),
-        ...startingOnly.map((w) => ({ id: w.id, host: '', pid: w.pid, status: w.state, current_tasks: [], started_by_this_manager: true })),
+        ...startingOnly.map((w) => ({
+          id: w.id,
+          host: '',
+          pid: w.pid,
+          status: w.state,
+          current_tasks: [],
+          finished: w.finished,
+          started_by_this_manager: true,
+        })),
       ],
       last_decision: s?.decision
         ? { at: new Date(s.at).toISOString(), desired: s.decision.desired, action: s.decision.action, reason: s.decision.reason, outcome: s.outcome }

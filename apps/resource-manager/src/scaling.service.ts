@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ManagedPool, ResourceManagerSettings } from '@fleet/config';
-import type { WorkerRecord } from '@fleet/redis';
+import { bestEffort, type WorkerRecord } from '@fleet/redis';
 import { type Decision, decide, initialPolicyState, type Observation, type PolicyState } from '@fleet/scaling';
 import { FleetStateRepository, type PoolDepth } from './fleet-state.repository.js';
 import { HostLoad } from './host-load.js';
@@ -85,7 +85,7 @@ export class ScalingService {
     } else if (!wasActing && this.acting) this.logger.log(`holding the lease: ${this.settings.managerId} acts for the fleet`);
 
     const [registry, pins] = await Promise.all([this.repo.workers(), this.repo.pins()]);
-    this.supervisor.markReady(new Set(registry.map((r) => r.id)));
+    this.supervisor.markReady(registry);
     const host = this.host.read();
     for (const pool of this.settings.config.pools) {
       await this.tickPool(pool, registry, pins.get(pool.pool), host);
@@ -197,6 +197,6 @@ export class ScalingService {
       this.logger.log(`deprovisioning ${this.supervisor.list().length} worker(s)`);
       await this.supervisor.stopAll((pool) => this.poolConfig(pool).stopGraceMs);
     }
-    await this.repo.releaseLease();
+    await bestEffort(this.repo.releaseLease(), 'giving up the lease', this.logger);
   }
 }

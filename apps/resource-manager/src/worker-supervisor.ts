@@ -18,6 +18,8 @@ export interface ManagedWorker {
   exited: Promise<void>;
   /** Last lines it printed, for crash reports. */
   tail: string[];
+  /** Attempts it finished, as its last heartbeat said: a worker that did work and then died is not a crash loop. */
+  finished: number;
 }
 
 export interface CrashLoop {
@@ -88,10 +90,13 @@ export class WorkerSupervisor {
     this.health.delete(pool);
   }
 
-  /** Marks started workers whose heartbeat has appeared as ready. */
-  markReady(registeredIds: ReadonlySet<string>): void {
-    for (const w of this.workers.values()) {
-      if (w.state === 'starting' && registeredIds.has(w.id)) {
+  /** Marks started workers whose heartbeat has appeared as ready, and notes how much work each has done. */
+  markReady(registered: ReadonlyArray<{ id: string; completed: number; failed: number }>): void {
+    for (const r of registered) {
+      const w = this.workers.get(r.id);
+      if (!w) continue;
+      w.finished = r.completed + r.failed;
+      if (w.state === 'starting') {
         w.state = 'ready';
         w.readyAt = Date.now();
         this.healthOf(w.pool).consecutiveStartupCrashes = 0;
@@ -120,6 +125,7 @@ export class WorkerSupervisor {
       startedAt: Date.now(),
       process: child,
       tail: [],
+      finished: 0,
       exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(this.onExit(w, code, signal)))),
     };
     child.on('error', (err) => w.tail.push(`cannot start: ${err.message}`));
@@ -146,11 +152,18 @@ export class WorkerSupervisor {
     const h = this.healthOf(w.pool);
     const now = Date.now();
     const beforeReady = w.state === 'starting';
+    if (w.finished > 0 && code !== EXIT_CONFIG_ERROR) {
+      // It did work before it died (killed from outside, out of memory): replace it at once, no loop.
+      this.logger.warn(`worker ${w.id} died (${how}) after finishing ${w.finished} attempt(s); replacing it`);
+      return;
+    }
     h.crashes = [...h.crashes.filter((c) => c.at > now - CRASH_WINDOW_MS), { at: now, beforeReady }];
     h.consecutiveStartupCrashes = beforeReady ? h.consecutiveStartupCrashes + 1 : 0;
     const recent = h.crashes.length;
     h.respawnNotBefore = now + (recent <= 1 ? 0 : Math.min(30_000, 1000 * 2 ** (recent - 2)));
-    this.logger.warn(`worker ${w.id} crashed (${how})${beforeReady ? ' before it was ready' : ''}; ${recent} crash(es) in the last minute`);
+    this.logger.warn(
+      `worker ${w.id} crashed (${how})${beforeReady ? ' before it was ready' : ' before finishing any task'}; ${recent} such crash(es) in the last minute`,
+    );
     const reason =
       code === EXIT_CONFIG_ERROR
         ? `worker exited with a configuration error (exit ${code})`

@@ -42,6 +42,35 @@ describe('the resource manager supervises its workers', () => {
     expect(after.crash_loop).toBeNull();
   });
 
+  it('keeps replacing workers that are killed again and again after doing work: that is no crash loop', async () => {
+    for (let kill = 1; kill <= 6; kill++) {
+      // Each victim finishes a task first, and its manager has seen it do so (a heartbeat, then a tick).
+      const [id] = await suite.queue('cpu').add({ type: 'synthetic', name: `work before kill ${kill}`, config: { duration_ms: 1 } });
+      const worker = await waitFor(
+        async () => {
+          const done = await suite.queue('cpu').job(id);
+          if (done?.state !== 'completed') return undefined;
+          const p = await rm.pool('cpu');
+          const by = p.workers.find((w) => w.id === done.job.returnvalue?.worker_id);
+          return by && p.ready === 2 ? by : undefined;
+        },
+        { what: `a worker to finish task ${kill}`, timeoutMs: 20_000 },
+      );
+      await waitFor(async () => ((await rm.pool('cpu')).workers.find((w) => w.id === worker.id)?.finished ?? 0) > 0, {
+        what: 'its manager to see the task in its heartbeat',
+      });
+      process.kill(worker.pid, 'SIGKILL');
+      await waitFor(
+        async () => {
+          const p = await rm.pool('cpu');
+          expect(p.crash_loop).toBeNull();
+          return p.ready === 2 && !p.workers.some((w) => w.id === worker.id);
+        },
+        { what: `a replacement for victim ${kill}`, timeoutMs: 20_000 },
+      );
+    }
+  });
+
   it('detects a worker that crashes at start-up as a crash loop and stops starting it', async () => {
     const p = await waitFor(
       async () => {

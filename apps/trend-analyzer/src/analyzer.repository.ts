@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AnalyzerSettings } from '@fleet/config';
-import { COMMAND_TIMEOUT_MS, createRedis, FleetKeys, pingWithin, waitUntilReady, withTimeout } from '@fleet/redis';
+import { bestEffort, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
 import type { Sample } from './event-samples.js';
@@ -300,7 +300,7 @@ export class AnalyzerRepository {
 
   async close(): Promise<void> {
     this.reader.disconnect();
-    await withTimeout(this.redis.quit(), COMMAND_TIMEOUT_MS, 'QUIT').catch(() => undefined);
+    await bestEffort(this.redis.quit(), 'QUIT');
     this.redis.disconnect();
     this.logger.log('closed');
   }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { WorkerSettings } from '@fleet/config';
 import { TaskConsumer } from './task-consumer.js';
+import { bestEffort } from '@fleet/redis';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
@@ -52,15 +53,15 @@ export class Heartbeat {
     return this.beating;
   }
 
-  /** Announces the drain at once, so supervisors and `GET /workers` see it. */
+  /** Announces the drain at once, so supervisors and `GET /workers` see it (best effort: Redis may be away). */
   async markDraining(): Promise<void> {
     this.status = 'draining';
-    await this.beat();
+    await bestEffort(this.beat(), 'announcing the drain', this.logger);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.beating;
-    await this.redis.registry.remove(this.settings.workerId).catch(() => undefined);
+    await bestEffort(this.beating, 'the last heartbeat');
+    await bestEffort(this.redis.registry.remove(this.settings.workerId), 'leaving the registry', this.logger);
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { WorkerSettings } from '@fleet/config';
-import { createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
 /**
@@ -26,12 +26,10 @@ export class WorkerRedis {
   /** Closes both; never waits long on a Redis that is away. */
   async quit(): Promise<void> {
     await Promise.all(
-      [this.queueConnection, this.connection].map((c) =>
-        Promise.race([c.quit(), new Promise((r) => setTimeout(r, 1000))]).then(
-          () => c.disconnect(),
-          () => c.disconnect(),
-        ),
-      ),
+      [this.queueConnection, this.connection].map(async (c) => {
+        await bestEffort(c.quit(), 'QUIT');
+        c.disconnect();
+      }),
     );
   }
 }

@@ -45,6 +45,18 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
+/** How long a best-effort write on the way out (leaving the registry, giving up a lease) may wait. */
+export const SHUTDOWN_STEP_MS = 1000;
+
+/** Runs a best-effort step of a shutdown: bounded, and never failing the shutdown. */
+export async function bestEffort(step: Promise<unknown>, what: string, logger?: { warn(message: string): void }): Promise<void> {
+  try {
+    await withTimeout(step, SHUTDOWN_STEP_MS, what);
+  } catch (err) {
+    logger?.warn(`${what} skipped: ${(err as Error).message}`);
+  }
+}
+
 /** A bounded PING: what every app's health check asks. */
 export function pingWithin(redis: Redis, ms = 1000): Promise<string> {
   return withTimeout(redis.ping(), ms, 'Redis PING');

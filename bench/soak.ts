@@ -1,0 +1,207 @@
+// `npm run soak [-- --tasks 100000] [--workers 4] [--concurrency 8] [--kill-every 3] [--duration-ms 5]`
+// The whole fleet (coordinator, resource manager with its workers, trend analyzer) under a long run while a
+// worker is killed with SIGKILL every few seconds and the resource manager replaces it. It checks that every
+// task ended completed once, that every recorded attempt has its timing event and the analyzer counted each
+// once, and that Redis memory stays within what retention keeps and comes back when the fleet's keys go.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { loadCommonSettings, repoRoot } from '@fleet/config';
+import { decodeTimingEvent } from '@fleet/contracts';
+import { deleteMatching, FleetKeys, WorkerRegistry } from '@fleet/redis';
+import { freePort, type Proc, run, until } from './bench-support.js';
+
+const { values: o } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '5000' },
+    workers: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '8' },
+    'kill-every': { type: 'string', default: '3' },
+    'duration-ms': { type: 'string', default: '5' },
+  },
+});
+const N = Number(o.tasks);
+const W = Number(o.workers);
+const C = Number(o.concurrency);
+const KILL_EVERY_MS = Number(o['kill-every']) * 1000;
+const DURATION_MS = Number(o['duration-ms']);
+const BATCH = 1000;
+const url = loadCommonSettings(process.env).redisUrl;
+const prefix = `soak-${process.pid}-${Date.now().toString(36)}`;
+const keys = new FleetKeys(prefix);
+const redis = new Redis(url, { maxRetriesPerRequest: null });
+const say = (msg: string) => process.stdout.write(`[soak] ${msg}\n`);
+const dist = (app: string) => join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js');
+const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+
+async function main(): Promise<number> {
+  const configDir = mkdtempSync(join(tmpdir(), 'fleet-soak-'));
+  writeFileSync(join(configDir, 'worker_templates.json'), JSON.stringify({ cpu: { provider: 'LOCAL', resources: { cpu: 1 }, concurrency: C } }));
+  writeFileSync(
+    join(configDir, 'resource_manager_config.json'),
+    JSON.stringify({ min_workers: W, max_workers: W, scaling_strategy: 'STATIC', polling_interval: 0.5, lease_ttl: 3, stop_grace_period: 10 }),
+  );
+  writeFileSync(join(configDir, 'performance_analyzer_config.json'), JSON.stringify({ polling_interval: 5, metrics_grouping: ['pool'] }));
+  const ports = { coordinator: await freePort(), rm: await freePort(), analyzer: await freePort() };
+  const env = {
+    REDIS_URL: url,
+    FLEET_PREFIX: prefix,
+    CONFIG_DIR: configDir,
+    // Keep every task and every event readable until the checks have run.
+    TASK_RETAIN_COMPLETED_COUNT: String(N),
+    TIMINGS_MAXLEN: String(Math.max(100_000, 3 * N)),
+    WORKER_HEARTBEAT_MS: '500',
+    WORKER_LOCK_MS: '5000',
+    WORKER_STALLED_INTERVAL_MS: '2000',
+  };
+  const baseline = await usedMemory();
+  const apps: Proc[] = [
+    run([dist('coordinator')], { ...env, COORDINATOR_PORT: String(ports.coordinator) }),
+    run([dist('trend-analyzer')], { ...env, TREND_ANALYZER_PORT: String(ports.analyzer) }),
+    run([dist('resource-manager')], { ...env, RESOURCE_MANAGER_PORT: String(ports.rm) }),
+  ];
+  const api = (port: number, path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init);
+  let killed = 0;
+  let killer: NodeJS.Timeout | undefined;
+  try {
+    for (const port of Object.values(ports))
+      await until(async () => (await api(port, '/health').catch(() => undefined))?.ok, `the app on :${port}`, 60_000, 100);
+    await until(async () => (await redis.zcard(keys.workerIndex)) >= W, `${W} workers`, 60_000, 100);
+    const started = Date.now();
+    say(`${N} tasks (synthetic, ${DURATION_MS} ms), ${W} workers × ${C}, a worker SIGKILLed every ${KILL_EVERY_MS / 1000} s; prefix ${prefix}`);
+
+    // A worker killed every few seconds (by pid, from the registry); the resource manager replaces it.
+    killer = setInterval(() => {
+      void (async () => {
+        const ids = await redis.zrange(keys.workerIndex, 0, -1);
+        const id = ids[Math.floor(Math.random() * ids.length)];
+        const pid = id ? Number(await redis.hget(keys.worker(id), 'pid')) : 0;
+        if (pid > 0) {
+          try {
+            process.kill(pid, 'SIGKILL');
+            killed++;
+          } catch {
+            // gone already
+          }
+        }
+      })();
+    }, KILL_EVERY_MS);
+
+    for (let sent = 0; sent < N; sent += BATCH) {
+      const n = Math.min(BATCH, N - sent);
+      const tasks = Array.from({ length: n }, (_, i) => ({ type: 'synthetic', name: `soak ${sent + i}`, config: { duration_ms: DURATION_MS } }));
+      const res = await api(ports.coordinator, '/tasks/batch', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tasks }),
+      });
+      if (res.status !== 201) throw new Error(`submitting: ${res.status} ${await res.text()}`);
+    }
+    const counts = async () =>
+      ((await (await api(ports.coordinator, '/queues')).json()) as { pools: Array<{ counts: Record<string, number> }> }).pools[0]?.counts ?? {};
+    let last = 0;
+    await until(
+      async () => {
+        const c = await counts();
+        if (Date.now() - last > 5000) {
+          last = Date.now();
+          say(`${c.completed ?? 0} completed, ${c.active ?? 0} active, ${(c.prioritized ?? 0) + (c.waiting ?? 0)} queued, ${killed} workers killed`);
+        }
+        return (c.completed ?? 0) + (c.failed ?? 0) >= N;
+      },
+      'every task to finish',
+      Math.max(600_000, N * 20),
+      500,
+    );
+    clearInterval(killer);
+    const seconds = (Date.now() - started) / 1000;
+    const c = await counts();
+    const peak = await usedMemory();
+
+    // Every recorded attempt has its event: the attempt each completed task finished on is in the stream.
+    const completedAttempts = new Map<string, Set<number>>();
+    const attempts = new Set<string>();
+    let from = '-';
+    for (;;) {
+      const page = await redis.xrange(keys.timings, from, '+', 'COUNT', 10_000);
+      for (const [, fields] of page) {
+        const r = decodeTimingEvent(fields);
+        if (!r.ok) continue;
+        attempts.add(`${r.event.task_id}#${r.event.attempt}`);
+        if (r.event.outcome === 'completed')
+          completedAttempts.set(r.event.task_id, (completedAttempts.get(r.event.task_id) ?? new Set()).add(r.event.attempt));
+      }
+      if (page.length < 10_000) break;
+      from = `(${(page.at(-1) as [string, string[]])[0]}`;
+    }
+    const ids = await redis.zrange(`${keys.bullPrefix}:cpu:completed`, 0, -1);
+    let missingEvent = 0;
+    for (let i = 0; i < ids.length; i += 1000) {
+      const p = redis.pipeline();
+      for (const id of ids.slice(i, i + 1000)) p.hget(`${keys.bullPrefix}:cpu:${id}`, 'ats');
+      const replies = (await p.exec()) ?? [];
+      replies.forEach(([, ats], j) => {
+        if (!completedAttempts.get(ids[i + j])?.has(Number(ats))) missingEvent++;
+      });
+    }
+    const ranTwice = [...completedAttempts.values()].filter((s) => s.size > 1).length;
+    const analyzed = await until(
+      async () => {
+        const e = ((await (await api(ports.analyzer, '/metrics/summary')).json()) as { events: Record<string, number> }).events;
+        return e.unread === 0 && e.pending === 0 ? e : undefined;
+      },
+      'the analyzer to catch up',
+      120_000,
+      500,
+    );
+    for (const a of apps.reverse()) await a.stop();
+    // The ones killed leave when their heartbeat entry expires; the others leave when stopped.
+    await until(async () => (await new WorkerRegistry(redis, keys).list()).length === 0, 'the workers to leave', 30_000, 100);
+    await deleteMatching(redis, `${prefix}:*`);
+    const after = await usedMemory();
+
+    const checks: Array<[string, boolean]> = [
+      [`every task completed: ${c.completed} of ${N}, ${c.failed ?? 0} failed`, c.completed === N && (c.failed ?? 0) === 0],
+      [`completed once each in the queue: ${ids.length} completed jobs for ${N} tasks`, ids.length === N],
+      [`every recorded completion has its timing event (missing: ${missingEvent})`, missingEvent === 0],
+      [
+        `the analyzer counted each attempt once: ${analyzed.processed} counted, ${attempts.size} distinct attempts in the stream (${analyzed.duplicates} repeated writes ignored)`,
+        analyzed.processed === attempts.size && analyzed.lost_before_read === 0,
+      ],
+      [
+        `Redis memory within retention: ${mb(peak - baseline)} MiB at the end for ${N} retained tasks and ${attempts.size} events (${Math.round((peak - baseline) / N)} B per task); ${mb(after - baseline)} MiB once the fleet's keys are deleted`,
+        peak - baseline < N * 6000 && after - baseline < 8 * 1024 * 1024,
+      ],
+    ];
+    say(`${N} tasks in ${seconds.toFixed(1)} s (${Math.round(N / seconds)}/s), ${killed} workers killed and replaced`);
+    say(
+      `${ranTwice} task(s) ran to their end twice: a worker killed after its task finished, before the outcome was recorded (the task runs again; it is completed once)`,
+    );
+    say(`memory: baseline ${mb(baseline)} MiB, at the end ${mb(peak)} MiB, after deleting the fleet's keys ${mb(after)} MiB`);
+    for (const [what, ok] of checks) say(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+    const passed = checks.every(([, ok]) => ok);
+    say(passed ? 'soak passed' : 'soak FAILED');
+    return passed ? 0 : 1;
+  } finally {
+    clearInterval(killer);
+    for (const a of apps) await a.stop();
+    await deleteMatching(redis, `${prefix}:*`);
+    rmSync(configDir, { recursive: true, force: true });
+  }
+}
+
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+main().then(
+  async (code) => {
+    await redis.quit();
+    process.exit(code);
+  },
+  async (err: Error) => {
+    say(`failed: ${err.stack ?? err.message}`);
+    await redis.quit().catch(() => undefined);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,107 @@
+import { type AnalyzerSettings, parseAnalyzerConfig } from '@fleet/config';
+import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
+import { isolatedSuite, waitFor } from '@fleet/testing';
+import { AnalyzerRepository } from '../../apps/trend-analyzer/src/analyzer.repository.js';
+import { IngestService } from '../../apps/trend-analyzer/src/ingest.service.js';
+
+const event = (i: number, attempt = 1): TimingEvent => ({
+  task_id: `cpu.${i}`,
+  task_type: 'synthetic',
+  pool: 'cpu',
+  worker_id: 'w',
+  attempt,
+  outcome: 'completed',
+  final: true,
+  queued_at: 1_000,
+  started_at: 2_000,
+  finished_at: 3_000 + i,
+  wait_ms: 1000,
+  run_ms: 1000 + i,
+  metrics: {},
+  labels: {},
+});
+
+describe('the trend analyzer counts every task attempt exactly once', () => {
+  const suite = isolatedSuite('exactly', {});
+  /** An analyzer's repository and ingest, in this process, so a test can interleave two of them step by step. */
+  const analyzer = async (id: string) => {
+    const settings: AnalyzerSettings = {
+      redisUrl: suite.redisUrl,
+      prefix: suite.prefix,
+      configDir: suite.config.path,
+      shutdownGraceMs: 1000,
+      port: 0,
+      analyzerId: id,
+      // Claim anything pending at once: the test decides when a claim happens.
+      config: { ...parseAnalyzerConfig({}).value, claimIdleMs: 0 },
+      warnings: [],
+    };
+    const repo = new AnalyzerRepository(settings);
+    await repo.open();
+    suite.onCleanup(() => repo.close());
+    return { repo, ingest: new IngestService(settings, repo) };
+  };
+  const write = (events: TimingEvent[]) => Promise.all(events.map((e) => suite.redis.xadd(suite.keys.timings, '*', ...encodeTimingEvent(e))));
+
+  it('a batch another analyzer claimed (XAUTOCLAIM) before the first committed it counts once, whoever commits', async () => {
+    const a = await analyzer('a');
+    const b = await analyzer('b');
+    await write(Array.from({ length: 10 }, (_, i) => event(i)));
+    const delivered = await a.repo.next(100, 100);
+    expect(delivered).toHaveLength(10);
+    // a stalls between reading and committing; b takes the batch over, and both commit it.
+    const claimed = await b.repo.claimAbandoned(100);
+    expect(claimed).toHaveLength(10);
+    await b.ingest.process(claimed);
+    await a.ingest.process(delivered);
+    const { events } = await a.ingest.account();
+    expect(events).toMatchObject({ processed: 10, duplicates: 0, pending: 0, written: 10 });
+    expect(Number(await suite.redis.hget(`${suite.prefix}:ta:counters`, 'completed:cpu'))).toBe(10);
+    expect(await suite.redis.llen(`${suite.prefix}:ta:s:run_time_ms|task_type=synthetic,pool=cpu`)).toBe(10);
+  });
+
+  it('an event written twice (a worker repeated a write it could not confirm) counts once; another attempt of the same task counts', async () => {
+    const a = await analyzer('a2');
+    await write([event(100), event(100), event(100, 2)]);
+    await a.ingest.process(await a.repo.next(100, 100));
+    const { events } = await a.ingest.account();
+    expect(events).toMatchObject({ processed: 12, duplicates: 1 });
+  });
+
+  it('an alert is escalated once when two analyzers both see it get worse', async () => {
+    const a = await analyzer('a3');
+    const b = await analyzer('b3');
+    const alert = { metric: 'run_time_ms', group: 'pool=cpu', severity: 'warning' };
+    expect(await a.repo.transitionAlert('raised', 'run_time_ms|pool=cpu', alert)).toBe(true);
+    expect(await b.repo.transitionAlert('raised', 'run_time_ms|pool=cpu', alert)).toBe(false);
+    const critical = { ...alert, severity: 'critical' };
+    const escalated = await Promise.all([
+      a.repo.transitionAlert('escalated', 'run_time_ms|pool=cpu', critical),
+      b.repo.transitionAlert('escalated', 'run_time_ms|pool=cpu', critical),
+    ]);
+    expect(escalated.filter(Boolean)).toHaveLength(1);
+    expect((await a.repo.alertHistory(10)).map((h) => h.event).sort()).toEqual(['escalated', 'raised']);
+  });
+});
+
+describe('timing events trimmed from the stream before any analyzer read them', () => {
+  const suite = isolatedSuite('trimmed', { 'performance_analyzer_config.json': { polling_interval: 0.3, claim_idle_ms: 1000 } });
+
+  it('are reported as lost_before_read; everything written is accounted for', async () => {
+    const analyzer = await suite.service('trend-analyzer');
+    await analyzer.stop('SIGTERM');
+    // Written while no analyzer runs, into a stream capped at 100 entries (MAXLEN ~, as workers write).
+    for (let i = 0; i < 1000; i++) await suite.redis.xadd(suite.keys.timings, 'MAXLEN', '~', 100, '*', ...encodeTimingEvent(event(i)));
+    const again = await suite.service('trend-analyzer');
+    const events = await waitFor(
+      async () => {
+        const e = (await again.http.get('/metrics/summary').expect(200)).body.events;
+        return e.unread === 0 && e.pending === 0 && e.processed > 0 ? e : undefined;
+      },
+      { what: 'the analyzer to read what is left' },
+    );
+    expect(events.written).toBe(1000);
+    expect(events.lost_before_read).toBeGreaterThan(800);
+    expect(events.processed + events.lost_before_read).toBe(1000);
+  });
+});
