@@ -75,16 +75,14 @@ async function main(): Promise<number> {
     // A worker killed every few seconds (by pid, from the registry); the resource manager replaces it.
     killer = setInterval(() => {
       void (async () => {
-        const ids = await redis.zrange(keys.workerIndex, 0, -1);
-        const id = ids[Math.floor(Math.random() * ids.length)];
-        const pid = id ? Number(await redis.hget(keys.worker(id), 'pid')) : 0;
-        if (pid > 0) {
-          try {
-            process.kill(pid, 'SIGKILL');
-            killed++;
-          } catch {
-            // gone already
-          }
+        const live = await new WorkerRegistry(redis, keys).list();
+        const victim = live[Math.floor(Math.random() * live.length)];
+        if (!victim) return;
+        try {
+          process.kill(victim.pid, 'SIGKILL');
+          killed++;
+        } catch {
+          // gone already
         }
       })();
     }, KILL_EVERY_MS);

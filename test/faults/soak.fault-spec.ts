@@ -4,8 +4,9 @@ import { repoRoot } from '@fleet/config';
 import { TEST_REDIS_URL } from '@fleet/testing';
 
 describe('the soak (npm run soak), CI-sized', () => {
-  it('2,000 tasks with a worker SIGKILLed every second: each completed once, every attempt counted once, memory back after', () => {
-    const soak = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'bench', 'soak.js'), '--tasks', '2000', '--kill-every', '1'], {
+  it('3,000 tasks of 20 ms with a worker SIGKILLed every half second: each completed once, every attempt counted once, memory back after', () => {
+    const args = ['--tasks', '3000', '--duration-ms', '20', '--kill-every', '0.5'];
+    const soak = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'bench', 'soak.js'), ...args], {
       env: { ...process.env, REDIS_URL: TEST_REDIS_URL },
       encoding: 'utf8',
       timeout: 180_000,
