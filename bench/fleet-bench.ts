@@ -35,7 +35,7 @@ const EVENTS = Number(o.events ?? (quick ? 30_000 : 100_000));
 const url = loadCommonSettings(process.env).redisUrl;
 const dist = (...p: string[]) => join(repoRoot(), 'dist', ...p);
 const redis = new Redis(url, { maxRetriesPerRequest: null });
-const RETENTION = { completedAgeS: 86_400, completedCount: 1_000_000, failedAgeS: 86_400 };
+const RETENTION = { completedAgeS: 86_400, completedCount: 1_000_000, failedAgeS: 86_400, failedCount: 1_000_000 };
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 let seq = 0;
 const prefixOf = (label: string) => `bench-${process.pid}-${label}-${++seq}`;

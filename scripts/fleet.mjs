@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { HOW_TO_GET_REDIS, findRedisServer, isRedisReachable, startRedisServer } from './lib/redis-server.mjs';
+import { HOW_TO_GET_REDIS, findRedisServer, isRedisReachable, redactUrl, startRedisServer } from './lib/redis-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
@@ -44,16 +44,16 @@ export function build() {
 export async function ensureRedis() {
   const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   if (await isRedisReachable(url)) {
-    say(`using Redis at ${url}`);
+    say(`using Redis at ${redactUrl(url)}`);
     return { url, stop: async () => undefined };
   }
   if (!findRedisServer()) {
-    say(`Redis at ${url} is not reachable.`);
+    say(`Redis at ${redactUrl(url)} is not reachable.`);
     process.stderr.write(`${HOW_TO_GET_REDIS}\n`);
     process.exit(1);
   }
   const server = await startRedisServer();
-  say(`Redis at ${url} is not reachable: started a private redis-server at ${server.url} (pid ${server.pid})`);
+  say(`Redis at ${redactUrl(url)} is not reachable: started a private redis-server at ${server.url} (pid ${server.pid})`);
   return server;
 }
 

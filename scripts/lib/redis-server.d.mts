@@ -22,3 +22,4 @@ export declare function startRedisServer(opts?: {
   appendonly?: 'always' | 'everysec';
   extraArgs?: string[];
 }): Promise<PrivateRedis>;
+export declare function redactUrl(url: string): string;

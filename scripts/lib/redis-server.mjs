@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -13,18 +14,28 @@ export const HOW_TO_GET_REDIS = [
   '  - or point REDIS_URL at a Redis 7 you already run.',
 ].join('\n');
 
-/** True when something at `url` answers PING (an auth error also proves a Redis is there). */
+/** The URL as it may be printed: its password replaced. */
+export const redactUrl = (url) => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+
+/**
+ * True when something at `url` answers PING (an auth error also proves a Redis is there). A `rediss://` URL
+ * is checked with a TLS handshake (the server's certificate is the client's business, not this check's).
+ */
 export function isRedisReachable(url, timeoutMs = 1000) {
-  const { hostname, port } = new URL(url);
+  const { hostname, port, protocol } = new URL(url);
+  const host = hostname || '127.0.0.1';
   return new Promise((resolve) => {
-    const socket = createConnection({ host: hostname || '127.0.0.1', port: Number(port || 6379) });
+    const socket =
+      protocol === 'rediss:'
+        ? tlsConnect({ host, port: Number(port || 6379), servername: host, rejectUnauthorized: false })
+        : createConnection({ host, port: Number(port || 6379) });
     const done = (ok) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on(protocol === 'rediss:' ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.on('data', (buf) => done(/^(\+PONG|-NOAUTH|-ERR)/.test(buf.toString())));
   });
 }

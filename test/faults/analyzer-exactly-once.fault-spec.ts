@@ -31,6 +31,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
       configDir: suite.config.path,
       shutdownGraceMs: 1000,
       port: 0,
+      security: { host: '127.0.0.1', tokens: null, rateLimitPerMinute: 1000, maxQueuedPerClient: 1000, corsOrigins: [] },
       analyzerId: id,
       // Claim anything pending at once: the test decides when a claim happens.
       config: { ...parseAnalyzerConfig({}).value, claimIdleMs: 0 },

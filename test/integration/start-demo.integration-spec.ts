@@ -23,7 +23,7 @@ describe('npm start, then npm run demo, then Ctrl-C', () => {
     const pids = new Set<number>();
     try {
       await waitFor(() => out.includes('the fleet is running'), { what: 'npm start to bring the fleet up', timeoutMs: 60_000, intervalMs: 100 });
-      const demo = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/coordinator/src/demo-cli.js'), '--load', '30'], {
+      const demo = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'demo', '--load', '30'], {
         env,
         encoding: 'utf8',
         timeout: 120_000,

@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from '@fleet/auth';
 import type { CoordinatorSettings } from '@fleet/config';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { FleetController } from './fleet.controller.js';
@@ -12,6 +13,7 @@ export class CoordinatorModule {
   static forRoot(settings: CoordinatorSettings): DynamicModule {
     return {
       module: CoordinatorModule,
+      imports: [AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'coordinator' })],
       controllers: [TasksController, FleetController],
       providers: [{ provide: COORDINATOR_SETTINGS, useValue: settings }, TaskQueueRepository, TasksService],
     };

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
+import { Access, READERS } from '@fleet/auth';
 import type { WorkerRecord } from '@fleet/redis';
 import { type QueueCounts, TaskQueueRepository } from './task-queue.repository.js';
 
@@ -8,17 +9,20 @@ export class FleetController {
 
   /** Task counts per pool and state. */
   @Get('queues')
+  @Access(READERS)
   async queues(): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
     return { pools: await this.repo.counts() };
   }
 
   /** Workers whose heartbeat is current, with pool, capabilities and the tasks they hold. */
   @Get('workers')
+  @Access(READERS)
   async workers(): Promise<{ workers: WorkerRecord[] }> {
     return { workers: await this.repo.workers() };
   }
 
   @Get('health')
+  @Access('public')
   async health(): Promise<{ status: 'ok'; redis: 'up' }> {
     try {
       await this.repo.ping();

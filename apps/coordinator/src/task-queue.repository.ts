@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
-import type { Task, TaskResult } from '@fleet/contracts';
+import { FieldErrorsException } from '@fleet/app';
+import type { QueuedTask, Task, TaskResult } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
@@ -12,6 +13,48 @@ export interface NewTask {
   task: Task;
 }
 
+/**
+ * Adds task ids to a client's set of queued tasks in a pool unless that would pass the cap. When it would,
+ * ids no longer waiting (not prioritized, delayed or waiting for dependencies) are forgotten first; ids added in
+ * the last minute stay (their transaction may not have run yet). The set expires with failed-task retention.
+ * KEYS: the client's set, the pool's prioritized, delayed and waiting-children sets.
+ * ARGV: cap, now (ms), ttl (s), ids…  Returns {1, count} when added, {0, count} when refused.
+ */
+const RESERVE_QUEUED = `
+local key, cap, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = #ARGV - 3
+local count = redis.call('ZCARD', key)
+if count + n > cap then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - 60000)) do
+    if not redis.call('ZSCORE', KEYS[2], m) and not redis.call('ZSCORE', KEYS[3], m) and not redis.call('ZSCORE', KEYS[4], m) then
+      redis.call('ZREM', key, m)
+    end
+  end
+  count = redis.call('ZCARD', key)
+  if count + n > cap then return {0, count} end
+end
+for i = 4, #ARGV, 500 do
+  local args = {}
+  for j = i, math.min(i + 499, #ARGV) do
+    table.insert(args, now)
+    table.insert(args, ARGV[j])
+  end
+  redis.call('ZADD', key, unpack(args))
+end
+redis.call('EXPIRE', key, ARGV[3])
+return {1, count + n}
+`;
+
+const tooManyQueued = (pool: string, client: string, count: number, cap: number) => {
+  const e = new FieldErrorsException(429, [
+    {
+      field: 'tasks',
+      reason: `client ${client} has ${count} task(s) queued in pool ${pool}; at most ${cap} may wait (MAX_QUEUED_PER_CLIENT): retry when some have run`,
+    },
+  ]);
+  return Object.assign(e, { retryAfterS: 5 });
+};
+
 /** What the coordinator remembers of a task it cancelled (BullMQ forgets a removed job). */
 export interface CancelledRecord {
   id: string;
@@ -20,6 +63,7 @@ export interface CancelledRecord {
   type: Task['type'];
   priority: number;
   labels: Record<string, string>;
+  submitted_by: string;
   queued_at: number;
   cancelled_at: number;
 }
@@ -30,7 +74,7 @@ export type QueueCounts = Record<'waiting' | 'prioritized' | 'delayed' | 'active
 @Injectable()
 export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly logger = new Logger(TaskQueueRepository.name);
-  private readonly redis: Redis;
+  private readonly redis: Redis & { reserveQueued(...args: Array<string | number>): Promise<[number, number]> };
   private readonly keys: FleetKeys;
   private readonly queues = new Map<string, Queue>();
   private readonly registry: WorkerRegistry;
@@ -38,7 +82,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
     this.keys = new FleetKeys(settings.prefix);
-    this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator');
+    this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
+    this.redis.defineCommand('reserveQueued', { numberOfKeys: 4, lua: RESERVE_QUEUED });
     this.registry = new WorkerRegistry(this.redis, this.keys);
   }
 
@@ -67,10 +112,34 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     return q;
   }
 
-  /** The task ids that hold these idempotency keys already (null where none does). */
-  async idempotencyHolders(keys: readonly string[]): Promise<Array<string | null>> {
+  /** The task ids that hold these idempotency keys of the client already (null where none does). */
+  async idempotencyHolders(client: string, keys: readonly string[]): Promise<Array<string | null>> {
     if (keys.length === 0) return [];
-    return this.redis.mget(...keys.map((k) => this.keys.idempotency(k)));
+    return this.redis.mget(...keys.map((k) => this.keys.idempotency(client, k)));
+  }
+
+  /**
+   * Counts `ids` against the client's cap of tasks queued in the pool (a Lua script: what it checks and what
+   * it adds cannot be interleaved with another coordinator). Ids no longer waiting are forgotten when the cap
+   * would be reached. Throws a 429 when the cap would be exceeded.
+   */
+  private async reserve(pool: string, client: string, ids: readonly string[]): Promise<void> {
+    const k = this.keys;
+    const [ok, count] = await this.redis.reserveQueued(
+      k.queuedBy(pool, client),
+      k.queueKey(pool, 'prioritized'),
+      k.queueKey(pool, 'delayed'),
+      k.queueKey(pool, 'waiting-children'),
+      this.settings.security.maxQueuedPerClient,
+      Date.now(),
+      this.settings.retention.failedAgeS,
+      ...ids,
+    );
+    if (ok !== 1) throw tooManyQueued(pool, client, count, this.settings.security.maxQueuedPerClient);
+  }
+
+  private async release(pool: string, client: string, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.zrem(this.keys.queuedBy(pool, client), ...ids);
   }
 
   /**
@@ -79,18 +148,39 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * all). Job ids are chosen before the transaction, so running it twice adds nothing twice. Returns, per
    * claim, the id that held the key already (another request won it meanwhile), or null when this one did.
    */
-  async enqueue(tasks: readonly NewTask[], claims: ReadonlyArray<{ key: string; id: string }>): Promise<Array<string | null>> {
+  async enqueue(tasks: readonly NewTask[], claims: ReadonlyArray<{ key: string; id: string }>, client: string): Promise<Array<string | null>> {
     if (tasks.length === 0 && claims.length === 0) return [];
     await this.ensureScriptsLoaded();
+    const byPool = new Map<string, string[]>();
+    for (const t of tasks) byPool.set(t.pool, [...(byPool.get(t.pool) ?? []), t.id]);
+    const reserved: Array<[string, string[]]> = [];
+    try {
+      for (const [pool, ids] of byPool) {
+        await this.reserve(pool, client, ids);
+        reserved.push([pool, ids]);
+      }
+      return await this.transact(tasks, claims, client);
+    } catch (err) {
+      await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async transact(
+    tasks: readonly NewTask[],
+    claims: ReadonlyArray<{ key: string; id: string }>,
+    client: string,
+  ): Promise<Array<string | null>> {
     const ttl = Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
     // Every queue shares this connection: BullMQ's view of it makes a MULTI its scripts can join.
     const multi = (await (this.queues.values().next().value as Queue).backend.client).multi();
     const raw = multi as unknown as ReturnType<Redis['multi']>;
-    for (const c of claims) raw.set(this.keys.idempotency(c.key), c.id, 'EX', ttl, 'NX', 'GET');
+    for (const c of claims) raw.set(this.keys.idempotency(client, c.key), c.id, 'EX', ttl, 'NX', 'GET');
     const queued: Array<Promise<string>> = [];
     for (const { id, pool, task } of tasks) {
       const queue = this.queue(pool);
-      const entry = new Job(queue, task.type, task, taskJobOptions(id, task, this.settings.retention), id).toFlowEntry();
+      const data: QueuedTask = { ...task, submitted_by: client };
+      const entry = new Job(queue, task.type, data, taskJobOptions(id, task, this.settings.retention), id).toFlowEntry();
       // The insert is queued on the transaction synchronously; the promise settles without a round trip.
       queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));
     }
@@ -126,11 +216,11 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * A job and its state. The state is read first: a job only moves forward, so the job read after it is
    * at least as new (never "failed" with the attempt counters of before the failure).
    */
-  async getJob(pool: string, id: string): Promise<{ job: Job<Task, TaskResult>; state: string } | undefined> {
+  async getJob(pool: string, id: string): Promise<{ job: Job<QueuedTask, TaskResult>; state: string } | undefined> {
     const queue = this.queue(pool);
     const state = await queue.getJobState(id);
     if (state === 'unknown') return undefined;
-    const job = await Job.fromId<Task, TaskResult>(queue, id);
+    const job = await Job.fromId<QueuedTask, TaskResult>(queue, id);
     return job ? { job, state } : undefined;
   }
 
@@ -143,11 +233,12 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * Removes a queued job. The record is written first so a task is never forgotten; BullMQ refuses to
    * remove a job a worker has locked, and then the record is withdrawn and `false` returned.
    */
-  async cancel(job: Job<Task>, record: CancelledRecord): Promise<boolean> {
+  async cancel(job: Job<QueuedTask>, record: CancelledRecord): Promise<boolean> {
     const key = this.keys.cancelled(record.id);
     await this.redis.set(key, JSON.stringify(record), 'EX', this.settings.retention.failedAgeS);
     try {
       await job.remove();
+      await this.release(record.pool, record.submitted_by, [record.id]);
       return true;
     } catch (err) {
       await this.redis.del(key);

@@ -1,5 +1,14 @@
 import type { Job } from 'bullmq';
-import { decodeFailure, fromQueuePriority, type Task, type TaskFailure, type TaskResult, type TaskState, toTaskState } from '@fleet/contracts';
+import {
+  decodeFailure,
+  fromQueuePriority,
+  type QueuedTask,
+  type Task,
+  type TaskFailure,
+  type TaskResult,
+  type TaskState,
+  toTaskState,
+} from '@fleet/contracts';
 import type { CancelledRecord } from './task-queue.repository.js';
 
 /** A task as `GET /tasks/:id` shows it. Times are ISO strings; durations are milliseconds. */
@@ -11,6 +20,8 @@ export interface TaskView {
   priority: number;
   state: TaskState;
   labels: Record<string, string>;
+  /** The client that submitted it. */
+  submitted_by: string;
   attempts: { made: number; started: number; max: number };
   worker_id: string | null;
   timings: {
@@ -29,7 +40,7 @@ export interface TaskView {
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
 
-export function viewOfJob(job: Job<Task, TaskResult>, pool: string, queueState: string): TaskView {
+export function viewOfJob(job: Job<QueuedTask, TaskResult>, pool: string, queueState: string): TaskView {
   const state = toTaskState(queueState) ?? 'queued';
   const task = job.data;
   const started = job.processedOn ?? null;
@@ -43,6 +54,7 @@ export function viewOfJob(job: Job<Task, TaskResult>, pool: string, queueState: 
     priority: task.priority ?? fromQueuePriority(job.priority),
     state,
     labels: task.labels ?? {},
+    submitted_by: task.submitted_by ?? 'anonymous',
     attempts: { made: job.attemptsMade, started: job.attemptsStarted, max: job.opts.attempts ?? 1 },
     worker_id: result?.worker_id ?? job.processedBy ?? null,
     timings: {
@@ -67,6 +79,7 @@ export function viewOfCancelled(c: CancelledRecord): TaskView {
     priority: c.priority,
     state: 'cancelled',
     labels: c.labels,
+    submitted_by: c.submitted_by ?? 'anonymous',
     attempts: { made: 0, started: 0, max: 0 },
     worker_id: null,
     timings: { queued_at: iso(c.queued_at) as string, started_at: null, finished_at: iso(c.cancelled_at), wait_ms: null, run_ms: null },

@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { conflict, notFound, unprocessable } from '@fleet/app';
-import type { CoordinatorSettings } from '@fleet/config';
+import { seesAllTasks } from '@fleet/auth';
+import type { Client, CoordinatorSettings } from '@fleet/config';
 import {
   type FieldError,
   idempotentTaskId,
   newTaskId,
   poolOfTaskId,
+  type QueuedTask,
   routeTask,
   type Task,
   type TaskResult,
@@ -17,9 +19,6 @@ import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
 
-/** The idempotency namespace of requests without a client (until clients authenticate). */
-const ANONYMOUS_CLIENT = '';
-
 export interface Submitted {
   id: string;
   pool: string;
@@ -27,6 +26,8 @@ export interface Submitted {
   /** True when an earlier task with the same idempotency key was returned instead of a new one. */
   duplicate: boolean;
 }
+
+type Found = { job: Job<QueuedTask, TaskResult>; pool: string; state: string } | { cancelled: TaskView };
 
 @Injectable()
 export class TasksService {
@@ -47,37 +48,44 @@ export class TasksService {
     return routed;
   }
 
-  async submit(task: Task): Promise<Submitted> {
-    const [one] = await this.enqueue(this.route([task], () => 'hardware_requirements'));
+  async submit(task: Task, client: Client): Promise<Submitted> {
+    const [one] = await this.enqueue(
+      this.route([task], () => 'hardware_requirements'),
+      client,
+    );
     return one;
   }
 
-  async submitBatch(tasks: readonly Task[]): Promise<Submitted[]> {
-    return this.enqueue(this.route(tasks, (i) => `tasks[${i}].hardware_requirements`));
+  async submitBatch(tasks: readonly Task[], client: Client): Promise<Submitted[]> {
+    return this.enqueue(
+      this.route(tasks, (i) => `tasks[${i}].hardware_requirements`),
+      client,
+    );
   }
 
   /**
    * Resolves idempotency keys, then queues what is new, all pools and every key claim in one transaction.
-   * A task with a key gets the id derived from it, so the same key can never queue two jobs. The first task
+   * Keys belong to the client that sent them: no client can claim or learn another's. A task with a key gets
+   * the id derived from the client and the key, so the same key can never queue two jobs. The first task
    * with a key claims it; a task whose key is held already (by an earlier request, by a request racing this
    * one, or earlier in this batch) returns the holder instead of being queued again.
    */
-  private async enqueue(routed: NewTask[]): Promise<Submitted[]> {
+  private async enqueue(routed: NewTask[], client: Client): Promise<Submitted[]> {
     const claimers = new Map<string, NewTask>();
     for (const t of routed) {
       const key = t.task.idempotency_key;
       if (key === undefined) continue;
-      t.id = idempotentTaskId(t.pool, ANONYMOUS_CLIENT, key);
+      t.id = idempotentTaskId(t.pool, client.name, key);
       if (!claimers.has(key)) claimers.set(key, t);
     }
     const keys = [...claimers.keys()];
     const holderOf = new Map<string, string>();
-    (await this.repo.idempotencyHolders(keys)).forEach((holder, i) => holder && holderOf.set(keys[i], holder));
+    (await this.repo.idempotencyHolders(client.name, keys)).forEach((holder, i) => holder && holderOf.set(keys[i], holder));
     const first = (t: NewTask) => t.task.idempotency_key === undefined || claimers.get(t.task.idempotency_key) === t;
     const fresh = routed.filter((t) => first(t) && !holderOf.has(t.task.idempotency_key ?? ''));
     const claims = keys.filter((k) => !holderOf.has(k)).map((key) => ({ key, id: (claimers.get(key) as NewTask).id }));
     // A request racing this one may have claimed a key between the read and the transaction.
-    (await this.repo.enqueue(fresh, claims)).forEach((holder, i) => holder && holderOf.set((claims[i] as { key: string }).key, holder));
+    (await this.repo.enqueue(fresh, claims, client.name)).forEach((holder, i) => holder && holderOf.set((claims[i] as { key: string }).key, holder));
     const queuedNow = new Set(fresh.filter((t) => t.task.idempotency_key === undefined || !holderOf.has(t.task.idempotency_key)).map((t) => t.id));
 
     const described = new Map<string, Promise<Submitted>>();
@@ -100,7 +108,7 @@ export class TasksService {
     return { id, pool, state, duplicate: true };
   }
 
-  private async find(id: string): Promise<{ job: Job<Task, TaskResult>; pool: string; state: string } | { cancelled: TaskView } | undefined> {
+  private async find(id: string): Promise<Found | undefined> {
     const pool = poolOfTaskId(id);
     if (pool === undefined || !this.repo.hasPool(pool)) return undefined;
     const found = await this.repo.getJob(pool, id);
@@ -109,15 +117,21 @@ export class TasksService {
     return cancelled ? { cancelled: viewOfCancelled(cancelled) } : undefined;
   }
 
-  async get(id: string): Promise<TaskView> {
+  /** The task, if this client may see it: a client that only submits sees its own, and another's is as if absent. */
+  private async findFor(id: string, client: Client): Promise<Found> {
     const found = await this.find(id);
-    if (!found) throw notFound('id', `no task with id "${id}"`);
+    const owner = found && ('cancelled' in found ? found.cancelled.submitted_by : (found.job.data.submitted_by ?? 'anonymous'));
+    if (!found || (!seesAllTasks(client) && owner !== client.name)) throw notFound('id', `no task with id "${id}"`);
+    return found;
+  }
+
+  async get(id: string, client: Client): Promise<TaskView> {
+    const found = await this.findFor(id, client);
     return 'cancelled' in found ? found.cancelled : viewOfJob(found.job, found.pool, found.state);
   }
 
-  async cancel(id: string): Promise<TaskView> {
-    const found = await this.find(id);
-    if (!found) throw notFound('id', `no task with id "${id}"`);
+  async cancel(id: string, client: Client): Promise<TaskView> {
+    const found = await this.findFor(id, client);
     if ('cancelled' in found) return found.cancelled;
     const view = viewOfJob(found.job, found.pool, found.state);
     if (view.state === 'active') {
@@ -131,6 +145,7 @@ export class TasksService {
       type: view.type,
       priority: view.priority,
       labels: view.labels,
+      submitted_by: view.submitted_by,
       queued_at: found.job.timestamp,
       cancelled_at: Date.now(),
     };

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, Param, ParseIntPipe, Put, Query, DefaultValuePipe } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Put, Query } from '@nestjs/common';
 import { z } from 'zod';
-import { ContractPipe } from '@fleet/app';
-import { type ParseResult, toFieldErrors } from '@fleet/contracts';
+import { ContractPipe, limitParam, queryParser } from '@fleet/app';
+import { Access, OPERATORS, READERS } from '@fleet/auth';
+import { type ParseResult, PoolNameSchema, toFieldErrors } from '@fleet/contracts';
 import { type DecisionRecord, FleetStateRepository } from './fleet-state.repository.js';
 import { type PoolView, PoolsService } from './pools.service.js';
 
@@ -14,6 +15,8 @@ export function parsePin(input: unknown): ParseResult<{ workers: number }> {
   return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error) };
 }
 
+const parseDecisionsQuery = queryParser({ pool: PoolNameSchema.optional(), limit: limitParam(100) });
+
 @Controller()
 export class PoolsController {
   constructor(
@@ -22,35 +25,39 @@ export class PoolsController {
   ) {}
 
   @Get('pools')
+  @Access(READERS)
   list(): { pools: PoolView[] } {
     return { pools: this.pools.list() };
   }
 
   @Get('pools/:pool')
+  @Access(READERS)
   get(@Param('pool') pool: string): PoolView {
     return this.pools.get(pool);
   }
 
   /** `{"workers": N}` pins the pool at N until the pin is removed. */
   @Put('pools/:pool')
+  @Access(OPERATORS)
   pin(@Param('pool') pool: string, @Body(new ContractPipe(parsePin)) body: { workers: number }): Promise<PoolView> {
     return this.pools.pin(pool, body.workers);
   }
 
   @Delete('pools/:pool/pin')
+  @Access(OPERATORS)
   unpin(@Param('pool') pool: string): Promise<PoolView> {
     return this.pools.unpin(pool);
   }
 
   @Get('decisions')
-  async decisions(
-    @Query('pool') pool: string | undefined,
-    @Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number,
-  ): Promise<{ decisions: DecisionRecord[] }> {
-    return { decisions: await this.repo.decisions(Math.min(Math.max(limit, 1), 1000), pool) };
+  @Access(READERS)
+  async decisions(@Query(new ContractPipe(parseDecisionsQuery)) q: { pool?: string; limit: number }): Promise<{ decisions: DecisionRecord[] }> {
+    if (q.pool !== undefined) this.pools.get(q.pool); // 404 for a pool that does not exist
+    return { decisions: await this.repo.decisions(q.limit, q.pool) };
   }
 
   @Get('health')
+  @Access('public')
   async health(): Promise<{ status: 'ok' }> {
     await this.repo.ping();
     return { status: 'ok' };

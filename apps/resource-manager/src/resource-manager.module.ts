@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { AuthModule } from '@fleet/auth';
 import type { ResourceManagerSettings } from '@fleet/config';
 import { FleetStateRepository } from './fleet-state.repository.js';
 import { PoolsController } from './pools.controller.js';
@@ -14,7 +15,10 @@ export class ResourceManagerModule {
   static forRoot(settings: ResourceManagerSettings): DynamicModule {
     return {
       module: ResourceManagerModule,
-      imports: [ScheduleModule.forRoot()],
+      imports: [
+        ScheduleModule.forRoot(),
+        AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'resource-manager' }),
+      ],
       controllers: [PoolsController],
       providers: [
         { provide: RM_SETTINGS, useValue: settings },

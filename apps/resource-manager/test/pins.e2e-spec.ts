@@ -5,7 +5,7 @@ import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 const fleetCli = (url: string, ...args: string[]) =>
-  spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/resource-manager/src/fleet-cli.js'), ...args], {
+  spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), ...args], {
     env: { ...process.env, RESOURCE_MANAGER_URL: url },
     encoding: 'utf8',
   });
@@ -84,8 +84,8 @@ describe('operators steer pools by hand', () => {
 
   it('the command line reports refusals and exits non-zero', () => {
     const r = fleetCli(rm.url, 'scale', 'cpu', '99');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('fleet: workers: must be at most max_workers (5) of pool cpu');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('422 workers: must be at most max_workers (5) of pool cpu');
     expect(fleetCli(rm.url, 'scale', 'cpu').status).toBe(2);
   });
 });

@@ -10,17 +10,21 @@
  * repeated a write it could not confirm) counts as a duplicate only.
  *
  * KEYS: stream, counters hash, series index set.
- * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, entry count, then per entry:
+ * A sample of a series not kept yet is refused (and counted as `series_refused`) once `max series` are kept.
+ *
+ * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, entry count, then per entry:
  *   id, seen bucket ('' for none), seen member, counter count, (name, increment)…, sample count, (series, "at value")…
  * Returns the events counter after the commit.
  */
 export const COMMIT_BATCH = `
 local stream, counters, index = KEYS[1], KEYS[2], KEYS[3]
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local n = tonumber(ARGV[6])
-local i = 7
+local maxSeries = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
+local i = 8
 local touched = {}
 local fresh = {}
+local kept = redis.call('SCARD', index)
 for _ = 1, n do
   local id, bucket, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local nc = tonumber(ARGV[i + 3])
@@ -46,8 +50,18 @@ for _ = 1, n do
       end
       for k = 0, ns - 1 do
         local series = ARGV[s0 + 2 * k]
-        redis.call('RPUSH', seriesBase .. series, ARGV[s0 + 2 * k + 1])
-        touched[series] = true
+        if not touched[series] and redis.call('SISMEMBER', index, series) == 0 then
+          if kept >= maxSeries then
+            series = nil
+            redis.call('HINCRBY', counters, 'series_refused', 1)
+          else
+            kept = kept + 1
+          end
+        end
+        if series then
+          redis.call('RPUSH', seriesBase .. series, ARGV[s0 + 2 * k + 1])
+          touched[series] = true
+        end
       end
     end
   end

@@ -1,8 +1,14 @@
-import { Controller, DefaultValuePipe, Get, ParseIntPipe, Query } from '@nestjs/common';
+import { Controller, Get, Header, Query } from '@nestjs/common';
+import { ContractPipe, limitParam, queryParser } from '@fleet/app';
+import { Access, READERS } from '@fleet/auth';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerRepository } from './analyzer.repository.js';
+import { renderHtml } from './html-report.js';
 import { IngestService } from './ingest.service.js';
 import { activeAlertsOf, buildReport, poolsOf, type Report, seriesOf } from './report.js';
+
+const parseLimitQuery = queryParser({ limit: limitParam(100) });
+const parseNoQuery = queryParser({});
 
 @Controller()
 export class AnalyzerController {
@@ -14,15 +20,17 @@ export class AnalyzerController {
 
   /** Active alerts and the latest alert events (raised, escalated, cleared), newest first. */
   @Get('alerts')
-  async alerts(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number) {
+  @Access(READERS)
+  async alerts(@Query(new ContractPipe(parseLimitQuery)) q: { limit: number }) {
     return {
       active: activeAlertsOf(this.analysis.snapshot),
-      recent: await this.repo.alertHistory(Math.min(Math.max(limit, 1), 1000)),
+      recent: await this.repo.alertHistory(q.limit),
     };
   }
 
   @Get('metrics/summary')
-  async summary() {
+  @Access(READERS)
+  async summary(@Query(new ContractPipe(parseNoQuery)) _q: object) {
     const snapshot = this.analysis.snapshot;
     const { events, counters } = await this.ingest.account();
     return {
@@ -34,12 +42,14 @@ export class AnalyzerController {
   }
 
   @Get('anomalies')
-  anomalies(@Query('limit', new DefaultValuePipe(100), ParseIntPipe) limit: number) {
-    return { anomalies: this.analysis.anomalies.slice(-Math.min(Math.max(limit, 1), 1000)).reverse() };
+  @Access(READERS)
+  anomalies(@Query(new ContractPipe(parseLimitQuery)) q: { limit: number }) {
+    return { anomalies: this.analysis.anomalies.slice(-q.limit).reverse() };
   }
 
   @Get('trends')
-  trends() {
+  @Access(READERS)
+  trends(@Query(new ContractPipe(parseNoQuery)) _q: object) {
     return {
       trends: seriesOf(this.analysis.snapshot, []).map(({ metric, group, direction, trend }) => ({
         metric,
@@ -51,12 +61,22 @@ export class AnalyzerController {
   }
 
   @Get('report')
-  async report(): Promise<Report> {
+  @Access(READERS)
+  async report(@Query(new ContractPipe(parseNoQuery)) _q: object): Promise<Report> {
     return buildReport(this.analysis.snapshot, this.analysis.anomalies, await this.repo.alertHistory(100), await this.ingest.account());
   }
 
   /** 503 within a second when Redis is away; the ingest loop's state besides. */
+  /** The report as a page: one SVG chart per metric and group (what `npm run report` saves). */
+  @Get('report.html')
+  @Access(READERS)
+  @Header('content-type', 'text/html; charset=utf-8')
+  async reportHtml(@Query(new ContractPipe(parseNoQuery)) _q: object): Promise<string> {
+    return renderHtml(await this.report({}));
+  }
+
   @Get('health')
+  @Access('public')
   async health(): Promise<{ status: 'ok'; ingest: { last_success_at: string | null; last_error: string | null } }> {
     await this.repo.ping();
     const h = this.ingest.health;

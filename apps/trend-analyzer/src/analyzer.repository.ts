@@ -48,6 +48,8 @@ export interface StreamAccount {
   /** True when the group has been given every entry there is. */
   caughtUp: boolean;
   counters: Record<string, number>;
+  /** Series kept. */
+  series: number;
 }
 
 const ALERTS_MAXLEN = 10_000;
@@ -164,6 +166,7 @@ export class AnalyzerRepository {
       `${this.base}:seen:`,
       SEEN_TTL_S,
       this.settings.config.historyWindow,
+      this.settings.config.maxSeries,
       entries.length,
     ];
     for (const e of entries) {
@@ -182,7 +185,13 @@ export class AnalyzerRepository {
 
   /** The stream's bookkeeping and the counters in one transaction, so they agree with each other. */
   async account(): Promise<StreamAccount> {
-    const replies = await this.redis.multi().xinfo('STREAM', this.keys.timings).xinfo('GROUPS', this.keys.timings).hgetall(this.countersKey).exec();
+    const replies = await this.redis
+      .multi()
+      .xinfo('STREAM', this.keys.timings)
+      .xinfo('GROUPS', this.keys.timings)
+      .hgetall(this.countersKey)
+      .scard(this.seriesIndex)
+      .exec();
     if (!replies) throw new Error('transaction aborted');
     // A stream that does not exist (yet, or any more after a loss of data) has had nothing written.
     const noStream = replies[0]?.[0] && /no such key/i.test(replies[0][0].message);
@@ -197,6 +206,7 @@ export class AnalyzerRepository {
       pending: Number(group?.pending ?? 0),
       caughtUp: noStream || (group !== undefined && group['last-delivered-id'] === stream['last-generated-id']),
       counters,
+      series: Number(replies[3]?.[1] ?? 0),
     };
   }
 

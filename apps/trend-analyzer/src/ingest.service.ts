@@ -27,6 +27,8 @@ export interface EventsAccount {
   lost_before_read: number;
   /** Losses of Redis's data the analyzer noticed, newest first. */
   gaps: Gap[];
+  /** Series kept, the cap (`max_series`), and samples refused because they would have started a series past it. */
+  series: { kept: number; max: number; refused_samples: number };
 }
 
 export interface IngestHealth {
@@ -52,6 +54,7 @@ export class IngestService {
   private malformedLogged = 0;
   private counted = 0;
   private lostBeforeRead = 0;
+  private seriesCapLogged = false;
   private readonly dataLostListeners: Array<() => Promise<void>> = [];
   readonly health: IngestHealth = { lastSuccessAt: 0, lastError: null };
 
@@ -165,6 +168,10 @@ export class IngestService {
     const [a, gaps] = await Promise.all([this.repo.account(), this.repo.gaps()]);
     const c = (name: string) => a.counters[name] ?? 0;
     const delivered = c('events') + c('malformed') + c('duplicates') + a.pending;
+    if (c('series_refused') > 0 && !this.seriesCapLogged) {
+      this.seriesCapLogged = true;
+      this.logger.warn(`max_series (${this.settings.config.maxSeries}) reached: samples of new series are refused and counted`);
+    }
     if (a.caughtUp) this.lostBeforeRead = Math.max(0, a.written - delivered);
     else if (a.written < this.lostBeforeRead) this.lostBeforeRead = 0;
     const events = {
@@ -177,6 +184,7 @@ export class IngestService {
       unread: Math.max(0, a.written - delivered - this.lostBeforeRead),
       lost_before_read: this.lostBeforeRead,
       gaps,
+      series: { kept: a.series, max: this.settings.config.maxSeries, refused_samples: c('series_refused') },
     };
     return { events, counters: a.counters };
   }

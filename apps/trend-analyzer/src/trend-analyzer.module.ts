@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
+import { AuthModule } from '@fleet/auth';
 import type { AnalyzerSettings } from '@fleet/config';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerController } from './analyzer.controller.js';
@@ -13,7 +14,10 @@ export class TrendAnalyzerModule {
   static forRoot(settings: AnalyzerSettings): DynamicModule {
     return {
       module: TrendAnalyzerModule,
-      imports: [ScheduleModule.forRoot()],
+      imports: [
+        ScheduleModule.forRoot(),
+        AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'trend-analyzer' }),
+      ],
       controllers: [AnalyzerController],
       providers: [{ provide: ANALYZER_SETTINGS, useValue: settings }, AnalyzerRepository, IngestService, AnalysisService, AnalyzerLifecycle],
     };

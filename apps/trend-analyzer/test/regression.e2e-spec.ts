@@ -80,7 +80,7 @@ describe('the trend analyzer on real timings', () => {
 
   it('writes an HTML report naming every tracked metric with a chart per metric and group', async () => {
     const out = join(suite.config.path, 'report.html');
-    const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/trend-analyzer/src/report-cli.js'), '--out', out], {
+    const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'report', '--out', out], {
       env: { ...process.env, TREND_ANALYZER_URL: analyzer.url },
       encoding: 'utf8',
     });

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import type { WorkerSettings } from '@fleet/config';
-import { describeFieldErrors, parseTask, PERMANENT_FAILURES, type Task, type TaskResult, type TimingEvent } from '@fleet/contracts';
+import { describeFieldErrors, parseQueuedTask, PERMANENT_FAILURES, type Task, type TaskResult, type TimingEvent } from '@fleet/contracts';
 import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
@@ -85,7 +85,7 @@ export class TaskConsumer {
     const attempt = new AbortController();
     this.locks.begin(id, job.processedOn ?? Date.now(), (err) => attempt.abort(err));
     try {
-      const parsed = parseTask(job.data);
+      const parsed = parseQueuedTask(job.data);
       if (!parsed.ok) throw taskFailure({ reason: 'invalid_task', message: `invalid task payload: ${describeFieldErrors(parsed.errors)}` });
       return await this.run(job, parsed.value, attempt);
     } catch (err) {

@@ -1,5 +1,6 @@
 import { type PipeTransform } from '@nestjs/common';
-import type { ParseResult } from '@fleet/contracts';
+import { z } from 'zod';
+import { type ParseResult, toFieldErrors } from '@fleet/contracts';
 import { badRequest } from './http-errors.js';
 
 /**
@@ -15,4 +16,30 @@ export class ContractPipe<T> implements PipeTransform<unknown, T> {
     if (!result.ok) throw badRequest(result.errors);
     return result.value;
   }
+}
+
+/** `?limit=` as every list route takes it: a whole number from 1 to `max`, `fallback` when absent. */
+export const limitParam = (fallback: number, max = 1000) =>
+  z
+    .string()
+    .regex(/^\d{1,7}$/, { error: `must be a whole number from 1 to ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(1, { error: `must be a whole number from 1 to ${max}` })
+        .max(max, { error: `must be a whole number from 1 to ${max}` }),
+    )
+    .default(fallback);
+
+/**
+ * Validates query parameters at the edge: `@Query(new ContractPipe(queryParser({ limit: limitParam(100) })))`.
+ * An unknown parameter, a repeated one or a bad value is a 400 naming it.
+ */
+export function queryParser<S extends z.ZodRawShape>(shape: S): (input: unknown) => ParseResult<z.output<z.ZodObject<S>>> {
+  const schema = z.strictObject(shape);
+  return (input) => {
+    const r = schema.safeParse(input ?? {}, { reportInput: true });
+    return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error, 'query') };
+  };
 }

@@ -5,6 +5,7 @@ import { type ErrorBody, statusText } from './http-errors.js';
 interface HttpResponseLike {
   status(code: number): HttpResponseLike;
   json(body: unknown): void;
+  setHeader(name: string, value: string): void;
   headersSent?: boolean;
 }
 
@@ -49,6 +50,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<HttpResponseLike>();
     const body = this.toBody(exception);
     if (res.headersSent) return;
+    // A refusal that knows when to come back (a limit) says so.
+    const retryAfterS = (exception as { retryAfterS?: unknown } | null)?.retryAfterS;
+    if (typeof retryAfterS === 'number') res.setHeader('Retry-After', String(retryAfterS));
     res.status(body.statusCode).json(body);
   }
 

@@ -77,6 +77,10 @@ const FileSchema = z
     metrics_to_track: z.array(metricName),
     metrics_grouping: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, { error: 'must be task_type, pool, worker_id or a label name' })),
     claim_idle_ms: z.int({ error: 'must be a whole number of milliseconds' }).min(100, { error: 'must be at least 100' }),
+    max_series: z
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(10_000_000, { error: 'must be at most 10000000' }),
   })
   .partial();
 
@@ -92,6 +96,8 @@ export interface AnalyzerConfig {
   metricsToTrack: string[] | null;
   grouping: string[];
   claimIdleMs: number;
+  /** Series kept at most; samples of new series past it are refused and counted (`series_refused`). */
+  maxSeries: number;
   directions: Record<string, Direction>;
 }
 
@@ -143,6 +149,7 @@ export function parseAnalyzerConfig(raw: unknown): Loaded<AnalyzerConfig> {
     metricsToTrack: f.metrics_to_track ?? null,
     grouping: f.metrics_grouping ?? ['task_type', 'pool'],
     claimIdleMs: f.claim_idle_ms ?? 30_000,
+    maxSeries: f.max_series ?? 10_000,
     directions: f.trend_analysis?.trend_classification?.improvement_direction ?? {},
   };
   for (const [metric, t] of Object.entries(config.alertThresholds)) {

@@ -9,14 +9,24 @@ import { type CommonSettings, type Env, envInt, envOptionalInt, envString, loadC
 import { type AnalyzerConfig, loadAnalyzerConfig } from './analyzer-config.js';
 import { repoRoot } from './paths.js';
 import { loadResourceManagerConfig, type ResourceManagerConfig } from './resource-manager-config.js';
+import { loadSecuritySettings, type SecuritySettings } from './security-settings.js';
 import { loadWorkerTemplates } from './worker-templates.js';
+
+/** How long finished tasks stay readable, by age and by count (completed and failed alike). */
+export interface Retention {
+  completedAgeS: number;
+  completedCount: number;
+  failedAgeS: number;
+  failedCount: number;
+}
 
 const DAY_S = 24 * 60 * 60;
 
 export interface CoordinatorSettings extends CommonSettings {
   port: number;
+  security: SecuritySettings;
   bodyLimitBytes: number;
-  retention: { completedAgeS: number; completedCount: number; failedAgeS: number };
+  retention: Retention;
   templates: WorkerTemplate[];
   warnings: string[];
 }
@@ -30,6 +40,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       TASK_RETAIN_COMPLETED_S: envInt(1, 365 * DAY_S, DAY_S),
       TASK_RETAIN_COMPLETED_COUNT: envInt(1, 10_000_000, 100_000),
       TASK_RETAIN_FAILED_S: envInt(1, 365 * DAY_S, 7 * DAY_S),
+      TASK_RETAIN_FAILED_COUNT: envInt(1, 10_000_000, 100_000),
     },
     env,
   );
@@ -37,8 +48,14 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
   return {
     ...common,
     port: e.COORDINATOR_PORT,
+    security: loadSecuritySettings(env, common.configDir, 'COORDINATOR'),
     bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
-    retention: { completedAgeS: e.TASK_RETAIN_COMPLETED_S, completedCount: e.TASK_RETAIN_COMPLETED_COUNT, failedAgeS: e.TASK_RETAIN_FAILED_S },
+    retention: {
+      completedAgeS: e.TASK_RETAIN_COMPLETED_S,
+      completedCount: e.TASK_RETAIN_COMPLETED_COUNT,
+      failedAgeS: e.TASK_RETAIN_FAILED_S,
+      failedCount: e.TASK_RETAIN_FAILED_COUNT,
+    },
     templates: templates.value,
     warnings: templates.warnings,
   };
@@ -136,6 +153,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
 
 export interface ResourceManagerSettings extends CommonSettings {
   port: number;
+  security: SecuritySettings;
   /** This resource manager's id: its lease value and the prefix of its workers' ids. */
   managerId: string;
   templates: WorkerTemplate[];
@@ -171,6 +189,7 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
   return {
     ...common,
     port: e.RESOURCE_MANAGER_PORT,
+    security: loadSecuritySettings(env, common.configDir, 'RESOURCE_MANAGER'),
     managerId,
     templates: templates.value,
     config: config.value,
@@ -180,8 +199,13 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
   };
 }
 
-/** Where the `fleet` command finds the resource manager's API. */
-export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string; trendAnalyzerUrl: string; coordinatorUrl: string } {
+/** Where the `fleet` command finds the apps' APIs, and the client token it sends (`FLEET_TOKEN`). */
+export function loadFleetCliSettings(env: Env): {
+  resourceManagerUrl: string;
+  trendAnalyzerUrl: string;
+  coordinatorUrl: string;
+  token: string | undefined;
+} {
   const e = parseEnv(
     {
       RESOURCE_MANAGER_PORT: envInt(1, 65535, 8081),
@@ -190,6 +214,7 @@ export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string; tr
       TREND_ANALYZER_URL: envString(''),
       COORDINATOR_PORT: envInt(1, 65535, 8080),
       COORDINATOR_URL: envString(''),
+      FLEET_TOKEN: envString(''),
     },
     env,
   );
@@ -198,11 +223,13 @@ export function loadFleetCliSettings(env: Env): { resourceManagerUrl: string; tr
     resourceManagerUrl: url(e.RESOURCE_MANAGER_URL, e.RESOURCE_MANAGER_PORT),
     trendAnalyzerUrl: url(e.TREND_ANALYZER_URL, e.TREND_ANALYZER_PORT),
     coordinatorUrl: url(e.COORDINATOR_URL, e.COORDINATOR_PORT),
+    token: e.FLEET_TOKEN || undefined,
   };
 }
 
 export interface AnalyzerSettings extends CommonSettings {
   port: number;
+  security: SecuritySettings;
   /** Consumer name in the timings stream's consumer group. */
   analyzerId: string;
   config: AnalyzerConfig;
@@ -216,6 +243,7 @@ export function loadAnalyzerSettings(env: Env): AnalyzerSettings {
   return {
     ...common,
     port: e.TREND_ANALYZER_PORT,
+    security: loadSecuritySettings(env, common.configDir, 'TREND_ANALYZER'),
     analyzerId:
       e.TREND_ANALYZER_ID ||
       `ta-${hostname()

@@ -6,3 +6,4 @@ export * from './paths.js';
 export * from './worker-templates.js';
 export * from './resource-manager-config.js';
 export * from './analyzer-config.js';
+export * from './security-settings.js';

@@ -38,8 +38,22 @@ export interface TaskResult {
 /** Reasons that no retry can change: the worker fails these at once, whatever `max_attempts` says. */
 export const PERMANENT_FAILURES: ReadonlySet<FailureReason> = new Set(['invalid_task']);
 
+/** What a task may store per attempt, whatever its command printed: message, output tail, metrics. */
+export const FAILURE_LIMITS = { messageChars: 1024, outputChars: 4096, metrics: 32 } as const;
+
+/** A failure cut to FAILURE_LIMITS, so no command can make Redis hold more than a few KiB per attempt. */
+export function boundFailure(f: TaskFailure): TaskFailure {
+  const out: TaskFailure = {
+    ...f,
+    message: f.message.length > FAILURE_LIMITS.messageChars ? `${f.message.slice(0, FAILURE_LIMITS.messageChars)}…` : f.message,
+  };
+  if (f.output_tail !== undefined) out.output_tail = tail(f.output_tail, FAILURE_LIMITS.outputChars);
+  if (f.metrics !== undefined) out.metrics = Object.fromEntries(Object.entries(f.metrics).slice(0, FAILURE_LIMITS.metrics));
+  return out;
+}
+
 export function encodeFailure(failure: TaskFailure): string {
-  return JSON.stringify(failure);
+  return JSON.stringify(boundFailure(failure));
 }
 
 const isReason = (v: unknown): v is FailureReason => typeof v === 'string' && (FAILURE_REASONS as readonly string[]).includes(v);

@@ -24,7 +24,11 @@ const boundedInt = (min: number, max: number) =>
 
 /** A path relative to the runner's working directory: no absolute paths, no `..`, no hidden segments. */
 const RELATIVE_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/;
+/**
+ * A model name fills an argv element: segments separated by `/` (as in `prajjwal1/bert-tiny`), each starting
+ * with a letter, digit or `_`, so it can never be read as an option, climb out with `..`, or be absolute.
+ */
+const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$/;
 const CAPABILITY = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 const LABEL_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 export const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -60,10 +64,10 @@ export const TestConfigSchema = z.strictObject({
 });
 
 export const BenchmarkConfigSchema = z.strictObject({
-  model: z
-    .string({ error: 'must be a string' })
-    .max(200, { error: 'must be at most 200 characters' })
-    .regex(MODEL_NAME, { error: 'must start with a letter or digit and use only letters, digits and _ . : / -' }),
+  model: z.string({ error: 'must be a string' }).max(200, { error: 'must be at most 200 characters' }).regex(MODEL_NAME, {
+    error:
+      'must be /-separated names, each starting with a letter, digit or _ and using only letters, digits and _ . : - (no leading -, no .., not absolute)',
+  }),
   batch_sizes: z
     .array(boundedInt(1, 65536))
     .min(1, { error: 'must list at least one batch size' })
@@ -162,6 +166,25 @@ export function parseTask(input: unknown): ParseResult<Task> {
     task.labels = { ...task.labels, model_name: task.config.model };
   }
   return { ok: true, value: task };
+}
+
+/** A task as it is queued: the task, and the client that submitted it (recorded by the coordinator, never sent by clients). */
+export type QueuedTask = Task & { submitted_by: string };
+
+export const CLIENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Validates a queued job's payload (what a worker receives): the task, plus who submitted it. A payload
+ * from before clients were recorded (or written by hand) counts as `anonymous`.
+ */
+export function parseQueuedTask(data: unknown): ParseResult<QueuedTask> {
+  if (!isPlainObject(data)) return parseTask(data) as ParseResult<QueuedTask>;
+  const { submitted_by = 'anonymous', ...task } = data;
+  if (typeof submitted_by !== 'string' || !CLIENT_NAME.test(submitted_by)) {
+    return { ok: false, errors: [{ field: 'submitted_by', reason: 'must be a client name' }] };
+  }
+  const parsed = parseTask(task);
+  return parsed.ok ? { ok: true, value: { ...parsed.value, submitted_by } } : parsed;
 }
 
 export const MAX_BATCH_TASKS = 10_000;

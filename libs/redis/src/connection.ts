@@ -83,7 +83,7 @@ export async function waitUntilReady(redis: Redis, url: string, timeoutMs = 5000
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis at ${url} is not reachable (waited ${timeoutMs} ms)`));
+      reject(new Error(`Redis at ${url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')} is not reachable (waited ${timeoutMs} ms)`));
     }, timeoutMs);
     const onReady = () => {
       cleanup();

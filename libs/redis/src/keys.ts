@@ -33,9 +33,22 @@ export class FleetKeys {
     return `${this.prefix}:timings`;
   }
 
-  /** Task id already created for an idempotency key. */
-  idempotency(key: string): string {
-    return `${this.prefix}:idem:${key}`;
+  /** Task id already created for a client's idempotency key (keys are per client). */
+  idempotency(client: string, key: string): string {
+    return `${this.prefix}:idem:${client}:${key}`;
+  }
+
+  /**
+   * Ids of the tasks a client queued in a pool and that may still wait (for the per-client cap). It lives
+   * beside the pool's queue keys (one hash slot per queue, on a cluster).
+   */
+  queuedBy(pool: string, client: string): string {
+    return `${this.bullPrefix}:${pool}:queued-by:${client}`;
+  }
+
+  /** One of a pool's BullMQ keys (`prioritized`, `delayed`, `waiting-children`, …). */
+  queueKey(pool: string, type: string): string {
+    return `${this.bullPrefix}:${pool}:${type}`;
   }
 
   /** Record of a cancelled task (BullMQ forgets a removed job; clients still ask for it). */

@@ -2,7 +2,7 @@ import { Job, Queue } from 'bullmq';
 import { newTaskId, parseTask, type Task, type TaskResult } from '@fleet/contracts';
 import { createRedis, FleetKeys, taskJobOptions } from '@fleet/redis';
 
-const RETENTION = { completedAgeS: 3600, completedCount: 100_000, failedAgeS: 3600 };
+const RETENTION = { completedAgeS: 3600, completedCount: 100_000, failedAgeS: 3600, failedCount: 100_000 };
 
 /** A pool's queue opened the way the coordinator opens it, for tests that feed workers directly. */
 export class TestTaskQueue {

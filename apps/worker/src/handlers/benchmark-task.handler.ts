@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type BenchmarkTask, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
+import { type BenchmarkTask, FAILURE_LIMITS, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
 import { CommandRunner } from '../command-runner.js';
 import { taskFailure } from '../task-failure.error.js';
 import { commandFailure, commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, type TaskContext, type TaskHandler } from './task-handler.js';
@@ -14,7 +14,17 @@ export function parseBenchmarkMetrics(stdout: string): Record<string, number> | 
       const parsed: unknown = JSON.parse(line);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
       const metrics: Record<string, number> = {};
-      for (const [k, v] of Object.entries(parsed)) if (METRIC_NAME.test(k) && typeof v === 'number' && Number.isFinite(v)) metrics[k] = v;
+      for (const [k, v] of Object.entries(parsed)) {
+        // At most 32 metrics are kept, as a task's own metrics: a benchmark cannot make Redis hold more.
+        if (
+          Object.keys(metrics).length < FAILURE_LIMITS.metrics &&
+          METRIC_NAME.test(k) &&
+          k.length <= 64 &&
+          typeof v === 'number' &&
+          Number.isFinite(v)
+        )
+          metrics[k] = v;
+      }
       return metrics;
     } catch {
       return undefined;

@@ -1,39 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { loadFleetCliSettings, repoRoot } from '@fleet/config';
+import { repoRoot } from '@fleet/config';
+import { type Api, call } from '../api.js';
 
 interface View {
   id: string;
   name: string;
   type: string;
   state: string;
-  timings: { run_ms: number | null };
   error: { reason: string } | null;
 }
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(url, init);
-  } catch (err) {
-    throw new Error(`${new URL(url).origin} is not reachable (${(err as Error).message}): start the fleet with npm start`, { cause: err });
-  }
-  const body = (await res.json()) as T & { message?: string };
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${body.message ?? ''}`);
-  return body;
-}
 
 /**
- * `npm run demo`: submits the example tasks (and a burst of synthetic load so the fleet grows), shows
- * progress while they run, and ends with a summary: tasks by state, time, fleet size over time, alerts.
+ * `fleet demo [--load 80] [--file tasks.json]` (`npm run demo`): submits the example tasks and a burst of
+ * synthetic load so the fleet grows, shows progress, and ends with a summary: tasks by state, time, the
+ * fleet's size over time, alerts. Exits 0 when every task was accounted for.
  */
-async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { load: { type: 'string', default: '80' }, file: { type: 'string' } } });
-  const urls = loadFleetCliSettings(process.env);
+export async function demo(a: Api, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { load: { type: 'string', default: '80' }, file: { type: 'string' } } });
   const file = values.file ?? join(repoRoot(), 'examples', 'config', 'test_tasks.json');
   const examples = JSON.parse(readFileSync(file, 'utf8')) as { tasks: unknown[] };
   const load = Array.from({ length: Number(values.load) }, (_, i) => ({
@@ -43,17 +31,13 @@ async function main(): Promise<number> {
     config: { duration_ms: 250, mode: 'sleep' },
   }));
   const started = Date.now();
-  const { ids } = await json<{ ids: string[] }>(`${urls.coordinatorUrl}/tasks/batch`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ tasks: [...examples.tasks, ...load] }),
-  });
+  const { ids } = await call<{ ids: string[] }>(a, a.coordinator, 'POST', '/tasks/batch', { tasks: [...examples.tasks, ...load] });
   console.log(`submitted ${examples.tasks.length} example tasks from ${file} and ${load.length} synthetic load tasks`);
   const fleet: Array<{ t: number; workers: number }> = [];
   let views: View[] = [];
   for (;;) {
-    views = await Promise.all(ids.map((id) => json<View>(`${urls.coordinatorUrl}/tasks/${id}`)));
-    const pools = await json<{ pools: Array<{ pool: string; running: number }> }>(`${urls.resourceManagerUrl}/pools`).catch(() => ({ pools: [] }));
+    views = await Promise.all(ids.map((id) => call<View>(a, a.coordinator, 'GET', `/tasks/${id}`)));
+    const pools = await call<{ pools: Array<{ running: number }> }>(a, a.resourceManager, 'GET', '/pools').catch(() => ({ pools: [] }));
     const workers = pools.pools.reduce((n, p) => n + p.running, 0);
     const t = (Date.now() - started) / 1000;
     if (fleet.at(-1)?.workers !== workers) fleet.push({ t, workers });
@@ -66,9 +50,8 @@ async function main(): Promise<number> {
   }
   const elapsed = (Date.now() - started) / 1000;
   console.log('\nsummary');
-  const types = [...new Set(views.map((v) => v.type))];
   console.log(`  ${'type'.padEnd(10)} ${'completed'.padStart(9)} ${'failed'.padStart(7)} ${'other'.padStart(6)}`);
-  for (const type of types) {
+  for (const type of [...new Set(views.map((v) => v.type))]) {
     const of = views.filter((v) => v.type === type);
     const n = (s: string) => of.filter((v) => v.state === s).length;
     console.log(
@@ -78,18 +61,12 @@ async function main(): Promise<number> {
   for (const v of views.filter((x) => x.state === 'failed')) console.log(`  failed: ${v.name} (${v.error?.reason ?? 'unknown'})`);
   console.log(`  time: ${elapsed.toFixed(1)} s for ${views.length} tasks`);
   console.log(`  fleet size over time: ${fleet.map((f) => `${f.workers} @${f.t.toFixed(0)}s`).join(' → ')}`);
-  const alerts = await json<{ recent: Array<{ event: string; message: string }> }>(`${urls.trendAnalyzerUrl}/alerts`).catch(() => ({ recent: [] }));
+  const alerts = await call<{ recent: Array<{ event: string; message: string }> }>(a, a.trendAnalyzer, 'GET', '/alerts').catch(() => ({
+    recent: [],
+  }));
   console.log(`  alerts: ${alerts.recent.length === 0 ? 'none' : ''}`);
-  for (const a of alerts.recent.slice(0, 10)) console.log(`    ${a.event}: ${a.message}`);
+  for (const al of alerts.recent.slice(0, 10)) console.log(`    ${al.event}: ${al.message}`);
   const accounted = views.filter((v) => FINAL.has(v.state)).length;
   console.log(`  accounted for: ${accounted} of ${views.length}`);
   return accounted === views.length ? 0 : 1;
 }
-
-main().then(
-  (code) => process.exit(code),
-  (err: Error) => {
-    console.error(`demo: ${err.message}`);
-    process.exit(1);
-  },
-);
