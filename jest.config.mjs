@@ -28,6 +28,13 @@ export default {
     },
     {
       ...common,
+      displayName: 'security',
+      testMatch: ['<rootDir>/test/security/**/*.security-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
+      slowTestThreshold: 30,
+    },
+    {
+      ...common,
       displayName: 'faults',
       testMatch: ['<rootDir>/test/faults/**/*.fault-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { HOW_TO_GET_REDIS, findRedisServer, isRedisReachable, redactUrl, startRedisServer } from './lib/redis-server.mjs';
+import { randomBytes } from 'node:crypto';
+import { HOW_TO_GET_REDIS, findRedisServer, fleetAclRules, isRedisReachable, redactUrl, startRedisServer } from './lib/redis-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
@@ -98,14 +99,33 @@ async function prepare() {
   return ensureRedis();
 }
 
-/** The whole suite; the last line printed is `N passed, N failed`. */
+/**
+ * The e2e project again, against a private Redis whose only user is the least-privilege ACL user of
+ * README's Security section (keys under one pattern, no dangerous commands): the fleet needs nothing more.
+ */
+async function testUnderAcl() {
+  const password = randomBytes(12).toString('hex');
+  const server = await startRedisServer({
+    extraArgs: ['--user', 'default', 'off', '--user', 'fleet', 'on', `>${password}`, ...fleetAclRules('acl-*')],
+  });
+  say(`the e2e suites again, against a Redis that admits only the least-privilege ACL user (port ${server.port})`);
+  const url = `redis://fleet:${password}@127.0.0.1:${server.port}`;
+  const r = await runJest(['--selectProjects', 'e2e'], { REDIS_URL: url, FLEET_TEST_PREFIX_ROOT: 'acl-' }, 'acl');
+  await server.stop();
+  return r;
+}
+
+/** The whole suite (plus, for a full run, the e2e suites under the ACL user); the last line printed is `N passed, N failed`. */
 async function test(args) {
   const redis = await prepare();
-  const { code, passed, failed } = await runJest(args, { REDIS_URL: redis.url });
+  const runs = [await runJest(args, { REDIS_URL: redis.url })];
   await redis.stop();
+  if (args.length === 0 && findRedisServer()) runs.push(await testUnderAcl());
+  const passed = runs.reduce((n, r) => n + r.passed, 0);
+  const failed = runs.reduce((n, r) => n + r.failed, 0);
   if (passed + failed === 0) say('no tests ran');
   console.log(`${passed} passed, ${failed} failed`);
-  process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);
+  process.exit(runs.some((r) => r.code !== 0) || failed > 0 || passed === 0 ? 1 : 0);
 }
 
 /** The seed's integration runner: `--component e2e|drm|pta` (all when absent), `--verbose`, `--config-dir DIR`. */

@@ -23,3 +23,4 @@ export declare function startRedisServer(opts?: {
   extraArgs?: string[];
 }): Promise<PrivateRedis>;
 export declare function redactUrl(url: string): string;
+export declare function fleetAclRules(keyPattern: string): string[];

@@ -14,6 +14,36 @@ export const HOW_TO_GET_REDIS = [
   '  - or point REDIS_URL at a Redis 7 you already run.',
 ].join('\n');
 
+/**
+ * The least-privilege ACL rules of a fleet's Redis user: keys under the fleet's prefix only, no channels, and
+ * only the command categories BullMQ and the fleet use (no @dangerous command but INFO, which BullMQ and
+ * ioredis read at connection). `keyPattern` is `<prefix>:*` for one fleet.
+ */
+export function fleetAclRules(keyPattern) {
+  return [
+    'resetchannels',
+    `~${keyPattern}`,
+    '-@all',
+    ...[
+      'read',
+      'write',
+      'keyspace',
+      'stream',
+      'list',
+      'hash',
+      'set',
+      'sortedset',
+      'string',
+      'scripting',
+      'transaction',
+      'connection',
+      'blocking',
+    ].map((c) => `+@${c}`),
+    '-@dangerous',
+    '+info',
+  ];
+}
+
 /** The URL as it may be printed: its password replaced. */
 export const redactUrl = (url) => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 

@@ -1,4 +1,5 @@
-import { Controller, Get, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Query, ServiceUnavailableException } from '@nestjs/common';
+import { ContractPipe, NO_QUERY } from '@fleet/app';
 import { Access, READERS } from '@fleet/auth';
 import type { WorkerRecord } from '@fleet/redis';
 import { type QueueCounts, TaskQueueRepository } from './task-queue.repository.js';
@@ -10,14 +11,14 @@ export class FleetController {
   /** Task counts per pool and state. */
   @Get('queues')
   @Access(READERS)
-  async queues(): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
+  async queues(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
     return { pools: await this.repo.counts() };
   }
 
   /** Workers whose heartbeat is current, with pool, capabilities and the tasks they hold. */
   @Get('workers')
   @Access(READERS)
-  async workers(): Promise<{ workers: WorkerRecord[] }> {
+  async workers(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<{ workers: WorkerRecord[] }> {
     return { workers: await this.repo.workers() };
   }
 

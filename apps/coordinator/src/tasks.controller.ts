@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Res } from '@nestjs/common';
-import { ContractPipe } from '@fleet/app';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
+import { ContractPipe, NO_QUERY } from '@fleet/app';
 import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/auth';
 import type { Client } from '@fleet/config';
 import { parseTask, parseTaskList, type Task } from '@fleet/contracts';
@@ -42,7 +42,7 @@ export class TasksController {
   /** Any task for readers and operators; a client that only submits sees its own (another's is a 404). */
   @Get(':id')
   @Access([...SUBMITTERS, ...READERS])
-  get(@Param('id') id: string, @CurrentClient() client: Client): Promise<TaskView> {
+  get(@Param('id') id: string, @CurrentClient() client: Client, @Query(new ContractPipe(NO_QUERY)) _q: object): Promise<TaskView> {
     return this.tasks.get(id, client);
   }
 

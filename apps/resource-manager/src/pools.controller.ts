@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Put, Query } from '@nestjs/common';
 import { z } from 'zod';
-import { ContractPipe, limitParam, queryParser } from '@fleet/app';
+import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
 import { Access, OPERATORS, READERS } from '@fleet/auth';
 import { type ParseResult, PoolNameSchema, toFieldErrors } from '@fleet/contracts';
 import { type DecisionRecord, FleetStateRepository } from './fleet-state.repository.js';
@@ -26,13 +26,13 @@ export class PoolsController {
 
   @Get('pools')
   @Access(READERS)
-  list(): { pools: PoolView[] } {
+  list(@Query(new ContractPipe(NO_QUERY)) _q: object): { pools: PoolView[] } {
     return { pools: this.pools.list() };
   }
 
   @Get('pools/:pool')
   @Access(READERS)
-  get(@Param('pool') pool: string): PoolView {
+  get(@Param('pool') pool: string, @Query(new ContractPipe(NO_QUERY)) _q: object): PoolView {
     return this.pools.get(pool);
   }
 

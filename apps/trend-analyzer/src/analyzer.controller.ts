@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Query } from '@nestjs/common';
-import { ContractPipe, limitParam, queryParser } from '@fleet/app';
+import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
 import { Access, READERS } from '@fleet/auth';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerRepository } from './analyzer.repository.js';
@@ -8,7 +8,6 @@ import { IngestService } from './ingest.service.js';
 import { activeAlertsOf, buildReport, poolsOf, type Report, seriesOf } from './report.js';
 
 const parseLimitQuery = queryParser({ limit: limitParam(100) });
-const parseNoQuery = queryParser({});
 
 @Controller()
 export class AnalyzerController {
@@ -30,7 +29,7 @@ export class AnalyzerController {
 
   @Get('metrics/summary')
   @Access(READERS)
-  async summary(@Query(new ContractPipe(parseNoQuery)) _q: object) {
+  async summary(@Query(new ContractPipe(NO_QUERY)) _q: object) {
     const snapshot = this.analysis.snapshot;
     const { events, counters } = await this.ingest.account();
     return {
@@ -49,7 +48,7 @@ export class AnalyzerController {
 
   @Get('trends')
   @Access(READERS)
-  trends(@Query(new ContractPipe(parseNoQuery)) _q: object) {
+  trends(@Query(new ContractPipe(NO_QUERY)) _q: object) {
     return {
       trends: seriesOf(this.analysis.snapshot, []).map(({ metric, group, direction, trend }) => ({
         metric,
@@ -62,7 +61,7 @@ export class AnalyzerController {
 
   @Get('report')
   @Access(READERS)
-  async report(@Query(new ContractPipe(parseNoQuery)) _q: object): Promise<Report> {
+  async report(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<Report> {
     return buildReport(this.analysis.snapshot, this.analysis.anomalies, await this.repo.alertHistory(100), await this.ingest.account());
   }
 
@@ -71,7 +70,7 @@ export class AnalyzerController {
   @Get('report.html')
   @Access(READERS)
   @Header('content-type', 'text/html; charset=utf-8')
-  async reportHtml(@Query(new ContractPipe(parseNoQuery)) _q: object): Promise<string> {
+  async reportHtml(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<string> {
     return renderHtml(await this.report({}));
   }
 

@@ -43,3 +43,6 @@ export function queryParser<S extends z.ZodRawShape>(shape: S): (input: unknown)
     return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error, 'query') };
   };
 }
+
+/** For routes that take no query parameters: any one given is a 400 naming it. */
+export const NO_QUERY = queryParser({});

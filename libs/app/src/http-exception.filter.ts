@@ -53,6 +53,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     // A refusal that knows when to come back (a limit) says so.
     const retryAfterS = (exception as { retryAfterS?: unknown } | null)?.retryAfterS;
     if (typeof retryAfterS === 'number') res.setHeader('Retry-After', String(retryAfterS));
+    // An error is JSON whatever the route's own content type (a page route declares text/html).
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.status(body.statusCode).json(body);
   }
 

@@ -1,3 +1,4 @@
+export * from './clients.js';
 export * from './config-dir.js';
 export * from './isolated-suite.js';
 export * from './isolation.js';
@@ -6,4 +7,4 @@ export * from './service.js';
 export * from './task-queue.js';
 export * from './wait-for.js';
 export * from './worker-process.js';
-export { findRedisServer, freePort, type PrivateRedis, startRedisServer } from '../../../scripts/lib/redis-server.mjs';
+export { findRedisServer, fleetAclRules, freePort, type PrivateRedis, startRedisServer } from '../../../scripts/lib/redis-server.mjs';

@@ -6,9 +6,13 @@ import { createRedis, deleteMatching, FleetKeys } from '@fleet/redis';
 /** The Redis the suite runs against (`npm test` sets REDIS_URL, starting a private server if needed). */
 export const TEST_REDIS_URL = loadCommonSettings(process.env).redisUrl;
 
-/** A key prefix no other test run shares, so suites never see each other's queues or streams. */
+/**
+ * A key prefix no other test run shares, so suites never see each other's queues or streams. Under
+ * FLEET_TEST_PREFIX_ROOT (a run against a Redis whose ACL admits only keys starting with it) every prefix
+ * starts with that root.
+ */
 export function uniquePrefix(label = 't'): string {
-  return `${label}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  return `${process.env.FLEET_TEST_PREFIX_ROOT ?? ''}${label}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
 /** A consumer-role connection for test assertions; close it in afterAll. */

@@ -1,0 +1,100 @@
+import type { Role } from '@fleet/config';
+import { bearer, isolatedSuite, type Service } from '@fleet/testing';
+import { CLIENTS, securedConfigFiles } from './security-fixtures.js';
+
+type App = 'coordinator' | 'resource-manager' | 'trend-analyzer';
+interface Route {
+  app: App;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  /** Roles that may call it; 'public' needs no token. */
+  roles: readonly Role[] | 'public';
+  body?: object;
+}
+
+const READ: Role[] = ['read', 'operate'];
+const task = { type: 'synthetic', name: 'matrix' };
+
+/** Every route the three apps serve, with who may call it. The test fails if an app serves one not listed here. */
+const ROUTES: Route[] = [
+  { app: 'coordinator', method: 'POST', path: '/tasks', roles: ['submit'], body: task },
+  { app: 'coordinator', method: 'POST', path: '/tasks/batch', roles: ['submit'], body: { tasks: [task] } },
+  { app: 'coordinator', method: 'GET', path: '/tasks/:id', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'DELETE', path: '/tasks/:id', roles: ['submit', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/queues', roles: READ },
+  { app: 'coordinator', method: 'GET', path: '/workers', roles: READ },
+  { app: 'coordinator', method: 'GET', path: '/health', roles: 'public' },
+  { app: 'resource-manager', method: 'GET', path: '/pools', roles: READ },
+  { app: 'resource-manager', method: 'GET', path: '/pools/:pool', roles: READ },
+  { app: 'resource-manager', method: 'PUT', path: '/pools/:pool', roles: ['operate'], body: { workers: 0 } },
+  { app: 'resource-manager', method: 'DELETE', path: '/pools/:pool/pin', roles: ['operate'] },
+  { app: 'resource-manager', method: 'GET', path: '/decisions', roles: READ },
+  { app: 'resource-manager', method: 'GET', path: '/health', roles: 'public' },
+  { app: 'trend-analyzer', method: 'GET', path: '/alerts', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/metrics/summary', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/anomalies', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/trends', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/report', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/report.html', roles: READ },
+  { app: 'trend-analyzer', method: 'GET', path: '/health', roles: 'public' },
+];
+
+const CLIENT_OF: Record<Role, string> = { submit: 'ci', operate: 'ops', read: 'viewer' };
+
+describe('who may call what: every route of every app × no token, a bad token, the wrong role, the right role', () => {
+  const suite = isolatedSuite('authz', securedConfigFiles());
+  const apps = {} as Record<App, Service>;
+  let taskId = '';
+
+  beforeAll(async () => {
+    apps.coordinator = await suite.service('coordinator');
+    apps['resource-manager'] = await suite.service('resource-manager');
+    apps['trend-analyzer'] = await suite.service('trend-analyzer');
+    taskId = (
+      await apps.coordinator.http
+        .post('/tasks')
+        .set(bearer(CLIENTS.tokens.ci))
+        .send(task)
+        .expect(201)
+    ).body.id;
+  });
+
+  it('lists every route the apps serve (so none is left out of the matrix)', () => {
+    for (const app of Object.keys(apps) as App[]) {
+      const served = [...apps[app].output().matchAll(/Mapped \{([^,]+), (\w+)\} route/g)].map((m) => `${m[2]} ${m[1]}`).sort();
+      const listed = ROUTES.filter((r) => r.app === app)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort();
+      expect(served).toEqual(listed);
+    }
+  });
+
+  const send = (r: Route, headers: Record<string, string>) => {
+    const path = r.path.replace(':id', taskId).replace(':pool', 'cpu');
+    const http = apps[r.app].http;
+    const req = r.method === 'GET' ? http.get(path) : r.method === 'POST' ? http.post(path) : r.method === 'PUT' ? http.put(path) : http.delete(path);
+    return (r.body ? req.send(r.body) : req).set(headers);
+  };
+
+  it.each(ROUTES.map((r) => [`${r.app} ${r.method} ${r.path}`, r] as const))('%s', async (_name, r) => {
+    if (r.roles === 'public') {
+      expect((await send(r, {})).status).toBe(200);
+      return;
+    }
+    const none = await send(r, {});
+    expect([none.status, none.body.errors?.[0]?.field]).toEqual([401, 'Authorization']);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect((await send(r, bearer('fleet_not-a-token'))).status).toBe(401);
+    expect((await send(r, { authorization: 'Basic dXNlcjpwdw==' })).status).toBe(401);
+    const wrong = (['submit', 'operate', 'read'] as Role[]).filter((role) => !r.roles.includes(role));
+    for (const role of wrong) {
+      const res = await send(r, bearer(CLIENTS.tokens[CLIENT_OF[role]]));
+      expect([role, res.status, res.body.errors?.[0]?.reason]).toEqual([role, 403, expect.stringMatching(/lacks the role/)]);
+    }
+    for (const role of r.roles) {
+      const res = await send(r, bearer(CLIENTS.tokens[CLIENT_OF[role]]));
+      expect([role, res.status]).toEqual([role, expect.any(Number)]);
+      expect(res.status).toBeLessThan(400);
+    }
+  });
+});

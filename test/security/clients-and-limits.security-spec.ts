@@ -1,0 +1,165 @@
+import { networkInterfaces } from 'node:os';
+import { encodeTimingEvent } from '@fleet/contracts';
+import { bearer, freePort, isolatedSuite, startApp, waitFor } from '@fleet/testing';
+import { CLIENTS, openConfigFiles, securedConfigFiles } from './security-fixtures.js';
+
+const task = (name: string, extra: object = {}) => ({ type: 'synthetic', name, ...extra });
+const ci = bearer(CLIENTS.tokens.ci);
+const other = bearer(CLIENTS.tokens.other);
+const viewer = bearer(CLIENTS.tokens.viewer);
+const ops = bearer(CLIENTS.tokens.ops);
+
+describe('clients see their own tasks, own their idempotency keys, and are held to their limits', () => {
+  const suite = isolatedSuite(
+    'clients',
+    securedConfigFiles({ 'performance_analyzer_config.json': { polling_interval: 0.3, max_series: 3, metrics_grouping: ['worker_id'] } }),
+  );
+
+  it("a submit client reads and cancels only its own tasks; read and operate clients see everyone's", async () => {
+    const coordinator = await suite.service('coordinator');
+    const mine = (await coordinator.http.post('/tasks').set(ci).send(task('mine')).expect(201)).body.id;
+    expect((await coordinator.http.get(`/tasks/${mine}`).set(ci).expect(200)).body.submitted_by).toBe('ci');
+    // Another submitter cannot tell it exists, let alone cancel it.
+    expect((await coordinator.http.get(`/tasks/${mine}`).set(other)).status).toBe(404);
+    expect((await coordinator.http.delete(`/tasks/${mine}`).set(other)).status).toBe(404);
+    expect((await coordinator.http.get(`/tasks/${mine}`).set(viewer).expect(200)).body.state).toBe('queued');
+    expect((await coordinator.http.delete(`/tasks/${mine}`).set(ops).expect(200)).body.state).toBe('cancelled');
+  });
+
+  it('idempotency keys are per client: the same key from two clients makes two tasks, and neither learns the other', async () => {
+    const coordinator = await suite.service('coordinator');
+    const a = (
+      await coordinator.http
+        .post('/tasks')
+        .set(ci)
+        .send(task('a', { idempotency_key: 'nightly' }))
+        .expect(201)
+    ).body;
+    const b = (
+      await coordinator.http
+        .post('/tasks')
+        .set(other)
+        .send(task('b', { idempotency_key: 'nightly' }))
+        .expect(201)
+    ).body;
+    expect(b.id).not.toBe(a.id);
+    expect(b.duplicate).toBe(false);
+    const again = (
+      await coordinator.http
+        .post('/tasks')
+        .set(ci)
+        .send(task('a', { idempotency_key: 'nightly' }))
+        .expect(200)
+    ).body;
+    expect(again).toMatchObject({ id: a.id, duplicate: true });
+  });
+
+  it('queued-task cap: past MAX_QUEUED_PER_CLIENT in a pool a client gets 429 and nothing of the request is queued', async () => {
+    const coordinator = await suite.service('coordinator', { MAX_QUEUED_PER_CLIENT: '10' });
+    const queued = async () => (await suite.queue('cpu').queue.getJobCounts('prioritized')).prioritized ?? 0;
+    const before = await queued();
+    await coordinator.http
+      .post('/tasks/batch')
+      .set(ci)
+      .send({ tasks: Array.from({ length: 8 }, (_, i) => task(`c${i}`)) })
+      .expect(201);
+    const refused = await coordinator.http
+      .post('/tasks/batch')
+      .set(ci)
+      .send({ tasks: Array.from({ length: 3 }, (_, i) => task(`d${i}`)) });
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body.errors[0].reason).toMatch(/at most 10 may wait/);
+    expect(await queued()).toBe(before + 8);
+    // The cap is per client: another submitter still queues.
+    await coordinator.http
+      .post('/tasks/batch')
+      .set(other)
+      .send({ tasks: Array.from({ length: 3 }, (_, i) => task(`e${i}`)) })
+      .expect(201);
+  });
+
+  it('analyzer: past max_series, samples that would start a new series are refused, counted and reported', async () => {
+    const analyzer = await suite.service('trend-analyzer');
+    const now = Date.now();
+    for (let i = 0; i < 6; i++) {
+      const e = { task_id: `cpu.${i}`, task_type: 'synthetic', pool: 'cpu', worker_id: `w${i}`, attempt: 1, outcome: 'completed', final: true };
+      await suite.redis.xadd(
+        suite.keys.timings,
+        '*',
+        ...encodeTimingEvent({ ...e, queued_at: now, started_at: now, finished_at: now, wait_ms: 0, run_ms: 5, metrics: {}, labels: {} } as never),
+      );
+    }
+    const series = await waitFor(
+      async () => {
+        const s = (await analyzer.http.get('/metrics/summary').set(viewer).expect(200)).body.events;
+        return s.processed === 6 ? s.series : undefined;
+      },
+      { what: 'six events counted' },
+    );
+    // Each event starts two series (run time and queue wait, per worker): 3 kept, 9 samples refused.
+    expect(series).toEqual({ kept: 3, max: 3, refused_samples: 9 });
+  });
+});
+
+describe('the rate limit', () => {
+  // A suite of its own: the counters are per client and minute, under the suite's prefix.
+  const suite = isolatedSuite('ratelimit', securedConfigFiles());
+
+  it('rate limit: past RATE_LIMIT_PER_MINUTE a client gets 429 with Retry-After, across two coordinators sharing Redis; others are not affected', async () => {
+    const env = { RATE_LIMIT_PER_MINUTE: '6' };
+    const one = await suite.service('coordinator', env);
+    const two = await suite.service('coordinator', env);
+    for (const c of [one, two, one, two, one, two]) await c.http.get('/queues').set(viewer).expect(200);
+    const refused = await two.http.get('/queues').set(viewer);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.body.errors[0]).toEqual({ field: 'client', reason: expect.stringMatching(/more than 6 requests this minute/) });
+    await one.http.get('/queues').set(ops).expect(200);
+    // Health stays open to monitoring, whatever the limits.
+    await one.http.get('/health').expect(200);
+  });
+});
+
+describe('where the apps listen', () => {
+  const suite = isolatedSuite('bind', openConfigFiles());
+
+  it('binds to 127.0.0.1 by default, says so, and is not reachable on the machine’s other addresses', async () => {
+    const port = await freePort();
+    const app = startApp('coordinator', [], {
+      REDIS_URL: suite.redisUrl,
+      FLEET_PREFIX: suite.prefix,
+      CONFIG_DIR: suite.config.path,
+      COORDINATOR_PORT: String(port),
+    });
+    suite.onCleanup(() => app.stop('SIGKILL'));
+    await waitFor(() => app.output().includes('listening on'), { what: 'the coordinator to listen' });
+    expect(app.output()).toContain(`listening on http://127.0.0.1:${port} (no tokens: open to anyone who can reach it`);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (external) await expect(fetch(`http://${external.address}:${port}/health`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
+  });
+
+  it('refuses to start bound beyond loopback without tokens (exit 78, naming why), unless FLEET_INSECURE=1', async () => {
+    const env = { REDIS_URL: suite.redisUrl, FLEET_PREFIX: suite.prefix, CONFIG_DIR: suite.config.path, HOST: '0.0.0.0' };
+    for (const app of ['coordinator', 'resource-manager', 'trend-analyzer']) {
+      const p = startApp(app, [], { ...env, COORDINATOR_PORT: '0', RESOURCE_MANAGER_PORT: '0', TREND_ANALYZER_PORT: '0' });
+      expect(await p.exited).toEqual({ code: 78, signal: null });
+      expect(p.output()).toMatch(/binds to 0\.0\.0\.0, beyond this machine, but no client tokens are configured/);
+    }
+    const port = await freePort();
+    const insecure = startApp('coordinator', [], { ...env, COORDINATOR_PORT: String(port), FLEET_INSECURE: '1' });
+    suite.onCleanup(() => insecure.stop('SIGKILL'));
+    await waitFor(() => insecure.output().includes(`listening on http://0.0.0.0:${port}`), {
+      what: 'the insecure coordinator to listen on every address',
+    });
+  });
+
+  it('answers 403 to a request for another host name while bound to loopback (DNS rebinding)', async () => {
+    const coordinator = await suite.service('coordinator');
+    const res = await coordinator.http.get('/queues').set('Host', 'attacker.example:80');
+    expect([res.status, res.body.errors[0].field]).toEqual([403, 'Host']);
+    await coordinator.http.get('/queues').expect(200);
+  });
+});
