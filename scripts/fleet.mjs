@@ -115,17 +115,31 @@ async function testUnderAcl() {
   return r;
 }
 
-/** The whole suite (plus, for a full run, the e2e suites under the ACL user); the last line printed is `N passed, N failed`. */
-async function test(args) {
-  const redis = await prepare();
-  const runs = [await runJest(args, { REDIS_URL: redis.url })];
-  await redis.stop();
-  if (args.length === 0 && findRedisServer()) runs.push(await testUnderAcl());
+/** Prints the totals line (`N passed, N failed`) last and exits non-zero unless every run passed and some test ran. */
+function finish(runs) {
   const passed = runs.reduce((n, r) => n + r.passed, 0);
   const failed = runs.reduce((n, r) => n + r.failed, 0);
   if (passed + failed === 0) say('no tests ran');
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(runs.some((r) => r.code !== 0) || failed > 0 || passed === 0 ? 1 : 0);
+}
+
+/** The whole suite; the last line printed is `N passed, N failed`. */
+async function test(args) {
+  const redis = await prepare();
+  const run = await runJest(args, { REDIS_URL: redis.url });
+  await redis.stop();
+  finish([run]);
+}
+
+/** `npm run test:acl`: the e2e suites against a Redis that admits only the least-privilege ACL user. */
+async function testAcl() {
+  await prepare().then((redis) => redis.stop());
+  if (!findRedisServer()) {
+    process.stderr.write(`${HOW_TO_GET_REDIS}\n`);
+    process.exit(1);
+  }
+  finish([await testUnderAcl()]);
 }
 
 /** The seed's integration runner: `--component e2e|drm|pta` (all when absent), `--verbose`, `--config-dir DIR`. */
@@ -181,6 +195,7 @@ async function integration(argv) {
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
+else if (command === 'test-acl') await testAcl();
 else if (command === 'integration') await integration(rest);
 else if (command === 'bench' || command === 'soak') {
   ensureDependencies();

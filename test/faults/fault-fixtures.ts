@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { cpuTemplate, type Service, waitFor } from '@fleet/testing';
 
 /** Config files for a small fleet with one LOCAL pool `cpu` (node tests, concurrency 2). */
@@ -42,16 +43,21 @@ export function syntheticBatch(n: number, config: Record<string, unknown> = {}, 
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
-/** Polls the coordinator until every task has finished; returns the tasks by state. */
+/**
+ * Waits until the pool's queue has nothing waiting or running (polling its counts, as a client would), then
+ * reads every task once; returns the tasks by state.
+ */
 export async function waitAllFinished(coordinator: Service, ids: readonly string[], timeoutMs = 60_000): Promise<Record<string, number>> {
-  let states: string[] = [];
   await waitFor(
     async () => {
-      states = await Promise.all(ids.map(async (id) => ((await coordinator.http.get(`/tasks/${id}`)).body as { state: string }).state));
-      return states.every((s) => FINAL.has(s));
+      const pools = (await coordinator.http.get('/queues').expect(200)).body.pools as Array<{ counts: Record<string, number> }>;
+      return pools.every((p) => (p.counts.waiting ?? 0) + (p.counts.prioritized ?? 0) + (p.counts.delayed ?? 0) + (p.counts.active ?? 0) === 0);
     },
     { what: `${ids.length} tasks to finish`, timeoutMs, intervalMs: 250 },
   );
+  const states: string[] = [];
+  for (const id of ids) states.push(((await coordinator.http.get(`/tasks/${id}`).expect(200)).body as { state: string }).state);
+  expect(states.every((s) => FINAL.has(s))).toBe(true);
   const by: Record<string, number> = {};
   for (const s of states) by[s] = (by[s] ?? 0) + 1;
   return by;

@@ -50,13 +50,7 @@ describe('who may call what: every route of every app × no token, a bad token, 
     apps.coordinator = await suite.service('coordinator');
     apps['resource-manager'] = await suite.service('resource-manager');
     apps['trend-analyzer'] = await suite.service('trend-analyzer');
-    taskId = (
-      await apps.coordinator.http
-        .post('/tasks')
-        .set(bearer(CLIENTS.tokens.ci))
-        .send(task)
-        .expect(201)
-    ).body.id;
+    taskId = (await apps.coordinator.http.post('/tasks').set(bearer(CLIENTS.tokens.ci)).send(task).expect(201)).body.id;
   });
 
   it('lists every route the apps serve (so none is left out of the matrix)', () => {

@@ -103,7 +103,7 @@ export function loadSecuritySettings(env: Env, configDir: string, app: 'COORDINA
       [`${app}_HOST`]: envString(''),
       FLEET_TOKENS_FILE: envString(''),
       FLEET_INSECURE: z.enum(['0', '1', ''], { error: 'must be 1 (accept an app reachable beyond this machine without tokens) or 0' }).default(''),
-      RATE_LIMIT_PER_MINUTE: envInt(1, 1_000_000, 1200),
+      RATE_LIMIT_PER_MINUTE: envInt(1, 1_000_000, 6000),
       MAX_QUEUED_PER_CLIENT: envInt(1, 10_000_000, 100_000),
       CORS_ORIGINS: envString(''),
     },

@@ -46,7 +46,7 @@ export async function demo(a: Api, argv: string[]): Promise<number> {
       `${t.toFixed(1).padStart(6)} s  queued ${by('queued')}  active ${by('active')}  completed ${by('completed')}  failed ${by('failed')}  | workers ${workers}`,
     );
     if (views.every((v) => FINAL.has(v.state)) || t > 300) break;
-    await sleep(1000);
+    await sleep(2000);
   }
   const elapsed = (Date.now() - started) / 1000;
   console.log('\nsummary');
