@@ -10,6 +10,7 @@ import { loadCommonSettings, repoRoot } from '@fleet/config';
 import { encodeTimingEvent, newTaskId, parseTask, type Task } from '@fleet/contracts';
 import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
+import { makespan } from './makespan.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -329,6 +330,8 @@ async function main() {
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
   const ing = await ingest();
   log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)})`);
+  const span = await makespan({ redis, url, dist, scale: quick ? 0.3 : 1, log });
+  log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
 
   const drainRaw = median(drains.raw.map((d) => d.rate));
   const drainFleet = median(drains.fleet.map((d) => d.rate));
@@ -348,6 +351,7 @@ async function main() {
     latency_ms: lat,
     scale_up: scale,
     ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 50_000 },
+    makespan: span,
     memory: {
       worker_peak_rss_mb: median(drains.fleet.map((d) => d.rss)),
       raw_worker_peak_rss_mb: median(drains.raw.map((d) => d.rss)),
@@ -371,6 +375,7 @@ async function main() {
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | ${fmt(ing.raw)} (bare XRANGE) | ${(ing.rate / ing.raw).toFixed(2)} | ≥ 50,000/s: ${mark(ing.rate >= 50_000)} |`,
     `| peak RSS, worker process (MiB) | ${fmt(results.memory.worker_peak_rss_mb)} | ${fmt(results.memory.raw_worker_peak_rss_mb)} | ${(results.memory.worker_peak_rss_mb / results.memory.raw_worker_peak_rss_mb).toFixed(2)} | — |`,
     `| peak RSS, coordinator / analyzer (MiB) | ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | — | — |`,
+    `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${span.history.efficiency.toFixed(2)} by history (${span.history.wall_s.toFixed(2)} s); ${span.no_history.efficiency.toFixed(2)} before any history (${span.no_history.wall_s.toFixed(2)} s) | ${span.hash_split.efficiency.toFixed(2)} hash split like Jest --shard (${span.hash_split.wall_s.toFixed(2)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
     `| Redis memory per retained finished task (bytes) | ${fmt(results.memory.redis_bytes_per_retained_task)} | ${fmt(results.memory.redis_bytes_per_retained_raw_job)} | ${(results.memory.redis_bytes_per_retained_task / results.memory.redis_bytes_per_retained_raw_job).toFixed(2)} | — |`,
   ].join('\n');
   mkdirSync(o.out, { recursive: true });

@@ -10,6 +10,8 @@ interface Route {
   /** Roles that may call it; 'public' needs no token. */
   roles: readonly Role[] | 'public';
   body?: object;
+  /** Query string the call needs (not part of the route's path). */
+  query?: string;
 }
 
 const READ: Role[] = ['read', 'operate'];
@@ -23,6 +25,15 @@ const ROUTES: Route[] = [
   { app: 'coordinator', method: 'DELETE', path: '/tasks/:id', roles: ['submit', 'operate'] },
   { app: 'coordinator', method: 'GET', path: '/queues', roles: READ },
   { app: 'coordinator', method: 'GET', path: '/workers', roles: READ },
+  { app: 'coordinator', method: 'POST', path: '/runs', roles: ['submit'], body: { name: 'm', tasks: [{ key: 'k', ...task }] } },
+  { app: 'coordinator', method: 'GET', path: '/runs', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/runs/:id', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/runs/:id/junit.xml', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'DELETE', path: '/runs/:id', roles: ['submit', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/flaky', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/quarantine', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'PUT', path: '/quarantine', roles: ['operate'], body: { test: 'a.mjs', reason: 'matrix' } },
+  { app: 'coordinator', method: 'DELETE', path: '/quarantine', roles: ['operate'], query: '?test=a.mjs' },
   { app: 'coordinator', method: 'GET', path: '/health', roles: 'public' },
   { app: 'resource-manager', method: 'GET', path: '/pools', roles: READ },
   { app: 'resource-manager', method: 'GET', path: '/pools/:pool', roles: READ },
@@ -45,12 +56,21 @@ describe('who may call what: every route of every app × no token, a bad token, 
   const suite = isolatedSuite('authz', securedConfigFiles());
   const apps = {} as Record<App, Service>;
   let taskId = '';
+  let runId = '';
 
   beforeAll(async () => {
     apps.coordinator = await suite.service('coordinator');
     apps['resource-manager'] = await suite.service('resource-manager');
     apps['trend-analyzer'] = await suite.service('trend-analyzer');
     taskId = (await apps.coordinator.http.post('/tasks').set(bearer(CLIENTS.tokens.ci)).send(task).expect(201)).body.id;
+    runId = (
+      await apps.coordinator.http
+        .post('/runs')
+        .set(bearer(CLIENTS.tokens.ci))
+        .send({ name: 'r', tasks: [{ key: 'k', ...task }] })
+        .expect(201)
+    ).body.id;
+    // PUT /quarantine comes before DELETE /quarantine in the matrix: the operator's release finds the test quarantined.
   });
 
   it('lists every route the apps serve (so none is left out of the matrix)', () => {
@@ -64,7 +84,7 @@ describe('who may call what: every route of every app × no token, a bad token, 
   });
 
   const send = (r: Route, headers: Record<string, string>) => {
-    const path = r.path.replace(':id', taskId).replace(':pool', 'cpu');
+    const path = r.path.replace(':id', r.path.startsWith('/runs') ? runId : taskId).replace(':pool', 'cpu') + (r.query ?? '');
     const http = apps[r.app].http;
     const req = r.method === 'GET' ? http.get(path) : r.method === 'POST' ? http.post(path) : r.method === 'PUT' ? http.put(path) : http.delete(path);
     return (r.body ? req.send(r.body) : req).set(headers);

@@ -4,10 +4,13 @@ import { survivePipeErrors } from '@fleet/app';
 import { api, CliError } from './api.js';
 import { demo } from './commands/demo.js';
 import { report } from './commands/report.js';
+import { run } from './commands/run.js';
 import { decisions, pools, scale } from './commands/scale.js';
 import { token } from './commands/token.js';
 
 const USAGE = `usage: npm run fleet -- <command>
+  run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]… [--name n]
+                                  run a suite across the fleet; exits 0 passed, 1 failed, 2 error (submit, read)
   scale <pool> <workers>|auto     pin a pool at a number of workers, or return it to its policy (operate)
   pools                           pools with their size, depth, mode and last decision (read)
   decisions [pool]                the latest scaling decisions (read)
@@ -21,6 +24,8 @@ the client token: FLEET_TOKEN.`;
 async function main([command, ...args]: string[]): Promise<number> {
   const a = api();
   switch (command) {
+    case 'run':
+      return run(a, args);
     case 'scale':
       return scale(a, args);
     case 'pools':

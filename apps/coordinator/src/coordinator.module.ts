@@ -4,6 +4,10 @@ import type { CoordinatorSettings } from '@fleet/config';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { FleetController } from './fleet.controller.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
+import { RunsController } from './runs.controller.js';
+import { RunsReconciler } from './runs.reconciler.js';
+import { RunsRepository } from './runs.repository.js';
+import { RunsService } from './runs.service.js';
 import { TasksController } from './tasks.controller.js';
 import { TasksService } from './tasks.service.js';
 
@@ -14,8 +18,15 @@ export class CoordinatorModule {
     return {
       module: CoordinatorModule,
       imports: [AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'coordinator' })],
-      controllers: [TasksController, FleetController],
-      providers: [{ provide: COORDINATOR_SETTINGS, useValue: settings }, TaskQueueRepository, TasksService],
+      controllers: [TasksController, RunsController, FleetController],
+      providers: [
+        { provide: COORDINATOR_SETTINGS, useValue: settings },
+        TaskQueueRepository,
+        TasksService,
+        RunsRepository,
+        RunsService,
+        RunsReconciler,
+      ],
     };
   }
 }

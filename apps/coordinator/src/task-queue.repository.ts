@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import { FieldErrorsException } from '@fleet/app';
-import type { QueuedTask, Task, TaskResult } from '@fleet/contracts';
+import type { QueuedTask, RunRef, Task, TaskResult } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
@@ -11,7 +11,12 @@ export interface NewTask {
   id: string;
   pool: string;
   task: Task;
+  /** The run the task is part of, if any. */
+  run?: RunRef;
 }
+
+/** More commands for the queueing transaction (a run's record, written with its first tasks). */
+export type TransactionExtra = (multi: ReturnType<Redis['multi']>) => void;
 
 /**
  * Adds task ids to a client's set of queued tasks in a pool unless that would pass the cap. When it would,
@@ -148,8 +153,13 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * all). Job ids are chosen before the transaction, so running it twice adds nothing twice. Returns, per
    * claim, the id that held the key already (another request won it meanwhile), or null when this one did.
    */
-  async enqueue(tasks: readonly NewTask[], claims: ReadonlyArray<{ key: string; id: string }>, client: string): Promise<Array<string | null>> {
-    if (tasks.length === 0 && claims.length === 0) return [];
+  async enqueue(
+    tasks: readonly NewTask[],
+    claims: ReadonlyArray<{ key: string; id: string }>,
+    client: string,
+    extra?: TransactionExtra,
+  ): Promise<Array<string | null>> {
+    if (tasks.length === 0 && claims.length === 0 && !extra) return [];
     await this.ensureScriptsLoaded();
     const byPool = new Map<string, string[]>();
     for (const t of tasks) byPool.set(t.pool, [...(byPool.get(t.pool) ?? []), t.id]);
@@ -159,7 +169,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
         await this.reserve(pool, client, ids);
         reserved.push([pool, ids]);
       }
-      return await this.transact(tasks, claims, client);
+      return await this.transact(tasks, claims, client, extra);
     } catch (err) {
       await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
       throw err;
@@ -170,16 +180,18 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     tasks: readonly NewTask[],
     claims: ReadonlyArray<{ key: string; id: string }>,
     client: string,
+    extra: TransactionExtra | undefined,
   ): Promise<Array<string | null>> {
     const ttl = Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
     // Every queue shares this connection: BullMQ's view of it makes a MULTI its scripts can join.
     const multi = (await (this.queues.values().next().value as Queue).backend.client).multi();
     const raw = multi as unknown as ReturnType<Redis['multi']>;
     for (const c of claims) raw.set(this.keys.idempotency(client, c.key), c.id, 'EX', ttl, 'NX', 'GET');
+    extra?.(raw);
     const queued: Array<Promise<string>> = [];
-    for (const { id, pool, task } of tasks) {
+    for (const { id, pool, task, run } of tasks) {
       const queue = this.queue(pool);
-      const data: QueuedTask = { ...task, submitted_by: client };
+      const data: QueuedTask = { ...task, submitted_by: client, ...(run && { run }) };
       const entry = new Job(queue, task.type, data, taskJobOptions(id, task, this.settings.retention), id).toFlowEntry();
       // The insert is queued on the transaction synchronously; the promise settles without a round trip.
       queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));

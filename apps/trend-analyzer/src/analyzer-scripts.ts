@@ -9,15 +9,19 @@
  * crash and read again, changes nothing. An event whose (task, attempt) was counted before (a worker
  * repeated a write it could not confirm) counts as a duplicate only.
  *
- * KEYS: stream, counters hash, series index set.
+ * A test file's attempt that ran its course (passed or failed, not timed out or errored) moves the file's
+ * expected duration (`<pool>|<file>` in the durations hash): an exponentially weighted mean, weight 0.3.
+ *
+ * KEYS: stream, counters hash, series index set, durations hash.
  * A sample of a series not kept yet is refused (and counted as `series_refused`) once `max series` are kept.
  *
  * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, entry count, then per entry:
- *   id, seen bucket ('' for none), seen member, counter count, (name, increment)…, sample count, (series, "at value")…
+ *   id, seen bucket ('' for none), seen member, duration key ('' for none), duration (ms), counter count,
+ *   (name, increment)…, sample count, (series, "at value")…
  * Returns the events counter after the commit.
  */
 export const COMMIT_BATCH = `
-local stream, counters, index = KEYS[1], KEYS[2], KEYS[3]
+local stream, counters, index, durations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxSeries = tonumber(ARGV[6])
 local n = tonumber(ARGV[7])
@@ -26,9 +30,9 @@ local touched = {}
 local fresh = {}
 local kept = redis.call('SCARD', index)
 for _ = 1, n do
-  local id, bucket, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local nc = tonumber(ARGV[i + 3])
-  local c0 = i + 4
+  local id, bucket, member, dkey, dvalue = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local nc = tonumber(ARGV[i + 5])
+  local c0 = i + 6
   local ns = tonumber(ARGV[c0 + 2 * nc])
   local s0 = c0 + 2 * nc + 1
   i = s0 + 2 * ns
@@ -43,6 +47,11 @@ for _ = 1, n do
         fresh[seen] = true
         redis.call('EXPIRE', seen, seenTtl)
       end
+    end
+    if apply and dkey ~= '' then
+      local old = tonumber(redis.call('HGET', durations, dkey))
+      local v = tonumber(dvalue)
+      redis.call('HSET', durations, dkey, math.floor(old and (0.7 * old + 0.3 * v) or v))
     end
     if apply then
       for k = 0, nc - 1 do

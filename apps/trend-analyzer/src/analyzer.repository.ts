@@ -14,6 +14,8 @@ export interface EntryEffects {
   id: string;
   /** Identity of the event for de-duplication (task id and attempt); undefined for a malformed entry. */
   identity?: { bucket: string; member: string };
+  /** A test file's duration to learn from: `<pool>|<file>` and milliseconds. */
+  duration?: { key: string; ms: number };
   counters: Array<[name: string, increment: number]>;
   samples: Sample[];
 }
@@ -83,7 +85,7 @@ export class AnalyzerRepository {
     this.keys = new FleetKeys(settings.prefix);
     this.base = `${settings.prefix}:ta`;
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
-    this.redis.defineCommand('commitBatch', { numberOfKeys: 3, lua: COMMIT_BATCH });
+    this.redis.defineCommand('commitBatch', { numberOfKeys: 4, lua: COMMIT_BATCH });
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
     this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
     this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
@@ -161,6 +163,7 @@ export class AnalyzerRepository {
       this.keys.timings,
       this.countersKey,
       this.seriesIndex,
+      this.keys.testDurations,
       this.keys.analyzerGroup,
       `${this.base}:s:`,
       `${this.base}:seen:`,
@@ -170,7 +173,7 @@ export class AnalyzerRepository {
       entries.length,
     ];
     for (const e of entries) {
-      args.push(e.id, e.identity?.bucket ?? '', e.identity?.member ?? '', e.counters.length);
+      args.push(e.id, e.identity?.bucket ?? '', e.identity?.member ?? '', e.duration?.key ?? '', e.duration?.ms ?? 0, e.counters.length);
       for (const [name, n] of e.counters) args.push(name, n);
       args.push(e.samples.length);
       for (const s of e.samples) args.push(s.series, `${s.at} ${s.value}`);

@@ -150,6 +150,8 @@ export class IngestService {
       effects.push({
         id,
         identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
+        ...(e.test_file !== undefined &&
+          (e.outcome === 'completed' || e.reason === 'test_failed') && { duration: { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } }),
         counters: [
           ['events', 1],
           [`${e.outcome === 'completed' ? 'completed' : 'failed'}:${e.pool}`, 1],

@@ -1,11 +1,22 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import type { WorkerSettings } from '@fleet/config';
-import { describeFieldErrors, parseQueuedTask, PERMANENT_FAILURES, type Task, type TaskResult, type TimingEvent } from '@fleet/contracts';
+import {
+  boundFailure,
+  describeFieldErrors,
+  parseQueuedTask,
+  PERMANENT_FAILURES,
+  type QueuedTask,
+  type TaskFailure,
+  type TaskResult,
+  type TestCase,
+  type TimingEvent,
+} from '@fleet/contracts';
+import { attemptStatus, type RunAttempt } from '@fleet/runs';
 import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
-import { TimingsWriter } from './timings-writer.js';
+import { type AttemptOutcome, OutcomeWriter } from './outcome-writer.js';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
@@ -50,7 +61,7 @@ export class TaskConsumer {
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly redis: WorkerRedis,
     private readonly executor: TaskExecutor,
-    private readonly timings: TimingsWriter,
+    private readonly outcomes: OutcomeWriter,
     private readonly locks: LockWatch,
   ) {}
 
@@ -100,7 +111,7 @@ export class TaskConsumer {
     }
   }
 
-  private async run(job: Job<unknown, TaskResult>, task: Task, attempt: AbortController): Promise<TaskResult> {
+  private async run(job: Job<unknown, TaskResult>, task: QueuedTask, attempt: AbortController): Promise<TaskResult> {
     const ctx = {
       taskId: job.id as string,
       attempt: job.attemptsMade + 1,
@@ -108,61 +119,75 @@ export class TaskConsumer {
       pool: this.settings.pool,
       template: this.settings.template,
     };
-    let result: TaskResult;
+    let executed: { result: TaskResult; cases?: TestCase[] };
     this.executing++;
     try {
-      result = await this.executor.execute(task, ctx, attempt);
+      executed = await this.executor.execute(task, ctx, attempt);
     } catch (err) {
       this.doneExecuting();
       if (err instanceof LockLostError) throw err;
       const failure = failureOf(err);
       const final = PERMANENT_FAILURES.has(failure.reason) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await this.timings.write(
-        this.event(job, task, failure.metrics ?? {}, failure.reason === 'timeout' ? 'timeout' : 'failed', final, failure.reason),
-        attempt.signal,
-      );
+      await this.outcomes.write(this.outcome(job, task, { failure, final, cases: failure.cases }), attempt.signal);
       this.failed++;
       throw err;
     }
     this.doneExecuting();
-    await this.timings.write(this.event(job, task, result.metrics, 'completed', true), attempt.signal);
+    await this.outcomes.write(this.outcome(job, task, { result: executed.result, final: true, cases: executed.cases }), attempt.signal);
     this.completed++;
-    return result;
+    return executed.result;
   }
 
-  private doneExecuting(): void {
-    if (--this.executing > 0) return;
-    for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  private event(
+  /** The attempt's timing event and, for a task of a run, its record in the run. */
+  private outcome(
     job: Job,
-    task: Task,
-    metrics: Record<string, number>,
-    outcome: TimingEvent['outcome'],
-    final: boolean,
-    reason?: TimingEvent['reason'],
-  ): TimingEvent {
+    task: QueuedTask,
+    o: { result?: TaskResult; failure?: TaskFailure; final: boolean; cases: TestCase[] | undefined },
+  ): AttemptOutcome {
     const finishedAt = Date.now();
     const startedAt = job.processedOn ?? finishedAt;
-    return {
+    const reason = o.failure?.reason;
+    const event: TimingEvent = {
       task_id: job.id as string,
       task_type: task.type,
       pool: this.settings.pool,
       worker_id: this.settings.workerId,
       // Counts every start, a stalled run picked up again included: one event per (task, attempt).
       attempt: Math.max(job.attemptsStarted, 1),
-      outcome,
-      final,
+      outcome: !o.failure ? 'completed' : reason === 'timeout' ? 'timeout' : 'failed',
+      final: o.final,
       queued_at: job.timestamp,
       started_at: startedAt,
       finished_at: finishedAt,
       wait_ms: Math.max(0, startedAt - job.timestamp),
       run_ms: Math.max(0, finishedAt - startedAt),
-      metrics,
+      metrics: o.result?.metrics ?? o.failure?.metrics ?? {},
       labels: task.labels,
       ...(reason && { reason }),
+      ...(task.type === 'test' && { test_file: task.config.test_file }),
     };
+    if (!task.run) return { event };
+    const failure = o.failure && boundFailure(o.failure);
+    const attempt: RunAttempt = {
+      key: task.run.key,
+      attempt: job.attemptsMade + 1,
+      status: attemptStatus(reason),
+      ...(reason && { reason }),
+      final: o.final,
+      duration_ms: o.result?.duration_ms ?? o.failure?.duration_ms ?? event.run_ms,
+      worker_id: this.settings.workerId,
+      started_at: startedAt,
+      finished_at: finishedAt,
+      ...(failure && { message: failure.message }),
+      ...((failure?.output_tail ?? o.result?.output_tail) !== undefined && { output_tail: failure?.output_tail ?? o.result?.output_tail }),
+      ...(o.cases && { cases: o.cases }),
+    };
+    return { event, run: { id: task.run.id, attempt } };
+  }
+
+  private doneExecuting(): void {
+    if (--this.executing > 0) return;
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /**

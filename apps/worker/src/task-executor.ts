@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Task, TaskResult, TaskType } from '@fleet/contracts';
+import { countCases, type Task, type TaskResult, type TaskType, type TestCase } from '@fleet/contracts';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import type { TaskContext, TaskHandler } from './handlers/task-handler.js';
@@ -24,15 +24,15 @@ export class TaskExecutor {
    * tree. A timeout fails the attempt with reason `timeout` and whatever output there was; a lost lock
    * rejects with the LockLostError the controller was aborted with.
    */
-  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>, attempt: AbortController): Promise<TaskResult> {
+  async execute(task: Task, ctx: Omit<TaskContext, 'signal'>, attempt: AbortController): Promise<{ result: TaskResult; cases?: TestCase[] }> {
     const handler = this.handlers.get(task.type);
     if (!handler) throw taskFailure({ reason: 'invalid_task', message: `no handler for task type ${task.type}` });
     const timer = setTimeout(() => attempt.abort(new TaskTimeout()), task.timeout_ms);
     const started = performance.now();
     try {
-      const out = await handler.run(task, { ...ctx, signal: attempt.signal });
+      const { cases, ...out } = await handler.run(task, { ...ctx, signal: attempt.signal });
       if (attempt.signal.reason instanceof LockLostError) throw attempt.signal.reason;
-      return { ...out, worker_id: ctx.workerId };
+      return { result: { ...out, worker_id: ctx.workerId, ...(cases && { case_counts: countCases(cases) }) }, ...(cases && { cases }) };
     } catch (err) {
       const why: unknown = attempt.signal.reason;
       if (why instanceof LockLostError) throw why;
@@ -44,6 +44,7 @@ export class TaskExecutor {
           duration_ms: Math.round(performance.now() - started),
           ...(inner.output_tail !== undefined && { output_tail: inner.output_tail }),
           ...(inner.exit_code !== undefined && { exit_code: inner.exit_code }),
+          ...(inner.cases && { cases: inner.cases }),
         });
       }
       throw err;

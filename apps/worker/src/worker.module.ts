@@ -9,7 +9,7 @@ import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
 import { TaskConsumer } from './task-consumer.js';
 import { TaskExecutor } from './task-executor.js';
-import { TimingsWriter } from './timings-writer.js';
+import { OutcomeWriter } from './outcome-writer.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
@@ -29,7 +29,7 @@ export class WorkerModule {
         BenchmarkTaskHandler,
         SyntheticTaskHandler,
         TaskExecutor,
-        TimingsWriter,
+        OutcomeWriter,
         TaskConsumer,
         Heartbeat,
         WorkerLifecycle,

@@ -27,6 +27,12 @@ export interface CoordinatorSettings extends CommonSettings {
   security: SecuritySettings;
   bodyLimitBytes: number;
   retention: Retention;
+  /** How long a run (its tasks' results, attempts and cases) stays readable. */
+  runRetainS: number;
+  /** A test file's expected duration when its history has none. */
+  runDefaultTestMs: number;
+  /** How often runs are looked after (dependencies released, finished runs finalized). */
+  runsTickMs: number;
   templates: WorkerTemplate[];
   warnings: string[];
 }
@@ -41,6 +47,9 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       TASK_RETAIN_COMPLETED_COUNT: envInt(1, 10_000_000, 100_000),
       TASK_RETAIN_FAILED_S: envInt(1, 365 * DAY_S, 7 * DAY_S),
       TASK_RETAIN_FAILED_COUNT: envInt(1, 10_000_000, 100_000),
+      RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
+      RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
+      RUNS_TICK_MS: envInt(50, 60_000, 500),
     },
     env,
   );
@@ -56,6 +65,9 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       failedAgeS: e.TASK_RETAIN_FAILED_S,
       failedCount: e.TASK_RETAIN_FAILED_COUNT,
     },
+    runRetainS: e.RUN_RETAIN_S,
+    runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
+    runsTickMs: e.RUNS_TICK_MS,
     templates: templates.value,
     warnings: templates.warnings,
   };

@@ -3,7 +3,8 @@
  * `{test_file}`; every argument stays one argv element and no shell ever sees it.
  */
 export const COMMON_PLACEHOLDERS = ['task_id', 'attempt', 'timeout_ms', 'worker_id', 'pool'] as const;
-export const TEST_PLACEHOLDERS = [...COMMON_PLACEHOLDERS, 'test_file'] as const;
+/** `{junit_file}`: a path the runner writes its JUnit XML report to (the worker reads the test cases from it). */
+export const TEST_PLACEHOLDERS = [...COMMON_PLACEHOLDERS, 'test_file', 'junit_file'] as const;
 export const BENCHMARK_PLACEHOLDERS = [...COMMON_PLACEHOLDERS, 'model', 'batch_sizes', 'precision', 'iterations'] as const;
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;

@@ -32,7 +32,7 @@ export function missingRunner(task: Task, template: WorkerTemplate): string | un
 }
 
 /** Smallest first: a CPU-only task should not occupy a GPU machine when a CPU pool can take it. */
-function byCost(a: WorkerTemplate, b: WorkerTemplate): number {
+export function byCost(a: WorkerTemplate, b: WorkerTemplate): number {
   return (
     a.resources.gpu - b.resources.gpu ||
     a.resources.cpu - b.resources.cpu ||

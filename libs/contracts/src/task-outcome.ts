@@ -1,3 +1,5 @@
+import type { TestCase } from './test-case.js';
+
 /**
  * What a finished attempt produced. A successful attempt's result is BullMQ's return value; a failed
  * attempt's `TaskFailure` travels as the JSON message of the error the worker throws, so BullMQ keeps
@@ -24,6 +26,8 @@ export interface TaskFailure {
   output_tail?: string;
   duration_ms?: number;
   metrics?: Record<string, number>;
+  /** The runner's test cases (kept in the run's record only, never in the task's stored failure). */
+  cases?: TestCase[];
 }
 
 export interface TaskResult {
@@ -33,6 +37,15 @@ export interface TaskResult {
   exit_code?: number;
   output_tail?: string;
   metrics: Record<string, number>;
+  /** How the runner's test cases ended, when it wrote a JUnit report (the cases themselves go to the run). */
+  case_counts?: Record<TestCase['status'], number>;
+}
+
+/** Counts of test cases by status. */
+export function countCases(cases: readonly TestCase[]): Record<TestCase['status'], number> {
+  const out = { passed: 0, failed: 0, error: 0, skipped: 0 };
+  for (const c of cases) out[c.status]++;
+  return out;
 }
 
 /** Reasons that no retry can change: the worker fails these at once, whatever `max_attempts` says. */
@@ -42,7 +55,7 @@ export const PERMANENT_FAILURES: ReadonlySet<FailureReason> = new Set(['invalid_
 export const FAILURE_LIMITS = { messageChars: 1024, outputChars: 4096, metrics: 32 } as const;
 
 /** A failure cut to FAILURE_LIMITS, so no command can make Redis hold more than a few KiB per attempt. */
-export function boundFailure(f: TaskFailure): TaskFailure {
+export function boundFailure({ cases: _cases, ...f }: TaskFailure): TaskFailure {
   const out: TaskFailure = {
     ...f,
     message: f.message.length > FAILURE_LIMITS.messageChars ? `${f.message.slice(0, FAILURE_LIMITS.messageChars)}…` : f.message,

@@ -168,8 +168,19 @@ export function parseTask(input: unknown): ParseResult<Task> {
   return { ok: true, value: task };
 }
 
-/** A task as it is queued: the task, and the client that submitted it (recorded by the coordinator, never sent by clients). */
-export type QueuedTask = Task & { submitted_by: string };
+/** The run a task belongs to, and its key in the run (a test file's path, or an extra task's key). */
+export interface RunRef {
+  id: string;
+  key: string;
+}
+
+/**
+ * A task as it is queued: the task, the client that submitted it, and the run it is part of, if any
+ * (recorded by the coordinator, never sent by clients).
+ */
+export type QueuedTask = Task & { submitted_by: string; run?: RunRef };
+
+export const RUN_ID = /^r-[a-z0-9]{6,12}-[0-9a-f]{8}$/;
 
 export const CLIENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -179,12 +190,20 @@ export const CLIENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
  */
 export function parseQueuedTask(data: unknown): ParseResult<QueuedTask> {
   if (!isPlainObject(data)) return parseTask(data) as ParseResult<QueuedTask>;
-  const { submitted_by = 'anonymous', ...task } = data;
+  const { submitted_by = 'anonymous', run, ...task } = data;
   if (typeof submitted_by !== 'string' || !CLIENT_NAME.test(submitted_by)) {
     return { ok: false, errors: [{ field: 'submitted_by', reason: 'must be a client name' }] };
   }
+  if (
+    run !== undefined &&
+    !(isPlainObject(run) && typeof run.id === 'string' && RUN_ID.test(run.id) && typeof run.key === 'string' && run.key.length <= 500)
+  ) {
+    return { ok: false, errors: [{ field: 'run', reason: 'must be {id, key} of a run' }] };
+  }
   const parsed = parseTask(task);
-  return parsed.ok ? { ok: true, value: { ...parsed.value, submitted_by } } : parsed;
+  return parsed.ok
+    ? { ok: true, value: { ...parsed.value, submitted_by, ...(run !== undefined && { run: { id: run.id as string, key: run.key as string } }) } }
+    : parsed;
 }
 
 export const MAX_BATCH_TASKS = 10_000;

@@ -25,6 +25,8 @@ export interface TimingEvent {
   run_ms: number;
   metrics: Record<string, number>;
   labels: Record<string, string>;
+  /** A test task's file (the analyzer keeps each file's expected duration for ordering runs). */
+  test_file?: string;
 }
 
 /**
@@ -74,6 +76,7 @@ export function decodeTimingEvent(fields: readonly string[]): DecodeResult {
     if (typeof e.final !== 'boolean') throw new Error('final: expected true or false');
     checkMap(e.metrics, 'metrics', isFiniteNumber);
     checkMap(e.labels, 'labels', isString);
+    if (e.test_file !== undefined && typeof e.test_file !== 'string') throw new Error('test_file: expected a string');
     return { ok: true, event: e as unknown as TimingEvent };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };

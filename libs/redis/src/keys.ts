@@ -76,6 +76,51 @@ export class FleetKeys {
     return `${this.prefix}:alerts`;
   }
 
+  /** Hash of a run: its name, client, labels, options, when it was created and cancelled. */
+  run(runId: string): string {
+    return `${this.prefix}:run:${runId}`;
+  }
+
+  /** Hash of a run's tasks: key (a test file, or an extra task's key) → the task's id, pool, dependencies, state. */
+  runTasks(runId: string): string {
+    return `${this.prefix}:run:${runId}:tasks`;
+  }
+
+  /** Hash of a run's attempts, written by workers: `<attempt>:<key>` → what the attempt did (and its test cases). */
+  runAttempts(runId: string): string {
+    return `${this.prefix}:run:${runId}:attempts`;
+  }
+
+  /** Hash of the test cases each attempt's JUnit report held (`<attempt>:<key>` → cases), apart from the attempts for cheap progress reads. */
+  runCases(runId: string): string {
+    return `${this.prefix}:run:${runId}:cases`;
+  }
+
+  /** Sorted set of runs by creation time (the recent ones, for listing). */
+  get runs(): string {
+    return `${this.prefix}:runs`;
+  }
+
+  /** Set of runs still in progress (dependencies to release, results to finalize). */
+  get activeRuns(): string {
+    return `${this.prefix}:runs:active`;
+  }
+
+  /** Hash of flakiness per test (`file` or `file::case`) across runs: runs seen, runs flaky, last seen. */
+  get flaky(): string {
+    return `${this.prefix}:flaky`;
+  }
+
+  /** Hash of quarantined tests → who quarantined them, when, why. */
+  get quarantine(): string {
+    return `${this.prefix}:quarantine`;
+  }
+
+  /** Hash `<pool>|<test file>` → expected duration (ms), kept by the trend analyzer from timing events. */
+  get testDurations(): string {
+    return `${this.prefix}:ta:durations`;
+  }
+
   /** Consumer group of the trend analyzers on the timings stream (a group name, not a key). */
   get analyzerGroup(): string {
     return 'trend-analyzer';

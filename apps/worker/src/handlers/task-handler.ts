@@ -1,4 +1,4 @@
-import { type FailureReason, tail, type Task, type WorkerTemplate } from '@fleet/contracts';
+import { type FailureReason, tail, type Task, type TestCase, type WorkerTemplate } from '@fleet/contracts';
 import type { RunOutcome } from '../process-runner.js';
 import { taskFailure } from '../task-failure.error.js';
 
@@ -21,6 +21,8 @@ export interface HandlerOutput {
   exit_code?: number;
   output_tail?: string;
   metrics: Record<string, number>;
+  /** The runner's test cases, for the run's record (not stored with the task's result). */
+  cases?: TestCase[];
 }
 
 export interface TaskHandler<T extends Task = Task> {

@@ -1,0 +1,108 @@
+import { Body, Controller, Delete, Get, Header, HttpStatus, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { z } from 'zod';
+import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/auth';
+import type { Client } from '@fleet/config';
+import { type ParseResult, toFieldErrors } from '@fleet/contracts';
+import { parseRunRequest, type RunRequest } from '@fleet/runs';
+import { type RunView, RunsService } from './runs.service.js';
+
+interface StatusSettable {
+  status(code: number): unknown;
+}
+
+const parseRunQuery = queryParser({ cases: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false') });
+const parseListQuery = queryParser({
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*=.{0,256}$/, { error: 'must be name=value' })).max(10))
+    .optional(),
+  limit: limitParam(50, 500),
+});
+const TestSchema = z.strictObject({
+  test: z.string().min(1, { error: 'must name a test: a file, or file::case' }).max(1000),
+  reason: z.string().max(500).default(''),
+});
+const parseQuarantine = (input: unknown): ParseResult<z.output<typeof TestSchema>> => {
+  const r = TestSchema.safeParse(input, { reportInput: true });
+  return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error) };
+};
+
+/** Runs: a suite as one unit (see RunsService); flakiness across runs; quarantine. */
+@Controller()
+export class RunsController {
+  constructor(private readonly runs: RunsService) {}
+
+  /** 201 with the run and its tasks (200 with the earlier run for a known idempotency key). */
+  @Post('runs')
+  @Access(SUBMITTERS)
+  async create(
+    @Body(new ContractPipe(parseRunRequest)) spec: RunRequest,
+    @CurrentClient() client: Client,
+    @Res({ passthrough: true }) res: StatusSettable,
+  ): Promise<RunView & { duplicate: boolean }> {
+    const { run, duplicate } = await this.runs.create(spec, client);
+    res.status(duplicate ? HttpStatus.OK : HttpStatus.CREATED);
+    return { ...run, duplicate };
+  }
+
+  /** Recent runs, newest first; `?label=branch=main` (repeatable) keeps those with every label given. */
+  @Get('runs')
+  @Access([...SUBMITTERS, ...READERS])
+  async list(@Query(new ContractPipe(parseListQuery)) q: { label?: string[]; limit: number }, @CurrentClient() client: Client) {
+    const labels = Object.fromEntries((q.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return { runs: await this.runs.list(client, labels, q.limit) };
+  }
+
+  /** State, counts, progress, ETA, flaky tests and every file's result; `?cases=true` adds each file's test cases. */
+  @Get('runs/:id')
+  @Access([...SUBMITTERS, ...READERS])
+  get(@Param('id') id: string, @Query(new ContractPipe(parseRunQuery)) q: { cases: string }, @CurrentClient() client: Client): Promise<RunView> {
+    return this.runs.view(id, client, q.cases === 'true');
+  }
+
+  /** The run as one JUnit XML document (Jenkins, GitLab). */
+  @Get('runs/:id/junit.xml')
+  @Access([...SUBMITTERS, ...READERS])
+  @Header('content-type', 'application/xml; charset=utf-8')
+  junit(@Param('id') id: string, @Query(new ContractPipe(NO_QUERY)) _q: object, @CurrentClient() client: Client): Promise<string> {
+    return this.runs.junit(id, client);
+  }
+
+  /** Cancels what has not started yet; what runs finishes. */
+  @Delete('runs/:id')
+  @Access([...SUBMITTERS, ...OPERATORS])
+  cancel(@Param('id') id: string, @CurrentClient() client: Client): Promise<RunView> {
+    return this.runs.cancel(id, client);
+  }
+
+  /** Tests that failed and then passed on a retry in some run: rate, runs seen, flaky, last seen. */
+  @Get('flaky')
+  @Access([...SUBMITTERS, ...READERS])
+  async flaky(@Query(new ContractPipe(queryParser({ limit: limitParam(100, 1000) }))) q: { limit: number }) {
+    return { flaky: await this.runs.flaky(q.limit) };
+  }
+
+  @Get('quarantine')
+  @Access([...SUBMITTERS, ...READERS])
+  async quarantined(@Query(new ContractPipe(NO_QUERY)) _q: object) {
+    return { quarantined: await this.runs.quarantineList() };
+  }
+
+  /** `{"test": "tests/a.test.mjs" | "tests/a.test.mjs::case", "reason": "…"}`: it still runs, but no longer fails a run. */
+  @Put('quarantine')
+  @Access(OPERATORS)
+  quarantine(@Body(new ContractPipe(parseQuarantine)) body: { test: string; reason: string }, @CurrentClient() client: Client) {
+    return this.runs.quarantine(body.test, body.reason, client);
+  }
+
+  @Delete('quarantine')
+  @Access(OPERATORS)
+  async release(
+    @Query(new ContractPipe(queryParser({ test: z.string().min(1, { error: 'must name a quarantined test' }).max(1000) }))) q: { test: string },
+  ): Promise<{ released: string }> {
+    await this.runs.release(q.test);
+    return { released: q.test };
+  }
+}

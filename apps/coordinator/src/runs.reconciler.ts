@@ -1,0 +1,94 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { CoordinatorSettings } from '@fleet/config';
+import { type FileResult, runState, testId } from '@fleet/runs';
+import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { RunsRepository } from './runs.repository.js';
+import { RunsService } from './runs.service.js';
+import { TaskQueueRepository } from './task-queue.repository.js';
+
+const DONE = new Set<FileResult['state']>(['passed', 'flaky', 'failed', 'error', 'cancelled']);
+const PASSED = new Set<FileResult['state']>(['passed', 'flaky']);
+
+/**
+ * Looks after runs in progress, every RUNS_TICK_MS (never two passes at once): a task whose dependencies have
+ * all passed is queued; one whose dependency failed, errored or was cancelled is cancelled with that reason
+ * (and its own dependents after it); a run whose every task is done is finalized once, and the flakiness of
+ * its tests counted. Several coordinators may do this at once: each step is a compare-and-set, and a released
+ * task's id is derived from the run and its key, so it is queued once.
+ */
+@Injectable()
+export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RunsReconciler.name);
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
+    private readonly runs: RunsRepository,
+    private readonly service: RunsService,
+    private readonly tasks: TaskQueueRepository,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.tick(), this.settings.runsTickMs);
+  }
+
+  tick(): Promise<void> {
+    this.running ??= this.pass()
+      .catch((err: Error) => this.logger.warn(`looking after runs failed: ${err.message}`))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    for (const id of await this.runs.activeRuns()) await this.reconcile(id);
+  }
+
+  private async reconcile(id: string): Promise<void> {
+    const run = await this.runs.run(id);
+    if (!run) return this.runs.forget(id);
+    const { files, tasks } = await this.service.files(run, false);
+    const byKey = new Map(files.map((f) => [f.key, f]));
+    const testFiles = [...tasks].filter(([, t]) => t.file).map(([k]) => k);
+    for (const [key, t] of tasks) {
+      if (t.state !== 'blocked') continue;
+      if (run.cancelled_at) {
+        await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason: 'the run was cancelled' });
+        continue;
+      }
+      const deps = t.deps.flatMap((d) => (d === '*' ? testFiles : [d]));
+      const bad = deps.map((d) => byKey.get(d)).find((f) => f && DONE.has(f.state) && !PASSED.has(f.state));
+      if (bad) {
+        const reason = `dependency ${bad.key} ${bad.state === 'cancelled' ? 'was cancelled' : bad.state === 'error' ? 'could not run' : 'failed'}`;
+        if (await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason }))
+          this.logger.log(`run ${id}: ${key} cancelled: ${reason}`);
+        continue;
+      }
+      if (!deps.every((d) => PASSED.has(byKey.get(d)?.state as FileResult['state']))) continue;
+      const { task, ...rest } = t;
+      if (!task) continue;
+      // Queued first (idempotent: the id is derived from the run and the key), then marked.
+      await this.tasks.enqueue([{ id: t.id, pool: t.pool, task, run: { id, key } }], [], run.submitted_by);
+      await this.runs.transition(id, key, 'blocked', { ...rest, state: 'queued' });
+    }
+    if (!files.every((f) => DONE.has(f.state))) return;
+    const full = (await this.service.files(run, true)).files;
+    const state = runState(full, run.cancelled_at !== undefined);
+    if (!(await this.runs.finalize(id, state, Date.now()))) return;
+    this.logger.log(`run ${id} (${run.name}) ${state}`);
+    // Flakiness across runs: each test of a run that ran its course is seen once; flaky if it failed then passed.
+    const tests = full
+      .filter((f) => f.state !== 'cancelled')
+      .flatMap((f) =>
+        f.cases.length > 1 ? f.cases.map((c) => ({ id: testId(f.key, c.name), flaky: c.flaky })) : [{ id: f.key, flaky: f.state === 'flaky' }],
+      );
+    // Some tools skip flakiness when most of a run failed (an outage, not flaky tests); so does this.
+    const failedShare = full.filter((f) => f.state === 'failed' || f.state === 'error').length / Math.max(1, full.length);
+    if (failedShare <= 0.8) await this.runs.countFlakiness(tests, id, Date.now());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,220 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { CoordinatorSettings } from '@fleet/config';
+import type { Task, TestCase } from '@fleet/contracts';
+import { bestEffort, createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
+import type { RunAttempt } from '@fleet/runs';
+import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import type { TransactionExtra } from './task-queue.repository.js';
+
+/** A run as stored: what it was asked to do, by whom, and when it was cancelled or finished. */
+export interface RunRecord {
+  id: string;
+  name: string;
+  submitted_by: string;
+  created_at: number;
+  pool: string;
+  retries: number;
+  labels: Record<string, string>;
+  cancelled_at?: number;
+  finalized_at?: number;
+  /** The final state, once finalized. */
+  state?: string;
+}
+
+/** One task of a run, as stored: its id and pool, what it waits for, and whether it is queued yet. */
+export interface RunTaskRecord {
+  id: string;
+  pool: string;
+  /** Keys it waits for; `*` is every test file of the run. */
+  deps: string[];
+  state: 'queued' | 'blocked' | 'cancelled';
+  /** Why it was cancelled (a failed dependency, the run cancelled). */
+  reason?: string;
+  /** The task to queue once its dependencies have passed (blocked tasks only). */
+  task?: Task;
+  /** A test file (counts for `*`), or an extra task. */
+  file: boolean;
+  expected_ms: number;
+}
+
+/** Moves a run task from one state to another only if it is still in the first (several coordinators). */
+const TRANSITION = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local t = cjson.decode(raw)
+if t.state ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`;
+
+/** The runs' own keys (the run, its tasks, attempts, cases; the run index; flakiness; quarantine). */
+@Injectable()
+export class RunsRepository implements OnApplicationShutdown {
+  private readonly redis: Redis & { transitionRunTask(key: string, field: string, from: string, to: string): Promise<number> };
+  readonly keys: FleetKeys;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
+    this.keys = new FleetKeys(settings.prefix);
+    this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-runs') as RunsRepository['redis'];
+    this.redis.defineCommand('transitionRunTask', { numberOfKeys: 1, lua: TRANSITION });
+    for (const t of settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
+  }
+
+  /** Commands that create a run's record, for the transaction that queues its first tasks. */
+  creation(run: RunRecord, tasks: ReadonlyMap<string, RunTaskRecord>): TransactionExtra {
+    const k = this.keys;
+    const ttl = this.settings.runRetainS;
+    return (multi) => {
+      multi.hset(k.run(run.id), { ...run, labels: JSON.stringify(run.labels) });
+      multi.hset(k.runTasks(run.id), Object.fromEntries([...tasks].map(([key, t]) => [key, JSON.stringify(t)])));
+      // Workers record attempts only into a run that exists: these placeholders make it exist from the start.
+      // (Object form only: the transaction is BullMQ's, whose `hset` takes a record.)
+      multi.hset(k.runAttempts(run.id), { _: '1' });
+      multi.hset(k.runCases(run.id), { _: '1' });
+      for (const key of [k.run(run.id), k.runTasks(run.id), k.runAttempts(run.id), k.runCases(run.id)]) multi.expire(key, ttl);
+      multi.zadd(k.runs, run.created_at, run.id);
+      multi.zremrangebyrank(k.runs, 0, -10_001);
+      multi.sadd(k.activeRuns, run.id);
+    };
+  }
+
+  async run(id: string): Promise<RunRecord | undefined> {
+    const h = await this.redis.hgetall(this.keys.run(id));
+    if (!h.id) return undefined;
+    return {
+      id: h.id,
+      name: h.name ?? '',
+      submitted_by: h.submitted_by ?? 'anonymous',
+      created_at: Number(h.created_at),
+      pool: h.pool ?? '',
+      retries: Number(h.retries ?? 0),
+      labels: JSON.parse(h.labels ?? '{}') as Record<string, string>,
+      ...(h.cancelled_at && { cancelled_at: Number(h.cancelled_at) }),
+      ...(h.finalized_at && { finalized_at: Number(h.finalized_at) }),
+      ...(h.state && { state: h.state }),
+    };
+  }
+
+  /** The most recent runs, newest first. */
+  async recent(limit: number): Promise<RunRecord[]> {
+    const ids = await this.redis.zrevrange(this.keys.runs, 0, limit - 1);
+    const runs = await Promise.all(ids.map((id) => this.run(id)));
+    return runs.filter((r): r is RunRecord => r !== undefined);
+  }
+
+  async tasks(id: string): Promise<Map<string, RunTaskRecord>> {
+    const raw = await this.redis.hgetall(this.keys.runTasks(id));
+    return new Map(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as RunTaskRecord]));
+  }
+
+  /** Every attempt recorded for the run (with each one's test cases when asked). */
+  async attempts(id: string, withCases: boolean): Promise<RunAttempt[]> {
+    const raw = await this.redis.hgetall(this.keys.runAttempts(id));
+    const cases = withCases ? await this.redis.hgetall(this.keys.runCases(id)) : {};
+    return Object.entries(raw)
+      .filter(([field]) => field !== '_')
+      .map(([field, v]) => ({ ...(JSON.parse(v) as RunAttempt), ...(cases[field] && { cases: JSON.parse(cases[field]) as TestCase[] }) }));
+  }
+
+  /** BullMQ's state of each task (`active`, `prioritized`, … or `unknown` when the job is gone). */
+  async liveStates(tasks: ReadonlyArray<{ id: string; pool: string }>): Promise<string[]> {
+    return Promise.all(tasks.map((t) => this.queues.get(t.pool)?.getJobState(t.id) ?? Promise.resolve('unknown')));
+  }
+
+  /** Task slots of the pool's live workers (for a run's ETA). */
+  async workerSlots(pool: string): Promise<number> {
+    const workers = await new WorkerRegistry(this.redis, this.keys).list();
+    return workers.filter((w) => w.pool === pool && w.status === 'running').reduce((n, w) => n + w.concurrency, 0);
+  }
+
+  /** Moves a task from `from` to the record `to` if it is still in `from`; true when this call moved it. */
+  async transition(runId: string, key: string, from: RunTaskRecord['state'], to: RunTaskRecord): Promise<boolean> {
+    return (await this.redis.transitionRunTask(this.keys.runTasks(runId), key, from, JSON.stringify(to))) === 1;
+  }
+
+  async markCancelled(runId: string, at: number): Promise<void> {
+    await this.redis.hsetnx(this.keys.run(runId), 'cancelled_at', String(at));
+  }
+
+  /** Marks the run finished with its state; true for the one caller that did (flakiness is counted once). */
+  async finalize(runId: string, state: string, at: number): Promise<boolean> {
+    const first = (await this.redis.hsetnx(this.keys.run(runId), 'finalized_at', String(at))) === 1;
+    if (first) await this.redis.multi().hset(this.keys.run(runId), 'state', state).srem(this.keys.activeRuns, runId).exec();
+    return first;
+  }
+
+  async activeRuns(): Promise<string[]> {
+    return this.redis.smembers(this.keys.activeRuns);
+  }
+
+  /** A run whose keys expired or were deleted leaves the active set. */
+  async forget(runId: string): Promise<void> {
+    await this.redis.srem(this.keys.activeRuns, runId);
+  }
+
+  /** Expected duration (ms) of each test file in the pool, from the trend analyzer's history (null when none). */
+  async expectedDurations(pool: string, files: readonly string[]): Promise<Array<number | null>> {
+    if (files.length === 0) return [];
+    return (await this.redis.hmget(this.keys.testDurations, ...files.map((f) => `${pool}|${f}`))).map((v) => (v === null ? null : Number(v)));
+  }
+
+  /** Counts each test of a finished run: seen once more, flaky once more if it was. */
+  async countFlakiness(tests: ReadonlyArray<{ id: string; flaky: boolean }>, runId: string, at: number): Promise<void> {
+    if (tests.length === 0) return;
+    const current = await this.redis.hmget(this.keys.flaky, ...tests.map((t) => t.id));
+    const multi = this.redis.multi();
+    tests.forEach((t, i) => {
+      const c = current[i] ? (JSON.parse(current[i]) as FlakyRecord) : { runs: 0, flaky: 0, last_seen: 0, last_flaky: null, last_flaky_run: null };
+      const next: FlakyRecord = {
+        runs: c.runs + 1,
+        flaky: c.flaky + (t.flaky ? 1 : 0),
+        last_seen: at,
+        last_flaky: t.flaky ? at : c.last_flaky,
+        last_flaky_run: t.flaky ? runId : c.last_flaky_run,
+      };
+      multi.hset(this.keys.flaky, t.id, JSON.stringify(next));
+    });
+    await multi.exec();
+  }
+
+  async flakiness(): Promise<Map<string, FlakyRecord>> {
+    const raw = await this.redis.hgetall(this.keys.flaky);
+    return new Map(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as FlakyRecord]));
+  }
+
+  async quarantined(): Promise<Map<string, QuarantineRecord>> {
+    const raw = await this.redis.hgetall(this.keys.quarantine);
+    return new Map(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as QuarantineRecord]));
+  }
+
+  async quarantine(test: string, record: QuarantineRecord): Promise<void> {
+    await this.redis.hset(this.keys.quarantine, test, JSON.stringify(record));
+  }
+
+  async release(test: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.quarantine, test)) === 1;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await bestEffort(Promise.allSettled([...this.queues.values()].map((q) => q.close())), 'closing the queues');
+    await bestEffort(this.redis.quit(), 'QUIT');
+    this.redis.disconnect();
+  }
+}
+
+export interface FlakyRecord {
+  runs: number;
+  flaky: number;
+  last_seen: number;
+  last_flaky: number | null;
+  last_flaky_run: string | null;
+}
+
+export interface QuarantineRecord {
+  by: string;
+  at: number;
+  reason: string;
+}

@@ -1,0 +1,123 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
+import type { WorkerSettings } from '@fleet/config';
+import type { RunAttempt } from '@fleet/runs';
+import { WorkerRedis } from './worker-redis.js';
+import { WORKER_SETTINGS } from './worker-settings.js';
+
+const MAX_BATCH = 512;
+
+/**
+ * A run's record of an attempt goes only into a run that still exists (not expired, not deleted); its test
+ * cases go to the run's cases hash, so reading a run's progress does not read every case.
+ * KEYS: the run's attempts hash, its cases hash. ARGV: field, attempt JSON, cases JSON ('' for none).
+ */
+const RECORD_ATTEMPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+return 1
+`;
+
+/** What a finished attempt writes: its timing event and, for a task of a run, its record in the run. */
+export interface AttemptOutcome {
+  event: TimingEvent;
+  run?: { id: string; attempt: RunAttempt };
+}
+
+interface Pending {
+  outcome: AttemptOutcome;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Writes each finished attempt's outcome (its timing event, and its record in its run) before the attempt's
+ * outcome is recorded in BullMQ, so no recorded attempt lacks them (at least once). Writes are group-committed:
+ * an outcome waits for the write in flight, then goes with every outcome that arrived meanwhile in one
+ * pipeline, so an idle worker pays one round trip and a busy one a round trip per batch. A write that fails is
+ * retried until it succeeds (a retried write may repeat an event; the analyzer counts each task attempt once,
+ * and a run keeps one record per attempt). Nothing is dropped: while Redis is away the tasks waiting on their
+ * outcomes hold their slots, and the worker takes no more work.
+ */
+@Injectable()
+export class OutcomeWriter {
+  private readonly logger = new Logger(OutcomeWriter.name);
+  private queue: Pending[] = [];
+  private writing: Promise<void> | undefined;
+  private readonly redis: Redis & { recordAttempt(...args: string[]): unknown };
+
+  constructor(
+    @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
+    private readonly worker: WorkerRedis,
+  ) {
+    this.redis = worker.connection as OutcomeWriter['redis'];
+    this.redis.defineCommand('recordAttempt', { numberOfKeys: 2, lua: RECORD_ATTEMPT });
+  }
+
+  /** Resolves once the outcome is in Redis; rejects only if `signal` gives up on it first. */
+  write(outcome: AttemptOutcome, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ outcome, resolve, reject });
+      signal?.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
+      this.writing ??= this.drain().finally(() => (this.writing = undefined));
+    });
+  }
+
+  /** Resolves when nothing is waiting to be written. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    // Let every attempt that finished in this turn of the event loop join the first batch.
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0) {
+      let batch = this.queue.splice(0, MAX_BATCH);
+      for (let failures = 0; batch.length > 0; failures++) {
+        if (failures > 0) await sleep(Math.min(100 * 2 ** (failures - 1), 2000));
+        batch = await this.writeBatch(batch, failures);
+      }
+    }
+  }
+
+  /** Writes a batch; returns the outcomes that must be written again. */
+  private async writeBatch(batch: Pending[], failures: number): Promise<Pending[]> {
+    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & { recordAttempt(...args: string[]): unknown };
+    const keys = this.worker.keys;
+    const commands: number[] = [];
+    for (const p of batch) {
+      pipeline.xadd(keys.timings, 'MAXLEN', '~', this.settings.timingsMaxLen, '*', ...encodeTimingEvent(p.outcome.event));
+      const run = p.outcome.run;
+      if (run) {
+        const { cases, ...attempt } = run.attempt;
+        pipeline.recordAttempt(
+          keys.runAttempts(run.id),
+          keys.runCases(run.id),
+          `${attempt.attempt}:${attempt.key}`,
+          JSON.stringify(attempt),
+          cases ? JSON.stringify(cases) : '',
+        );
+      }
+      commands.push(run ? 2 : 1);
+    }
+    try {
+      const replies = (await pipeline.exec()) ?? [];
+      let at = 0;
+      const again = batch.filter((p, i) => {
+        const n = commands[i];
+        const failed = replies.slice(at, at + n).some(([err]) => err);
+        at += n;
+        if (!failed) p.resolve();
+        return failed;
+      });
+      if (again.length > 0 && failures % 10 === 0) this.logger.warn(`${again.length} of ${batch.length} outcomes refused by Redis; retrying`);
+      return again;
+    } catch (err) {
+      if (failures % 10 === 0) this.logger.warn(`outcomes not written (${batch.length}): ${(err as Error).message}; retrying`);
+      return batch;
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from './junit-build.js';
+export * from './junit-parse.js';
+export * from './run-outcome.js';
+export * from './run-request.js';
+export * from './shard-order.js';
