@@ -197,11 +197,11 @@ const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
 else if (command === 'test-acl') await testAcl();
 else if (command === 'integration') await integration(rest);
-else if (command === 'bench' || command === 'soak') {
+else if (command === 'bench' || command === 'soak' || command === 'eval-regressions') {
   ensureDependencies();
   build();
   const redis = await ensureRedis();
-  const script = command === 'bench' ? 'fleet-bench.js' : 'soak.js';
+  const script = { bench: 'fleet-bench.js', soak: 'soak.js', 'eval-regressions': 'eval-regressions.js' }[command];
   const bench = spawn(process.execPath, [join(root, 'dist', 'bench', script), ...rest], {
     cwd: root,
     stdio: 'inherit',
@@ -223,7 +223,7 @@ else if (command === 'bench' || command === 'soak') {
   process.exit(code);
 } else {
   process.stderr.write(
-    'usage: node scripts/fleet.mjs test [jest args] | integration [--component e2e|drm|pta] [--verbose] [--config-dir DIR] | start | bench [args] | soak [args]\n',
+    'usage: node scripts/fleet.mjs test [jest args] | integration [--component e2e|drm|pta] [--verbose] [--config-dir DIR] | start | bench [args] | soak [args] | eval-regressions [args]\n',
   );
   process.exit(2);
 }

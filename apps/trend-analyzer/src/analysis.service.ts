@@ -1,9 +1,20 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { type AnalyzerSettings, directionOf } from '@fleet/config';
-import { type Anomaly, type AlertState, classifyTrend, detectAnomalies, evaluateAlert, summarize, type Summary, type Trend } from '@fleet/stats';
+import {
+  type ActiveStep,
+  type Anomaly,
+  classifyTrend,
+  detectAnomalies,
+  detectStep,
+  type Direction,
+  type StepState,
+  summarize,
+  type Summary,
+  type Trend,
+} from '@fleet/stats';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
-import { AnalyzerRepository } from './analyzer.repository.js';
+import { AnalyzerRepository, type SeriesPoint } from './analyzer.repository.js';
 import { type Sample, seriesKey, splitSeries } from './event-samples.js';
 
 export interface SeriesAnalysis {
@@ -13,7 +24,7 @@ export interface SeriesAnalysis {
   direction: 'increasing' | 'decreasing';
   summary: Summary;
   trend: Trend;
-  points: Array<{ at: number; value: number }>;
+  points: SeriesPoint[];
   alert: Record<string, unknown> | null;
 }
 
@@ -42,7 +53,8 @@ const MAX_ANOMALIES = 1000;
 export class AnalysisService {
   private readonly logger = new Logger(AnalysisService.name);
   private readonly lastSeen = new Map<string, number>();
-  private readonly alertStates = new Map<string, AlertState>();
+  /** Per series: the active regression and a change point awaiting confirmation, by sample time (lists are trimmed). */
+  private readonly detectors = new Map<string, { active?: ActiveStep & { changeAt: number }; pending?: { at: number; streak: number } }>();
   private lastCounters: { at: number; values: Record<string, number> } | undefined;
   private running: Promise<void> | undefined;
   readonly anomalies: AnomalyRecord[] = [];
@@ -56,13 +68,20 @@ export class AnalysisService {
 
   /** Loads active alerts and marks existing samples as seen, so a restart neither repeats nor forgets alerts. */
   async resume(): Promise<void> {
-    this.alertStates.clear();
+    this.detectors.clear();
     this.lastSeen.clear();
     this.lastCounters = undefined;
     for (const [series, a] of await this.repo.activeAlerts()) {
-      this.alertStates.set(series, {
-        streak: 0,
-        active: { severity: a.severity as 'warning' | 'critical', baselineMedian: Number(a.baseline_median), ratio: Number(a.ratio), p: Number(a.p) },
+      const cp = a.change_point as { at?: number } | undefined;
+      this.detectors.set(series, {
+        active: {
+          severity: a.severity as 'warning' | 'critical',
+          baselineMedian: Number(a.baseline_median),
+          ratio: Number(a.ratio),
+          p: Number(a.p),
+          changeIndex: 0,
+          changeAt: Number(cp?.at ?? a.at),
+        },
       });
     }
     for (const [series, points] of await this.repo.allSeries()) this.lastSeen.set(series, points.at(-1)?.at ?? 0);
@@ -119,7 +138,7 @@ export class AnalysisService {
             this.anomalies.push({ ...a, series, metric, group, at: (points[i] as { at: number }).at });
             if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
           }
-          await this.checkRegression(series, metric, group, values.slice(0, i + 1), (points[i] as { at: number }).at, direction);
+          await this.checkRegression(series, metric, group, points, i, direction);
         }
       }
       out.push({
@@ -138,42 +157,88 @@ export class AnalysisService {
     this.snapshot = { at: now, counters, series: out };
   }
 
+  /**
+   * Feeds sample `i` of the series to its step detector (which decides when); an alert carries the change point
+   * (where): the first sample after the change, its task and commit, the samples on each side, the size with a
+   * 95% interval.
+   */
   private async checkRegression(
     series: string,
     metric: string,
     group: string,
-    values: number[],
-    at: number,
-    direction: 'increasing' | 'decreasing',
+    points: readonly SeriesPoint[],
+    i: number,
+    direction: Direction,
   ): Promise<void> {
     const thresholds = this.settings.config.alertThresholds[metric];
     if (!thresholds) return;
-    const r = evaluateAlert(values, this.alertStates.get(series) ?? { streak: 0 }, thresholds, {
-      ...this.settings.config.regression,
-      improvementDirection: direction,
+    const indexOf = (at: number) =>
+      Math.max(
+        0,
+        points.findIndex((p) => p.at >= at),
+      );
+    const d = this.detectors.get(series) ?? {};
+    const state: StepState = {
+      ...(d.active && { active: { ...d.active, changeIndex: indexOf(d.active.changeAt) } }),
+      ...(d.pending && { pending: { index: indexOf(d.pending.at), streak: d.pending.streak } }),
+    };
+    const values = points.slice(0, i + 1).map((p) => p.value);
+    const r = detectStep(values, state, thresholds, { ...this.settings.config.regression, improvementDirection: direction });
+    const atOf = (index: number) => points[index].at;
+    this.detectors.set(series, {
+      ...(r.state.active && { active: { ...r.state.active, changeAt: atOf(r.state.active.changeIndex) } }),
+      ...(r.state.pending && { pending: { at: atOf(r.state.pending.index), streak: r.state.pending.streak } }),
     });
-    this.alertStates.set(series, r.state);
     if (!r.event) return;
     const a = r.state.active;
+    const cp = r.change;
+    const first = cp ? points[cp.index] : undefined;
     const alert = {
       metric,
       group,
-      at,
+      at: points[i].at,
       severity: a?.severity ?? 'cleared',
       ratio: Number((a?.ratio ?? 1).toFixed(4)),
       baseline_median: a?.baselineMedian ?? null,
-      recent_median: r.change?.recentMedian ?? null,
+      recent_median: cp?.recentMedian ?? null,
       p: a?.p ?? null,
       direction,
       thresholds,
-      message: this.describe(r.event, metric, group, a?.severity, a?.ratio),
+      ...(cp &&
+        first && {
+          change_point: {
+            index: cp.index,
+            at: first.at,
+            task_id: first.task_id ?? null,
+            labels: first.labels ?? {},
+            samples_before: cp.before,
+            samples_after: cp.after,
+            ratio: Number(cp.ratio.toFixed(4)),
+            ratio_low: Number(cp.ratioLow.toFixed(4)),
+            ratio_high: Number(cp.ratioHigh.toFixed(4)),
+            baseline_median: cp.baselineMedian,
+            recent_median: cp.recentMedian,
+            p: cp.p,
+          },
+        }),
+      message: this.describe(r.event, metric, group, a?.severity, a?.ratio, first),
     };
     if (await this.repo.transitionAlert(r.event, series, alert)) this.logger.warn(alert.message);
   }
 
-  private describe(event: string, metric: string, group: string, severity: string | undefined, ratio: number | undefined): string {
+  private describe(
+    event: string,
+    metric: string,
+    group: string,
+    severity: string | undefined,
+    ratio: number | undefined,
+    first?: SeriesPoint,
+  ): string {
     if (event === 'cleared') return `${metric} for ${group} has recovered`;
-    return `${severity?.toUpperCase()}: ${metric} for ${group} regressed to ${((ratio ?? 1) * 100).toFixed(0)}% of its baseline${event === 'escalated' ? ' (escalated)' : ''}`;
+    const where = first
+      ? ` from ${first.labels?.commit ? `commit ${first.labels.commit} (task ${first.task_id ?? '?'})` : `task ${first.task_id ?? '?'}`} at ${new Date(first.at).toISOString()}`
+      : '';
+    return `${severity?.toUpperCase()}: ${metric} for ${group} regressed to ${((ratio ?? 1) * 100).toFixed(0)}% of its baseline${where}${event === 'escalated' ? ' (escalated)' : ''}`;
   }
 
   stop(): Promise<void> {

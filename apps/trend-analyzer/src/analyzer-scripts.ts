@@ -82,9 +82,19 @@ end
 return tonumber(redis.call('HGET', counters, 'events') or '0')
 `;
 
-/** Raises an alert unless one is active for the series. KEYS: active hash, alerts stream. ARGV: series, alert JSON, maxlen, fields… */
+/**
+ * Raises an alert for a regression: unless one is active for the series whose change point is as late or later
+ * (another analyzer raised this one, or a later one). A later change point replaces the active alert: a new
+ * regression on top of the last. KEYS: active hash, alerts stream. ARGV: series, alert JSON, maxlen, fields…
+ */
 export const RAISE_ALERT = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local was = cjson.decode(current).change_point
+  local now = cjson.decode(ARGV[2]).change_point
+  if not was or not now or tonumber(was.at) >= tonumber(now.at) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 return 1
 `;

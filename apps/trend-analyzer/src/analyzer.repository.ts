@@ -4,7 +4,10 @@ import type { AnalyzerSettings } from '@fleet/config';
 import { bestEffort, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
-import type { Sample } from './event-samples.js';
+import { parseSampleRow, type Sample, sampleRow } from './event-samples.js';
+
+/** A stored sample, as the analysis reads it back. */
+export type SeriesPoint = ReturnType<typeof parseSampleRow>;
 
 /** An entry as XREADGROUP returns it; `fields` is null when the entry was deleted (trimmed) after delivery. */
 export type StreamEntry = [id: string, fields: string[] | null];
@@ -176,7 +179,7 @@ export class AnalyzerRepository {
       args.push(e.id, e.identity?.bucket ?? '', e.identity?.member ?? '', e.duration?.key ?? '', e.duration?.ms ?? 0, e.counters.length);
       for (const [name, n] of e.counters) args.push(name, n);
       args.push(e.samples.length);
-      for (const s of e.samples) args.push(s.series, `${s.at} ${s.value}`);
+      for (const s of e.samples) args.push(s.series, sampleRow(s));
     }
     return this.redis.commitBatch(...args);
   }
@@ -234,18 +237,15 @@ export class AnalyzerRepository {
    * Every series with its samples in time order. Workers finish tasks out of order, so the order samples
    * were appended in is not time order; analysing in time order means a sample is never evaluated twice.
    */
-  async allSeries(): Promise<Map<string, Array<{ at: number; value: number }>>> {
+  async allSeries(): Promise<Map<string, SeriesPoint[]>> {
     const names = (await this.redis.smembers(this.seriesIndex)).sort();
     const pipeline = this.redis.pipeline();
     for (const n of names) pipeline.lrange(this.seriesList(n), 0, -1);
     const replies = (await pipeline.exec()) ?? [];
-    const out = new Map<string, Array<{ at: number; value: number }>>();
+    const out = new Map<string, SeriesPoint[]>();
     names.forEach((n, i) => {
       const reply = replies[i];
-      const rows = ((reply?.[1] as string[] | undefined) ?? []).map((row) => {
-        const space = row.indexOf(' ');
-        return { at: Number(row.slice(0, space)), value: Number(row.slice(space + 1)) };
-      });
+      const rows = ((reply?.[1] as string[] | undefined) ?? []).map(parseSampleRow);
       out.set(
         n,
         rows.sort((a, b) => a.at - b.at),
@@ -258,7 +258,7 @@ export class AnalyzerRepository {
     if (samples.length === 0) return;
     const multi = this.redis.multi();
     for (const s of samples) {
-      multi.rpush(this.seriesList(s.series), `${s.at} ${s.value}`);
+      multi.rpush(this.seriesList(s.series), sampleRow(s));
       multi.ltrim(this.seriesList(s.series), -this.settings.config.historyWindow, -1);
       multi.sadd(this.seriesIndex, s.series);
     }

@@ -6,7 +6,7 @@ const W = 640;
 const H = 200;
 const PAD = 30;
 
-/** One inline SVG chart: the series, its Theil-Sen trend line, anomalies (red) and the change point of an alert. */
+/** One inline SVG chart: the series, its Theil-Sen trend line, anomalies (red), and an alert's change point (solid) and the sample that raised it (dotted). */
 function chart(s: Report['series'][number]): string {
   const pts = s.points;
   const values = pts.map((p) => p[1]);
@@ -26,11 +26,22 @@ function chart(s: Report['series'][number]): string {
         `<circle class="anomaly" cx="${x(index.get(a.at) as number).toFixed(1)}" cy="${y(a.value).toFixed(1)}" r="4" fill="none" stroke="#d22"><title>${esc(`${a.method}: ${a.value} (expected ${a.expected[0]}..${a.expected[1]})`)}</title></circle>`,
     )
     .join('');
-  const alertAt = typeof s.alert?.at === 'number' ? pts.findIndex((p) => p[0] >= (s.alert?.at as number)) : -1;
+  // Where the change began (the alert's change point: its first sample, task and commit), and when it was raised.
+  const at = (t: unknown) => (typeof t === 'number' ? pts.findIndex((p) => p[0] >= t) : -1);
+  const cp = s.alert?.change_point as
+    { at?: number; task_id?: string | null; labels?: Record<string, string>; ratio_low?: number; ratio_high?: number } | undefined;
+  const changeAt = at(cp?.at);
+  const raisedAt = at(s.alert?.at);
+  const where = cp
+    ? `${cp.labels?.commit ? `commit ${cp.labels.commit}, ` : ''}task ${cp.task_id ?? '?'}, ×${cp.ratio_low ?? '?'}–${cp.ratio_high ?? '?'}`
+    : '';
   const change =
-    alertAt >= 0
-      ? `<line class="change-point" x1="${x(alertAt)}" y1="${PAD}" x2="${x(alertAt)}" y2="${H - PAD}" stroke="#e80"><title>regression raised</title></line>`
-      : '';
+    (changeAt >= 0
+      ? `<line class="change-point" data-at="${cp?.at}" x1="${x(changeAt)}" y1="${PAD}" x2="${x(changeAt)}" y2="${H - PAD}" stroke="#e80" stroke-width="2"><title>${esc(`change began: ${where}`)}</title></line>`
+      : '') +
+    (raisedAt >= 0
+      ? `<line class="alert-raised" x1="${x(raisedAt)}" y1="${PAD}" x2="${x(raisedAt)}" y2="${H - PAD}" stroke="#e80" stroke-dasharray="2 3"><title>regression raised</title></line>`
+      : '');
   return `<svg class="chart" data-metric="${esc(s.metric)}" data-group="${esc(s.group)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(`${s.metric} for ${s.group}`)}">
 <rect x="0" y="0" width="${W}" height="${H}" fill="#fff" stroke="#ddd"/>
 <text x="${PAD}" y="18" font-size="12">${esc(hi.toPrecision(4))}</text><text x="${PAD}" y="${H - 8}" font-size="12">${esc(lo.toPrecision(4))}</text>

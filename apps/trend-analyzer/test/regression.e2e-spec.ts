@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@fleet/config';
+import { decodeTimingEvent } from '@fleet/contracts';
 import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { type Analyzer, fastAnalyzerConfig, startAnalyzer } from './analyzer-harness.js';
 
@@ -19,12 +20,12 @@ describe('the trend analyzer on real timings', () => {
     for (let i = 0; i < 2; i++) suite.worker({ pool: 'cpu' });
   });
 
-  const run = async (group: string, n: number, durationMs: number) =>
+  const run = async (group: string, n: number, durationMs: number, commit = 'base000') =>
     queue().add(
       ...Array.from({ length: n }, (_, i) => ({
         type: 'synthetic',
         name: `${group} ${i}`,
-        labels: { model_name: group },
+        labels: { model_name: group, commit },
         config: { duration_ms: durationMs, metrics: { latency_ms: durationMs } },
       })),
     );
@@ -46,8 +47,17 @@ describe('the trend analyzer on real timings', () => {
   it('raises exactly one regression alert for the group whose run time stepped up by 30%, and none for the unchanged group', async () => {
     await Promise.all([run('slow', 60, 100), run('steady', 60, 100)]);
     await allDone(120);
-    await Promise.all([run('slow', 40, 130), run('steady', 40, 100)]);
+    const [stepped] = await Promise.all([run('slow', 40, 130, 'abc123'), run('steady', 40, 100)]);
     await allDone(200);
+    // The step's first task: the first of the slower ones to finish, by the finish time its timing event carries
+    // (several that finish in the same millisecond are equally first).
+    const steppedIds = new Set(stepped);
+    const events = (await suite.redis.xrange(suite.keys.timings, '-', '+')).flatMap(([, fields]) => {
+      const d = decodeTimingEvent(fields);
+      return d.ok && steppedIds.has(d.event.task_id) ? [d.event] : [];
+    });
+    const firstAt = Math.min(...events.map((e) => e.finished_at));
+    const firstSlow = events.filter((e) => e.finished_at === firstAt).map((e) => e.task_id);
     await caughtUp();
     const alerts = await waitFor(
       async () => {
@@ -68,6 +78,15 @@ describe('the trend analyzer on real timings', () => {
     expect(raised.map((a) => [a.metric, a.group])).toEqual([['run_time_ms', 'model_name=slow']]);
     expect(raised[0]?.severity).toBe('warning');
     expect(raised[0]?.ratio).toBeGreaterThan(1.2);
+    // Where the change began: the step's first task, its commit, the samples either side, the size with an interval.
+    const cp = (raised[0] as unknown as { change_point: Record<string, unknown> }).change_point;
+    expect(cp.labels).toEqual({ commit: 'abc123' });
+    expect(firstSlow).toContain(cp.task_id);
+    expect(cp.samples_before).toBeGreaterThanOrEqual(30);
+    expect(cp.samples_after).toBeGreaterThanOrEqual(5);
+    expect(cp.ratio_low as number).toBeLessThanOrEqual(cp.ratio as number);
+    expect(cp.ratio_high as number).toBeGreaterThanOrEqual(cp.ratio as number);
+    expect(cp.ratio as number).toBeGreaterThan(1.2);
     expect(alerts.active.map((a) => a.series)).toEqual(['run_time_ms|model_name=slow']);
 
     const trends = (await analyzer.http.get('/trends').expect(200)).body.trends as Array<{ metric: string; group: string; classification: string }>;
@@ -91,7 +110,10 @@ describe('the trend analyzer on real timings', () => {
     for (const m of report.metrics) expect(html).toContain(`<h2>${m}</h2>`);
     const charts = [...html.matchAll(/<svg class="chart" data-metric="([^"]+)" data-group="([^"]+)"/g)].map((m) => `${m[1]}|${m[2]}`);
     expect(charts.sort()).toEqual(report.series.map((s) => `${s.metric}|${s.group}`).sort());
-    expect(html).toMatch(/class="change-point"/);
+    // The slow group's chart marks where its change began: the alert's change point.
+    const active = (await analyzer.http.get('/alerts').expect(200)).body.active as Array<{ group: string; change_point: { at: number } }>;
+    const slow = active.find((a) => a.group === 'model_name=slow');
+    expect(html).toContain(`class="change-point" data-at="${slow?.change_point.at}"`);
     expect(html).toMatch(/regressed to 1\d\d% of its baseline/);
   });
 });

@@ -10,6 +10,12 @@ export const ANALYZER_CONFIG_FILE = 'performance_analyzer_config.json';
 
 /** Metrics every timing event yields, whatever the task reports. */
 export const BUILT_IN_METRICS = ['run_time_ms', 'queue_wait_ms', 'throughput_per_s', 'failure_rate'] as const;
+/**
+ * Regression alerts every analyzer raises unless its config says otherwise: run time 8% worse than its baseline
+ * is a warning, 50% a critical (steps of 10% are common in CI and matter; the significance test and the
+ * confirmations keep noise from alerting).
+ */
+export const DEFAULT_ALERT_THRESHOLDS: Readonly<Record<string, Thresholds>> = { run_time_ms: { warning: 1.08, critical: 1.5 } };
 /** Grouping dimensions besides label names. */
 export const EVENT_DIMENSIONS = ['task_type', 'pool', 'worker_id'] as const;
 
@@ -58,6 +64,8 @@ const FileSchema = z
         baseline_window: z.int({ error: 'must be a whole number' }).min(5, { error: 'must be at least 5' }),
         recent_window: z.int({ error: 'must be a whole number' }).min(3, { error: 'must be at least 3' }),
         significance: num().gt(0, { error: 'must be above 0' }).lt(1, { error: 'must be below 1' }),
+        min_after: z.int({ error: 'must be a whole number' }).min(2, { error: 'must be at least 2' }),
+        confirmations: z.int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(20, { error: 'must be at most 20' }),
       })
       .partial(),
     reporting: z
@@ -89,7 +97,8 @@ export interface AnalyzerConfig {
   historyWindow: number;
   anomaly: AnomalyOptions;
   trend: { minimumDataPoints: number; confidenceThreshold: number; stableThreshold: number };
-  regression: { baselineWindow: number; recentWindow: number; significance: number };
+  /** Step detection (see @fleet/stats detectStep): windows, the least samples after a change, its level, confirmations. */
+  regression: { baselineWindow: number; recentWindow: number; significance: number; minAfter: number; confirmations: number };
   generateCharts: boolean;
   alertThresholds: Record<string, Thresholds>;
   /** Reported metrics to keep; null keeps every metric tasks report. Built-in metrics are always kept. */
@@ -120,9 +129,14 @@ export function parseAnalyzerConfig(raw: unknown): Loaded<AnalyzerConfig> {
   const regression = {
     baselineWindow: f.regression_detection?.baseline_window ?? 30,
     recentWindow: f.regression_detection?.recent_window ?? 10,
-    significance: f.regression_detection?.significance ?? 0.001,
+    significance: f.regression_detection?.significance ?? 0.0001,
+    minAfter: f.regression_detection?.min_after ?? 5,
+    confirmations: f.regression_detection?.confirmations ?? 3,
   };
   const historyWindow = f.history_window ?? 200;
+  if (regression.minAfter > regression.recentWindow) {
+    problems.push({ field: 'regression_detection.min_after', reason: `must be at most recent_window (${regression.recentWindow})` });
+  }
   if (historyWindow < regression.baselineWindow + regression.recentWindow) {
     problems.push({
       field: 'history_window',
@@ -145,7 +159,7 @@ export function parseAnalyzerConfig(raw: unknown): Loaded<AnalyzerConfig> {
     },
     regression,
     generateCharts: f.reporting?.generate_charts ?? true,
-    alertThresholds: f.reporting?.alert_thresholds ?? {},
+    alertThresholds: { ...DEFAULT_ALERT_THRESHOLDS, ...f.reporting?.alert_thresholds },
     metricsToTrack: f.metrics_to_track ?? null,
     grouping: f.metrics_grouping ?? ['task_type', 'pool'],
     claimIdleMs: f.claim_idle_ms ?? 30_000,

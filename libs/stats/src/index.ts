@@ -2,4 +2,4 @@ export * from './anomaly.js';
 export * from './descriptive.js';
 export * from './regression.js';
 export * from './trend.js';
-export * from './alert-tracker.js';
+export * from './change-point.js';

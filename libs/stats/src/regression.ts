@@ -1,5 +1,4 @@
-import { median, normalCdf } from './descriptive.js';
-import type { Direction } from './trend.js';
+import { normalCdf } from './descriptive.js';
 
 /** Mann-Whitney U test of "b tends to be larger than a": one-sided p-value, normal approximation with tie correction. */
 export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): { u: number; z: number; p: number } {
@@ -34,48 +33,4 @@ export interface Thresholds {
   /** Ratio recent/baseline at which a regression is a warning (e.g. 1.5 for latency, 0.75 for throughput). */
   warning: number;
   critical: number;
-}
-
-export interface StepChange {
-  baselineMedian: number;
-  recentMedian: number;
-  ratio: number;
-  /** One-sided p-value that the recent window is worse than the baseline. */
-  p: number;
-  severity: 'warning' | 'critical' | null;
-}
-
-export interface StepOptions {
-  baselineWindow: number;
-  recentWindow: number;
-  significance: number;
-  improvementDirection: Direction;
-}
-
-/**
- * Compares the last `recentWindow` values with the `baselineWindow` before them. A regression needs
- * both: the medians' ratio past a threshold in the worse direction, and a Mann-Whitney test significant
- * at `significance`. Null when there is not a full recent window and at least as many baseline values.
- */
-export function stepChange(values: readonly number[], t: Thresholds, o: StepOptions): StepChange | null {
-  if (values.length < 2 * o.recentWindow) return null;
-  const recent = values.slice(-o.recentWindow);
-  const baseline = values.slice(Math.max(0, values.length - o.recentWindow - o.baselineWindow), values.length - o.recentWindow);
-  return compareWindows(baseline, recent, t, o);
-}
-
-export function compareWindows(
-  baseline: readonly number[],
-  recent: readonly number[],
-  t: Thresholds,
-  o: Pick<StepOptions, 'significance' | 'improvementDirection'>,
-): StepChange {
-  const baselineMedian = median(baseline);
-  const recentMedian = median(recent);
-  const ratio = baselineMedian === 0 ? (recentMedian === 0 ? 1 : Infinity) : recentMedian / baselineMedian;
-  const worseIsUp = o.improvementDirection === 'decreasing';
-  const { p } = worseIsUp ? mannWhitneyGreater(baseline, recent) : mannWhitneyGreater(recent, baseline);
-  const past = (limit: number) => (worseIsUp ? ratio >= limit : ratio <= limit);
-  const severity = p < o.significance ? (past(t.critical) ? 'critical' : past(t.warning) ? 'warning' : null) : null;
-  return { baselineMedian, recentMedian, ratio, p, severity };
 }

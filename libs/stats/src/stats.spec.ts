@@ -1,36 +1,40 @@
-import { type AlertState, evaluateAlert } from './alert-tracker.js';
 import { detectAnomalies } from './anomaly.js';
+import {
+  bestSplit,
+  changePoints,
+  seededRandom,
+  type DetectorOptions,
+  detectStep,
+  locateStep,
+  pettitt,
+  ratioInterval,
+  type StepState,
+  trendAdjustedRatio,
+} from './change-point.js';
 import { mad, mean, median, normalCdf, percentile, stddev } from './descriptive.js';
-import { mannWhitneyGreater, type StepOptions, stepChange } from './regression.js';
+import { mannWhitneyGreater } from './regression.js';
 import { classifyTrend, leastSquares, mannKendall, theilSen } from './trend.js';
 
 /** A seeded generator (mulberry32) with normal deviates (Box-Muller): the same series every run. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   return { uniform, normal: (mu: number, sigma: number) => mu + sigma * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()) };
 }
 
 const latency = { improvementDirection: 'decreasing' as const };
 const thresholds = { warning: 1.1, critical: 1.3 };
-const step: StepOptions = { baselineWindow: 40, recentWindow: 10, significance: 0.001, ...latency };
+const step: DetectorOptions = { baselineWindow: 30, recentWindow: 10, minAfter: 5, significance: 0.0001, confirmations: 3, ...latency };
 const trendOpts = { minimumDataPoints: 10, confidenceThreshold: 0.95, stableThreshold: 0.05, ...latency };
 const anomalyOpts = { zScoreThreshold: 3, robustThreshold: 3.5, movingAverage: { windowSize: 5, thresholdFactor: 3 }, window: 50 };
 
-/** Feeds a series one value at a time, as the analyzer sees it, and returns the alert events with their index. */
+/** Feeds a series one value at a time, as the analyzer sees it; the alert events, when each came and where its change began. */
 function replay(values: number[], t = thresholds, o = step) {
-  let state: AlertState = { streak: 0 };
-  const events: Array<{ at: number; event: string }> = [];
+  let state: StepState = {};
+  const events: Array<{ at: number; event: string; change?: number }> = [];
   for (let i = 1; i <= values.length; i++) {
-    const r = evaluateAlert(values.slice(Math.max(0, i - 200), i), state, t, o);
+    const r = detectStep(values.slice(0, i), state, t, o);
     state = r.state;
-    if (r.event) events.push({ at: i - 1, event: r.event });
+    if (r.event) events.push({ at: i - 1, event: r.event, ...(r.change && { change: r.change.index }) });
   }
   return events;
 }
@@ -121,6 +125,62 @@ describe('anomalies', () => {
   });
 });
 
+describe('change points', () => {
+  it('Pettitt locates a clean step within 2 samples, in each of 50 seeded series', () => {
+    const r = rng(11);
+    for (let s = 0; s < 50; s++) {
+      const at = 20 + (s % 40);
+      const series = Array.from({ length: 80 }, (_, i) => r.normal(i < at ? 100 : 115, 3));
+      const found = pettitt(series);
+      expect(Math.abs((found?.index ?? -99) - at)).toBeLessThanOrEqual(2);
+      expect(found?.p).toBeLessThan(0.001);
+    }
+  });
+
+  it('the L1 split locates a step late in a window (unbalanced sides) within 2 samples, mostly exactly, in 50 seeded series', () => {
+    const r = rng(13);
+    let exact = 0;
+    for (let s = 0; s < 50; s++) {
+      const at = 30 + (s % 5);
+      const series = Array.from({ length: 40 }, (_, i) => r.normal(i < at ? 100 : 115, 3));
+      const found = bestSplit(series, 25, 5);
+      expect(Math.abs((found ?? -99) - at)).toBeLessThanOrEqual(2);
+      if (found === at) exact++;
+    }
+    expect(exact).toBeGreaterThanOrEqual(45);
+    expect(bestSplit([1, 2, 3], 2, 2)).toBeNull();
+  });
+
+  it('binary segmentation finds every step of a series, and none in noise', () => {
+    const r = rng(21);
+    const series = Array.from({ length: 200 }, (_, i) => r.normal(i < 60 ? 100 : i < 130 ? 140 : 90, 4));
+    const found = changePoints(series);
+    expect(found).toHaveLength(2);
+    expect(Math.abs((found[0]) - 60)).toBeLessThanOrEqual(2);
+    expect(Math.abs((found[1]) - 130)).toBeLessThanOrEqual(2);
+    expect(changePoints(Array.from({ length: 200 }, () => r.normal(100, 4)))).toEqual([]);
+  });
+
+  it('a steady drift projects its own continuation: measured against it, it is no step; a step with a drift is', () => {
+    const r = rng(31);
+    const drift = Array.from({ length: 40 }, (_, i) => r.normal(100 + i * 0.8, 1));
+    expect(trendAdjustedRatio(drift, 32)).toBeCloseTo(1, 1);
+    const stepOnDrift = Array.from({ length: 40 }, (_, i) => r.normal((100 + i * 0.8) * (i < 32 ? 1 : 1.3), 1));
+    expect(trendAdjustedRatio(stepOnDrift, 32)).toBeGreaterThan(1.25);
+  });
+
+  it('sizes a step with a bootstrap interval around it', () => {
+    const r = rng(41);
+    const before = Array.from({ length: 30 }, () => r.normal(100, 3));
+    const after = Array.from({ length: 10 }, () => r.normal(125, 3));
+    const ci = ratioInterval(before, after);
+    expect(ci.ratio).toBeCloseTo(1.25, 1);
+    expect(ci.low).toBeLessThan(ci.ratio);
+    expect(ci.high).toBeGreaterThan(ci.ratio);
+    expect(ci.high - ci.low).toBeLessThan(0.1);
+  });
+});
+
 describe('regression alerts', () => {
   it('stationary noise over 200 series raises an alert in at most 1% of them', () => {
     const r = rng(42);
@@ -132,21 +192,54 @@ describe('regression alerts', () => {
     expect(alerted).toBeLessThanOrEqual(2);
   });
 
-  it('detects a 20% step regression within 20 samples, once, in every one of 50 series', () => {
+  it('alerts on a 20% step within 10 samples, once, in every one of 50 series, carrying the step’s first sample (±3 in this noise)', () => {
     const r = rng(1234);
     for (let s = 0; s < 50; s++) {
-      const series = Array.from({ length: 160 }, (_, i) => r.normal(i < 100 ? 100 : 120, 5));
+      const series = Array.from({ length: 160 }, (_, i) => r.normal(i < 100 ? 100 : 120, 3));
       const raised = replay(series).filter((e) => e.event === 'raised');
       expect(raised).toHaveLength(1);
-      expect(raised[0]?.at).toBeGreaterThanOrEqual(100);
-      expect(raised[0]?.at).toBeLessThan(120);
+      expect(raised[0]?.at).toBeGreaterThanOrEqual(104);
+      expect(raised[0]?.at).toBeLessThan(110);
+      expect(Math.abs((raised[0]?.change ?? -99) - 100)).toBeLessThanOrEqual(3);
     }
   });
 
-  it('escalates once when it gets worse, and clears when it recovers', () => {
+  it('sees a 10% step past a 5% warning', () => {
+    const r = rng(55);
+    const series = Array.from({ length: 120 }, (_, i) => r.normal(i < 70 ? 100 : 110, 2));
+    expect(
+      replay(series, { warning: 1.05, critical: 1.5 })
+        .filter((e) => e.event === 'raised')
+        .map((e) => e.change),
+    ).toEqual([70]);
+  });
+
+  it('reports a steady drift as no step, and raises nothing before a full baseline exists', () => {
+    const r = rng(66);
+    const drift = Array.from({ length: 200 }, (_, i) => r.normal(100 * (1 + (0.4 * i) / 200), 2));
+    expect(replay(drift)).toEqual([]);
+    expect(classifyTrend(drift, trendOpts).classification).toBe('degrading');
+    // A step at sample 20, before the 30-sample baseline is full: nothing to measure it against yet.
+    const early = Array.from({ length: 60 }, (_, i) => r.normal(i < 20 ? 100 : 150, 2));
+    expect(locateStep(early.slice(0, 28), thresholds, step)).toBeNull();
+    expect(replay(early.slice(0, 29))).toEqual([]);
+  });
+
+  it('escalates once when it gets worse (the second step then raises its own alert, saying where), and clears when it recovers', () => {
     const r = rng(77);
     const series = Array.from({ length: 200 }, (_, i) => r.normal(i < 80 ? 100 : i < 120 ? 120 : i < 160 ? 150 : 100, 3));
-    expect(replay(series).map((e) => e.event)).toEqual(['raised', 'escalated', 'cleared']);
+    const events = replay(series);
+    expect(events.map((e) => e.event)).toEqual(['raised', 'escalated', 'raised', 'cleared']);
+    expect(
+      events.filter((e) => e.change !== undefined).map((e) => Math.abs((e.change as number) - (e.event === 'raised' && e.at < 120 ? 80 : 120)) <= 2),
+    ).toEqual([true, true]);
+  });
+
+  it('a second step on top of the first, once the first is behind the baseline, is a new alert at its own change point', () => {
+    const r = rng(88);
+    const series = Array.from({ length: 200 }, (_, i) => r.normal(i < 60 ? 100 : i < 130 ? 125 : 160, 3));
+    const raised = replay(series, { warning: 1.1, critical: 2 }).filter((e) => e.event === 'raised');
+    expect(raised.map((e) => Math.round(((e.change as number) - ((e.change as number) % 10)) / 10))).toEqual([6, 13]);
   });
 
   it('uses the metric’s direction: a 30% throughput drop is a regression, a rise is not', () => {
@@ -158,8 +251,12 @@ describe('regression alerts', () => {
     expect(replay(rise, { warning: 0.9, critical: 0.5 }, tp)).toEqual([]);
   });
 
-  it('needs significance, not only a ratio: two noisy values do not make a regression', () => {
-    expect(stepChange([100, 100, 100, 100, 150, 150], thresholds, { ...step, recentWindow: 2 })?.severity).toBeNull();
+  it('needs significance, not only a ratio', () => {
     expect(mannWhitneyGreater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]).p).toBeLessThan(0.01);
+    const noisy = [
+      100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100,
+      100, 150, 90, 150, 95, 150,
+    ];
+    expect(locateStep(noisy, thresholds, step)).toBeNull();
   });
 });
