@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.fleet/**', 'bench/results/**', 'apps/*/public/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.fleet/**', 'bench/results/**', 'apps/*/public/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

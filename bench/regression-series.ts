@@ -38,12 +38,12 @@ export function generateSeries(count: number, seed = 42): LabelledSeries[] {
       const what = rnd();
       if (what < 0.6) {
         const step = 1 + between(0.1, 0.5);
-        for (let i = at; i < n; i++) level[i] = (level[i]) * step;
+        for (let i = at; i < n; i++) level[i] = level[i] * step;
         regressions.push(at);
         kinds.push(`regression +${Math.round((step - 1) * 100)}%`);
       } else if (what < 0.85) {
         const step = 1 - between(0.1, 0.35);
-        for (let i = at; i < n; i++) level[i] = (level[i]) * step;
+        for (let i = at; i < n; i++) level[i] = level[i] * step;
         kinds.push(`improvement -${Math.round((1 - step) * 100)}%`);
       } else {
         const k = between(2, 3);
@@ -54,12 +54,12 @@ export function generateSeries(count: number, seed = 42): LabelledSeries[] {
     if (shape === 9 || (changes === 0 && s % 3 === 0)) {
       // A slow drift: 15-35% over the whole series, in either direction.
       const total = between(0.15, 0.35) * (rnd() < 0.7 ? 1 : -1);
-      for (let i = 0; i < n; i++) level[i] = (level[i]) * (1 + (total * i) / n);
+      for (let i = 0; i < n; i++) level[i] = level[i] * (1 + (total * i) / n);
       kinds.push(`drift ${total > 0 ? '+' : ''}${Math.round(total * 100)}%`);
     }
     const values = level.map((l, i) => {
-      let e = sigma * (spread[i]) * normal();
-      if (noise === 'heavy') e = (sigma * (spread[i]) * normal()) / Math.sqrt(Math.max(0.05, rnd() * 1.5)); // t-like tails
+      let e = sigma * spread[i] * normal();
+      if (noise === 'heavy') e = (sigma * spread[i] * normal()) / Math.sqrt(Math.max(0.05, rnd() * 1.5)); // t-like tails
       let v = base * l * Math.exp(e);
       if (noise === 'bimodal' && rnd() < mix) v *= 1 + machine;
       if (noise === 'outliers' && rnd() < 0.03) v *= between(1.5, 4);

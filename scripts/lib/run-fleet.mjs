@@ -1,5 +1,6 @@
 // `npm start`: the whole fleet on one machine — coordinator, resource manager (which starts and stops the
-// workers) and trend analyzer — from the example config, with prefixed logs. Ctrl-C stops it all.
+// workers), trend analyzer and dashboard — from the example config, with prefixed logs (readable lines on a
+// terminal, JSON lines otherwise). Ctrl-C stops it all.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,21 +21,22 @@ async function waitForHealth(url, timeoutMs, exitedEarly) {
   for (;;) {
     if (exitedEarly()) throw new Error(`${url}: the app exited while starting (see its log above)`);
     try {
-      if ((await fetch(`${url}/health`)).ok) return;
+      if ((await fetch(`${url}/health/ready`)).ok) return;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer /health within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`${url} was not ready (/health/ready) within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 export async function runFleet({ root, redisUrl }) {
-  const env = { ...process.env, REDIS_URL: redisUrl };
+  const env = { ...process.env, REDIS_URL: redisUrl, LOG_FORMAT: process.env.LOG_FORMAT || (process.stdout.isTTY ? 'pretty' : 'json') };
   const ports = {
     coordinator: env.COORDINATOR_PORT || '8080',
     'resource-manager': env.RESOURCE_MANAGER_PORT || '8081',
     'trend-analyzer': env.TREND_ANALYZER_PORT || '8082',
+    dashboard: env.DASHBOARD_PORT || '8083',
   };
   const apps = Object.keys(ports).map((name) => startApp(root, name, env));
   let stopping = false;
@@ -60,6 +62,7 @@ export async function runFleet({ root, redisUrl }) {
   say(
     `the fleet is running: coordinator :${ports.coordinator}, resource manager :${ports['resource-manager']}, trend analyzer :${ports['trend-analyzer']}`,
   );
+  say(`dashboard: http://127.0.0.1:${ports.dashboard}/  (API docs: http://127.0.0.1:${ports.coordinator}/docs)`);
   say('submit the example tasks with `npm run demo` in another terminal; Ctrl-C stops everything');
   const first = await Promise.race(apps.map((a) => a.exited));
   if (!stopping) {

@@ -1,5 +1,6 @@
 import { type AnalyzerSettings, parseAnalyzerConfig } from '@fleet/config';
 import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
+import { AppMetrics } from '@fleet/ops';
 import { isolatedSuite, waitFor } from '@fleet/testing';
 import { AnalyzerRepository } from '../../apps/trend-analyzer/src/analyzer.repository.js';
 import { IngestService } from '../../apps/trend-analyzer/src/ingest.service.js';
@@ -33,6 +34,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
       port: 0,
       security: { host: '127.0.0.1', tokens: null, rateLimitPerMinute: 1000, maxQueuedPerClient: 1000, corsOrigins: [] },
       analyzerId: id,
+      readyMaxLag: 100_000,
       // Claim anything pending at once: the test decides when a claim happens.
       config: { ...parseAnalyzerConfig({}).value, claimIdleMs: 0 },
       warnings: [],
@@ -40,7 +42,11 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     const repo = new AnalyzerRepository(settings);
     await repo.open();
     suite.onCleanup(() => repo.close());
-    return { repo, ingest: new IngestService(settings, repo) };
+    const metrics = new AppMetrics();
+    /** What this analyzer's /metrics says it processed (its share: summed over analyzers, each event once). */
+    const processed = async () =>
+      (await metrics.registry.getSingleMetric('fleet_timing_events_total')?.get())?.values.find((v) => v.labels.result === 'processed')?.value ?? 0;
+    return { repo, ingest: new IngestService(settings, repo, metrics), processed };
   };
   const write = (events: TimingEvent[]) => Promise.all(events.map((e) => suite.redis.xadd(suite.keys.timings, '*', ...encodeTimingEvent(e))));
 
@@ -57,6 +63,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     await a.ingest.process(delivered);
     const { events } = await a.ingest.account();
     expect(events).toMatchObject({ processed: 10, duplicates: 0, pending: 0, written: 10 });
+    expect((await a.processed()) + (await b.processed())).toBe(10);
     expect(Number(await suite.redis.hget(`${suite.prefix}:ta:counters`, 'completed:cpu'))).toBe(10);
     expect(await suite.redis.llen(`${suite.prefix}:ta:s:run_time_ms|task_type=synthetic,pool=cpu`)).toBe(10);
   });

@@ -13,7 +13,12 @@ describe('signals from a terminal and from a dying parent', () => {
   const counts = async () => suite.queue('cpu').queue.getJobCounts('active', 'completed', 'prioritized', 'waiting', 'failed');
 
   it('Ctrl-C on `npm start | tee fleet.log` in a terminal: tasks in flight end completed, none stays active, no process is left behind', async () => {
-    const ports = { COORDINATOR_PORT: await freePort(), RESOURCE_MANAGER_PORT: await freePort(), TREND_ANALYZER_PORT: await freePort() };
+    const ports = {
+      COORDINATOR_PORT: await freePort(),
+      RESOURCE_MANAGER_PORT: await freePort(),
+      TREND_ANALYZER_PORT: await freePort(),
+      DASHBOARD_PORT: await freePort(),
+    };
     const env = {
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),

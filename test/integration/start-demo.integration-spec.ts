@@ -13,6 +13,7 @@ describe('npm start, then npm run demo, then Ctrl-C', () => {
       COORDINATOR_PORT: String(await freePort()),
       RESOURCE_MANAGER_PORT: String(await freePort()),
       TREND_ANALYZER_PORT: String(await freePort()),
+      DASHBOARD_PORT: String(await freePort()),
     };
     const env = { ...process.env, ...ports, REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: prefix, FLEET_SKIP_SETUP: '1', NO_COLOR: '1' };
     const fleet = spawn(process.execPath, [join(repoRoot(), 'scripts', 'fleet.mjs'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -35,8 +36,9 @@ describe('npm start, then npm run demo, then Ctrl-C', () => {
       expect(demo.stdout).toMatch(/fleet size over time: 1 @/);
       for (const id of await redis.zrange(new FleetKeys(prefix).workerIndex, 0, -1))
         pids.add(Number(await redis.hget(new FleetKeys(prefix).worker(id), 'pid')));
-      for (const m of out.matchAll(/\[(?:coordinator|resource-manager|trend-analyzer)\] \[Nest\] (\d+)/g)) pids.add(Number(m[1]));
-      expect(pids.size).toBeGreaterThanOrEqual(4);
+      // Each app's log lines are JSON here (not a terminal), carrying its pid.
+      for (const m of out.matchAll(/\[(?:coordinator|resource-manager|trend-analyzer|dashboard)\] \{.*?"pid":(\d+)/g)) pids.add(Number(m[1]));
+      expect(pids.size).toBeGreaterThanOrEqual(5);
     } finally {
       fleet.kill('SIGINT');
       expect(await exited).toBe(0);

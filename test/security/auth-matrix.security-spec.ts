@@ -2,7 +2,7 @@ import type { Role } from '@fleet/config';
 import { bearer, isolatedSuite, type Service } from '@fleet/testing';
 import { CLIENTS, securedConfigFiles } from './security-fixtures.js';
 
-type App = 'coordinator' | 'resource-manager' | 'trend-analyzer';
+type App = 'coordinator' | 'resource-manager' | 'trend-analyzer' | 'dashboard';
 interface Route {
   app: App;
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -17,8 +17,17 @@ interface Route {
 const READ: Role[] = ['read', 'operate'];
 const task = { type: 'synthetic', name: 'matrix' };
 
-/** Every route the three apps serve, with who may call it. The test fails if an app serves one not listed here. */
+/** Liveness and readiness are open (probes carry no token); metrics are a read. Every app has them. */
+const opsRoutes = (app: App): Route[] => [
+  { app, method: 'GET', path: '/health/live', roles: 'public' },
+  { app, method: 'GET', path: '/health/ready', roles: 'public' },
+  { app, method: 'GET', path: '/metrics', roles: READ },
+];
+
+/** Every route the apps serve, with who may call it. The test fails if an app serves one not listed here. */
 const ROUTES: Route[] = [
+  { app: 'coordinator', method: 'GET', path: '/tasks', roles: ['submit', 'read', 'operate'] },
+  { app: 'coordinator', method: 'GET', path: '/scaling/:pool', roles: READ },
   { app: 'coordinator', method: 'POST', path: '/tasks', roles: ['submit'], body: task },
   { app: 'coordinator', method: 'POST', path: '/tasks/batch', roles: ['submit'], body: { tasks: [task] } },
   { app: 'coordinator', method: 'GET', path: '/tasks/:id', roles: ['submit', 'read', 'operate'] },
@@ -48,6 +57,10 @@ const ROUTES: Route[] = [
   { app: 'trend-analyzer', method: 'GET', path: '/report', roles: READ },
   { app: 'trend-analyzer', method: 'GET', path: '/report.html', roles: READ },
   { app: 'trend-analyzer', method: 'GET', path: '/health', roles: 'public' },
+  ...opsRoutes('coordinator'),
+  ...opsRoutes('resource-manager'),
+  ...opsRoutes('trend-analyzer'),
+  ...opsRoutes('dashboard'),
 ];
 
 const CLIENT_OF: Record<Role, string> = { submit: 'ci', operate: 'ops', read: 'viewer' };
@@ -62,6 +75,11 @@ describe('who may call what: every route of every app × no token, a bad token, 
     apps.coordinator = await suite.service('coordinator');
     apps['resource-manager'] = await suite.service('resource-manager');
     apps['trend-analyzer'] = await suite.service('trend-analyzer');
+    apps.dashboard = await suite.service('dashboard', {
+      COORDINATOR_URL: apps.coordinator.url,
+      RESOURCE_MANAGER_URL: apps['resource-manager'].url,
+      TREND_ANALYZER_URL: apps['trend-analyzer'].url,
+    });
     taskId = (await apps.coordinator.http.post('/tasks').set(bearer(CLIENTS.tokens.ci)).send(task).expect(201)).body.id;
     runId = (
       await apps.coordinator.http
@@ -109,6 +127,39 @@ describe('who may call what: every route of every app × no token, a bad token, 
       const res = await send(r, bearer(CLIENTS.tokens[CLIENT_OF[role]]));
       expect([role, res.status]).toEqual([role, expect.any(Number)]);
       expect(res.status).toBeLessThan(400);
+    }
+  });
+
+  it('the queue board (mounted outside Nest) wants the operate role, as a bearer token or as the password of a browser’s Basic prompt', async () => {
+    const board = apps.coordinator.http;
+    const none = await board.get('/board/api/queues');
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toMatch(/^Basic/);
+    expect((await board.get('/board/api/queues').set(bearer('fleet_not-a-token'))).status).toBe(401);
+    expect((await board.get('/board/api/queues').set(bearer(CLIENTS.tokens.viewer))).status).toBe(403);
+    expect((await board.get('/board/api/queues').set(bearer(CLIENTS.tokens.ci))).status).toBe(403);
+    expect((await board.get('/board/api/queues').set(bearer(CLIENTS.tokens.ops))).status).toBe(200);
+    const basic = { authorization: `Basic ${Buffer.from(`ops:${CLIENTS.tokens.ops}`).toString('base64')}` };
+    expect((await board.get('/board/').set(basic)).status).toBe(200);
+    // Read-only: its write calls are refused even to an operator.
+    expect((await board.put('/board/api/queues/cpu/pause').set(bearer(CLIENTS.tokens.ops))).status).toBe(405);
+  });
+
+  it('the dashboard forwards the browser’s token: the apps behind it decide', async () => {
+    const page = apps.dashboard.http;
+    expect((await page.get('/')).status).toBe(200);
+    const refused = await page.get('/api/coordinator/queues');
+    expect([refused.status, refused.body.errors?.[0]?.field]).toEqual([401, 'Authorization']);
+    expect((await page.get('/api/coordinator/queues').set(bearer(CLIENTS.tokens.viewer))).status).toBe(200);
+    expect((await page.put('/api/resource-manager/pools/cpu').set(bearer(CLIENTS.tokens.viewer)).send({ workers: 1 })).status).toBe(403);
+    const pinned = await page.put('/api/resource-manager/pools/cpu').set(bearer(CLIENTS.tokens.ops)).send({ workers: 0 });
+    expect([pinned.status, pinned.body.pinned_workers]).toEqual([200, 0]);
+  });
+
+  it('the OpenAPI documents are open, like the API docs page', async () => {
+    for (const app of Object.keys(apps) as App[]) {
+      expect((await apps[app].http.get('/openapi.json')).status).toBe(200);
+      expect((await apps[app].http.get('/docs/')).status).toBe(200);
     }
   });
 });

@@ -1,15 +1,26 @@
 import { type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { configureHttpApp } from '@fleet/app';
+import { configureOps } from '@fleet/ops';
 import type { CoordinatorSettings } from '@fleet/config';
 import { CoordinatorModule } from './coordinator.module.js';
+import { CoordinatorMetrics } from './coordinator-ops.js';
+import { mountQueueBoard } from './queue-board.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
 /** Builds the coordinator (used by `main` and by the e2e tests); Redis must answer before it serves. */
 export async function createCoordinatorApp(settings: CoordinatorSettings, opts: { logger?: false } = {}): Promise<INestApplication> {
   const app = await NestFactory.create(CoordinatorModule.forRoot(settings), { bodyParser: false, ...(opts.logger === false && { logger: false }) });
   configureHttpApp(app, { bodyLimitBytes: settings.bodyLimitBytes, security: settings.security });
-  await app.get(TaskQueueRepository).open();
+  configureOps(
+    app,
+    'Fleet coordinator',
+    'Submit tasks and runs, follow them, read the queues and workers. Errors are `{statusCode, error, message, errors: [{field, reason}]}`.',
+  );
+  app.get(CoordinatorMetrics);
+  const repo = app.get(TaskQueueRepository);
+  await repo.open();
+  mountQueueBoard(app, repo.allQueues(), settings.security);
   for (const w of settings.warnings) new Logger('config').warn(w);
   return app;
 }

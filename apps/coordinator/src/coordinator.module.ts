@@ -1,5 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '@fleet/auth';
+import { opsModuleParts } from '@fleet/ops';
+import { CoordinatorMetrics, CoordinatorReadiness } from './coordinator-ops.js';
 import type { CoordinatorSettings } from '@fleet/config';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { FleetController } from './fleet.controller.js';
@@ -15,11 +17,17 @@ import { TasksService } from './tasks.service.js';
 export class CoordinatorModule {
   /** Settings are loaded and validated before Nest starts, so a bad config never gets this far. */
   static forRoot(settings: CoordinatorSettings): DynamicModule {
+    const ops = opsModuleParts(CoordinatorReadiness);
     return {
       module: CoordinatorModule,
-      imports: [AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'coordinator' })],
-      controllers: [TasksController, RunsController, FleetController],
+      imports: [
+        AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'coordinator' }),
+        ...ops.imports,
+      ],
+      controllers: [TasksController, RunsController, FleetController, ...ops.controllers],
       providers: [
+        ...ops.providers,
+        CoordinatorMetrics,
         { provide: COORDINATOR_SETTINGS, useValue: settings },
         TaskQueueRepository,
         TasksService,

@@ -1,8 +1,10 @@
-import { Controller, Get, HttpStatus, Query, ServiceUnavailableException } from '@nestjs/common';
-import { ContractPipe, NO_QUERY } from '@fleet/app';
+import { Controller, Get, HttpStatus, Param, ServiceUnavailableException } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOperation } from '@nestjs/swagger';
+import { ERROR_BODY_OPENAPI, NO_QUERY, notFound } from '@fleet/app';
+import { ValidQuery } from '@fleet/ops';
 import { Access, READERS } from '@fleet/auth';
 import type { WorkerRecord } from '@fleet/redis';
-import { type QueueCounts, TaskQueueRepository } from './task-queue.repository.js';
+import { type PoolScaling, type QueueCounts, TaskQueueRepository } from './task-queue.repository.js';
 
 @Controller()
 export class FleetController {
@@ -11,15 +13,25 @@ export class FleetController {
   /** Task counts per pool and state. */
   @Get('queues')
   @Access(READERS)
-  async queues(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
+  async queues(@ValidQuery(NO_QUERY) _q: object): Promise<{ pools: Array<{ pool: string; counts: QueueCounts }> }> {
     return { pools: await this.repo.counts() };
   }
 
   /** Workers whose heartbeat is current, with pool, capabilities and the tasks they hold. */
   @Get('workers')
   @Access(READERS)
-  async workers(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<{ workers: WorkerRecord[] }> {
+  async workers(@ValidQuery(NO_QUERY) _q: object): Promise<{ workers: WorkerRecord[] }> {
     return { workers: await this.repo.workers() };
+  }
+
+  /** For autoscalers: KEDA's metrics-api trigger reads `backlog` (or `in_flight`) from here (see README: KEDA). */
+  @Get('scaling/:pool')
+  @Access(READERS)
+  @ApiOperation({ summary: 'A pool’s backlog for autoscalers (KEDA metrics-api)' })
+  @ApiNotFoundResponse({ description: 'no such pool', schema: ERROR_BODY_OPENAPI })
+  async scaling(@Param('pool') pool: string, @ValidQuery(NO_QUERY) _q: object): Promise<PoolScaling> {
+    if (!this.repo.hasPool(pool)) throw notFound('pool', `no pool "${pool}" (pools: ${this.repo.pools.join(', ')})`);
+    return this.repo.scaling(pool);
   }
 
   @Get('health')

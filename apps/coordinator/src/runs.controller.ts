@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, Header, HttpStatus, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Header, HttpStatus, Param, Post, Put, Res } from '@nestjs/common';
 import { z } from 'zod';
-import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { contractOf, limitParam, NO_QUERY, queryParser } from '@fleet/app';
 import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/auth';
 import type { Client } from '@fleet/config';
-import { type ParseResult, toFieldErrors } from '@fleet/contracts';
-import { parseRunRequest, type RunRequest } from '@fleet/runs';
+import { ValidBody, ValidQuery } from '@fleet/ops';
+import { RUN_REQUEST_CONTRACT, type RunRequest } from '@fleet/runs';
 import { type RunView, RunsService } from './runs.service.js';
 
 interface StatusSettable {
@@ -24,10 +24,8 @@ const TestSchema = z.strictObject({
   test: z.string().min(1, { error: 'must name a test: a file, or file::case' }).max(1000),
   reason: z.string().max(500).default(''),
 });
-const parseQuarantine = (input: unknown): ParseResult<z.output<typeof TestSchema>> => {
-  const r = TestSchema.safeParse(input, { reportInput: true });
-  return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error) };
-};
+const QUARANTINE_CONTRACT = contractOf(TestSchema);
+const FLAKY_QUERY = queryParser({ limit: limitParam(100, 1000) });
 
 /** Runs: a suite as one unit (see RunsService); flakiness across runs; quarantine. */
 @Controller()
@@ -38,7 +36,7 @@ export class RunsController {
   @Post('runs')
   @Access(SUBMITTERS)
   async create(
-    @Body(new ContractPipe(parseRunRequest)) spec: RunRequest,
+    @ValidBody(RUN_REQUEST_CONTRACT) spec: RunRequest,
     @CurrentClient() client: Client,
     @Res({ passthrough: true }) res: StatusSettable,
   ): Promise<RunView & { duplicate: boolean }> {
@@ -50,7 +48,7 @@ export class RunsController {
   /** Recent runs, newest first; `?label=branch=main` (repeatable) keeps those with every label given. */
   @Get('runs')
   @Access([...SUBMITTERS, ...READERS])
-  async list(@Query(new ContractPipe(parseListQuery)) q: { label?: string[]; limit: number }, @CurrentClient() client: Client) {
+  async list(@ValidQuery(parseListQuery) q: { label?: string[]; limit: number }, @CurrentClient() client: Client) {
     const labels = Object.fromEntries((q.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     return { runs: await this.runs.list(client, labels, q.limit) };
   }
@@ -58,7 +56,7 @@ export class RunsController {
   /** State, counts, progress, ETA, flaky tests and every file's result; `?cases=true` adds each file's test cases. */
   @Get('runs/:id')
   @Access([...SUBMITTERS, ...READERS])
-  get(@Param('id') id: string, @Query(new ContractPipe(parseRunQuery)) q: { cases: string }, @CurrentClient() client: Client): Promise<RunView> {
+  get(@Param('id') id: string, @ValidQuery(parseRunQuery) q: { cases: string }, @CurrentClient() client: Client): Promise<RunView> {
     return this.runs.view(id, client, q.cases === 'true');
   }
 
@@ -66,7 +64,7 @@ export class RunsController {
   @Get('runs/:id/junit.xml')
   @Access([...SUBMITTERS, ...READERS])
   @Header('content-type', 'application/xml; charset=utf-8')
-  junit(@Param('id') id: string, @Query(new ContractPipe(NO_QUERY)) _q: object, @CurrentClient() client: Client): Promise<string> {
+  junit(@Param('id') id: string, @ValidQuery(NO_QUERY) _q: object, @CurrentClient() client: Client): Promise<string> {
     return this.runs.junit(id, client);
   }
 
@@ -80,27 +78,27 @@ export class RunsController {
   /** Tests that failed and then passed on a retry in some run: rate, runs seen, flaky, last seen. */
   @Get('flaky')
   @Access([...SUBMITTERS, ...READERS])
-  async flaky(@Query(new ContractPipe(queryParser({ limit: limitParam(100, 1000) }))) q: { limit: number }) {
+  async flaky(@ValidQuery(FLAKY_QUERY) q: { limit: number }) {
     return { flaky: await this.runs.flaky(q.limit) };
   }
 
   @Get('quarantine')
   @Access([...SUBMITTERS, ...READERS])
-  async quarantined(@Query(new ContractPipe(NO_QUERY)) _q: object) {
+  async quarantined(@ValidQuery(NO_QUERY) _q: object) {
     return { quarantined: await this.runs.quarantineList() };
   }
 
   /** `{"test": "tests/a.test.mjs" | "tests/a.test.mjs::case", "reason": "…"}`: it still runs, but no longer fails a run. */
   @Put('quarantine')
   @Access(OPERATORS)
-  quarantine(@Body(new ContractPipe(parseQuarantine)) body: { test: string; reason: string }, @CurrentClient() client: Client) {
+  quarantine(@ValidBody(QUARANTINE_CONTRACT) body: { test: string; reason: string }, @CurrentClient() client: Client) {
     return this.runs.quarantine(body.test, body.reason, client);
   }
 
   @Delete('quarantine')
   @Access(OPERATORS)
   async release(
-    @Query(new ContractPipe(queryParser({ test: z.string().min(1, { error: 'must name a quarantined test' }).max(1000) }))) q: { test: string },
+    @ValidQuery(queryParser({ test: z.string().min(1, { error: 'must name a quarantined test' }).max(1000) })) q: { test: string },
   ): Promise<{ released: string }> {
     await this.runs.release(q.test);
     return { released: q.test };

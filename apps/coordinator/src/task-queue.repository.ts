@@ -5,6 +5,8 @@ import type { CoordinatorSettings } from '@fleet/config';
 import { FieldErrorsException } from '@fleet/app';
 import type { QueuedTask, RunRef, Task, TaskResult } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { AppMetrics } from '@fleet/ops';
+import type { Counter } from 'prom-client';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
 export interface NewTask {
@@ -73,6 +75,17 @@ export interface CancelledRecord {
   cancelled_at: number;
 }
 
+export interface PoolScaling {
+  pool: string;
+  backlog: number;
+  in_flight: number;
+  waiting: number;
+  prioritized: number;
+  delayed_due: number;
+  delayed_later: number;
+  active: number;
+}
+
 export type QueueCounts = Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed', number>;
 
 /** The coordinator's only door to Redis: its queues (one per pool), idempotency keys, cancellations, the worker list. */
@@ -85,7 +98,16 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly registry: WorkerRegistry;
   private scriptsLoaded = false;
 
-  constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
+  private readonly queuedTotal: Counter<'pool' | 'type'>;
+
+  constructor(
+    @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
+    @Inject(AppMetrics) metrics: AppMetrics,
+  ) {
+    this.queuedTotal = metrics.counter('fleet_tasks_queued_total', 'Tasks queued (runs’ tasks included; repeats of an idempotency key not)', [
+      'pool',
+      'type',
+    ]);
     this.keys = new FleetKeys(settings.prefix);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
     this.redis.defineCommand('reserveQueued', { numberOfKeys: 4, lua: RESERVE_QUEUED });
@@ -105,6 +127,32 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   get pools(): string[] {
     return [...this.queues.keys()];
+  }
+
+  /**
+   * The newest jobs of the given pools in the given BullMQ states (each state's list read newest first, at most
+   * `limit` from each), with the state each was read in.
+   */
+  async recentJobs(
+    pools: readonly string[],
+    states: readonly string[],
+    limit: number,
+  ): Promise<Array<{ job: Job<QueuedTask, TaskResult>; pool: string; state: string }>> {
+    const lists = await Promise.all(
+      pools.flatMap((pool) =>
+        states.map(async (state) =>
+          ((await this.queue(pool).getJobs([state as 'waiting'], 0, limit - 1, false)) as Array<Job<QueuedTask, TaskResult> | undefined>)
+            .filter((job): job is Job<QueuedTask, TaskResult> => job !== undefined)
+            .map((job) => ({ job, pool, state })),
+        ),
+      ),
+    );
+    return lists.flat();
+  }
+
+  /** Every pool's queue (for the queue board). */
+  allQueues(): Queue[] {
+    return [...this.queues.values()];
   }
 
   hasPool(pool: string): boolean {
@@ -169,7 +217,10 @@ export class TaskQueueRepository implements OnApplicationShutdown {
         await this.reserve(pool, client, ids);
         reserved.push([pool, ids]);
       }
-      return await this.transact(tasks, claims, client, extra);
+      const holders = await this.transact(tasks, claims, client, extra);
+      const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
+      for (const t of tasks) if (!lost.has(t.id)) this.queuedTotal.inc({ pool: t.pool, type: t.task.type });
+      return holders;
     } catch (err) {
       await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
       throw err;
@@ -266,6 +317,33 @@ export class TaskQueueRepository implements OnApplicationShutdown {
         return { pool, counts: c as QueueCounts };
       }),
     );
+  }
+
+  /**
+   * What a pool has to do, for autoscalers (KEDA's metrics-api trigger): `backlog` = waiting + prioritized
+   * (BullMQ keeps prioritized tasks out of its wait list, so a trigger on that list alone misses them) + delayed
+   * tasks already due (retries whose backoff has passed, not yet moved to wait); `in_flight` adds the running.
+   */
+  async scaling(pool: string): Promise<PoolScaling> {
+    const q = this.queue(pool);
+    // BullMQ scores a delayed job by its due time in ms × 0x1000 (+ a counter): due now or earlier is below this.
+    const dueBelow = (Date.now() + 1) * 0x1000 - 1;
+    const [counts, due] = await Promise.all([
+      q.getJobCounts('waiting', 'prioritized', 'delayed', 'active'),
+      this.redis.zcount(q.keys.delayed, 0, dueBelow),
+    ]);
+    const n = (k: string) => counts[k] ?? 0;
+    const backlog = n('waiting') + n('prioritized') + due;
+    return {
+      pool,
+      backlog,
+      in_flight: backlog + n('active'),
+      waiting: n('waiting'),
+      prioritized: n('prioritized'),
+      delayed_due: due,
+      delayed_later: Math.max(0, n('delayed') - due),
+      active: n('active'),
+    };
   }
 
   workers(): Promise<WorkerRecord[]> {

@@ -1,10 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res } from '@nestjs/common';
-import { ContractPipe, NO_QUERY } from '@fleet/app';
+import { Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Res } from '@nestjs/common';
+import { limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { z } from 'zod';
 import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/auth';
 import type { Client } from '@fleet/config';
-import { parseTask, parseTaskList, type Task } from '@fleet/contracts';
+import { PoolNameSchema, TASK_CONTRACT, TASK_LIST_CONTRACT, type Task } from '@fleet/contracts';
+import { ValidBody, ValidQuery } from '@fleet/ops';
 import { type Submitted, TasksService } from './tasks.service.js';
 import type { TaskView } from './task-view.js';
+
+const LIST_QUERY = queryParser({
+  pool: PoolNameSchema.optional(),
+  state: z.enum(['queued', 'active', 'completed', 'failed'], { error: 'must be queued, active, completed or failed' }).optional(),
+  limit: limitParam(50, 200),
+});
 
 interface StatusSettable {
   status(code: number): unknown;
@@ -18,7 +26,7 @@ export class TasksController {
   @Post()
   @Access(SUBMITTERS)
   async submit(
-    @Body(new ContractPipe(parseTask)) task: Task,
+    @ValidBody(TASK_CONTRACT) task: Task,
     @CurrentClient() client: Client,
     @Res({ passthrough: true }) res: StatusSettable,
   ): Promise<Submitted> {
@@ -31,18 +39,25 @@ export class TasksController {
   @Post('batch')
   @Access(SUBMITTERS)
   @HttpCode(HttpStatus.CREATED)
-  async submitBatch(
-    @Body(new ContractPipe(parseTaskList)) tasks: Task[],
-    @CurrentClient() client: Client,
-  ): Promise<{ ids: string[]; duplicates: number }> {
+  async submitBatch(@ValidBody(TASK_LIST_CONTRACT) tasks: Task[], @CurrentClient() client: Client): Promise<{ ids: string[]; duplicates: number }> {
     const submitted = await this.tasks.submitBatch(tasks, client);
     return { ids: submitted.map((s) => s.id), duplicates: submitted.filter((s) => s.duplicate).length };
+  }
+
+  /** The newest tasks, of a pool and a state if given (a client that only submits sees its own). */
+  @Get()
+  @Access([...SUBMITTERS, ...READERS])
+  list(
+    @ValidQuery(LIST_QUERY) q: { pool?: string; state?: 'queued' | 'active' | 'completed' | 'failed'; limit: number },
+    @CurrentClient() client: Client,
+  ): Promise<{ tasks: TaskView[] }> {
+    return this.tasks.recent(client, q).then((tasks) => ({ tasks }));
   }
 
   /** Any task for readers and operators; a client that only submits sees its own (another's is a 404). */
   @Get(':id')
   @Access([...SUBMITTERS, ...READERS])
-  get(@Param('id') id: string, @CurrentClient() client: Client, @Query(new ContractPipe(NO_QUERY)) _q: object): Promise<TaskView> {
+  get(@Param('id') id: string, @CurrentClient() client: Client, @ValidQuery(NO_QUERY) _q: object): Promise<TaskView> {
     return this.tasks.get(id, client);
   }
 

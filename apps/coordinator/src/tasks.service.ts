@@ -27,6 +27,14 @@ export interface Submitted {
   duplicate: boolean;
 }
 
+/** The BullMQ states behind each task state a client asks for (cancelled tasks are not in any queue). */
+const QUEUE_STATES_OF: Record<Exclude<TaskState, 'cancelled'>, string[]> = {
+  queued: ['waiting', 'prioritized', 'delayed'],
+  active: ['active'],
+  completed: ['completed'],
+  failed: ['failed'],
+};
+
 type Found = { job: Job<QueuedTask, TaskResult>; pool: string; state: string } | { cancelled: TaskView };
 
 @Injectable()
@@ -123,6 +131,22 @@ export class TasksService {
     const owner = found && ('cancelled' in found ? found.cancelled.submitted_by : (found.job.data.submitted_by ?? 'anonymous'));
     if (!found || (!seesAllTasks(client) && owner !== client.name)) throw notFound('id', `no task with id "${id}"`);
     return found;
+  }
+
+  /**
+   * The newest tasks (by when they last changed: finished, started or queued), of one pool or all, in one state
+   * or all; a client that only submits sees its own.
+   */
+  async recent(client: Client, q: { pool?: string; state?: Exclude<TaskState, 'cancelled'>; limit: number }): Promise<TaskView[]> {
+    if (q.pool !== undefined && !this.repo.hasPool(q.pool)) throw notFound('pool', `no pool "${q.pool}" (pools: ${this.repo.pools.join(', ')})`);
+    const states = q.state ? QUEUE_STATES_OF[q.state] : Object.values(QUEUE_STATES_OF).flat();
+    const found = await this.repo.recentJobs(q.pool ? [q.pool] : this.repo.pools, states, q.limit);
+    const changed = (j: Job) => j.finishedOn ?? j.processedOn ?? j.timestamp;
+    return found
+      .filter((f) => seesAllTasks(client) || (f.job.data.submitted_by ?? 'anonymous') === client.name)
+      .sort((a, b) => changed(b.job) - changed(a.job))
+      .slice(0, q.limit)
+      .map((f) => viewOfJob(f.job, f.pool, f.state));
   }
 
   async get(id: string, client: Client): Promise<TaskView> {

@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, Param, Put, Query } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Put } from '@nestjs/common';
 import { z } from 'zod';
-import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { contractOf, limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { ValidBody, ValidQuery } from '@fleet/ops';
 import { Access, OPERATORS, READERS } from '@fleet/auth';
-import { type ParseResult, PoolNameSchema, toFieldErrors } from '@fleet/contracts';
+import { PoolNameSchema } from '@fleet/contracts';
 import { type DecisionRecord, FleetStateRepository } from './fleet-state.repository.js';
 import { type PoolView, PoolsService } from './pools.service.js';
 
@@ -10,10 +11,7 @@ const PinSchema = z.strictObject({
   workers: z.int({ error: 'must be a whole number of workers' }).min(0, { error: 'must not be negative' }),
 });
 
-export function parsePin(input: unknown): ParseResult<{ workers: number }> {
-  const r = PinSchema.safeParse(input, { reportInput: true });
-  return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error) };
-}
+const PIN_CONTRACT = contractOf(PinSchema);
 
 const parseDecisionsQuery = queryParser({ pool: PoolNameSchema.optional(), limit: limitParam(100) });
 
@@ -26,20 +24,20 @@ export class PoolsController {
 
   @Get('pools')
   @Access(READERS)
-  list(@Query(new ContractPipe(NO_QUERY)) _q: object): { pools: PoolView[] } {
+  list(@ValidQuery(NO_QUERY) _q: object): { pools: PoolView[] } {
     return { pools: this.pools.list() };
   }
 
   @Get('pools/:pool')
   @Access(READERS)
-  get(@Param('pool') pool: string, @Query(new ContractPipe(NO_QUERY)) _q: object): PoolView {
+  get(@Param('pool') pool: string, @ValidQuery(NO_QUERY) _q: object): PoolView {
     return this.pools.get(pool);
   }
 
   /** `{"workers": N}` pins the pool at N until the pin is removed. */
   @Put('pools/:pool')
   @Access(OPERATORS)
-  pin(@Param('pool') pool: string, @Body(new ContractPipe(parsePin)) body: { workers: number }): Promise<PoolView> {
+  pin(@Param('pool') pool: string, @ValidBody(PIN_CONTRACT) body: { workers: number }): Promise<PoolView> {
     return this.pools.pin(pool, body.workers);
   }
 
@@ -51,7 +49,7 @@ export class PoolsController {
 
   @Get('decisions')
   @Access(READERS)
-  async decisions(@Query(new ContractPipe(parseDecisionsQuery)) q: { pool?: string; limit: number }): Promise<{ decisions: DecisionRecord[] }> {
+  async decisions(@ValidQuery(parseDecisionsQuery) q: { pool?: string; limit: number }): Promise<{ decisions: DecisionRecord[] }> {
     if (q.pool !== undefined) this.pools.get(q.pool); // 404 for a pool that does not exist
     return { decisions: await this.repo.decisions(q.limit, q.pool) };
   }

@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from '@fleet/auth';
+import { opsModuleParts } from '@fleet/ops';
+import { ResourceManagerMetrics, ResourceManagerReadiness } from './rm-ops.js';
 import type { ResourceManagerSettings } from '@fleet/config';
 import { FleetStateRepository } from './fleet-state.repository.js';
 import { PoolsController } from './pools.controller.js';
@@ -13,14 +15,18 @@ import { WorkerSupervisor } from './worker-supervisor.js';
 @Module({})
 export class ResourceManagerModule {
   static forRoot(settings: ResourceManagerSettings): DynamicModule {
+    const ops = opsModuleParts(ResourceManagerReadiness);
     return {
       module: ResourceManagerModule,
       imports: [
         ScheduleModule.forRoot(),
         AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'resource-manager' }),
+        ...ops.imports,
       ],
-      controllers: [PoolsController],
+      controllers: [PoolsController, ...ops.controllers],
       providers: [
+        ...ops.providers,
+        ResourceManagerMetrics,
         { provide: RM_SETTINGS, useValue: settings },
         FleetStateRepository,
         WorkerSupervisor,

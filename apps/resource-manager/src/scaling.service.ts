@@ -5,6 +5,8 @@ import { bestEffort, type WorkerRecord } from '@fleet/redis';
 import { type Decision, decide, initialPolicyState, type Observation, type PolicyState } from '@fleet/scaling';
 import { FleetStateRepository, type PoolDepth } from './fleet-state.repository.js';
 import { HostLoad } from './host-load.js';
+import { AppMetrics } from '@fleet/ops';
+import type { Counter } from 'prom-client';
 import { RM_SETTINGS } from './rm-settings.js';
 import { type ManagedWorker, WorkerSupervisor } from './worker-supervisor.js';
 
@@ -36,13 +38,23 @@ export class ScalingService {
   private next: Promise<void> | undefined;
   private stopped = false;
   acting = false;
+  /** When the last tick finished (0: none yet): until then this manager does not know the lease's state. */
+  lastTickAt = 0;
+  private readonly decisionsTotal: Counter<'pool' | 'direction'>;
 
   constructor(
     @Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings,
     private readonly repo: FleetStateRepository,
     private readonly supervisor: WorkerSupervisor,
     private readonly scheduler: SchedulerRegistry,
-  ) {}
+    @Inject(AppMetrics) metrics: AppMetrics,
+  ) {
+    this.decisionsTotal = metrics.counter(
+      'fleet_scaling_decisions_total',
+      'Workers started or stopped by this manager’s decisions, by pool and direction (up, down)',
+      ['pool', 'direction'],
+    );
+  }
 
   schedule(): void {
     this.scheduler.addInterval(
@@ -90,6 +102,7 @@ export class ScalingService {
     for (const pool of this.settings.config.pools) {
       await this.tickPool(pool, registry, pins.get(pool.pool), host);
     }
+    this.lastTickAt = Date.now();
   }
 
   private poolConfig(pool: string): ManagedPool {
@@ -177,6 +190,7 @@ export class ScalingService {
 
   private async record(cfg: ManagedPool, o: Observation, pin: number | undefined, from: number, to: number, reason: string): Promise<void> {
     this.logger.log(`pool ${cfg.pool}: ${from} → ${to} (${reason})`);
+    this.decisionsTotal.inc({ pool: cfg.pool, direction: to > from ? 'up' : 'down' });
     await this.repo.recordDecision({
       at: o.at,
       pool: cfg.pool,

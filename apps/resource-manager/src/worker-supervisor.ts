@@ -111,7 +111,15 @@ export class WorkerSupervisor {
     // process group of its own: a terminal's Ctrl-C reaches the manager, which drains its workers in order.
     const bound = this.settings.config.deprovisionOnStop;
     const child = spawn(process.execPath, [this.settings.workerEntry, '--pool', pool, '--id', id], {
-      env: { ...this.settings.workerEnv, NO_COLOR: '1', WORKER_EXIT_WITH_PARENT: bound ? '1' : '0', ...workerEnv },
+      // JSON logs (this manager reads them); no HTTP port of their own (WORKER_PORT is for a worker run alone).
+      env: {
+        ...this.settings.workerEnv,
+        NO_COLOR: '1',
+        LOG_FORMAT: 'json',
+        WORKER_PORT: '',
+        WORKER_EXIT_WITH_PARENT: bound ? '1' : '0',
+        ...workerEnv,
+      },
       stdio: bound ? ['pipe', 'pipe', 'pipe'] : 'ignore',
       detached: true,
     });
@@ -134,7 +142,7 @@ export class WorkerSupervisor {
       createInterface({ input: stream }).on('line', (line) => {
         w.tail.push(line);
         if (w.tail.length > TAIL_LINES) w.tail.shift();
-        if (/ERROR|WARN|error:/.test(line)) this.logger.warn(`[${id}] ${line}`);
+        relayWorkerLine(this.logger, id, line);
       });
     }
     this.workers.set(id, w);
@@ -197,4 +205,24 @@ export class WorkerSupervisor {
   async stopAll(graceFor: (pool: string) => number): Promise<void> {
     await Promise.all(this.list().map((w) => this.stop(w, graceFor(w.pool))));
   }
+}
+
+/** A worker's warnings and errors are repeated in the manager's log. */
+const RELAYED_LEVELS = new Set(['warn', 'error', 'fatal']);
+
+/**
+ * A worker's own line in the manager's log when it is a warning or an error: its fields (task_id, pool,
+ * worker_id) kept. Lines that are not JSON (a crash's stack on stderr) count when they look like errors.
+ */
+export function relayWorkerLine(logger: { warn(message: unknown): void }, id: string, line: string): void {
+  if (line.startsWith('{')) {
+    try {
+      const { level, msg, time: _time, pid: _pid, app: _app, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      if (typeof level === 'string' && RELAYED_LEVELS.has(level)) logger.warn({ ...fields, msg: `[${id}] ${String(msg)}` });
+      return;
+    } catch {
+      // not JSON after all: judged as text below
+    }
+  }
+  if (/ERROR|WARN|error:/.test(line)) logger.warn(`[${id}] ${line}`);
 }

@@ -18,7 +18,8 @@
  * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, entry count, then per entry:
  *   id, seen bucket ('' for none), seen member, duration key ('' for none), duration (ms), counter count,
  *   (name, increment)…, sample count, (series, "at value")…
- * Returns the events counter after the commit.
+ * Returns the events counter after the commit, then per entry what became of it: 1 applied, 2 a duplicate,
+ * 0 not this commit's (acknowledged before, by this or another analyzer).
  */
 export const COMMIT_BATCH = `
 local stream, counters, index, durations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -29,6 +30,7 @@ local i = 8
 local touched = {}
 local fresh = {}
 local kept = redis.call('SCARD', index)
+local out = {0}
 for _ = 1, n do
   local id, bucket, member, dkey, dvalue = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local nc = tonumber(ARGV[i + 5])
@@ -36,6 +38,7 @@ for _ = 1, n do
   local ns = tonumber(ARGV[c0 + 2 * nc])
   local s0 = c0 + 2 * nc + 1
   i = s0 + 2 * ns
+  local status = 0
   if redis.call('XACK', stream, group, id) == 1 then
     local apply = true
     if bucket ~= '' then
@@ -53,6 +56,7 @@ for _ = 1, n do
       local v = tonumber(dvalue)
       redis.call('HSET', durations, dkey, math.floor(old and (0.7 * old + 0.3 * v) or v))
     end
+    status = apply and 1 or 2
     if apply then
       for k = 0, nc - 1 do
         redis.call('HINCRBY', counters, ARGV[c0 + 2 * k], tonumber(ARGV[c0 + 2 * k + 1]))
@@ -74,12 +78,14 @@ for _ = 1, n do
       end
     end
   end
+  out[#out + 1] = status
 end
 for series in pairs(touched) do
   redis.call('LTRIM', seriesBase .. series, -window, -1)
   redis.call('SADD', index, series)
 end
-return tonumber(redis.call('HGET', counters, 'events') or '0')
+out[1] = tonumber(redis.call('HGET', counters, 'events') or '0')
+return out
 `;
 
 /**

@@ -1,5 +1,6 @@
-import { Controller, Get, Header, Query } from '@nestjs/common';
-import { ContractPipe, limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { Controller, Get, Header } from '@nestjs/common';
+import { limitParam, NO_QUERY, queryParser } from '@fleet/app';
+import { ValidQuery } from '@fleet/ops';
 import { Access, READERS } from '@fleet/auth';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerRepository } from './analyzer.repository.js';
@@ -20,7 +21,7 @@ export class AnalyzerController {
   /** Active alerts and the latest alert events (raised, escalated, cleared), newest first. */
   @Get('alerts')
   @Access(READERS)
-  async alerts(@Query(new ContractPipe(parseLimitQuery)) q: { limit: number }) {
+  async alerts(@ValidQuery(parseLimitQuery) q: { limit: number }) {
     return {
       active: activeAlertsOf(this.analysis.snapshot),
       recent: await this.repo.alertHistory(q.limit),
@@ -29,7 +30,7 @@ export class AnalyzerController {
 
   @Get('metrics/summary')
   @Access(READERS)
-  async summary(@Query(new ContractPipe(NO_QUERY)) _q: object) {
+  async summary(@ValidQuery(NO_QUERY) _q: object) {
     const snapshot = this.analysis.snapshot;
     const { events, counters } = await this.ingest.account();
     return {
@@ -42,13 +43,13 @@ export class AnalyzerController {
 
   @Get('anomalies')
   @Access(READERS)
-  anomalies(@Query(new ContractPipe(parseLimitQuery)) q: { limit: number }) {
+  anomalies(@ValidQuery(parseLimitQuery) q: { limit: number }) {
     return { anomalies: this.analysis.anomalies.slice(-q.limit).reverse() };
   }
 
   @Get('trends')
   @Access(READERS)
-  trends(@Query(new ContractPipe(NO_QUERY)) _q: object) {
+  trends(@ValidQuery(NO_QUERY) _q: object) {
     return {
       trends: seriesOf(this.analysis.snapshot, []).map(({ metric, group, direction, trend }) => ({
         metric,
@@ -61,7 +62,7 @@ export class AnalyzerController {
 
   @Get('report')
   @Access(READERS)
-  async report(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<Report> {
+  async report(@ValidQuery(NO_QUERY) _q: object): Promise<Report> {
     return buildReport(this.analysis.snapshot, this.analysis.anomalies, await this.repo.alertHistory(100), await this.ingest.account());
   }
 
@@ -70,7 +71,7 @@ export class AnalyzerController {
   @Get('report.html')
   @Access(READERS)
   @Header('content-type', 'text/html; charset=utf-8')
-  async reportHtml(@Query(new ContractPipe(NO_QUERY)) _q: object): Promise<string> {
+  async reportHtml(@ValidQuery(NO_QUERY) _q: object): Promise<string> {
     return renderHtml(await this.report({}));
   }
 

@@ -52,6 +52,8 @@ export interface StreamAccount {
   pending: number;
   /** True when the group has been given every entry there is. */
   caughtUp: boolean;
+  /** Entries not yet delivered to the group (Redis's own count; null when it cannot tell, after trimming). */
+  lag: number | null;
   counters: Record<string, number>;
   /** Series kept. */
   series: number;
@@ -64,7 +66,7 @@ const SEEN_BUCKET_MS = 3_600_000;
 const SEEN_TTL_S = 3 * 3600;
 
 interface FleetScripts {
-  commitBatch(...args: Array<string | number>): Promise<number>;
+  commitBatch(...args: Array<string | number>): Promise<number[]>;
   raiseAlert(...args: Array<string | number>): Promise<number>;
   escalateAlert(...args: Array<string | number>): Promise<number>;
   clearAlert(...args: Array<string | number>): Promise<number>;
@@ -160,8 +162,9 @@ export class AnalyzerRepository {
   }
 
   /** Applies and acknowledges a batch (see COMMIT_BATCH); returns the events counted so far. */
-  async commit(entries: readonly EntryEffects[]): Promise<number> {
-    if (entries.length === 0) return 0;
+  /** The events counter after the commit, and per entry 1 (applied), 2 (a duplicate) or 0 (not this commit's). */
+  async commit(entries: readonly EntryEffects[]): Promise<{ counted: number; statuses: number[] }> {
+    if (entries.length === 0) return { counted: 0, statuses: [] };
     const args: Array<string | number> = [
       this.keys.timings,
       this.countersKey,
@@ -181,7 +184,8 @@ export class AnalyzerRepository {
       args.push(e.samples.length);
       for (const s of e.samples) args.push(s.series, sampleRow(s));
     }
-    return this.redis.commitBatch(...args);
+    const [counted, ...statuses] = await this.redis.commitBatch(...args);
+    return { counted: counted ?? 0, statuses };
   }
 
   /** De-duplication identity of a task attempt's event. */
@@ -211,6 +215,7 @@ export class AnalyzerRepository {
       length: Number(stream.length ?? 0),
       pending: Number(group?.pending ?? 0),
       caughtUp: noStream || (group !== undefined && group['last-delivered-id'] === stream['last-generated-id']),
+      lag: noStream ? 0 : group?.lag === undefined || group.lag === null ? null : Number(group.lag),
       counters,
       series: Number(replies[3]?.[1] ?? 0),
     };

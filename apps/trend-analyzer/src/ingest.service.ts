@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AnalyzerSettings } from '@fleet/config';
-import { decodeTimingEvent } from '@fleet/contracts';
+import { decodeTimingEvent, type TimingEvent } from '@fleet/contracts';
+import { AppMetrics } from '@fleet/ops';
+import type { Counter, Histogram } from 'prom-client';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { AnalyzerRepository, type EntryEffects, type Gap, type StreamEntry } from './analyzer.repository.js';
 import { samplesOf } from './event-samples.js';
@@ -58,10 +60,32 @@ export class IngestService {
   private readonly dataLostListeners: Array<() => Promise<void>> = [];
   readonly health: IngestHealth = { lastSuccessAt: 0, lastError: null };
 
+  private readonly eventsTotal: Counter<'result'>;
+  private readonly attemptsTotal: Counter<'pool' | 'type' | 'outcome'>;
+  private readonly durations: Histogram<'pool' | 'type' | 'outcome'>;
+
   constructor(
     @Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings,
     private readonly repo: AnalyzerRepository,
-  ) {}
+    @Inject(AppMetrics) metrics: AppMetrics,
+  ) {
+    // Fed by what this analyzer's commits applied: summed over the analyzers sharing the group, each event once.
+    this.eventsTotal = metrics.counter(
+      'fleet_timing_events_total',
+      'Timing events this analyzer committed: processed, duplicate (a repeated write), malformed',
+      ['result'],
+    );
+    this.attemptsTotal = metrics.counter(
+      'fleet_task_attempts_total',
+      'Finished task attempts, by pool, task type and outcome (completed, failed, timeout)',
+      ['pool', 'type', 'outcome'],
+    );
+    this.durations = metrics.histogram('fleet_task_duration_seconds', 'Run time of finished task attempts, by pool, task type and outcome', [
+      'pool',
+      'type',
+      'outcome',
+    ]);
+  }
 
   start(): void {
     this.running = true;
@@ -134,19 +158,23 @@ export class IngestService {
   /** Turns a batch into per-entry effects and commits them with the entries' acknowledgements. */
   async process(entries: StreamEntry[]): Promise<void> {
     const effects: EntryEffects[] = [];
+    const decoded: Array<TimingEvent | 'malformed' | null> = [];
     for (const [id, fields] of entries) {
       // Deleted after delivery (trimmed): acknowledged with no effect; the account counts it as lost.
       if (fields === null) {
         effects.push({ id, counters: [], samples: [] });
+        decoded.push(null);
         continue;
       }
       const r = decodeTimingEvent(fields);
       if (!r.ok) {
         if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
         effects.push({ id, counters: [['malformed', 1]], samples: [] });
+        decoded.push('malformed');
         continue;
       }
       const e = r.event;
+      decoded.push(e);
       effects.push({
         id,
         identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
@@ -159,7 +187,18 @@ export class IngestService {
         samples: samplesOf(e, this.settings.config),
       });
     }
-    this.counted = await this.repo.commit(effects);
+    const { counted, statuses } = await this.repo.commit(effects);
+    this.counted = counted;
+    statuses.forEach((status, i) => {
+      const e = decoded[i];
+      if (status === 0 || e === null || e === undefined) return;
+      if (e === 'malformed') return this.eventsTotal.inc({ result: 'malformed' });
+      if (status === 2) return this.eventsTotal.inc({ result: 'duplicate' });
+      this.eventsTotal.inc({ result: 'processed' });
+      const labels = { pool: e.pool, type: e.task_type, outcome: e.outcome };
+      this.attemptsTotal.inc(labels);
+      this.durations.observe(labels, e.run_ms / 1000);
+    });
   }
 
   /**

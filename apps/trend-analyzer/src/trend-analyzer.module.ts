@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from '@fleet/auth';
+import { opsModuleParts } from '@fleet/ops';
+import { AnalyzerMetrics, AnalyzerReadiness } from './analyzer-ops.js';
 import type { AnalyzerSettings } from '@fleet/config';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerController } from './analyzer.controller.js';
@@ -12,14 +14,24 @@ import { IngestService } from './ingest.service.js';
 @Module({})
 export class TrendAnalyzerModule {
   static forRoot(settings: AnalyzerSettings): DynamicModule {
+    const ops = opsModuleParts(AnalyzerReadiness);
     return {
       module: TrendAnalyzerModule,
       imports: [
         ScheduleModule.forRoot(),
         AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'trend-analyzer' }),
+        ...ops.imports,
       ],
-      controllers: [AnalyzerController],
-      providers: [{ provide: ANALYZER_SETTINGS, useValue: settings }, AnalyzerRepository, IngestService, AnalysisService, AnalyzerLifecycle],
+      controllers: [AnalyzerController, ...ops.controllers],
+      providers: [
+        ...ops.providers,
+        { provide: ANALYZER_SETTINGS, useValue: settings },
+        AnalyzerRepository,
+        IngestService,
+        AnalysisService,
+        AnalyzerLifecycle,
+        AnalyzerMetrics,
+      ],
     };
   }
 }

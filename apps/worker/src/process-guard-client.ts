@@ -42,7 +42,7 @@ export class ProcessGuard {
       const m = JSON.parse(line) as { op: string; key: string };
       if (m.op !== 'expired') return;
       this.trees.delete(m.key);
-      this.logger.warn(`task ${m.key}: its guard ended its processes (the worker did not confirm the task's lock in time)`);
+      this.logger.warn({ msg: `task ${m.key}: its guard ended its processes (the worker did not confirm the task's lock in time)`, task_id: m.key });
       for (const listener of this.expiredListeners) listener(m.key);
     });
     child.on('exit', (code, signal) => {

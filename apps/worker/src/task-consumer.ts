@@ -17,6 +17,8 @@ import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
 import { type AttemptOutcome, OutcomeWriter } from './outcome-writer.js';
+import { AppMetrics } from '@fleet/ops';
+import type { Counter } from 'prom-client';
 import { WorkerRedis } from './worker-redis.js';
 import { WORKER_SETTINGS } from './worker-settings.js';
 
@@ -56,6 +58,9 @@ export class TaskConsumer {
   /** Attempts whose handler is still running, and who waits for there to be none. */
   private executing = 0;
   private idleWaiters: Array<() => void> = [];
+  /** True from start until drain: the worker takes new tasks. */
+  consuming = false;
+  private readonly attemptsTotal: Counter<'pool' | 'type' | 'outcome'>;
 
   constructor(
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
@@ -63,7 +68,14 @@ export class TaskConsumer {
     private readonly executor: TaskExecutor,
     private readonly outcomes: OutcomeWriter,
     private readonly locks: LockWatch,
-  ) {}
+    @Inject(AppMetrics) metrics: AppMetrics,
+  ) {
+    this.attemptsTotal = metrics.counter('fleet_worker_attempts_total', 'Task attempts this worker finished, by pool, task type and outcome', [
+      'pool',
+      'type',
+      'outcome',
+    ]);
+  }
 
   start(): void {
     const s = this.settings;
@@ -88,6 +100,7 @@ export class TaskConsumer {
     });
     this.worker.on('error', (err) => this.logger.warn(`queue error: ${err.message}`));
     this.logger.log(`worker ${s.workerId} consuming pool ${s.pool} with concurrency ${s.concurrency}`);
+    this.consuming = true;
   }
 
   private async process(job: Job<unknown, TaskResult>): Promise<TaskResult> {
@@ -102,7 +115,7 @@ export class TaskConsumer {
     } catch (err) {
       if (err instanceof LockLostError) {
         this.abandoned++;
-        this.logger.warn(`${err.message}; abandoned (its processes were stopped; another worker will run it)`);
+        this.logger.warn({ msg: `${err.message}; abandoned (its processes were stopped; another worker will run it)`, task_id: id });
       }
       throw err;
     } finally {
@@ -128,13 +141,25 @@ export class TaskConsumer {
       if (err instanceof LockLostError) throw err;
       const failure = failureOf(err);
       const final = PERMANENT_FAILURES.has(failure.reason) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await this.outcomes.write(this.outcome(job, task, { failure, final, cases: failure.cases }), attempt.signal);
+      const outcome = this.outcome(job, task, { failure, final, cases: failure.cases });
+      await this.outcomes.write(outcome, attempt.signal);
       this.failed++;
+      this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: outcome.event.outcome });
+      this.logger.log({
+        msg: `task ${final ? 'failed' : 'failed, will retry'}: ${failure.reason}`,
+        task_id: ctx.taskId,
+        attempt: outcome.event.attempt,
+        reason: failure.reason,
+        run_ms: outcome.event.run_ms,
+      });
       throw err;
     }
     this.doneExecuting();
-    await this.outcomes.write(this.outcome(job, task, { result: executed.result, final: true, cases: executed.cases }), attempt.signal);
+    const outcome = this.outcome(job, task, { result: executed.result, final: true, cases: executed.cases });
+    await this.outcomes.write(outcome, attempt.signal);
     this.completed++;
+    this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: 'completed' });
+    this.logger.debug({ msg: 'task completed', task_id: ctx.taskId, attempt: outcome.event.attempt, run_ms: outcome.event.run_ms });
     return executed.result;
   }
 
@@ -197,6 +222,7 @@ export class TaskConsumer {
    */
   async drain(graceMs: number): Promise<boolean> {
     if (!this.worker) return true;
+    this.consuming = false;
     const closed = this.worker.close().then(() => true);
     if (this.executing > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     let timer: NodeJS.Timeout | undefined;

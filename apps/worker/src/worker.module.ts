@@ -1,5 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from '@fleet/auth';
 import type { WorkerSettings } from '@fleet/config';
+import { AppMetrics, opsModuleParts } from '@fleet/ops';
+import { WorkerMetrics, WorkerReadiness } from './worker-ops.js';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
@@ -16,10 +19,26 @@ import { WORKER_SETTINGS } from './worker-settings.js';
 
 @Module({})
 export class WorkerModule {
+  /** With `WORKER_PORT` set the worker is an HTTP app too: health, readiness and metrics behind the same guard. */
   static forRoot(settings: WorkerSettings): DynamicModule {
+    const http = settings.security !== undefined && settings.httpPort !== undefined;
+    const ops = opsModuleParts(WorkerReadiness);
     return {
       module: WorkerModule,
+      imports: http
+        ? [
+            AuthModule.forRoot({
+              security: settings.security as NonNullable<WorkerSettings['security']>,
+              redisUrl: settings.redisUrl,
+              prefix: settings.prefix,
+              app: 'worker',
+            }),
+            ...ops.imports,
+          ]
+        : [],
+      controllers: http ? ops.controllers : [],
       providers: [
+        ...(http ? [...ops.providers, WorkerMetrics] : [AppMetrics]),
         { provide: WORKER_SETTINGS, useValue: settings },
         WorkerRedis,
         ProcessGuard,

@@ -4,11 +4,35 @@ import { type ParseResult, toFieldErrors } from '@fleet/contracts';
 import { badRequest } from './http-errors.js';
 
 /**
+ * What a route accepts: the parser that validates it (naming each bad field) and the zod schema it is built on,
+ * which the OpenAPI document describes (one source for both).
+ */
+export interface Contract<T> {
+  parse(input: unknown): ParseResult<T>;
+  schema: z.ZodType;
+}
+
+/** A contract whose parser is its schema's own (strict) parse, errors named from `root`. */
+export function contractOf<S extends z.ZodType>(schema: S, root = 'body'): Contract<z.output<S>> {
+  return {
+    schema,
+    parse(input) {
+      const r = schema.safeParse(input, { reportInput: true });
+      return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error, root) };
+    },
+  };
+}
+
+/**
  * Validation at the HTTP edge with the contract's own parser (the same one the worker re-checks with):
  * `@Body(new ContractPipe(parseTask)) task: Task`. A refusal is a 400 naming every bad field.
  */
 export class ContractPipe<T> implements PipeTransform<unknown, T> {
-  constructor(private readonly parse: (input: unknown) => ParseResult<T>) {}
+  private readonly parse: (input: unknown) => ParseResult<T>;
+
+  constructor(contract: Contract<T> | ((input: unknown) => ParseResult<T>)) {
+    this.parse = typeof contract === 'function' ? contract : (input) => contract.parse(input);
+  }
 
   transform(value: unknown): T {
     if (value === undefined) throw badRequest([{ field: 'body', reason: 'is required: send a JSON object with Content-Type: application/json' }]);
@@ -36,11 +60,14 @@ export const limitParam = (fallback: number, max = 1000) =>
  * Validates query parameters at the edge: `@Query(new ContractPipe(queryParser({ limit: limitParam(100) })))`.
  * An unknown parameter, a repeated one or a bad value is a 400 naming it.
  */
-export function queryParser<S extends z.ZodRawShape>(shape: S): (input: unknown) => ParseResult<z.output<z.ZodObject<S>>> {
+export function queryParser<S extends z.ZodRawShape>(shape: S): Contract<z.output<z.ZodObject<S>>> {
   const schema = z.strictObject(shape);
-  return (input) => {
-    const r = schema.safeParse(input ?? {}, { reportInput: true });
-    return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error, 'query') };
+  return {
+    schema,
+    parse(input) {
+      const r = schema.safeParse(input ?? {}, { reportInput: true });
+      return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error, 'query') };
+    },
   };
 }
 

@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import { isLoopback, redactUrl, type SecuritySettings } from '@fleet/config';
 import { type ErrorBody } from './http-errors.js';
 import { HttpExceptionFilter } from './http-exception.filter.js';
+import { loggerService } from './logging.js';
 
 /** Deepest nesting a JSON body may have: the task contract needs five levels; a hostile body gets 400. */
 export const MAX_JSON_DEPTH = 16;
@@ -53,7 +54,9 @@ export function unsafeJson(body: unknown): { field: string; reason: string } | u
 export function configureHttpApp(app: INestApplication, opts: { bodyLimitBytes: number; security: SecuritySettings }): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  express.use(helmet());
+  // helmet's defaults, but for upgrade-insecure-requests: a fleet served over plain HTTP inside a private network
+  // (the dashboard, /docs) must not have its own requests rewritten to https.
+  express.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   if (opts.security.corsOrigins.length > 0) express.enableCors({ origin: opts.security.corsOrigins });
   if (isLoopback(opts.security.host)) {
     express.use((req: Req, res: Res, next: () => void) => {
@@ -99,12 +102,18 @@ export async function serveHttpApp(name: string, app: INestApplication, settings
   );
 }
 
-/** Builds a small HTTP app (64 KiB bodies), prints its config warnings, listens. */
-export async function listenHttpApp(name: string, module: DynamicModule, settings: HttpAppSettings): Promise<INestApplication> {
+/** Builds a small HTTP app (64 KiB bodies), prints its config warnings, lets `configure` add to it, listens. */
+export async function listenHttpApp(
+  name: string,
+  module: DynamicModule,
+  settings: HttpAppSettings,
+  configure: (app: INestApplication) => void = () => undefined,
+): Promise<INestApplication> {
   const logger = new Logger(name);
   for (const w of settings.warnings) logger.warn(w);
-  const app = await NestFactory.create(module, { bodyParser: false, logger: ['log', 'warn', 'error'] });
+  const app = await NestFactory.create(module, { bodyParser: false, logger: loggerService() });
   configureHttpApp(app, { bodyLimitBytes: 64 * 1024, security: settings.security });
+  configure(app);
   await serveHttpApp(name, app, settings);
   return app;
 }

@@ -25,3 +25,18 @@ export const badRequest = (errors: FieldError[]) => new FieldErrorsException(Htt
 export const notFound = (field: string, reason: string) => new FieldErrorsException(HttpStatus.NOT_FOUND, [{ field, reason }]);
 export const conflict = (field: string, reason: string) => new FieldErrorsException(HttpStatus.CONFLICT, [{ field, reason }]);
 export const unprocessable = (errors: FieldError[]) => new FieldErrorsException(HttpStatus.UNPROCESSABLE_ENTITY, errors);
+
+/** The error body as OpenAPI describes it (every error answer of every route). */
+export const ERROR_BODY_OPENAPI = {
+  type: 'object',
+  required: ['statusCode', 'error', 'message', 'errors'],
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: { type: 'object', required: ['field', 'reason'], properties: { field: { type: 'string' }, reason: { type: 'string' } } },
+    },
+  },
+};

@@ -3,3 +3,4 @@ export * from './http-app.js';
 export * from './http-errors.js';
 export * from './http-exception.filter.js';
 export * from './run-main.js';
+export * from './logging.js';

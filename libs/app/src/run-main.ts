@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { ConfigError } from '@fleet/config';
+import { ConfigError, loadLogSettings } from '@fleet/config';
+import { installLogger } from './logging.js';
 
 export interface Closable {
   close(): Promise<void>;
@@ -67,6 +68,7 @@ export async function runMain(name: string, start: () => Promise<Closable & Main
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   try {
+    installLogger(name, loadLogSettings(process.env, Boolean(process.stdout.isTTY)));
     app = await start();
   } catch (err) {
     if (err instanceof ConfigError) {

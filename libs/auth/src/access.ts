@@ -1,4 +1,6 @@
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
+import { ERROR_BODY_OPENAPI } from '@fleet/app';
 import type { Client, Role } from '@fleet/config';
 
 export const ACCESS = 'fleet:access';
@@ -10,7 +12,20 @@ export type AccessRule = 'public' | readonly Role[];
  * Declares, next to the handler, who may call it. A route without a declaration is refused to everyone (the
  * guard fails closed), so a new route cannot be open by accident.
  */
-export const Access = (rule: AccessRule) => SetMetadata(ACCESS, rule);
+export const Access = (rule: AccessRule) =>
+  applyDecorators(
+    SetMetadata(ACCESS, rule),
+    // The same declaration documents the route: who may call it, and the answers that follow from that.
+    ...(rule === 'public'
+      ? []
+      : [
+          ApiBearerAuth(),
+          ApiResponse({ status: 401, description: 'no token, or a token no client holds', schema: ERROR_BODY_OPENAPI }),
+          ApiResponse({ status: 403, description: `the client lacks the role (${rule.join(' or ')})`, schema: ERROR_BODY_OPENAPI }),
+          ApiResponse({ status: 429, description: 'over the client’s rate limit (Retry-After says when to come back)', schema: ERROR_BODY_OPENAPI }),
+          ApiResponse({ status: 503, description: 'Redis is unreachable or refused the write: nothing was done', schema: ERROR_BODY_OPENAPI }),
+        ]),
+  );
 
 /** Reading: every client that reads (read, operate) and, for their own tasks, submitters. */
 export const READERS: readonly Role[] = ['read', 'operate'];

@@ -89,6 +89,13 @@ export interface WorkerSettings extends CommonSettings {
   exitWithParent: boolean;
   /** `auto` (a writable cgroup v2 when the host has one), `off`, or a cgroup v2 directory for task containment. */
   cgroup: string;
+  /**
+   * `WORKER_PORT`: when set, the worker serves `/health/live`, `/health/ready` and `/metrics` (for a worker run
+   * on its own, say one per Kubernetes pod); workers a resource manager starts leave it unset.
+   */
+  httpPort: number | undefined;
+  /** Who may reach that HTTP surface (only loaded when `WORKER_PORT` is set). */
+  security: SecuritySettings | undefined;
   warnings: string[];
 }
 
@@ -120,6 +127,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_KILL_GRACE_MS: envInt(0, 600_000, 2000),
       TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
       WORKER_EXIT_WITH_PARENT: z.enum(['0', '1', ''], { error: 'must be 1 or 0' }).default(''),
+      WORKER_PORT: envOptionalInt(0, 65535),
       WORKER_CGROUP: envString('auto').refine((v) => v === 'auto' || v === 'off' || v.startsWith('/'), {
         error: 'must be auto, off or an absolute cgroup v2 directory',
       }),
@@ -159,6 +167,8 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     killGraceMs: e.WORKER_KILL_GRACE_MS,
     exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
     cgroup: e.WORKER_CGROUP,
+    httpPort: e.WORKER_PORT,
+    security: e.WORKER_PORT === undefined ? undefined : loadSecuritySettings(env, common.configDir, 'WORKER'),
     warnings: templates.warnings,
   };
 }
@@ -244,13 +254,22 @@ export interface AnalyzerSettings extends CommonSettings {
   security: SecuritySettings;
   /** Consumer name in the timings stream's consumer group. */
   analyzerId: string;
+  /** Readiness fails while more timing events than this wait unread by the analyzers' group. */
+  readyMaxLag: number;
   config: AnalyzerConfig;
   warnings: string[];
 }
 
 export function loadAnalyzerSettings(env: Env): AnalyzerSettings {
   const common = loadCommonSettings(env);
-  const e = parseEnv({ TREND_ANALYZER_PORT: envInt(0, 65535, 8082), TREND_ANALYZER_ID: envString('') }, env);
+  const e = parseEnv(
+    {
+      TREND_ANALYZER_PORT: envInt(0, 65535, 8082),
+      TREND_ANALYZER_ID: envString(''),
+      TREND_ANALYZER_READY_MAX_LAG: envInt(0, 1_000_000_000, 100_000),
+    },
+    env,
+  );
   const config = loadAnalyzerConfig(common.configDir);
   return {
     ...common,
@@ -261,7 +280,34 @@ export function loadAnalyzerSettings(env: Env): AnalyzerSettings {
       `ta-${hostname()
         .replace(/[^A-Za-z0-9_-]/g, '-')
         .slice(0, 40)}-${process.pid}`,
+    readyMaxLag: e.TREND_ANALYZER_READY_MAX_LAG,
     config: config.value,
     warnings: config.warnings,
+  };
+}
+
+export interface DashboardSettings extends CommonSettings {
+  port: number;
+  security: SecuritySettings;
+  /** Where the page's requests are forwarded: each app's API, as the `fleet` command finds them. */
+  upstreams: { coordinator: string; 'resource-manager': string; 'trend-analyzer': string };
+  warnings: string[];
+}
+
+/**
+ * The dashboard: `DASHBOARD_PORT` (8083) on `DASHBOARD_HOST` or `HOST` (127.0.0.1), forwarding to
+ * COORDINATOR_URL, RESOURCE_MANAGER_URL and TREND_ANALYZER_URL (or their ports on 127.0.0.1). It holds no token
+ * of its own: the browser's token goes through to the apps, which authorize every call.
+ */
+export function loadDashboardSettings(env: Env): DashboardSettings {
+  const common = loadCommonSettings(env);
+  const e = parseEnv({ DASHBOARD_PORT: envInt(0, 65535, 8083) }, env);
+  const apps = loadFleetCliSettings(env);
+  return {
+    ...common,
+    port: e.DASHBOARD_PORT,
+    security: loadSecuritySettings(env, common.configDir, 'DASHBOARD'),
+    upstreams: { coordinator: apps.coordinatorUrl, 'resource-manager': apps.resourceManagerUrl, 'trend-analyzer': apps.trendAnalyzerUrl },
+    warnings: [],
   };
 }

@@ -74,3 +74,26 @@ export function loadCommonSettings(env: Env): CommonSettings {
   );
   return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR), shutdownGraceMs: e.SHUTDOWN_GRACE_MS };
 }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** How an app logs: `LOG_LEVEL`, and `LOG_FORMAT` (`json` lines, `pretty` lines, or `auto`: pretty on a terminal). */
+export interface LogSettings {
+  level: LogLevel;
+  format: 'json' | 'pretty';
+}
+
+export function loadLogSettings(env: Env, stdoutIsTerminal: boolean): LogSettings {
+  const e = parseEnv(
+    {
+      LOG_LEVEL: z.preprocess(
+        (v) => (typeof blankToUndefined(v) === 'string' ? (v as string).toLowerCase() : undefined),
+        z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+      ),
+      LOG_FORMAT: z.preprocess(blankToUndefined, z.enum(['json', 'pretty', 'auto'], { error: 'must be json, pretty or auto' }).default('auto')),
+    },
+    env,
+  );
+  return { level: e.LOG_LEVEL, format: e.LOG_FORMAT === 'auto' ? (stdoutIsTerminal ? 'pretty' : 'json') : e.LOG_FORMAT };
+}

@@ -96,7 +96,11 @@ export interface SecuritySettings {
  * Who may reach an HTTP app and what they may do. Binds to 127.0.0.1 unless `HOST` (or `<APP>_HOST`) says
  * otherwise; an app bound beyond loopback with no clients file refuses to start unless `FLEET_INSECURE=1`.
  */
-export function loadSecuritySettings(env: Env, configDir: string, app: 'COORDINATOR' | 'RESOURCE_MANAGER' | 'TREND_ANALYZER'): SecuritySettings {
+export function loadSecuritySettings(
+  env: Env,
+  configDir: string,
+  app: 'COORDINATOR' | 'RESOURCE_MANAGER' | 'TREND_ANALYZER' | 'WORKER' | 'DASHBOARD',
+): SecuritySettings {
   const e = parseEnv(
     {
       HOST: envString('127.0.0.1'),

@@ -208,6 +208,9 @@ export function parseQueuedTask(data: unknown): ParseResult<QueuedTask> {
 
 export const MAX_BATCH_TASKS = 10_000;
 
+/** `POST /tasks`: the parser and the schema it is built on (the OpenAPI document describes the schema). */
+export const TASK_CONTRACT = { parse: parseTask, schema: TaskSchema };
+
 /** `{"tasks": [...]}`: the batch body and the seed's `test_tasks.json` share this shape. */
 export function parseTaskList(input: unknown): ParseResult<Task[]> {
   if (!isPlainObject(input)) return { ok: false, errors: [{ field: 'body', reason: 'must be a JSON object with a "tasks" array' }] };
@@ -227,3 +230,5 @@ export function parseTaskList(input: unknown): ParseResult<Task[]> {
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: tasks };
 }
+
+export const TASK_LIST_CONTRACT = { parse: parseTaskList, schema: z.strictObject({ tasks: z.array(TaskSchema).min(1).max(MAX_BATCH_TASKS) }) };

@@ -31,12 +31,9 @@ export const RunRequestSchema = z
     name: z.string({ error: 'must be a string' }).trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }),
     tests: z
       .array(
-        z
-          .string({ error: 'must be a string' })
-          .max(500, { error: 'must be at most 500 characters' })
-          .regex(PATTERN, {
-            error: 'must be a file, a folder or a glob relative to the pool workdir (no leading / or -, no .., no hidden segments)',
-          }),
+        z.string({ error: 'must be a string' }).max(500, { error: 'must be at most 500 characters' }).regex(PATTERN, {
+          error: 'must be a file, a folder or a glob relative to the pool workdir (no leading / or -, no .., no hidden segments)',
+        }),
       )
       .max(MAX_RUN_FILES, { error: `at most ${MAX_RUN_FILES} entries` })
       .default([]),
@@ -112,3 +109,6 @@ function findCycle(tasks: readonly RunTaskInput[]): string[] | undefined {
   }
   return undefined;
 }
+
+/** `POST /runs`: the parser and the schema it is built on. */
+export const RUN_REQUEST_CONTRACT = { parse: parseRunRequest, schema: RunRequestSchema };

@@ -204,7 +204,7 @@ describe('ordering by history', () => {
       const slots = [0, 0, 0, 0];
       for (const f of order) {
         const i = slots.indexOf(Math.min(...slots));
-        slots[i] = (slots[i]) + f.expectedMs;
+        slots[i] = slots[i] + f.expectedMs;
       }
       return Math.max(...slots);
     };

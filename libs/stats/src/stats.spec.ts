@@ -156,8 +156,8 @@ describe('change points', () => {
     const series = Array.from({ length: 200 }, (_, i) => r.normal(i < 60 ? 100 : i < 130 ? 140 : 90, 4));
     const found = changePoints(series);
     expect(found).toHaveLength(2);
-    expect(Math.abs((found[0]) - 60)).toBeLessThanOrEqual(2);
-    expect(Math.abs((found[1]) - 130)).toBeLessThanOrEqual(2);
+    expect(Math.abs(found[0] - 60)).toBeLessThanOrEqual(2);
+    expect(Math.abs(found[1] - 130)).toBeLessThanOrEqual(2);
     expect(changePoints(Array.from({ length: 200 }, () => r.normal(100, 4)))).toEqual([]);
   });
 

@@ -3,7 +3,7 @@ import { freePort } from '../../../scripts/lib/redis-server.mjs';
 import { type AppProcess, startApp } from './worker-process.js';
 import { StopWaiting, waitFor } from './wait-for.js';
 
-/** An HTTP app (coordinator, resource manager, trend analyzer) as a real process, once it answers /health. */
+/** An HTTP app (coordinator, resource manager, trend analyzer, dashboard) as a real process, once it is ready. */
 export interface Service extends AppProcess {
   url: string;
   http: ReturnType<typeof request>;
@@ -13,6 +13,7 @@ const PORT_VARIABLE: Record<string, string> = {
   coordinator: 'COORDINATOR_PORT',
   'resource-manager': 'RESOURCE_MANAGER_PORT',
   'trend-analyzer': 'TREND_ANALYZER_PORT',
+  dashboard: 'DASHBOARD_PORT',
 };
 
 export async function startService(app: string, env: Record<string, string>): Promise<Service> {
@@ -22,9 +23,9 @@ export async function startService(app: string, env: Record<string, string>): Pr
   await waitFor(
     async () => {
       if (proc.child.exitCode !== null) throw new StopWaiting(`${app} failed to start:\n${proc.output()}`);
-      return (await fetch(`${url}/health`).catch(() => undefined))?.ok;
+      return (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok;
     },
-    { what: `${app} to answer /health`, timeoutMs: 30_000, intervalMs: 100 },
+    { what: `${app} to be ready (/health/ready)`, timeoutMs: 30_000, intervalMs: 100 },
   );
   return { ...proc, url, http: request(url) };
 }

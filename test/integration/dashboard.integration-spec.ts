@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { repoRoot } from '@fleet/config';
+import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
+
+/** Debian's chromium (`apt-get install -y chromium`; .ci/run installs it). Nothing here downloads a browser. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(repoRoot(), '.fleet', 'screenshots');
+
+describe('the dashboard in a real browser, against a running fleet', () => {
+  const suite = isolatedSuite('dash', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2 }) },
+    'resource_manager_config.json': {
+      min_workers: 1,
+      max_workers: 4,
+      polling_interval: 0.3,
+      scaling_strategy: 'ADAPTIVE',
+      target_backlog_per_worker: 50,
+      scale_down_cooldown: 600,
+      lease_ttl: 2,
+      stop_grace_period: 5,
+    },
+    'performance_analyzer_config.json': { polling_interval: 0.3, metrics_grouping: ['pool'] },
+  });
+  let browser: Browser;
+  let page: Page;
+  let coordinator: Service;
+  let rm: Service;
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const running = () => page.locator('[data-pool="cpu"] [data-stat="running"]');
+  const workerRows = () => page.locator('#workers tbody tr[data-pool="cpu"]');
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`);
+    mkdirSync(SHOTS, { recursive: true });
+    coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
+    rm = await suite.service('resource-manager');
+    const analyzer = await suite.service('trend-analyzer');
+    const dashboard = await suite.service('dashboard', {
+      COORDINATOR_URL: coordinator.url,
+      RESOURCE_MANAGER_URL: rm.url,
+      TREND_ANALYZER_URL: analyzer.url,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    suite.onCleanup(() => browser.close());
+    page = await browser.newPage({ viewport: { width: 1400, height: 1600 } });
+    // Traffic stays on this machine: anything the page asks of another host is refused.
+    await page.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    );
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    suite.onCleanup(() => expect(problems).toEqual([]));
+    await page.goto(`${dashboard.url}/`);
+  }, 60_000);
+
+  it('shows the pool and its workers, live', async () => {
+    await waitFor(async () => (await running().textContent()) === '1', { what: 'the page to show the pool’s one worker', timeoutMs: 20_000 });
+    await waitFor(async () => (await workerRows().count()) === 1, { what: 'the worker in the workers table' });
+    await expect(page.locator('[data-pool="cpu"] .badge').first().textContent()).resolves.toMatch(/^auto/);
+    await shot('dashboard-pool');
+  });
+
+  it('pinning the pool from the page makes the worker count follow, without reloading the page', async () => {
+    const before = await page.evaluate(() => performance.getEntriesByType('navigation' as never).length);
+    await page.locator('[data-pool="cpu"] .pin-input').fill('3');
+    await page.locator('[data-pool="cpu"] button.pin').click();
+    // The resource manager holds the pin and starts the workers; the page follows by polling.
+    await waitFor(async () => (await rm.http.get('/pools/cpu').expect(200)).body.ready === 3, { what: 'three ready workers', timeoutMs: 30_000 });
+    await waitFor(async () => (await running().textContent()) === '3' && (await workerRows().count()) === 3, {
+      what: 'the page to show three workers',
+      timeoutMs: 10_000,
+    });
+    await expect(page.locator('[data-pool="cpu"] .badge').first().textContent()).resolves.toBe('pinned at 3');
+    expect(await page.evaluate(() => performance.getEntriesByType('navigation' as never).length)).toBe(before);
+    await shot('dashboard-pinned');
+  });
+
+  it('follows a submitted run until it is done, and charts what the analyzer saw', async () => {
+    const tasks = Array.from({ length: 12 }, (_, i) => ({ key: `step-${i}`, type: 'synthetic', name: `step ${i}`, config: { duration_ms: 150 } }));
+    const run = (await coordinator.http.post('/runs').send({ name: 'browser-run', tasks }).expect(201)).body as { id: string };
+    const row = page.locator(`#run-rows tr[data-run="${run.id}"]`);
+    await waitFor(async () => (await row.count()) === 1, { what: 'the run in the runs table', timeoutMs: 10_000 });
+    await waitFor(async () => (await row.getAttribute('data-state')) === 'passed', {
+      what: 'the run to reach passed on the page',
+      timeoutMs: 30_000,
+    });
+    await expect(row.locator('progress').getAttribute('value')).resolves.toBe('1');
+    // One chart per series; the run time of the pool's tasks among them, drawn on a canvas with a size.
+    const chart = page.locator('figure.chart[data-series="run_time_ms|pool=cpu"] canvas');
+    await waitFor(async () => (await chart.count()) > 0, { what: 'the run-time chart', timeoutMs: 20_000 });
+    const box = await chart.first().boundingBox();
+    expect(box?.width).toBeGreaterThan(100);
+    expect(box?.height).toBeGreaterThan(50);
+    // A task of the run, looked up by id, shows its attempts and worker.
+    const anyTask = page.locator('#task-rows a').first();
+    await anyTask.click();
+    await waitFor(async () => /attempts 1\/\d+ · worker /.test((await page.locator('#task-detail').textContent()) ?? ''), {
+      what: 'the task detail',
+    });
+    await shot('dashboard-run');
+  }, 90_000);
+});
