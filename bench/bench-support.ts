@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export const median = (xs: number[]) => {
@@ -73,4 +73,45 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+const CLK_TCK = 100;
+
+/** CPU time (user + system, µs) of a process and its live descendants, from /proc (Linux). */
+export function cpuMicros(pid: number): number {
+  let total = 0;
+  const seen = new Set<number>();
+  const visit = (p: number) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').split(' ').filter(Boolean)) visit(Number(c));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+/** Redis's own count of the commands it ran (scripts' inner commands included), by command. */
+export async function commandStats(redis: { info(section: string): Promise<string> }): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1], Number(m[2]));
+  return out;
+}
+
+/** Commands run between two commandstats snapshots (INFO itself left out), total and the busiest ones. */
+export function commandDelta(before: Map<string, number>, after: Map<string, number>): { total: number; top: Array<[string, number]> } {
+  const delta: Array<[string, number]> = [...after]
+    .filter(([name]) => name !== 'info')
+    .map(([name, n]): [string, number] => [name, n - (before.get(name) ?? 0)])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  return { total: delta.reduce((s, [, n]) => s + n, 0), top: delta.slice(0, 8) };
 }

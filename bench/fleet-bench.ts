@@ -7,10 +7,11 @@ import { parseArgs } from 'node:util';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadCommonSettings, repoRoot } from '@fleet/config';
-import { encodeTimingEvent, newTaskId, parseTask, type Task } from '@fleet/contracts';
+import { compactQueuedTask, encodeTimingEvent, newTaskId, parseTask, type Task } from '@fleet/contracts';
 import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
-import { freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
+import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
+import { shortSuite } from './short-suite.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -36,7 +37,6 @@ const EVENTS = Number(o.events ?? (quick ? 30_000 : 100_000));
 const url = loadCommonSettings(process.env).redisUrl;
 const dist = (...p: string[]) => join(repoRoot(), 'dist', ...p);
 const redis = new Redis(url, { maxRetriesPerRequest: null });
-const RETENTION = { completedAgeS: 86_400, completedCount: 1_000_000, failedAgeS: 86_400, failedCount: 1_000_000 };
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 let seq = 0;
 const prefixOf = (label: string) => `bench-${process.pid}-${label}-${++seq}`;
@@ -60,6 +60,8 @@ writeFileSync(
   join(configDir, 'performance_analyzer_config.json'),
   JSON.stringify({ polling_interval: 60, metrics_grouping: ['pool', 'model_name'] }),
 );
+// BENCH_PROFILE=<dir>: the fleet's workers and coordinator write a V8 CPU profile there (`node --cpu-prof`).
+const nodeFlags = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 const fleetEnv = (prefix: string) => ({ REDIS_URL: url, FLEET_PREFIX: prefix, CONFIG_DIR: configDir, WORKER_HEARTBEAT_MS: '200' });
 
 const noop = (): Task => {
@@ -76,82 +78,138 @@ async function cleanup(prefix: string) {
   await deleteMatching(redis, `${prefix}:*`);
 }
 
-/** Fills a paused queue, starts the clock, resumes, and times until every job is completed. */
-async function drain(kind: 'raw' | 'fleet') {
+type Kind = 'raw' | 'equal' | 'fleet';
+
+/** The job as the coordinator queues it: the validated task with its client, the fleet's own id and options. */
+const fleetJob = (task: Task) => {
+  const id = newTaskId('bench');
+  return { name: task.type, data: compactQueuedTask(task, 'bench'), opts: taskJobOptions(id, task) };
+};
+
+/** Redis commands one completion poll costs (BullMQ's count script and the commands inside it). */
+let commandsPerPoll = 0;
+async function measurePollCost(queue: Queue) {
+  const before = await commandStats(redis);
+  for (let i = 0; i < 20; i++) await queue.getJobCounts('completed');
+  commandsPerPoll = commandDelta(before, await commandStats(redis)).total / 20;
+}
+
+/**
+ * Fills a paused queue, starts the clock, resumes, and times until every job is completed. `raw`: bare
+ * BullMQ (tiny payload, no options, a processor returning 1); `equal`: BullMQ given the fleet's jobs (its
+ * payload, ids, priority, attempts, retention) and a processor returning a result of the fleet's shape; `fleet`:
+ * the real worker app. Also: the workers' CPU (with their descendants) and Redis's commands, per task.
+ */
+async function drain(kind: Kind) {
   const prefix = prefixOf(`drain-${kind}`);
   const keys = new FleetKeys(prefix);
   const queue = new Queue('bench', { connection: redis, prefix: keys.bullPrefix });
   const workers: Proc[] = [];
   for (let i = 0; i < W; i++) {
     workers.push(
-      kind === 'raw'
-        ? run([dist('bench', 'raw-worker.js'), url, keys.bullPrefix, 'bench', String(C)], {})
-        : run([dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', String(C), '--id', `w${i}`], fleetEnv(prefix)),
+      kind === 'fleet'
+        ? run(
+            [...nodeFlags, dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', String(C), '--id', `w${i}`],
+            fleetEnv(prefix),
+          )
+        : run([...nodeFlags, dist('bench', 'raw-worker.js'), url, keys.bullPrefix, 'bench', String(C), kind], {}),
     );
   }
-  if (kind === 'raw') await until(() => workers.every((w) => w.output().includes('ready')), 'raw workers');
-  else await until(async () => (await redis.zcard(keys.workerIndex)) === W, 'fleet workers to register');
+  if (kind === 'fleet') await until(async () => (await redis.zcard(keys.workerIndex)) === W, 'fleet workers to register');
+  else await until(() => workers.every((w) => w.output().includes('ready')), `${kind} workers`);
   await queue.pause();
+  if (!commandsPerPoll) await measurePollCost(queue);
   const before = await usedMemory();
   const task = noop();
   for (let i = 0; i < N; i += 1000) {
     const n = Math.min(1000, N - i);
-    await queue.addBulk(
-      Array.from({ length: n }, () => {
-        if (kind === 'raw') return { name: 'noop', data: { n: i } };
-        const id = newTaskId('bench');
-        return { name: task.type, data: task, opts: taskJobOptions(id, task, RETENTION) };
-      }),
-    );
+    await queue.addBulk(Array.from({ length: n }, () => (kind === 'raw' ? { name: 'noop', data: { n: i } } : fleetJob(task))));
   }
+  const cpu0 = workers.reduce((t, w) => t + cpuMicros(w.pid), 0);
+  const cmd0 = await commandStats(redis);
+  let polls = 0;
   const t0 = performance.now();
   await queue.resume();
-  await until(async () => (await queue.getJobCounts('completed')).completed === N, `${N} ${kind} jobs`, 300_000, 5);
+  await until(
+    async () => {
+      polls++;
+      return (await queue.getJobCounts('completed')).completed === N;
+    },
+    `${N} ${kind} jobs`,
+    300_000,
+    10,
+  );
   const seconds = (performance.now() - t0) / 1000;
   if (kind === 'fleet') await until(async () => (await redis.xlen(keys.timings)) === N, 'every timing event', 30_000);
+  const cpuPerTask = (workers.reduce((t, w) => t + cpuMicros(w.pid), 0) - cpu0) / N;
+  const commands = commandDelta(cmd0, await commandStats(redis));
   const bytesPerTask = ((await usedMemory()) - before) / N;
   const rss = Math.max(...workers.map((w) => peakRssMb(w.pid) ?? 0));
   await Promise.all(workers.map((w) => w.stop()));
   await queue.close();
   await cleanup(prefix);
-  return { rate: N / seconds, seconds, bytesPerTask, rss };
+  return {
+    rate: N / seconds,
+    seconds,
+    bytesPerTask,
+    rss,
+    cpuPerTask,
+    commandsPerTask: (commands.total - polls * commandsPerPoll) / N,
+    topCommands: commands.top,
+  };
 }
 
-async function submitRaw() {
-  const prefix = prefixOf('submit-raw');
+/** addBulk of bare jobs (`raw`) or of the fleet's jobs (`equal`), in batches of 1,000, with Redis's commands per task. */
+async function submitRaw(kind: 'raw' | 'equal') {
+  const prefix = prefixOf(`submit-${kind}`);
   const queue = new Queue('bench', { connection: redis, prefix: new FleetKeys(prefix).bullPrefix });
   const task = noop();
+  const cmd0 = await commandStats(redis);
   const t0 = performance.now();
   for (let i = 0; i < SUBMIT; i += 1000)
-    await queue.addBulk(Array.from({ length: Math.min(1000, SUBMIT - i) }, () => ({ name: 'synthetic', data: task })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, SUBMIT - i) }, () => (kind === 'raw' ? { name: 'synthetic', data: task } : fleetJob(task))),
+    );
   const seconds = (performance.now() - t0) / 1000;
+  const commands = commandDelta(cmd0, await commandStats(redis));
   await queue.close();
   await cleanup(prefix);
-  return { rate: SUBMIT / seconds };
+  return { rate: SUBMIT / seconds, commandsPerTask: commands.total / SUBMIT };
 }
 
 async function withCoordinator<T>(prefix: string, fn: (base: string, proc: Proc) => Promise<T>): Promise<T> {
   const port = await freePort();
-  const proc = run([dist('apps', 'coordinator', 'src', 'main.js')], { ...fleetEnv(prefix), COORDINATOR_PORT: String(port) });
+  const proc = run([...nodeFlags, dist('apps', 'coordinator', 'src', 'main.js')], { ...fleetEnv(prefix), COORDINATOR_PORT: String(port) });
   const base = `http://127.0.0.1:${port}`;
   try {
-    await until(async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
+    await until(async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
     return await fn(base, proc);
   } finally {
     await proc.stop();
   }
 }
 
+/** Batches of 1,000 through POST /tasks/batch: the coordinator's CPU and Redis's commands per task besides. */
 async function submitFleet() {
   const prefix = prefixOf('submit-fleet');
   const body = JSON.stringify({ tasks: Array.from({ length: 1000 }, () => ({ type: 'synthetic', name: 'noop', config: { duration_ms: 0 } })) });
   const r = await withCoordinator(prefix, async (base, proc) => {
+    const cpu0 = cpuMicros(proc.pid);
+    const cmd0 = await commandStats(redis);
     const t0 = performance.now();
     for (let i = 0; i < SUBMIT; i += 1000) {
       const res = await fetch(`${base}/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       if (res.status !== 201) throw new Error(`batch refused: ${res.status}`);
     }
-    return { rate: SUBMIT / ((performance.now() - t0) / 1000), rss: peakRssMb(proc.pid) };
+    const rate = SUBMIT / ((performance.now() - t0) / 1000);
+    const commands = commandDelta(cmd0, await commandStats(redis));
+    return {
+      rate,
+      rss: peakRssMb(proc.pid),
+      cpuPerTask: (cpuMicros(proc.pid) - cpu0) / SUBMIT,
+      commandsPerTask: commands.total / SUBMIT,
+      topCommands: commands.top,
+    };
   });
   await cleanup(prefix);
   return r;
@@ -223,7 +281,11 @@ async function scaleUp() {
     if (!task.ok) throw new Error('bad task');
     const t0 = performance.now();
     await queue.addBulk(
-      Array.from({ length: 800 }, () => ({ name: 'synthetic', data: task.value, opts: taskJobOptions(newTaskId('bench'), task.value, RETENTION) })),
+      Array.from({ length: 800 }, () => ({
+        name: 'synthetic',
+        data: compactQueuedTask(task.value, 'bench'),
+        opts: taskJobOptions(newTaskId('bench'), task.value),
+      })),
     );
     await until(
       async () => {
@@ -286,7 +348,7 @@ async function ingest() {
   }
   const raw = read / ((performance.now() - t0) / 1000);
   const port = await freePort();
-  const analyzer = run([dist('apps', 'trend-analyzer', 'src', 'main.js')], { ...fleetEnv(prefix), TREND_ANALYZER_PORT: String(port) });
+  const analyzer = run([...nodeFlags, dist('apps', 'trend-analyzer', 'src', 'main.js')], { ...fleetEnv(prefix), TREND_ANALYZER_PORT: String(port) });
   const counted = async () => Number((await redis.hget(`${prefix}:ta:counters`, 'events')) ?? 0);
   try {
     const n0 = await until(async () => (await counted()) || false, 'the analyzer to start counting', 60_000, 2);
@@ -301,28 +363,56 @@ async function ingest() {
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+/** BENCH_ONLY=drain,submit,suite,ingest (a profiling aid): the listed parts only, and no report. */
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+/** BENCH_KINDS=fleet,equal (with BENCH_ONLY): which of raw, equal and fleet to run. */
+const kinds = new Set((process.env.BENCH_KINDS ?? 'raw,equal,fleet').split(','));
+
 async function main() {
   log(
     `Redis ${url}; drain ${N} tasks × ${REPS} reps, ${W} workers × concurrency ${C}; submit ${SUBMIT}; latency ${LATENCY} samples; ingest ${EVENTS} events`,
   );
-  const drains = { raw: [] as Array<Awaited<ReturnType<typeof drain>>>, fleet: [] as Array<Awaited<ReturnType<typeof drain>>> };
-  const submits = { raw: [] as number[], fleet: [] as number[] };
+  const drains: Record<Kind, Array<Awaited<ReturnType<typeof drain>>>> = { raw: [], equal: [], fleet: [] };
+  const submits: Record<Kind, Array<{ rate: number; commandsPerTask: number; cpuPerTask?: number; topCommands?: Array<[string, number]> }>> = {
+    raw: [],
+    equal: [],
+    fleet: [],
+  };
   let coordinatorRss = 0;
+  const orders: Kind[][] = [
+    ['raw', 'equal', 'fleet'],
+    ['fleet', 'equal', 'raw'],
+    ['equal', 'fleet', 'raw'],
+  ];
   for (let r = 0; r < REPS; r++) {
-    for (const kind of r % 2 ? (['fleet', 'raw'] as const) : (['raw', 'fleet'] as const)) {
+    for (const kind of orders[r % orders.length]) {
+      if (only && (!only.has('drain') || !kinds.has(kind))) continue;
       const d = await drain(kind);
       drains[kind].push(d);
-      log(`drain ${kind} #${r + 1}: ${fmt(d.rate)} tasks/s`);
+      log(`drain ${kind} #${r + 1}: ${fmt(d.rate)} tasks/s, ${fmt(d.cpuPerTask)} µs CPU/task, ${d.commandsPerTask.toFixed(1)} Redis commands/task`);
     }
-    for (const kind of r % 2 ? (['fleet', 'raw'] as const) : (['raw', 'fleet'] as const)) {
-      if (kind === 'raw') submits.raw.push((await submitRaw()).rate);
-      else {
+    for (const kind of orders[r % orders.length]) {
+      if (only && (!only.has('submit') || !kinds.has(kind))) continue;
+      if (kind === 'fleet') {
         const s = await submitFleet();
-        submits.fleet.push(s.rate);
+        submits.fleet.push(s);
         coordinatorRss = Math.max(coordinatorRss, s.rss ?? 0);
-      }
-      log(`submit ${kind} #${r + 1}: ${fmt(submits[kind].at(-1) as number)} tasks/s`);
+      } else submits[kind].push(await submitRaw(kind));
+      log(`submit ${kind} #${r + 1}: ${fmt(submits[kind].at(-1)?.rate ?? 0)} tasks/s`);
     }
+  }
+  if (only?.has('suite')) {
+    const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
+    log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
+  }
+  if (only?.has('ingest')) {
+    const cmd0 = await commandStats(redis);
+    const ing = await ingest();
+    log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}); commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`);
+  }
+  if (only) {
+    log(JSON.stringify({ drains, submits }, (k, v: unknown) => (k === 'topCommands' ? undefined : v)));
+    return;
   }
   const lat = { raw: await latency('raw'), fleet: await latency('fleet') };
   log('pickup latency measured');
@@ -330,13 +420,18 @@ async function main() {
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
   const ing = await ingest();
   log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)})`);
-  const span = await makespan({ redis, url, dist, scale: quick ? 0.3 : 1, log });
+  const span = await makespan({ redis, url, dist, scale: quick ? 0.2 : 1, log });
   log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
+  const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
+  log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
 
-  const drainRaw = median(drains.raw.map((d) => d.rate));
-  const drainFleet = median(drains.fleet.map((d) => d.rate));
-  const subRaw = median(submits.raw);
-  const subFleet = median(submits.fleet);
+  const med = (k: Kind, f: (d: Awaited<ReturnType<typeof drain>>) => number) => median(drains[k].map(f));
+  const drainRate = { raw: med('raw', (d) => d.rate), equal: med('equal', (d) => d.rate), fleet: med('fleet', (d) => d.rate) };
+  const subRate = {
+    raw: median(submits.raw.map((x) => x.rate)),
+    equal: median(submits.equal.map((x) => x.rate)),
+    fleet: median(submits.fleet.map((x) => x.rate)),
+  };
   const results = {
     machine: {
       cpus: cpus().length,
@@ -346,37 +441,76 @@ async function main() {
       redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1],
     },
     parameters: { tasks: N, workers: W, concurrency: C, reps: REPS, submit: SUBMIT, latency_samples: LATENCY, events: EVENTS, quick },
-    drain: { raw_tasks_per_s: drainRaw, fleet_tasks_per_s: drainFleet, ratio: drainFleet / drainRaw, goal: 0.8 },
-    submit: { raw_tasks_per_s: subRaw, fleet_tasks_per_s: subFleet, ratio: subFleet / subRaw, goal: 0.7 },
+    drain: {
+      tasks_per_s: drainRate,
+      ratio_to_equal: drainRate.fleet / drainRate.equal,
+      ratio_to_bare: drainRate.fleet / drainRate.raw,
+      goals: { to_equal: 0.9, to_bare: 0.8 },
+      worker_cpu_us_per_task: {
+        raw: med('raw', (d) => d.cpuPerTask),
+        equal: med('equal', (d) => d.cpuPerTask),
+        fleet: med('fleet', (d) => d.cpuPerTask),
+      },
+      redis_commands_per_task: {
+        raw: med('raw', (d) => d.commandsPerTask),
+        equal: med('equal', (d) => d.commandsPerTask),
+        fleet: med('fleet', (d) => d.commandsPerTask),
+      },
+      fleet_top_commands: drains.fleet.at(-1)?.topCommands,
+      equal_top_commands: drains.equal.at(-1)?.topCommands,
+    },
+    submit: {
+      tasks_per_s: subRate,
+      ratio_to_equal: subRate.fleet / subRate.equal,
+      ratio_to_bare: subRate.fleet / subRate.raw,
+      goal_to_equal: 0.85,
+      coordinator_cpu_us_per_task: median(submits.fleet.map((x) => x.cpuPerTask ?? 0)),
+      redis_commands_per_task: {
+        raw: median(submits.raw.map((x) => x.commandsPerTask)),
+        equal: median(submits.equal.map((x) => x.commandsPerTask)),
+        fleet: median(submits.fleet.map((x) => x.commandsPerTask)),
+      },
+      fleet_top_commands: submits.fleet.at(-1)?.topCommands,
+    },
     latency_ms: lat,
+    latency_goal_p99_ms: 5,
     scale_up: scale,
-    ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 50_000 },
+    ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 150_000 },
     makespan: span,
+    short_suite: suite,
     memory: {
-      worker_peak_rss_mb: median(drains.fleet.map((d) => d.rss)),
-      raw_worker_peak_rss_mb: median(drains.raw.map((d) => d.rss)),
+      worker_peak_rss_mb: med('fleet', (d) => d.rss),
+      raw_worker_peak_rss_mb: med('raw', (d) => d.rss),
       coordinator_peak_rss_mb: coordinatorRss,
       analyzer_peak_rss_mb: ing.rss,
-      redis_bytes_per_retained_task: median(drains.fleet.map((d) => d.bytesPerTask)),
-      redis_bytes_per_retained_raw_job: median(drains.raw.map((d) => d.bytesPerTask)),
+      redis_bytes_per_retained_task: med('fleet', (d) => d.bytesPerTask),
+      redis_bytes_per_retained_equal_job: med('equal', (d) => d.bytesPerTask),
+      redis_bytes_per_retained_raw_job: med('raw', (d) => d.bytesPerTask),
+      goal_to_raw: 2,
     },
   };
   const mark = (ok: boolean) => (ok ? 'meets goal' : 'below goal');
+  const r2 = (x: number) => x.toFixed(2);
+  const m = results.memory;
   const md = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${results.machine.cpus} × ${results.machine.model} (${results.machine.memory_gib} GiB), Node ${results.machine.node}, Redis ${results.machine.redis}; ${quick ? 'quick mode' : 'full mode'}: ${N} tasks, ${W} workers × concurrency ${C}, median of ${REPS} alternated runs.`,
     '',
-    '| measure | fleet | raw BullMQ | ratio | goal |',
-    '| --- | --- | --- | --- | --- |',
-    `| drain throughput (no-op tasks/s) | ${fmt(drainFleet)} | ${fmt(drainRaw)} | ${(drainFleet / drainRaw).toFixed(2)} | ≥ 0.8: ${mark(drainFleet / drainRaw >= 0.8)} |`,
-    `| submit throughput (tasks/s; HTTP batches of 1,000 vs addBulk) | ${fmt(subFleet)} | ${fmt(subRaw)} | ${(subFleet / subRaw).toFixed(2)} | ≥ 0.7: ${mark(subFleet / subRaw >= 0.7)} |`,
-    `| pickup latency, submit → start p50 / p95 / p99 (ms) | ${lat.fleet.start.p50} / ${lat.fleet.start.p95} / ${lat.fleet.start.p99} | ${lat.raw.start.p50} / ${lat.raw.start.p95} / ${lat.raw.start.p99} | ${(lat.fleet.start.p50 / Math.max(1, lat.raw.start.p50)).toFixed(2)} (p50) | — |`,
-    `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | ${(lat.fleet.result.p50 / Math.max(1, lat.raw.result.p50)).toFixed(2)} (p50) | — |`,
-    `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — |`,
-    `| analyzer ingest (events/s) | ${fmt(ing.rate)} | ${fmt(ing.raw)} (bare XRANGE) | ${(ing.rate / ing.raw).toFixed(2)} | ≥ 50,000/s: ${mark(ing.rate >= 50_000)} |`,
-    `| peak RSS, worker process (MiB) | ${fmt(results.memory.worker_peak_rss_mb)} | ${fmt(results.memory.raw_worker_peak_rss_mb)} | ${(results.memory.worker_peak_rss_mb / results.memory.raw_worker_peak_rss_mb).toFixed(2)} | — |`,
-    `| peak RSS, coordinator / analyzer (MiB) | ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | — | — |`,
-    `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${span.history.efficiency.toFixed(2)} by history (${span.history.wall_s.toFixed(2)} s); ${span.no_history.efficiency.toFixed(2)} before any history (${span.no_history.wall_s.toFixed(2)} s) | ${span.hash_split.efficiency.toFixed(2)} hash split like Jest --shard (${span.hash_split.wall_s.toFixed(2)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
-    `| Redis memory per retained finished task (bytes) | ${fmt(results.memory.redis_bytes_per_retained_task)} | ${fmt(results.memory.redis_bytes_per_retained_raw_job)} | ${(results.memory.redis_bytes_per_retained_task / results.memory.redis_bytes_per_retained_raw_job).toFixed(2)} | — |`,
+    '| measure | fleet | feature-equal BullMQ | bare BullMQ | ratio | goal |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| drain throughput (no-op tasks/s) | ${fmt(drainRate.fleet)} | ${fmt(drainRate.equal)} | ${fmt(drainRate.raw)} | ${r2(results.drain.ratio_to_equal)} of equal, ${r2(results.drain.ratio_to_bare)} of bare | ≥ 0.9 of equal: ${mark(results.drain.ratio_to_equal >= 0.9)}; ≥ 0.8 of bare: ${mark(results.drain.ratio_to_bare >= 0.8)} |`,
+    `| worker CPU per task (µs, with its guard) | ${fmt(results.drain.worker_cpu_us_per_task.fleet)} | ${fmt(results.drain.worker_cpu_us_per_task.equal)} | ${fmt(results.drain.worker_cpu_us_per_task.raw)} | ${r2(results.drain.worker_cpu_us_per_task.fleet / results.drain.worker_cpu_us_per_task.equal)} of equal | — |`,
+    `| Redis commands per task, drain (scripts' inner commands included) | ${r2(results.drain.redis_commands_per_task.fleet)} | ${r2(results.drain.redis_commands_per_task.equal)} | ${r2(results.drain.redis_commands_per_task.raw)} | ${r2(results.drain.redis_commands_per_task.fleet / results.drain.redis_commands_per_task.equal)} of equal | — |`,
+    `| submit throughput (tasks/s; HTTP batches of 1,000 vs addBulk) | ${fmt(subRate.fleet)} | ${fmt(subRate.equal)} | ${fmt(subRate.raw)} | ${r2(results.submit.ratio_to_equal)} of equal, ${r2(results.submit.ratio_to_bare)} of bare | ≥ 0.85 of equal: ${mark(results.submit.ratio_to_equal >= 0.85)} |`,
+    `| coordinator CPU per submitted task (µs) | ${fmt(results.submit.coordinator_cpu_us_per_task)} | — | — | — | — |`,
+    `| Redis commands per task, submit | ${r2(results.submit.redis_commands_per_task.fleet)} | ${r2(results.submit.redis_commands_per_task.equal)} | ${r2(results.submit.redis_commands_per_task.raw)} | ${r2(results.submit.redis_commands_per_task.fleet / results.submit.redis_commands_per_task.equal)} of equal | — |`,
+    `| pickup latency, submit → start p50 / p95 / p99 (ms) | ${lat.fleet.start.p50} / ${lat.fleet.start.p95} / ${lat.fleet.start.p99} | — | ${lat.raw.start.p50} / ${lat.raw.start.p95} / ${lat.raw.start.p99} | — | p99 ≤ 5 ms: ${mark((lat.fleet.start.p99 ?? Infinity) <= 5)} |`,
+    `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | — | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | — | — |`,
+    `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
+    `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
+    `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
+    `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,
+    `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${r2(span.history.efficiency)} by history (${r2(span.history.wall_s)} s); ${r2(span.no_history.efficiency)} before any history | — | ${r2(span.hash_split.efficiency)} hash split like Jest --shard (${r2(span.hash_split.wall_s)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
+    `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,
   ].join('\n');
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import { FieldErrorsException } from '@fleet/app';
-import type { QueuedTask, RunRef, Task, TaskResult } from '@fleet/contracts';
+import { compactQueuedTask, type QueuedTask, type RunRef, type Task, type TaskResult } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
@@ -242,8 +242,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     const queued: Array<Promise<string>> = [];
     for (const { id, pool, task, run } of tasks) {
       const queue = this.queue(pool);
-      const data: QueuedTask = { ...task, submitted_by: client, ...(run && { run }) };
-      const entry = new Job(queue, task.type, data, taskJobOptions(id, task, this.settings.retention), id).toFlowEntry();
+      const entry = new Job(queue, task.type, compactQueuedTask(task, client, run), taskJobOptions(id, task), id).toFlowEntry();
       // The insert is queued on the transaction synchronously; the promise settles without a round trip.
       queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));
     }

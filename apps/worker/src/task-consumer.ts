@@ -13,6 +13,7 @@ import {
   type TimingEvent,
 } from '@fleet/contracts';
 import { attemptStatus, type RunAttempt } from '@fleet/runs';
+import { retentionOptions } from '@fleet/redis';
 import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
@@ -92,6 +93,7 @@ export class TaskConsumer {
         lockDuration: s.lockMs,
         stalledInterval: s.stalledIntervalMs,
         maxStalledCount: 2,
+        ...retentionOptions(s.retention),
       },
       this.locks,
     );

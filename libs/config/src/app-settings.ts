@@ -22,6 +22,27 @@ export interface Retention {
 
 const DAY_S = 24 * 60 * 60;
 
+const RETENTION_ENV = {
+  TASK_RETAIN_COMPLETED_S: envInt(1, 365 * DAY_S, DAY_S),
+  TASK_RETAIN_COMPLETED_COUNT: envInt(1, 10_000_000, 100_000),
+  TASK_RETAIN_FAILED_S: envInt(1, 365 * DAY_S, 7 * DAY_S),
+  TASK_RETAIN_FAILED_COUNT: envInt(1, 10_000_000, 100_000),
+};
+
+/**
+ * `TASK_RETAIN_*`: the coordinator keeps idempotency keys and cancellations as long; workers apply it to each
+ * finished task (BullMQ's retention runs when an outcome is recorded).
+ */
+export function loadRetention(env: Env): Retention {
+  const e = parseEnv(RETENTION_ENV, env);
+  return {
+    completedAgeS: e.TASK_RETAIN_COMPLETED_S,
+    completedCount: e.TASK_RETAIN_COMPLETED_COUNT,
+    failedAgeS: e.TASK_RETAIN_FAILED_S,
+    failedCount: e.TASK_RETAIN_FAILED_COUNT,
+  };
+}
+
 export interface CoordinatorSettings extends CommonSettings {
   port: number;
   security: SecuritySettings;
@@ -43,10 +64,6 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     {
       COORDINATOR_PORT: envInt(0, 65535, 8080),
       HTTP_BODY_LIMIT_BYTES: envInt(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
-      TASK_RETAIN_COMPLETED_S: envInt(1, 365 * DAY_S, DAY_S),
-      TASK_RETAIN_COMPLETED_COUNT: envInt(1, 10_000_000, 100_000),
-      TASK_RETAIN_FAILED_S: envInt(1, 365 * DAY_S, 7 * DAY_S),
-      TASK_RETAIN_FAILED_COUNT: envInt(1, 10_000_000, 100_000),
       RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
       RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
       RUNS_TICK_MS: envInt(50, 60_000, 500),
@@ -59,12 +76,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     port: e.COORDINATOR_PORT,
     security: loadSecuritySettings(env, common.configDir, 'COORDINATOR'),
     bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
-    retention: {
-      completedAgeS: e.TASK_RETAIN_COMPLETED_S,
-      completedCount: e.TASK_RETAIN_COMPLETED_COUNT,
-      failedAgeS: e.TASK_RETAIN_FAILED_S,
-      failedCount: e.TASK_RETAIN_FAILED_COUNT,
-    },
+    retention: loadRetention(env),
     runRetainS: e.RUN_RETAIN_S,
     runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
     runsTickMs: e.RUNS_TICK_MS,
@@ -76,6 +88,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
 export interface WorkerSettings extends CommonSettings {
   workerId: string;
   pool: string;
+  retention: Retention;
   concurrency: number;
   template: WorkerTemplate;
   heartbeatMs: number;
@@ -158,6 +171,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     ...common,
     workerId,
     pool: template.pool,
+    retention: loadRetention(env),
     concurrency: e.WORKER_CONCURRENCY ?? template.concurrency,
     template,
     heartbeatMs: e.WORKER_HEARTBEAT_MS,

@@ -36,7 +36,9 @@ const redisUrl = z.preprocess(
   z
     .string()
     .default('redis://127.0.0.1:6379')
-    .refine((u) => /^rediss?:\/\/[^\s]+$/.test(u), { error: 'must be a redis:// or rediss:// URL' }),
+    .refine((u) => /^(rediss?:\/\/[^\s]+|redis\+sentinel:\/\/[^\s/]+\/[^\s/]+.*)$/.test(u), {
+      error: 'must be a redis:// or rediss:// URL, or redis+sentinel://host:port[,host:port...]/<master name>',
+    }),
 );
 
 const prefix = z.preprocess(

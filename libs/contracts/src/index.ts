@@ -6,6 +6,7 @@ export * from './task-id.js';
 export * from './task-outcome.js';
 export * from './task-state.js';
 export * from './task.js';
+export * from './queued-task.js';
 export * from './test-case.js';
 export * from './timing-event.js';
 export * from './worker-template.js';

@@ -184,28 +184,6 @@ export const RUN_ID = /^r-[a-z0-9]{6,12}-[0-9a-f]{8}$/;
 
 export const CLIENT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/**
- * Validates a queued job's payload (what a worker receives): the task, plus who submitted it. A payload
- * from before clients were recorded (or written by hand) counts as `anonymous`.
- */
-export function parseQueuedTask(data: unknown): ParseResult<QueuedTask> {
-  if (!isPlainObject(data)) return parseTask(data) as ParseResult<QueuedTask>;
-  const { submitted_by = 'anonymous', run, ...task } = data;
-  if (typeof submitted_by !== 'string' || !CLIENT_NAME.test(submitted_by)) {
-    return { ok: false, errors: [{ field: 'submitted_by', reason: 'must be a client name' }] };
-  }
-  if (
-    run !== undefined &&
-    !(isPlainObject(run) && typeof run.id === 'string' && RUN_ID.test(run.id) && typeof run.key === 'string' && run.key.length <= 500)
-  ) {
-    return { ok: false, errors: [{ field: 'run', reason: 'must be {id, key} of a run' }] };
-  }
-  const parsed = parseTask(task);
-  return parsed.ok
-    ? { ok: true, value: { ...parsed.value, submitted_by, ...(run !== undefined && { run: { id: run.id as string, key: run.key as string } }) } }
-    : parsed;
-}
-
 export const MAX_BATCH_TASKS = 10_000;
 
 /** `POST /tasks`: the parser and the schema it is built on (the OpenAPI document describes the schema). */

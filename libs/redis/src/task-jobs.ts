@@ -1,17 +1,25 @@
-import type { JobsOptions } from 'bullmq';
+import type { JobsOptions, WorkerOptions } from 'bullmq';
 import type { Retention } from '@fleet/config';
-import { MAX_ATTEMPTS_MAX, type Task, toQueuePriority } from '@fleet/contracts';
+import { type Task, toQueuePriority } from '@fleet/contracts';
 
-/** BullMQ options for one task: its id, flipped priority, attempts with exponential backoff, retention. */
-export function taskJobOptions(id: string, task: Task, retention: Retention): JobsOptions {
+/**
+ * BullMQ options for one task: its id, flipped priority, attempts (with exponential backoff when there is a
+ * retry). Only what differs per task: every retained job keeps its options, so retention lives on the
+ * workers (`retentionOptions`), and a failed attempt's entry in the job's history is bounded by its attempts.
+ */
+export function taskJobOptions(id: string, task: Task): JobsOptions {
   return {
     jobId: id,
     priority: toQueuePriority(task.priority),
     attempts: task.max_attempts,
-    backoff: { type: 'exponential', delay: task.retry_backoff_ms },
+    ...(task.max_attempts > 1 && { backoff: { type: 'exponential', delay: task.retry_backoff_ms } }),
+  };
+}
+
+/** How long finished tasks are kept, as every worker applies it when it records an outcome. */
+export function retentionOptions(retention: Retention): Pick<WorkerOptions, 'removeOnComplete' | 'removeOnFail'> {
+  return {
     removeOnComplete: { age: retention.completedAgeS, count: retention.completedCount },
     removeOnFail: { age: retention.failedAgeS, count: retention.failedCount },
-    // One entry per failed attempt (the worker's errors are one line each): the task's attempt history.
-    stackTraceLimit: MAX_ATTEMPTS_MAX,
   };
 }

@@ -1,8 +1,6 @@
 import { Job, Queue } from 'bullmq';
-import { newTaskId, parseTask, type Task, type TaskResult } from '@fleet/contracts';
+import { compactQueuedTask, newTaskId, parseTask, type Task, type TaskResult } from '@fleet/contracts';
 import { createRedis, FleetKeys, taskJobOptions } from '@fleet/redis';
-
-const RETENTION = { completedAgeS: 3600, completedCount: 100_000, failedAgeS: 3600, failedCount: 100_000 };
 
 /** A pool's queue opened the way the coordinator opens it, for tests that feed workers directly. */
 export class TestTaskQueue {
@@ -25,7 +23,9 @@ export class TestTaskQueue {
       if (!r.ok) throw new Error(`invalid test task: ${JSON.stringify(r.errors)}`);
       return { id: newTaskId(this.pool), task: r.value };
     });
-    await this.queue.addBulk(tasks.map(({ id, task }) => ({ name: task.type, data: task, opts: taskJobOptions(id, task, RETENTION) })));
+    await this.queue.addBulk(
+      tasks.map(({ id, task }) => ({ name: task.type, data: compactQueuedTask(task, 'anonymous'), opts: taskJobOptions(id, task) })),
+    );
     return tasks.map((t) => t.id);
   }
 

@@ -1,0 +1,133 @@
+// A suite of many short test files, run through the fleet (one task per file, a run) against the test
+// runner's own parallel mode with the same number of slots: `node --test --test-concurrency=<slots>`. Both
+// write a JUnit report; both must reach the same verdicts. Ratio = the runner's wall time ÷ the fleet's (above
+// 1: the fleet is faster).
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { deleteMatching, FleetKeys } from '@fleet/redis';
+import { freePort, median, type Proc, run, until } from './bench-support.js';
+
+const FINAL = new Set(['passed', 'failed', 'cancelled', 'error']);
+
+/** File i: a few small tests (string work, a JSON round trip, a short await), like a unit-test file; one in 25 fails. */
+function testFile(i: number): string {
+  const fails = i % 25 === 7;
+  return [
+    "import { test } from 'node:test';",
+    "import assert from 'node:assert/strict';",
+    `test('formats ${i}', () => { const s = Array.from({ length: 200 }, (_, k) => (k * ${i + 1}).toString(36)).join(','); assert.ok(s.length > 0); });`,
+    `test('round-trips ${i}', () => { const o = { id: ${i}, tags: ['a', 'b'], nested: { n: ${i} } }; assert.deepEqual(JSON.parse(JSON.stringify(o)), o); });`,
+    `test('waits ${i}', async () => { await new Promise((r) => setTimeout(r, ${(i % 5) * 4})); assert.equal(${fails ? 1 : 0}, 0); });`,
+    '',
+  ].join('\n');
+}
+
+const spawnTimed = (argv: string[], cwd: string) =>
+  new Promise<{ ms: number; code: number | null }>((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { cwd, stdio: 'ignore' });
+    child.on('exit', (code) => resolve({ ms: performance.now() - t0, code }));
+  });
+
+const verdicts = (xml: string) => ({ cases: (xml.match(/<testcase /g) ?? []).length, failures: (xml.match(/<failure /g) ?? []).length });
+
+export async function shortSuite(opts: {
+  redis: Redis;
+  url: string;
+  dist: (...p: string[]) => string;
+  files: number;
+  slots: number;
+  reps: number;
+  log: (m: string) => void;
+  /** Node flags for the fleet's processes (BENCH_PROFILE). */
+  nodeFlags: string[];
+}) {
+  const prefix = `bench-${process.pid}-suite`;
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-suite-'));
+  mkdirSync(join(dir, 'suite'));
+  const names = Array.from({ length: opts.files }, (_, i) => `suite/t${String(i).padStart(3, '0')}.test.mjs`);
+  names.forEach((n, i) => writeFileSync(join(dir, n), testFile(i)));
+  // One pool of `slots` (one worker): each file runs as `node` with the JUnit reporter (the file's tests in that process).
+  writeFileSync(
+    join(dir, 'worker_templates.json'),
+    JSON.stringify({
+      suite: {
+        resources: { cpu: 1 },
+        concurrency: opts.slots,
+        runners: { test: { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] } },
+      },
+    }),
+  );
+  const env = { REDIS_URL: opts.url, FLEET_PREFIX: prefix, CONFIG_DIR: dir, RUNS_TICK_MS: '50', RATE_LIMIT_PER_MINUTE: '1000000' };
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const procs: Proc[] = [
+    run([...opts.nodeFlags, opts.dist('apps', 'coordinator', 'src', 'main.js')], { ...env, COORDINATOR_PORT: String(port) }),
+    run([...opts.nodeFlags, opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', 'suite', '--id', 'suite0'], env),
+  ];
+  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+  const fleetRun = async () => {
+    const t0 = performance.now();
+    const { id } = await api<{ id: string }>('POST', '/runs', { name: 'short suite', tests: ['suite/'] });
+    const view = await until(
+      async () => {
+        const v = await api<{ state: string; counts: { passed: number; failed: number; total: number } }>('GET', `/runs/${id}`);
+        return FINAL.has(v.state) ? v : undefined;
+      },
+      'the run to finish',
+      300_000,
+      100,
+    );
+    const ms = performance.now() - t0;
+    const xml = await (await fetch(`${base}/runs/${id}/junit.xml`)).text();
+    return { ms, state: view.state, ...verdicts(xml) };
+  };
+  const peerRun = async () => {
+    const out = join(dir, 'peer.xml');
+    const r = await spawnTimed(
+      ['node', '--test', `--test-concurrency=${opts.slots}`, '--test-reporter=junit', `--test-reporter-destination=${out}`, ...names],
+      dir,
+    );
+    return { ms: r.ms, state: r.code === 0 ? 'passed' : 'failed', ...verdicts(readFileSync(out, 'utf8')) };
+  };
+  try {
+    await until(async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
+    await until(async () => (await opts.redis.zcard(new FleetKeys(prefix).workerIndex)) === 1, 'the worker', 30_000, 50);
+    const fleet: Array<Awaited<ReturnType<typeof fleetRun>>> = [];
+    const peer: Array<Awaited<ReturnType<typeof peerRun>>> = [];
+    for (let r = 0; r < opts.reps; r++) {
+      for (const kind of r % 2 ? (['fleet', 'peer'] as const) : (['peer', 'fleet'] as const)) {
+        if (kind === 'fleet') fleet.push(await fleetRun());
+        else peer.push(await peerRun());
+        opts.log(`short suite ${kind} #${r + 1}: ${((kind === 'fleet' ? fleet : peer).at(-1)?.ms ?? 0).toFixed(0)} ms`);
+      }
+    }
+    const f = fleet.at(-1);
+    const p = peer.at(-1);
+    return {
+      files: opts.files,
+      slots: opts.slots,
+      fleet_s: median(fleet.map((x) => x.ms)) / 1000,
+      runner_s: median(peer.map((x) => x.ms)) / 1000,
+      ratio: median(peer.map((x) => x.ms)) / median(fleet.map((x) => x.ms)),
+      same_verdicts: f?.state === p?.state && f?.cases === p?.cases && f?.failures === p?.failures,
+      verdicts: { fleet: f, runner: p },
+      goal: 1,
+    };
+  } finally {
+    await Promise.all(procs.map((x) => x.stop()));
+    await deleteMatching(opts.redis, `${prefix}:*`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
