@@ -21,6 +21,8 @@ export declare function startRedisServer(opts?: {
   /** An append-only file with this fsync policy; memory-only when absent. */
   appendonly?: 'always' | 'everysec';
   extraArgs?: string[];
+  /** Run as a Redis Sentinel monitoring the master at 127.0.0.1:masterPort under masterName. */
+  sentinel?: { masterName: string; masterPort: number; quorum?: number; downAfterMs?: number; failoverTimeoutMs?: number };
 }): Promise<PrivateRedis>;
 export declare function redactUrl(url: string): string;
 export declare function fleetAclRules(keyPattern: string): string[];

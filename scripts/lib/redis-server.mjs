@@ -1,7 +1,7 @@
 // Plain JavaScript with no dependencies: the start and test commands use it before `npm ci` has run,
 // and the testing lib uses it to start private servers for tests that stop or restart Redis.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -102,30 +102,47 @@ export function freePort() {
  * Starts a private redis-server on a free port (or `port`) and resolves once it answers: memory-only by
  * default, or with an append-only file (`appendonly: 'always'` fsyncs every write, `'everysec'` once a
  * second). `extraArgs` are more server options (e.g. `['--maxmemory', '10mb']`).
+ * `sentinel` starts the binary as a Redis Sentinel watching a master on 127.0.0.1 instead.
  * `stop()` ends it by its PID and removes its folder; `restart()` stops it and starts it again on the same
  * port with the same folder (an AOF server comes back with its data, a memory-only one empty).
  */
-export async function startRedisServer({ binary = findRedisServer(), port, timeoutMs = 10_000, appendonly, extraArgs = [] } = {}) {
+export async function startRedisServer({ binary = findRedisServer(), port, timeoutMs = 10_000, appendonly, extraArgs = [], sentinel } = {}) {
   if (!binary) throw new Error(HOW_TO_GET_REDIS);
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-'));
   const url = `redis://127.0.0.1:${chosen}`;
-  const args = [
-    '--port',
-    String(chosen),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--maxmemory-policy',
-    'noeviction',
-    '--dir',
-    dir,
-    '--loglevel',
-    'warning',
-    ...(appendonly ? ['--appendonly', 'yes', '--appendfsync', appendonly] : ['--appendonly', 'no']),
-    ...extraArgs,
-  ];
+  if (sentinel) {
+    // Sentinel mode of the same binary; it rewrites its configuration file, so the file lives in its folder.
+    const m = sentinel.masterName;
+    writeFileSync(
+      join(dir, 'sentinel.conf'),
+      [
+        `sentinel monitor ${m} 127.0.0.1 ${sentinel.masterPort} ${sentinel.quorum ?? 2}`,
+        `sentinel down-after-milliseconds ${m} ${sentinel.downAfterMs ?? 1000}`,
+        `sentinel failover-timeout ${m} ${sentinel.failoverTimeoutMs ?? 5000}`,
+        `sentinel parallel-syncs ${m} 1`,
+        '',
+      ].join('\n'),
+    );
+  }
+  const args = sentinel
+    ? [join(dir, 'sentinel.conf'), '--sentinel', '--port', String(chosen), '--bind', '127.0.0.1', '--dir', dir, '--loglevel', 'warning', ...extraArgs]
+    : [
+        '--port',
+        String(chosen),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+        '--dir',
+        dir,
+        '--loglevel',
+        'warning',
+        ...(appendonly ? ['--appendonly', 'yes', '--appendfsync', appendonly] : ['--appendonly', 'no']),
+        ...extraArgs,
+      ];
 
   const launch = async () => {
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
+import { sentinelOptions } from './redis-address.js';
 
 /**
  * Connections by role, as BullMQ's production guide advises:
@@ -64,7 +65,8 @@ export function pingWithin(redis: Redis, ms = 1000): Promise<string> {
 
 /** Opens a connection with an `error` listener attached (an unlistened ioredis error would crash the process). */
 export function createRedis(url: string, role: RedisRole, name: string, logger = new Logger(`redis:${name}`)): Redis {
-  const redis = new Redis(url, redisOptions(role, name));
+  const sentinel = sentinelOptions(url);
+  const redis = sentinel ? new Redis({ ...redisOptions(role, name), ...sentinel }) : new Redis(url, redisOptions(role, name));
   let lastError = '';
   redis.on('error', (err: Error) => {
     if (err.message !== lastError) logger.warn(`${err.message}`);

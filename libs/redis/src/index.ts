@@ -2,3 +2,4 @@ export * from './connection.js';
 export * from './keys.js';
 export * from './worker-registry.js';
 export * from './task-jobs.js';
+export * from './redis-address.js';
