@@ -40,5 +40,12 @@ export default {
       setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
       slowTestThreshold: 60,
     },
+    {
+      ...common,
+      displayName: 'hosts',
+      testMatch: ['<rootDir>/test/hosts/**/*.hosts-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/e2e-setup.ts'],
+      slowTestThreshold: 60,
+    },
   ],
 };

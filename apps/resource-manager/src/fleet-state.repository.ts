@@ -23,6 +23,23 @@ export interface DecisionRecord {
   inputs: Record<string, unknown>;
 }
 
+/** A host as its resource manager describes itself at every tick. */
+export interface HostRecord {
+  /** The manager's id (one manager per host). */
+  id: string;
+  hostname: string;
+  slots: number;
+  /** Pools it may run, each with its limit on this host. */
+  pools: Record<string, number>;
+  /** Its worker processes by pool (starting, ready and draining): what it runs, as of `at`. */
+  workers: Record<string, number>;
+  /** Redis time of the beat (ms), and how long the beat lasts. */
+  at: number;
+  ttl_ms: number;
+}
+
+export type Quotas = Record<string, Record<string, number>>;
+
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const DECISIONS_MAXLEN = 10_000;
@@ -73,6 +90,38 @@ export class FleetStateRepository {
 
   async unpin(pool: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.pins, pool)) > 0;
+  }
+
+  /** Redis's clock (ms): every host's beat and every expiry is judged on it, whatever the hosts' clocks say. */
+  async now(): Promise<number> {
+    const [s, us] = await this.redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  async beatHost(h: HostRecord): Promise<void> {
+    await this.redis.hset(this.keys.hosts, h.id, JSON.stringify(h));
+  }
+
+  async leaveHost(id: string): Promise<void> {
+    await this.redis.hdel(this.keys.hosts, id);
+  }
+
+  /** Every host record, live or not (judge with `at + ttl_ms`). */
+  async hosts(): Promise<HostRecord[]> {
+    return Object.values(await this.redis.hgetall(this.keys.hosts)).map((v) => JSON.parse(v) as HostRecord);
+  }
+
+  async quotas(): Promise<Quotas> {
+    const raw = await this.redis.hgetall(this.keys.quotas);
+    return Object.fromEntries(Object.entries(raw).map(([host, v]) => [host, JSON.parse(v) as Record<string, number>]));
+  }
+
+  /** The lease holder's plan: every live host's quotas; hosts that are gone lose their entry and record. */
+  async writeQuotas(quotas: Quotas, gone: readonly string[]): Promise<void> {
+    const m = this.redis.multi();
+    for (const [host, q] of Object.entries(quotas)) m.hset(this.keys.quotas, host, JSON.stringify(q));
+    if (gone.length > 0) m.hdel(this.keys.quotas, ...gone).hdel(this.keys.hosts, ...gone);
+    await m.exec();
   }
 
   /** Takes the lease if it is free, or renews it if this manager holds it; true while this manager acts. */

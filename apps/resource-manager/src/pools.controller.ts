@@ -5,7 +5,7 @@ import { ValidBody, ValidQuery } from '@fleet/ops';
 import { Access, OPERATORS, READERS } from '@fleet/auth';
 import { PoolNameSchema } from '@fleet/contracts';
 import { type DecisionRecord, FleetStateRepository } from './fleet-state.repository.js';
-import { type PoolView, PoolsService } from './pools.service.js';
+import { type HostView, type PoolView, PoolsService } from './pools.service.js';
 
 const PinSchema = z.strictObject({
   workers: z.int({ error: 'must be a whole number of workers' }).min(0, { error: 'must not be negative' }),
@@ -45,6 +45,13 @@ export class PoolsController {
   @Access(OPERATORS)
   unpin(@Param('pool') pool: string): Promise<PoolView> {
     return this.pools.unpin(pool);
+  }
+
+  /** Every live host of the fleet: its slots, pools and limits, workers and quotas. */
+  @Get('hosts')
+  @Access(READERS)
+  hosts(@ValidQuery(NO_QUERY) _q: object): Promise<{ hosts: HostView[]; lease_holder: string | null }> {
+    return this.pools.hosts();
   }
 
   @Get('decisions')

@@ -34,6 +34,25 @@ export interface PoolView {
   last_decision: { at: string; desired: number; action: string; reason: string; outcome: string } | null;
   crash_loop: CrashLoop | null;
   acting: boolean;
+  /** This host's quota of the pool, from the lease holder's plan (null until planned). */
+  quota: number | null;
+  /** The plan across hosts: host id → quota (as this manager last read it). */
+  quotas: Record<string, number>;
+}
+
+export interface HostView {
+  id: string;
+  hostname: string;
+  slots: number;
+  /** Pools it may run, with its limit for each. */
+  pools: Record<string, number>;
+  /** Its worker processes by pool (starting, ready, draining), as of its last beat. */
+  workers: Record<string, number>;
+  /** Its quotas by pool, from the lease holder's plan. */
+  quotas: Record<string, number>;
+  last_beat: string;
+  holds_lease: boolean;
+  this_manager: boolean;
 }
 
 /** What operators see and steer: pool views, pins (validated against the pool's limits), decisions. */
@@ -105,6 +124,30 @@ export class PoolsService {
         : null,
       crash_loop: this.supervisor.crashLoop(cfg.pool) ?? null,
       acting: this.scaling.acting,
+      quota: s?.quota ?? null,
+      quotas: Object.fromEntries(
+        Object.entries(this.scaling.hosts.quotas).flatMap(([host, q]) => (q[cfg.pool] !== undefined ? [[host, q[cfg.pool]]] : [])),
+      ),
+    };
+  }
+
+  /** The live hosts (their managers beat within the lease's time), with their quotas. */
+  async hosts(): Promise<{ hosts: HostView[]; lease_holder: string | null }> {
+    const holder = await this.repo.leaseHolder();
+    const { live, quotas } = this.scaling.hosts;
+    return {
+      lease_holder: holder,
+      hosts: live.map((h) => ({
+        id: h.id,
+        hostname: h.hostname,
+        slots: h.slots,
+        pools: h.pools,
+        workers: h.workers,
+        quotas: quotas[h.id] ?? {},
+        last_beat: new Date(h.at).toISOString(),
+        holds_lease: h.id === holder,
+        this_manager: h.id === this.settings.managerId,
+      })),
     };
   }
 

@@ -2,8 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import type { ManagedPool, ResourceManagerSettings } from '@fleet/config';
 import { bestEffort, type WorkerRecord } from '@fleet/redis';
-import { type Decision, decide, initialPolicyState, type Observation, type PolicyState } from '@fleet/scaling';
-import { FleetStateRepository, type PoolDepth } from './fleet-state.repository.js';
+import { assignQuotas, type Decision, decide, type HostForPool, initialPolicyState, type Observation, type PolicyState } from '@fleet/scaling';
+import { hostname } from 'node:os';
+import { FleetStateRepository, type HostRecord, type PoolDepth, type Quotas } from './fleet-state.repository.js';
 import { HostLoad } from './host-load.js';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
@@ -19,6 +20,18 @@ export interface PoolStatus {
   decision: Decision | undefined;
   /** What the last tick did about the decision (or why it could not). */
   outcome: string;
+  /** This host's quota of the pool (undefined until the lease holder has planned it). */
+  quota: number | undefined;
+  /** The lease holder's plan for the pool (on the holder only). */
+  plan?: { quotas: Record<string, number>; unplaced: number; unowned: number };
+}
+
+interface Observed {
+  cfg: ManagedPool;
+  status: PoolStatus;
+  registered: WorkerRecord[];
+  /** Live processes of the pool fleet-wide: registered ones and this host's not yet registered. */
+  alive: number;
 }
 
 const TICK = 'scaling-tick';
@@ -38,6 +51,8 @@ export class ScalingService {
   private next: Promise<void> | undefined;
   private stopped = false;
   acting = false;
+  /** The hosts and quotas as the last tick saw them. */
+  hosts: { at: number; live: HostRecord[]; quotas: Quotas } = { at: 0, live: [], quotas: {} };
   /** When the last tick finished (0: none yet): until then this manager does not know the lease's state. */
   lastTickAt = 0;
   private readonly decisionsTotal: Counter<'pool' | 'direction'>;
@@ -91,30 +106,60 @@ export class ScalingService {
   private async runTick(): Promise<void> {
     const wasActing = this.acting;
     this.acting = await this.repo.holdLease();
-    if (wasActing && !this.acting) {
-      this.logger.warn('lost the lease: another resource manager acts now; draining this one’s workers');
-      await this.supervisor.stopAll((pool) => this.poolConfig(pool).stopGraceMs);
-    } else if (!wasActing && this.acting) this.logger.log(`holding the lease: ${this.settings.managerId} acts for the fleet`);
+    if (wasActing && !this.acting) this.logger.warn('lost the lease: another resource manager plans the fleet now; this host keeps to its quotas');
+    else if (!wasActing && this.acting) this.logger.log(`holding the lease: ${this.settings.managerId} plans the fleet`);
 
     const [registry, pins] = await Promise.all([this.repo.workers(), this.repo.pins()]);
     this.supervisor.markReady(registry);
-    const host = this.host.read();
-    for (const pool of this.settings.config.pools) {
-      await this.tickPool(pool, registry, pins.get(pool.pool), host);
+    const load = this.host.read();
+    const now = await this.repo.now();
+    await this.repo.beatHost(this.hostRecord(now));
+    const observed = [];
+    for (const pool of this.settings.config.pools) observed.push(await this.observe(pool, registry, pins.get(pool.pool), load));
+
+    let quotas = await this.repo.quotas();
+    const records = await this.repo.hosts();
+    const live = records.filter((h) => h.at + h.ttl_ms >= now);
+    this.hosts = { at: now, live, quotas };
+    if (this.acting) {
+      quotas = this.plan(observed, live, quotas);
+      await this.repo.writeQuotas(
+        quotas,
+        records.filter((h) => !live.includes(h)).map((h) => h.id),
+      );
+      this.hosts = { at: now, live, quotas };
     }
+    for (const o of observed) await this.reconcile(o, quotas[this.settings.managerId]);
+    await this.repo.beatHost(this.hostRecord(now));
     this.lastTickAt = Date.now();
+  }
+
+  /** This host as the fleet sees it: its slots, its pools with their limits, and its worker processes. */
+  private hostRecord(at: number): HostRecord {
+    const workers: Record<string, number> = {};
+    for (const w of this.supervisor.list()) workers[w.pool] = (workers[w.pool] ?? 0) + 1;
+    return {
+      id: this.settings.managerId,
+      hostname: hostname(),
+      slots: this.settings.host.slots,
+      pools: this.settings.host.pools,
+      workers,
+      at,
+      ttl_ms: this.settings.config.leaseTtlMs,
+    };
   }
 
   private poolConfig(pool: string): ManagedPool {
     return this.settings.config.pools.find((p) => p.pool === pool) as ManagedPool;
   }
 
-  private async tickPool(
+  /** Reads a pool's depth and workers fleet-wide and asks the policy for the fleet's size of it. */
+  private async observe(
     cfg: ManagedPool,
     registry: WorkerRecord[],
     pin: number | undefined,
     host: { cpuPercent: number; memoryPercent: number },
-  ): Promise<void> {
+  ): Promise<Observed> {
     const now = Date.now();
     const depth = await this.repo.depth(cfg.pool, this.settings.config.pollingIntervalMs);
     const registered = registry.filter((r) => r.pool === cfg.pool);
@@ -139,40 +184,90 @@ export class ScalingService {
       hostCpuPercent: host.cpuPercent,
       hostMemoryPercent: host.memoryPercent,
     };
-    const status: PoolStatus = { at: now, depth, observation, registered, pin, decision: undefined, outcome: 'observed' };
+    const status: PoolStatus = { at: now, depth, observation, registered, pin, decision: undefined, outcome: 'observed', quota: undefined };
     this.statuses.set(cfg.pool, status);
+    if (!cfg.managed) return { cfg, status, registered, alive: registered.length + unregistered.length };
+    const { decision, state } = decide(cfg.policy, observation, this.states.get(cfg.pool) ?? initialPolicyState(), pin);
+    this.states.set(cfg.pool, state);
+    status.decision = decision;
+    return { cfg, status, registered, alive: registered.length + unregistered.length };
+  }
+
+  /**
+   * The lease holder's plan: each pool's desired size spread over the live hosts by free slots, within each
+   * host's limit, never planning past max_workers while other hosts still run what they are giving up.
+   */
+  private plan(observed: Observed[], live: HostRecord[], old: Quotas): Quotas {
+    const ids = new Set(live.map((h) => h.id));
+    const quotas: Quotas = Object.fromEntries(live.map((h) => [h.id, {}]));
+    const costOf = (pool: string) => Math.max(1, this.settings.templates.find((t) => t.pool === pool)?.resources.cpu ?? 1);
+    const ownerOf = (w: WorkerRecord) => {
+      const m = new RegExp(`^(.+)-${w.pool.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`).exec(w.id);
+      return m && ids.has(m[1]) ? m[1] : undefined;
+    };
+    for (const o of observed) {
+      if (!o.cfg.managed || !o.status.decision) continue;
+      const pool = o.cfg.pool;
+      const owned = new Map<string, number>();
+      let unowned = 0;
+      for (const w of o.registered) {
+        const owner = ownerOf(w);
+        if (owner) owned.set(owner, (owned.get(owner) ?? 0) + 1);
+        else unowned++;
+      }
+      const liveOf = (h: HostRecord) => Math.max(owned.get(h.id) ?? 0, h.workers[pool] ?? 0);
+      // A host without an entry yet (the plan was lost, or it just came back) keeps what it runs.
+      const quotaOf = (h: HostRecord, p: string) => old[h.id]?.[p] ?? (p === pool ? liveOf(h) : (h.workers[p] ?? 0));
+      const hosts: HostForPool[] = live.map((h) => ({
+        id: h.id,
+        limit: h.pools[pool] ?? 0,
+        slots: h.slots,
+        usedByOtherPools: Object.keys(h.pools)
+          .filter((p) => p !== pool)
+          .reduce((s, p) => s + (quotas[h.id]?.[p] ?? quotaOf(h, p)) * costOf(p), 0),
+        cost: costOf(pool),
+        quota: quotaOf(h, pool),
+        live: liveOf(h),
+      }));
+      const r = assignQuotas({ desired: o.status.decision.desired, maxWorkers: o.cfg.policy.maxWorkers, hosts, unowned });
+      for (const h of live) (quotas[h.id])[pool] = r.quotas[h.id] ?? 0;
+      o.status.plan = { quotas: r.quotas, unplaced: r.unplaced, unowned };
+    }
+    return quotas;
+  }
+
+  /** This host's part: start or stop its own workers of the pool to meet its quota. */
+  private async reconcile(o: Observed, mine: Record<string, number> | undefined): Promise<void> {
+    const { cfg, status } = o;
     if (!cfg.managed) {
       status.outcome = 'MANUAL pool: observed, never scaled';
       return;
     }
-    const { decision, state } = decide(cfg.policy, observation, this.states.get(cfg.pool) ?? initialPolicyState(), pin);
-    this.states.set(cfg.pool, state);
-    status.decision = decision;
-    if (!this.acting) {
-      status.outcome = 'standby: another resource manager holds the lease';
+    const quota = mine?.[cfg.pool];
+    status.quota = quota;
+    const own = this.supervisor.list(cfg.pool).filter((w) => w.state !== 'draining');
+    if (quota === undefined) {
+      status.outcome = this.acting ? 'holding' : 'waiting for this host’s quota from the lease holder';
       return;
     }
-    // Every live process counts against max_workers, draining ones and other hosts' included.
-    const alive = registered.length + unregistered.length;
-    if (decision.desired > observation.current) {
+    const now = Date.now();
+    if (quota > own.length) {
       const blocked = this.supervisor.blocked(cfg.pool, now);
-      const room = Math.max(0, cfg.policy.maxWorkers - alive);
-      const n = blocked ? 0 : Math.min(decision.desired - observation.current, room);
+      // Every live process counts against max_workers, draining ones and other hosts' included.
+      const room = Math.max(0, cfg.policy.maxWorkers - o.alive);
+      const n = blocked ? 0 : Math.min(quota - own.length, room);
       for (let i = 0; i < n; i++) this.supervisor.start(cfg.pool, cfg.workerEnv);
       status.outcome = blocked
         ? `not starting: ${blocked}`
-        : n < decision.desired - observation.current
+        : n < quota - own.length
           ? `started ${n}: only room for ${room} under max_workers while others drain`
           : `started ${n}`;
-      if (n > 0) await this.record(cfg, observation, pin, observation.current, observation.current + n, decision.reason);
-    } else if (decision.desired < observation.current) {
-      const victims = this.pickToStop(mine, registered, observation.current - decision.desired);
+      if (n > 0) await this.record(cfg, status, own.length, own.length + n, quota);
+    } else if (quota < own.length) {
+      const victims = this.pickToStop(own, o.registered, own.length - quota);
       for (const w of victims) void this.supervisor.stop(w, cfg.stopGraceMs);
-      status.outcome =
-        victims.length < observation.current - decision.desired
-          ? `stopping ${victims.length}: the others are not this manager’s to stop`
-          : `stopping ${victims.length}`;
-      if (victims.length > 0) await this.record(cfg, observation, pin, observation.current, observation.current - victims.length, decision.reason);
+      status.outcome = `stopping ${victims.length}`;
+      if (victims.length > 0) await this.record(cfg, status, own.length, own.length - victims.length, quota);
     } else {
       status.outcome = 'holding';
     }
@@ -188,8 +283,10 @@ export class ScalingService {
       .slice(0, n);
   }
 
-  private async record(cfg: ManagedPool, o: Observation, pin: number | undefined, from: number, to: number, reason: string): Promise<void> {
-    this.logger.log(`pool ${cfg.pool}: ${from} → ${to} (${reason})`);
+  private async record(cfg: ManagedPool, status: PoolStatus, from: number, to: number, quota: number): Promise<void> {
+    const o = status.observation;
+    const reason = status.decision?.reason ?? '';
+    this.logger.log(`pool ${cfg.pool}: ${from} → ${to} on this host (quota ${quota}; ${reason})`);
     this.decisionsTotal.inc({ pool: cfg.pool, direction: to > from ? 'up' : 'down' });
     await this.repo.recordDecision({
       at: o.at,
@@ -198,7 +295,15 @@ export class ScalingService {
       to,
       reason,
       manager: this.settings.managerId,
-      inputs: { ...o, strategy: cfg.policy.strategy, min_workers: cfg.policy.minWorkers, max_workers: cfg.policy.maxWorkers, pin: pin ?? null },
+      inputs: {
+        ...o,
+        strategy: cfg.policy.strategy,
+        min_workers: cfg.policy.minWorkers,
+        max_workers: cfg.policy.maxWorkers,
+        pin: status.pin ?? null,
+        desired: status.decision?.desired ?? null,
+        quota,
+      },
     });
   }
 
@@ -212,5 +317,7 @@ export class ScalingService {
       await this.supervisor.stopAll((pool) => this.poolConfig(pool).stopGraceMs);
     }
     await bestEffort(this.repo.releaseLease(), 'giving up the lease', this.logger);
+    // Its quota goes to the other hosts at the holder's next tick, not after the beat expires.
+    await bestEffort(this.repo.leaveHost(this.settings.managerId), 'leaving the hosts', this.logger);
   }
 }

@@ -17,7 +17,7 @@ describe('two resource managers on one Redis', () => {
     }
   });
 
-  it('never run more than max_workers between them; one acts, the other takes over when it dies', async () => {
+  it('share the pool by quotas, never run more than max_workers between them, and the survivor takes over the share of one that dies', async () => {
     const [a, b] = managers as [ResourceManager, ResourceManager];
     const queue = suite.queue('cpu');
     const registry = new WorkerRegistry(suite.redis, suite.keys);
@@ -28,31 +28,41 @@ describe('two resource managers on one Redis', () => {
       peak = Math.max(peak, n);
       return n;
     };
-    await queue.add(...Array.from({ length: 150 }, (_, i) => ({ type: 'synthetic', name: `s${i}`, config: { duration_ms: 100 } })));
+    await queue.add(...Array.from({ length: 200 }, (_, i) => ({ type: 'synthetic', name: `s${i}`, config: { duration_ms: 100 } })));
     await waitFor(async () => (await sample()) === 3, { what: 'the pool at max_workers (3)', timeoutMs: 20_000, intervalMs: 50 });
     const views = [await a.pool('cpu'), await b.pool('cpu')];
+    // One plans (holds the lease), both run workers: the plan gives each host a share, 3 in all.
     expect(views.map((v) => v.acting).sort()).toEqual([false, true]);
-    const [leader, standby] = views[0]?.acting ? [a, b] : [b, a];
-    const leaderWorkers = (await leader.pool('cpu')).workers.map((w) => w.pid);
-    expect((await live()).every((w) => w.id.startsWith(leader === a ? 'rm-a' : 'rm-b'))).toBe(true);
+    const [leader, other] = views[0]?.acting ? [a, b] : [b, a];
+    const plan = (await leader.pool('cpu')).quotas;
+    expect(Object.keys(plan).sort()).toEqual(['rm-a', 'rm-b']);
+    expect(Object.values(plan).reduce((s, n) => s + n, 0)).toBe(3);
+    expect(Object.values(plan).every((n) => n >= 1)).toBe(true);
+    const hosts = (await leader.http.get('/hosts').expect(200)).body as { hosts: Array<{ id: string; holds_lease: boolean }>; lease_holder: string };
+    expect(hosts.hosts.map((h) => h.id).sort()).toEqual(['rm-a', 'rm-b']);
+    expect(hosts.lease_holder).toBe(leader === a ? 'rm-a' : 'rm-b');
 
+    // The planner dies: its workers see their parent go and drain; the other takes the lease and the share.
+    const leaderWorkers = (await leader.pool('cpu')).workers.filter((w) => w.started_by_this_manager).map((w) => w.pid);
+    expect(leaderWorkers.length).toBeGreaterThan(0);
     leader.child.kill('SIGKILL');
     await leader.exited;
-    // Its workers see their parent go and drain; the standby takes the lease when it expires.
     await waitFor(() => leaderWorkers.every((pid) => !isAlive(pid)), { what: 'the dead manager’s workers to exit', timeoutMs: 20_000 });
     await waitFor(
       async () => {
         await sample();
-        const v = await standby.pool('cpu');
-        return v.acting && v.ready >= 1;
+        const v = await other.pool('cpu');
+        return v.acting && v.quota === 3 && v.ready === 3;
       },
-      { what: 'the standby to take over', timeoutMs: 20_000, intervalMs: 50 },
+      { what: 'the survivor to hold the lease and the whole share (3)', timeoutMs: 30_000, intervalMs: 50 },
     );
-    await waitFor(async () => (await queue.queue.getJobCounts('completed')).completed === 150, {
-      what: 'all tasks done',
-      timeoutMs: 60_000,
-      intervalMs: 100,
-    });
+    await waitFor(
+      async () => {
+        await sample();
+        return (await queue.queue.getJobCounts('completed')).completed === 200;
+      },
+      { what: 'all tasks done', timeoutMs: 60_000, intervalMs: 100 },
+    );
     expect(peak).toBeLessThanOrEqual(3);
   });
 });

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -198,7 +198,34 @@ export interface ResourceManagerSettings extends CommonSettings {
   workerEntry: string;
   /** Environment handed to the workers it starts (this process's, plus the fleet's settings). */
   workerEnv: Record<string, string>;
+  /** This host as it offers itself to the fleet: its slots, and the pools it may run with a limit each. */
+  host: { slots: number; pools: Record<string, number> };
   warnings: string[];
+}
+
+/**
+ * `RM_HOST_POOLS`: `cpu=4,gpu` (a pool's limit on this host; a bare name: the pool's max_workers); empty:
+ * every pool the manager scales, each up to its max_workers.
+ */
+function parseHostPools(raw: string, config: ResourceManagerConfig): Record<string, number> {
+  const managed = config.pools.filter((p) => p.managed);
+  if (raw.trim() === '') return Object.fromEntries(managed.map((p) => [p.pool, p.policy.maxWorkers]));
+  const out: Record<string, number> = {};
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, limit] = item.split('=');
+    const pool = managed.find((p) => p.pool === name);
+    if (!pool) {
+      throw new ConfigError('environment', [
+        { field: 'RM_HOST_POOLS', reason: `"${name}" is not a pool this manager scales (pools: ${managed.map((p) => p.pool).join(', ')})` },
+      ]);
+    }
+    const n = limit === undefined ? pool.policy.maxWorkers : Number(limit);
+    if (!Number.isInteger(n) || n < 0 || n > 10_000) {
+      throw new ConfigError('environment', [{ field: 'RM_HOST_POOLS', reason: `${name}: the limit must be an integer from 0 to 10000` }]);
+    }
+    out[pool.pool] = n;
+  }
+  return out;
 }
 
 export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
@@ -207,6 +234,8 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
     {
       RESOURCE_MANAGER_PORT: envInt(0, 65535, 8081),
       RESOURCE_MANAGER_ID: envString(''),
+      RM_HOST_SLOTS: envInt(1, 65_536, availableParallelism()),
+      RM_HOST_POOLS: envString(''),
       WORKER_ENTRY: envString(join(repoRoot(), 'dist', 'apps', 'worker', 'src', 'main.js')),
     },
     env,
@@ -231,6 +260,7 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
     config: config.value,
     workerEntry: e.WORKER_ENTRY,
     workerEnv: { ...inherited, REDIS_URL: common.redisUrl, FLEET_PREFIX: common.prefix, CONFIG_DIR: common.configDir },
+    host: { slots: e.RM_HOST_SLOTS, pools: parseHostPools(e.RM_HOST_POOLS, config.value) },
     warnings: [...templates.warnings, ...config.warnings],
   };
 }

@@ -61,6 +61,16 @@ export class FleetKeys {
     return `${this.prefix}:rm:lease`;
   }
 
+  /** Hash host id → the host's last beat (JSON): slots, pools it may run and their limits, its workers. */
+  get hosts(): string {
+    return `${this.prefix}:rm:hosts`;
+  }
+
+  /** Hash host id → its quotas (JSON pool → workers), written by the lease holder. */
+  get quotas(): string {
+    return `${this.prefix}:rm:quotas`;
+  }
+
   /** Hash pool → pinned worker count, set by operators; survives resource-manager restarts. */
   get pins(): string {
     return `${this.prefix}:rm:pins`;

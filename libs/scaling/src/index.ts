@@ -1,2 +1,3 @@
 export * from './forecast.js';
 export * from './scaling-policy.js';
+export * from './quotas.js';

@@ -1,0 +1,73 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Hosts as Linux network namespaces: each gets a veth pair whose other end stays in this (the test's)
+ * namespace, with a /24 of its own, so a server bound to the near ends is reached from every host over its
+ * own link, and a link can be cut. Needs root and `ip` (iproute2); `netnsUnavailable()` says why not.
+ */
+export interface NetnsHost {
+  ns: string;
+  /** The host's address, and the address of the server side of its link. */
+  address: string;
+  gateway: string;
+  /** The interface inside the host's namespace. */
+  ifname: string;
+}
+
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+/** Why namespaces cannot be made here, or undefined when they can. */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root: ip netns needs root';
+  const name = `flprobe${randomBytes(3).toString('hex')}`;
+  const r = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return `ip netns add failed: ${r.error?.message ?? r.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', name]);
+  return undefined;
+}
+
+/** A free 10.N.0.0/16 (no address or route of this machine inside it). */
+function freeSubnet(): number {
+  const used = ip('-4', 'route') + ip('-4', 'addr');
+  for (let tries = 0; tries < 100; tries++) {
+    const n = 100 + Math.floor(Math.random() * 150);
+    if (!used.includes(`10.${n}.`)) return n;
+  }
+  throw new Error('no free 10.N.0.0/16 subnet for the test namespaces');
+}
+
+export function makeHosts(count: number): { hosts: NetnsHost[]; remove: () => void } {
+  const tag = randomBytes(2).toString('hex');
+  const net = freeSubnet();
+  const hosts: NetnsHost[] = [];
+  const remove = () => {
+    for (const h of hosts) spawnSync('ip', ['netns', 'del', h.ns]);
+  };
+  try {
+    for (let i = 1; i <= count; i++) {
+      const ns = `fl${tag}h${i}`;
+      const near = `fl${tag}n${i}`;
+      const far = `fl${tag}f${i}`;
+      const h: NetnsHost = { ns, address: `10.${net}.${i}.2`, gateway: `10.${net}.${i}.1`, ifname: far };
+      ip('netns', 'add', ns);
+      hosts.push(h);
+      ip('link', 'add', near, 'type', 'veth', 'peer', 'name', far);
+      ip('link', 'set', far, 'netns', ns);
+      ip('addr', 'add', `${h.gateway}/24`, 'dev', near);
+      ip('link', 'set', near, 'up');
+      ip('-n', ns, 'addr', 'add', `${h.address}/24`, 'dev', far);
+      ip('-n', ns, 'link', 'set', far, 'up');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { hosts, remove };
+}
+
+/** Cuts a host off: its end of the link goes down. */
+export function cutOff(h: NetnsHost): void {
+  ip('-n', h.ns, 'link', 'set', h.ifname, 'down');
+}
