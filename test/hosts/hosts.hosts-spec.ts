@@ -135,7 +135,7 @@ maybe('three hosts (network namespaces), each with a resource manager, one Redis
       { what: 'h2’s share to move to h1 and h3', timeoutMs: 30_000, intervalMs: 100 },
     );
     const movedMs = Date.now() - cutAt;
-    expect(JSON.parse(moved.quotas.h1 as string).cpu + JSON.parse(moved.quotas.h3 as string).cpu).toBe(MAX);
+    expect(JSON.parse(moved.quotas.h1).cpu + JSON.parse(moved.quotas.h3).cpu).toBe(MAX);
 
     await waitFor(async () => (await queue.queue.getJobCounts('completed')).completed === ids.length, {
       what: `all ${ids.length} tasks completed (the cut host's recovered)`,
