@@ -17,6 +17,7 @@ type Doc = {
   apiVersion: string;
   kind: string;
   metadata: { name: string };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML; every field read is checked by an expect
   spec?: any;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
