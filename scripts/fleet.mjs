@@ -44,6 +44,10 @@ export function build() {
  */
 export async function ensureRedis() {
   const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  if (url.startsWith('redis+cluster://')) {
+    say(`using the Redis Cluster at ${redactUrl(url)}`);
+    return { url, stop: async () => undefined };
+  }
   if (url.startsWith('redis+sentinel://')) {
     say(`using the Redis master the sentinels at ${redactUrl(url)} name`);
     return { url, stop: async () => undefined };

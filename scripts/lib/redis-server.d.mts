@@ -26,3 +26,7 @@ export declare function startRedisServer(opts?: {
 }): Promise<PrivateRedis>;
 export declare function redactUrl(url: string): string;
 export declare function fleetAclRules(keyPattern: string): string[];
+export declare function startRedisCluster(opts?: {
+  masters?: number;
+  timeoutMs?: number;
+}): Promise<{ url: string; nodes: PrivateRedis[]; stop: () => Promise<void> }>;

@@ -1,11 +1,11 @@
 // Plain JavaScript with no dependencies: the start and test commands use it before `npm ci` has run,
 // and the testing lib uses it to start private servers for tests that stop or restart Redis.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 export const HOW_TO_GET_REDIS = [
   'No Redis is reachable and no redis-server binary was found. Either:',
@@ -195,4 +195,39 @@ export async function startRedisServer({ binary = findRedisServer(), port, timeo
       current = await launch();
     },
   };
+}
+
+/**
+ * A real Redis Cluster of `masters` nodes on free ports (no replicas), made with `redis-cli --cluster create`;
+ * resolves once every node says `cluster_state:ok`. `url` is its `redis+cluster://` address.
+ */
+export async function startRedisCluster({ masters = 3, timeoutMs = 30_000 } = {}) {
+  const nodes = [];
+  const stop = async () => {
+    for (const n of nodes) await n.stop('SIGKILL');
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      nodes.push(
+        await startRedisServer({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }),
+      );
+    }
+    const cli = join(dirname(findRedisServer()), 'redis-cli');
+    execFileSync(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const deadline = Date.now() + timeoutMs;
+    for (const n of nodes) {
+      for (;;) {
+        const info = execFileSync(cli, ['-p', String(n.port), 'cluster', 'info']).toString();
+        if (info.includes('cluster_state:ok')) break;
+        if (Date.now() > deadline) throw new Error(`the cluster did not become ok within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`, nodes, stop };
 }

@@ -211,7 +211,10 @@ function parseHostPools(raw: string, config: ResourceManagerConfig): Record<stri
   const managed = config.pools.filter((p) => p.managed);
   if (raw.trim() === '') return Object.fromEntries(managed.map((p) => [p.pool, p.policy.maxWorkers]));
   const out: Record<string, number> = {};
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, limit] = item.split('=');
     const pool = managed.find((p) => p.pool === name);
     if (!pool) {

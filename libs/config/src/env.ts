@@ -36,8 +36,9 @@ const redisUrl = z.preprocess(
   z
     .string()
     .default('redis://127.0.0.1:6379')
-    .refine((u) => /^(rediss?:\/\/[^\s]+|redis\+sentinel:\/\/[^\s/]+\/[^\s/]+.*)$/.test(u), {
-      error: 'must be a redis:// or rediss:// URL, or redis+sentinel://host:port[,host:port...]/<master name>',
+    .refine((u) => /^(rediss?:\/\/[^\s]+|redis\+sentinel:\/\/[^\s/]+\/[^\s/]+.*|redis\+cluster:\/\/[^\s/]+\/?)$/.test(u), {
+      error:
+        'must be a redis:// or rediss:// URL, redis+sentinel://host:port[,host:port...]/<master name>, or redis+cluster://host:port[,host:port...]',
     }),
 );
 
@@ -45,7 +46,9 @@ const prefix = z.preprocess(
   blankToUndefined,
   z
     .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ or -' })
+    .regex(/^([A-Za-z0-9_-]{1,64}|\{[A-Za-z0-9_-]{1,64}\})$/, {
+      error: 'must be 1-64 letters, digits, _ or -, or such a name in braces (a hash tag)',
+    })
     .default('fleet'),
 );
 
@@ -74,6 +77,14 @@ export function loadCommonSettings(env: Env): CommonSettings {
     { REDIS_URL: redisUrl, FLEET_PREFIX: prefix, CONFIG_DIR: envString(DEFAULT_CONFIG_DIR), SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000) },
     env,
   );
+  if (e.REDIS_URL.startsWith('redis+cluster://') && !e.FLEET_PREFIX.startsWith('{')) {
+    throw new ConfigError('environment', [
+      {
+        field: 'FLEET_PREFIX',
+        reason: `on a Redis Cluster it must be a hash tag, e.g. {${e.FLEET_PREFIX}}: every key of the fleet then sits in one slot, as its transactions and BullMQ's scripts need`,
+      },
+    ]);
+  }
   return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR), shutdownGraceMs: e.SHUTDOWN_GRACE_MS };
 }
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Redis, type RedisOptions } from 'ioredis';
-import { sentinelOptions } from './redis-address.js';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { clusterAddress, sentinelOptions } from './redis-address.js';
 
 /**
  * Connections by role, as BullMQ's production guide advises:
@@ -63,10 +63,30 @@ export function pingWithin(redis: Redis, ms = 1000): Promise<string> {
   return withTimeout(redis.ping(), ms, 'Redis PING');
 }
 
+/**
+ * A Redis Cluster client typed as a `Redis`: the fleet's commands all take keys under one hash tag, so each
+ * goes to the one node that owns the slot; BullMQ accepts a Cluster connection as it is.
+ */
+function clusterClient(c: NonNullable<ReturnType<typeof clusterAddress>>, role: RedisRole, name: string): Redis {
+  const { retryStrategy, enableOfflineQueue, ...perNode } = redisOptions(role, name);
+  const cluster = new Cluster(c.nodes, {
+    clusterRetryStrategy: retryStrategy as (times: number) => number,
+    enableOfflineQueue,
+    enableReadyCheck: true,
+    redisOptions: { ...perNode, ...(c.username && { username: c.username }), ...(c.password !== undefined && { password: c.password }) },
+  });
+  return cluster as unknown as Redis;
+}
+
 /** Opens a connection with an `error` listener attached (an unlistened ioredis error would crash the process). */
 export function createRedis(url: string, role: RedisRole, name: string, logger = new Logger(`redis:${name}`)): Redis {
   const sentinel = sentinelOptions(url);
-  const redis = sentinel ? new Redis({ ...redisOptions(role, name), ...sentinel }) : new Redis(url, redisOptions(role, name));
+  const cluster = clusterAddress(url);
+  const redis = cluster
+    ? clusterClient(cluster, role, name)
+    : sentinel
+      ? new Redis({ ...redisOptions(role, name), ...sentinel })
+      : new Redis(url, redisOptions(role, name));
   let lastError = '';
   redis.on('error', (err: Error) => {
     if (err.message !== lastError) logger.warn(`${err.message}`);
@@ -101,6 +121,11 @@ export async function waitUntilReady(redis: Redis, url: string, timeoutMs = 5000
 
 /** Every key matching `pattern`, a batch at a time, with SCAN (never KEYS). */
 async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]> {
+  const cluster: unknown = redis;
+  if (cluster instanceof Cluster) {
+    for (const node of cluster.nodes('master')) yield* scanKeys(node, pattern);
+    return;
+  }
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -112,7 +137,11 @@ async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]
 /** Deletes every key matching `pattern` (UNLINK); returns how many. */
 export async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
   let deleted = 0;
-  for await (const keys of scanKeys(redis, pattern)) deleted += await redis.unlink(...keys);
+  const cluster = (redis as unknown) instanceof Cluster;
+  for await (const keys of scanKeys(redis, pattern)) {
+    // On a cluster one key at a time: keys that match may sit in different slots.
+    deleted += cluster ? (await Promise.all(keys.map((k) => redis.unlink(k)))).reduce((s, n) => s + n, 0) : await redis.unlink(...keys);
+  }
   return deleted;
 }
 

@@ -5,7 +5,8 @@
  */
 export class FleetKeys {
   constructor(readonly prefix: string) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix)) throw new RangeError(`invalid key prefix "${prefix}"`);
+    // `{name}` is a hash tag: on a Redis Cluster every key of the fleet then hashes to one slot.
+    if (!/^([A-Za-z0-9_-]{1,64}|\{[A-Za-z0-9_-]{1,64}\})$/.test(prefix)) throw new RangeError(`invalid key prefix "${prefix}"`);
   }
 
   /** The `prefix` option for BullMQ's Queue and Worker. */

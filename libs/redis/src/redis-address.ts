@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import type { ClusterNode, RedisOptions } from 'ioredis';
 
 /**
  * `REDIS_URL` names either one server (`redis://`, `rediss://`) or a master found through Redis Sentinel:
@@ -28,3 +28,24 @@ export function sentinelOptions(url: string): RedisOptions | undefined {
 }
 
 export const isSentinelUrl = (url: string): boolean => url.startsWith('redis+sentinel://');
+
+/**
+ * `redis+cluster://[user:password@]host:port[,host:port...]` names a Redis Cluster by some of its nodes (the
+ * client discovers the rest). The fleet keeps every key under one hash tag (`FLEET_PREFIX={fleet}`), so its
+ * transactions and BullMQ's scripts stay in one slot.
+ */
+export function clusterAddress(url: string): { nodes: ClusterNode[]; username?: string; password?: string } | undefined {
+  const m = /^redis\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)\/?$/.exec(url);
+  if (!m) return undefined;
+  const [, user, password, hosts] = m;
+  return {
+    nodes: hosts.split(',').map((h) => {
+      const [host, port] = h.split(':');
+      return { host, port: Number(port || 6379) };
+    }),
+    ...(user && { username: decodeURIComponent(user) }),
+    ...(password !== undefined && { password: decodeURIComponent(password) }),
+  };
+}
+
+export const isClusterUrl = (url: string): boolean => url.startsWith('redis+cluster://');
