@@ -12,6 +12,7 @@ import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
 import { shortSuite } from './short-suite.js';
+import { clusterDrain } from './cluster-drain.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -27,11 +28,11 @@ const { values: o } = parseArgs({
   },
 });
 const quick = o.quick;
-const N = Number(o.tasks ?? (quick ? 5000 : 20_000));
+const N = Number(o.tasks ?? (quick ? 4000 : 20_000));
 const W = Number(o.workers);
 const C = Number(o.concurrency);
 const REPS = Number(o.reps ?? (quick ? 2 : 3));
-const SUBMIT = Number(o.submit ?? (quick ? 5000 : 10_000));
+const SUBMIT = Number(o.submit ?? (quick ? 4000 : 10_000));
 const LATENCY = Number(o.latency ?? (quick ? 30 : 100));
 const EVENTS = Number(o.events ?? (quick ? 30_000 : 100_000));
 const url = loadCommonSettings(process.env).redisUrl;
@@ -410,6 +411,7 @@ async function main() {
     const ing = await ingest();
     log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}); commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`);
   }
+  if (only?.has('cluster')) await clusterDrain({ dist, tasksPerPool: quick ? 1000 : 5000, concurrency: C, log });
   if (only) {
     log(JSON.stringify({ drains, submits }, (k, v: unknown) => (k === 'topCommands' ? undefined : v)));
     return;
@@ -420,10 +422,11 @@ async function main() {
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
   const ing = await ingest();
   log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)})`);
-  const span = await makespan({ redis, url, dist, scale: quick ? 0.2 : 1, log });
+  const span = await makespan({ redis, url, dist, scale: quick ? 0.15 : 1, log });
   log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
+  const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 1000 : 5000, concurrency: C, log });
 
   const med = (k: Kind, f: (d: Awaited<ReturnType<typeof drain>>) => number) => median(drains[k].map(f));
   const drainRate = { raw: med('raw', (d) => d.rate), equal: med('equal', (d) => d.rate), fleet: med('fleet', (d) => d.rate) };
@@ -478,6 +481,7 @@ async function main() {
     ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 150_000 },
     makespan: span,
     short_suite: suite,
+    cluster: onCluster,
     memory: {
       worker_peak_rss_mb: med('fleet', (d) => d.rss),
       raw_worker_peak_rss_mb: med('raw', (d) => d.rss),
@@ -510,6 +514,7 @@ async function main() {
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
     `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,
     `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${r2(span.history.efficiency)} by history (${r2(span.history.wall_s)} s); ${r2(span.no_history.efficiency)} before any history | — | ${r2(span.hash_split.efficiency)} hash split like Jest --shard (${r2(span.hash_split.wall_s)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
+    `| drain on a 3-master Redis Cluster, ${onCluster.pools} pools × 1 worker, ${fmt(onCluster.tasks)} tasks (tasks/s; one hash tag: every pool on one master) | ${fmt(onCluster.cluster_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.ratio)} | — |`,
     `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,
   ].join('\n');
   mkdirSync(o.out, { recursive: true });

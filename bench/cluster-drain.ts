@@ -1,0 +1,105 @@
+// Drain on a 3-master Redis Cluster against one Redis, in one run: three pools, one worker each, the same
+// tasks. Both Redis servers are private and fresh. On a cluster the fleet keeps every key under one hash tag
+// (its transactions and BullMQ's scripts need one slot), so the three pools share one master: this measures
+// what running on a cluster costs the fleet (the cluster client's slot routing), not a spread.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { compactQueuedTask, newTaskId, parseTask } from '@fleet/contracts';
+import { createRedis, FleetKeys, taskJobOptions, WorkerRegistry } from '@fleet/redis';
+import { pathToFileURL } from 'node:url';
+import { repoRoot } from '@fleet/config';
+import type * as RedisServers from '../scripts/lib/redis-server.mjs';
+import { type Proc, run, until } from './bench-support.js';
+
+const POOLS = ['p1', 'p2', 'p3'];
+
+export async function clusterDrain(opts: { dist: (...p: string[]) => string; tasksPerPool: number; concurrency: number; log: (m: string) => void }) {
+  // scripts/ is not compiled into dist: load the helpers from the repository.
+  const { startRedisCluster, startRedisServer } = (await import(
+    pathToFileURL(join(repoRoot(), 'scripts', 'lib', 'redis-server.mjs')).href
+  )) as typeof RedisServers;
+  const configDir = mkdtempSync(join(tmpdir(), 'fleet-bench-cluster-'));
+  writeFileSync(
+    join(configDir, 'worker_templates.json'),
+    JSON.stringify(
+      Object.fromEntries(POOLS.map((p) => [p, { provider: 'LOCAL', resources: { cpu: 1 }, concurrency: opts.concurrency, capabilities: [p] }])),
+    ),
+  );
+  const parsed = parseTask({ type: 'synthetic', name: 'noop', config: { duration_ms: 0 } });
+  if (!parsed.ok) throw new Error('bad bench task');
+  const task = parsed.value;
+  const drainOn = async (url: string) => {
+    const prefix = '{bench-cluster}';
+    const keys = new FleetKeys(prefix);
+    const client: Redis = createRedis(url, 'consumer', 'bench-cluster');
+    const queues = POOLS.map((p) => new Queue(p, { connection: client, prefix: keys.bullPrefix }));
+    const workers: Proc[] = [];
+    try {
+      for (const q of queues) {
+        await q.pause();
+        for (let i = 0; i < opts.tasksPerPool; i += 1000) {
+          const n = Math.min(1000, opts.tasksPerPool - i);
+          await q.addBulk(
+            Array.from({ length: n }, () => ({
+              name: task.type,
+              data: compactQueuedTask(task, 'bench'),
+              opts: taskJobOptions(newTaskId('bench'), task),
+            })),
+          );
+        }
+      }
+      const env = { REDIS_URL: url, FLEET_PREFIX: prefix, CONFIG_DIR: configDir, WORKER_HEARTBEAT_MS: '200' };
+      for (const p of POOLS) workers.push(run([opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', p, '--id', `c-${p}`], env));
+      const registry = new WorkerRegistry(client, keys);
+      await until(async () => (await registry.list()).length === POOLS.length, 'the cluster bench workers to register', 60_000);
+      const total = POOLS.length * opts.tasksPerPool;
+      const t0 = performance.now();
+      await Promise.all(queues.map((q) => q.resume()));
+      await until(
+        async () => {
+          let done = 0;
+          for (const q of queues) done += (await q.getJobCounts('completed')).completed ?? 0;
+          return done === total;
+        },
+        `${total} tasks on ${url}`,
+        300_000,
+        20,
+      );
+      return total / ((performance.now() - t0) / 1000);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(queues.map((q) => q.close()));
+      client.disconnect();
+    }
+  };
+  try {
+    const one = await startRedisServer();
+    let oneRate: number;
+    try {
+      oneRate = await drainOn(one.url);
+    } finally {
+      await one.stop('SIGKILL');
+    }
+    opts.log(`cluster drain: one Redis ${Math.round(oneRate)} tasks/s`);
+    const cluster = await startRedisCluster({ masters: 3 });
+    let clusterRate: number;
+    try {
+      clusterRate = await drainOn(cluster.url);
+    } finally {
+      await cluster.stop();
+    }
+    opts.log(`cluster drain: 3-master cluster ${Math.round(clusterRate)} tasks/s`);
+    return {
+      pools: POOLS.length,
+      tasks: POOLS.length * opts.tasksPerPool,
+      one_redis_tasks_per_s: oneRate,
+      cluster_tasks_per_s: clusterRate,
+      ratio: clusterRate / oneRate,
+    };
+  } finally {
+    rmSync(configDir, { recursive: true, force: true });
+  }
+}
