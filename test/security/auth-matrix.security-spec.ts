@@ -49,6 +49,7 @@ const ROUTES: Route[] = [
   { app: 'resource-manager', method: 'PUT', path: '/pools/:pool', roles: ['operate'], body: { workers: 0 } },
   { app: 'resource-manager', method: 'DELETE', path: '/pools/:pool/pin', roles: ['operate'] },
   { app: 'resource-manager', method: 'GET', path: '/decisions', roles: READ },
+  { app: 'resource-manager', method: 'GET', path: '/hosts', roles: READ },
   { app: 'resource-manager', method: 'GET', path: '/health', roles: 'public' },
   { app: 'trend-analyzer', method: 'GET', path: '/alerts', roles: READ },
   { app: 'trend-analyzer', method: 'GET', path: '/metrics/summary', roles: READ },

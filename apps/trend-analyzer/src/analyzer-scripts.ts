@@ -12,12 +12,14 @@
  * A test file's attempt that ran its course (passed or failed, not timed out or errored) moves the file's
  * expected duration (`<pool>|<file>` in the durations hash): an exponentially weighted mean, weight 0.3.
  *
- * KEYS: stream, counters hash, series index set, durations hash.
  * A sample of a series not kept yet is refused (and counted as `series_refused`) once `max series` are kept.
+ * Counters are added up and samples gathered per series over the batch, then written with one HINCRBY per
+ * counter and one RPUSH per series (in chunks), so Redis's work grows with the events, not with the calls.
  *
- * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, entry count, then per entry:
- *   id, seen bucket ('' for none), seen member, duration key ('' for none), duration (ms), counter count,
- *   (name, increment)…, sample count, (series, "at value")…
+ * KEYS: stream, counters hash, series index set, durations hash.
+ * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, then the batch as
+ * JSON: one array per entry, [id, seen bucket ('' for none), seen member, duration key ('' for none),
+ * duration (ms), [counter name, increment, …], [series, "at value …", …]].
  * Returns the events counter after the commit, then per entry what became of it: 1 applied, 2 a duplicate,
  * 0 not this commit's (acknowledged before, by this or another analyzer).
  */
@@ -25,19 +27,23 @@ export const COMMIT_BATCH = `
 local stream, counters, index, durations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxSeries = tonumber(ARGV[6])
-local n = tonumber(ARGV[7])
-local i = 8
-local touched = {}
+local batch = cjson.decode(ARGV[7])
+local rows = {}
+local order = {}
+local incs = {}
+local incOrder = {}
 local fresh = {}
 local kept = redis.call('SCARD', index)
 local out = {0}
-for _ = 1, n do
-  local id, bucket, member, dkey, dvalue = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local nc = tonumber(ARGV[i + 5])
-  local c0 = i + 6
-  local ns = tonumber(ARGV[c0 + 2 * nc])
-  local s0 = c0 + 2 * nc + 1
-  i = s0 + 2 * ns
+local function inc(name, by)
+  if incs[name] == nil then
+    incs[name] = 0
+    incOrder[#incOrder + 1] = name
+  end
+  incs[name] = incs[name] + by
+end
+for _, e in ipairs(batch) do
+  local id, bucket, member, dkey, dvalue, cs, ss = e[1], e[2], e[3], e[4], e[5], e[6], e[7]
   local status = 0
   if redis.call('XACK', stream, group, id) == 1 then
     local apply = true
@@ -45,7 +51,7 @@ for _ = 1, n do
       local seen = seenBase .. bucket
       if redis.call('SADD', seen, member) == 0 then
         apply = false
-        redis.call('HINCRBY', counters, 'duplicates', 1)
+        inc('duplicates', 1)
       elseif not fresh[seen] then
         fresh[seen] = true
         redis.call('EXPIRE', seen, seenTtl)
@@ -53,34 +59,42 @@ for _ = 1, n do
     end
     if apply and dkey ~= '' then
       local old = tonumber(redis.call('HGET', durations, dkey))
-      local v = tonumber(dvalue)
-      redis.call('HSET', durations, dkey, math.floor(old and (0.7 * old + 0.3 * v) or v))
+      redis.call('HSET', durations, dkey, math.floor(old and (0.7 * old + 0.3 * dvalue) or dvalue))
     end
     status = apply and 1 or 2
     if apply then
-      for k = 0, nc - 1 do
-        redis.call('HINCRBY', counters, ARGV[c0 + 2 * k], tonumber(ARGV[c0 + 2 * k + 1]))
-      end
-      for k = 0, ns - 1 do
-        local series = ARGV[s0 + 2 * k]
-        if not touched[series] and redis.call('SISMEMBER', index, series) == 0 then
-          if kept >= maxSeries then
-            series = nil
-            redis.call('HINCRBY', counters, 'series_refused', 1)
-          else
-            kept = kept + 1
+      for k = 1, #cs, 2 do inc(cs[k], cs[k + 1]) end
+      for k = 1, #ss, 2 do
+        local series = ss[k]
+        if rows[series] == nil then
+          if redis.call('SISMEMBER', index, series) == 0 then
+            if kept >= maxSeries then
+              series = nil
+              inc('series_refused', 1)
+            else
+              kept = kept + 1
+            end
+          end
+          if series then
+            rows[series] = {}
+            order[#order + 1] = series
           end
         end
         if series then
-          redis.call('RPUSH', seriesBase .. series, ARGV[s0 + 2 * k + 1])
-          touched[series] = true
+          local list = rows[series]
+          list[#list + 1] = ss[k + 1]
         end
       end
     end
   end
   out[#out + 1] = status
 end
-for series in pairs(touched) do
+for _, name in ipairs(incOrder) do redis.call('HINCRBY', counters, name, incs[name]) end
+for _, series in ipairs(order) do
+  local list = rows[series]
+  for from = 1, #list, 1000 do
+    redis.call('RPUSH', seriesBase .. series, unpack(list, from, math.min(from + 999, #list)))
+  end
   redis.call('LTRIM', seriesBase .. series, -window, -1)
   redis.call('SADD', index, series)
 end
