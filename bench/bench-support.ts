@@ -115,3 +115,16 @@ export function commandDelta(before: Map<string, number>, after: Map<string, num
     .sort((a, b) => b[1] - a[1]);
   return { total: delta.reduce((s, [, n]) => s + n, 0), top: delta.slice(0, 8) };
 }
+
+/** A JSON client for one app's HTTP API: `api<T>(method, path, body?)` resolves with the answer, or throws with its status. */
+export function jsonApi(base: string): <T>(method: string, path: string, body?: unknown) => Promise<T> {
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { deleteMatching, FleetKeys } from '@fleet/redis';
 import { hashShard, idealMakespanMs } from '@fleet/runs';
-import { freePort, type Proc, run, until } from './bench-support.js';
+import { freePort, jsonApi, type Proc, run, until } from './bench-support.js';
 
 const FILES = 200;
 const SLOTS = 4;
@@ -67,15 +67,7 @@ export async function makespan(opts: { redis: Redis; url: string; dist: (...p: s
     ...[0, 1].map((i) => run([opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', 'ms', '--id', `ms${i}`], env)),
     ...Array.from({ length: SLOTS }, (_, s) => run([opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', `shard${s}`, '--id', `shard${s}`], env)),
   ];
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
+  const api = jsonApi(base);
   /** Submits runs together; resolves with the wall time until every file of every run is done, and the runs. */
   const timed = async (specs: object[]): Promise<{ ms: number; runs: RunView[] }> => {
     const t0 = performance.now();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { deleteMatching, FleetKeys } from '@fleet/redis';
-import { freePort, median, type Proc, run, until } from './bench-support.js';
+import { freePort, jsonApi, median, type Proc, run, until } from './bench-support.js';
 
 const FINAL = new Set(['passed', 'failed', 'cancelled', 'error']);
 
@@ -68,15 +68,7 @@ export async function shortSuite(opts: {
     run([...opts.nodeFlags, opts.dist('apps', 'coordinator', 'src', 'main.js')], { ...env, COORDINATOR_PORT: String(port) }),
     run([...opts.nodeFlags, opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', 'suite', '--id', 'suite0'], env),
   ];
-  const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
+  const api = jsonApi(base);
   const fleetRun = async () => {
     const t0 = performance.now();
     const { id } = await api<{ id: string }>('POST', '/runs', { name: 'short suite', tests: ['suite/'] });

@@ -62,3 +62,10 @@ export async function waitAllFinished(coordinator: Service, ids: readonly string
   for (const s of states) by[s] = (by[s] ?? 0) + 1;
   return by;
 }
+
+/** Submits `n` synthetic tasks as one batch and waits until every one of them has completed; returns their ids. */
+export async function submitAndComplete(coordinator: Service, n: number, config: Record<string, unknown> = {}): Promise<string[]> {
+  const ids = (await coordinator.http.post('/tasks/batch').send(syntheticBatch(n, config)).expect(201)).body.ids as string[];
+  expect(await waitAllFinished(coordinator, ids)).toEqual({ completed: n });
+  return ids;
+}

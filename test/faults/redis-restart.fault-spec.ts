@@ -1,5 +1,5 @@
 import { isolatedSuite, type Service, waitFor } from '@fleet/testing';
-import { faultConfigFiles, jsonPost, statusOf, syntheticBatch, waitAllFinished } from './fault-fixtures.js';
+import { faultConfigFiles, jsonPost, statusOf, submitAndComplete } from './fault-fixtures.js';
 
 describe('Redis restarted without persistence in the middle of a run (its data lost)', () => {
   const suite = isolatedSuite('restart', faultConfigFiles(), { privateRedis: {} });
@@ -13,13 +13,7 @@ describe('Redis restarted without persistence in the middle of a run (its data l
     const poolSize = async () => (await rm.http.get('/pools/cpu').expect(200)).body as { running: number; workers: unknown[] };
     await waitFor(async () => (await poolSize()).running === 2, { what: 'two workers (min_workers)' });
 
-    const before = (
-      await coordinator.http
-        .post('/tasks/batch')
-        .send(syntheticBatch(20, { duration_ms: 50 }))
-        .expect(201)
-    ).body.ids as string[];
-    expect(await waitAllFinished(coordinator, before)).toEqual({ completed: 20 });
+    await submitAndComplete(coordinator, 20, { duration_ms: 50 });
     await waitFor(async () => (await analyzer.http.get('/metrics/summary')).body.events.processed === 20, {
       what: 'the analyzer to count 20 events',
     });
@@ -42,13 +36,7 @@ describe('Redis restarted without persistence in the middle of a run (its data l
     })();
     for (const app of apps)
       await waitFor(async () => (await statusOf(`${app.url}/health`)) === 200, { what: `${app.url}/health back to 200`, timeoutMs: 20_000 });
-    const after = (
-      await coordinator.http
-        .post('/tasks/batch')
-        .send(syntheticBatch(20, { duration_ms: 50 }))
-        .expect(201)
-    ).body.ids as string[];
-    expect(await waitAllFinished(coordinator, after)).toEqual({ completed: 20 });
+    await submitAndComplete(coordinator, 20, { duration_ms: 50 });
     await watching;
     expect(most).toBeLessThanOrEqual(3);
     await waitFor(async () => (await poolSize()).running === 2, { what: 'the pool back at exactly two workers' });

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { isolatedSuite, type PrivateRedis, startRedisServer, waitFor } from '@fleet/testing';
-import { faultConfigFiles, jsonPost, statusOf, syntheticBatch, waitAllFinished } from './fault-fixtures.js';
+import { faultConfigFiles, jsonPost, statusOf, submitAndComplete, syntheticBatch, waitAllFinished } from './fault-fixtures.js';
 
 const MASTER = 'fleetmaster';
 
@@ -77,13 +77,7 @@ describe('Redis Sentinel: the master is killed and a replica promoted', () => {
     suite.worker({ pool: 'cpu', env: { REDIS_URL: url } });
     suite.worker({ pool: 'cpu', env: { REDIS_URL: url } });
 
-    const before = (
-      await coordinator.http
-        .post('/tasks/batch')
-        .send(syntheticBatch(20, { duration_ms: 20 }))
-        .expect(201)
-    ).body.ids as string[];
-    expect(await waitAllFinished(coordinator, before)).toEqual({ completed: 20 });
+    const before = await submitAndComplete(coordinator, 20, { duration_ms: 20 });
     // What the master acknowledged has reached the replica before the failure is injected.
     await waitFor(async () => (await replication(master.port)).slave0?.includes(`offset=${(await replication(master.port)).master_repl_offset}`), {
       what: 'the replica to catch up',

@@ -3,7 +3,7 @@ import { conflict, notFound, unprocessable } from '@fleet/app';
 import type { ManagedPool, ResourceManagerSettings } from '@fleet/config';
 import type { CrashLoop } from './worker-supervisor.js';
 import { WorkerSupervisor } from './worker-supervisor.js';
-import { FleetStateRepository } from './fleet-state.repository.js';
+import { FleetStateRepository, type HostRecord } from './fleet-state.repository.js';
 import { RM_SETTINGS } from './rm-settings.js';
 import { ScalingService } from './scaling.service.js';
 
@@ -40,20 +40,14 @@ export interface PoolView {
   quotas: Record<string, number>;
 }
 
-export interface HostView {
-  id: string;
-  hostname: string;
-  slots: number;
-  /** Pools it may run, with its limit for each. */
-  pools: Record<string, number>;
-  /** Its worker processes by pool (starting, ready, draining), as of its last beat. */
-  workers: Record<string, number>;
+/** A live host as `GET /hosts` shows it: its record, its quotas from the plan, and who it is. */
+export type HostView = Omit<HostRecord, 'at' | 'ttl_ms'> & {
   /** Its quotas by pool, from the lease holder's plan. */
   quotas: Record<string, number>;
   last_beat: string;
   holds_lease: boolean;
   this_manager: boolean;
-}
+};
 
 /** What operators see and steer: pool views, pins (validated against the pool's limits), decisions. */
 @Injectable()

@@ -230,7 +230,7 @@ export class ScalingService {
         live: liveOf(h),
       }));
       const r = assignQuotas({ desired: o.status.decision.desired, maxWorkers: o.cfg.policy.maxWorkers, hosts, unowned });
-      for (const h of live) (quotas[h.id])[pool] = r.quotas[h.id] ?? 0;
+      for (const h of live) quotas[h.id][pool] = r.quotas[h.id] ?? 0;
       o.status.plan = { quotas: r.quotas, unplaced: r.unplaced, unowned };
     }
     return quotas;

@@ -61,20 +61,13 @@ describe('assignQuotas', () => {
     const lowered = assignQuotas({ desired: 2, maxWorkers: 4, unowned: 0, hosts });
     expect(lowered.quotas.a + lowered.quotas.b).toBe(2);
     // Worker-for-worker: with a at quota 2 but 4 still live, a raise of b waits.
-    const waiting = assignQuotas({
-      desired: 4,
-      maxWorkers: 4,
-      unowned: 0,
-      hosts: [host('a', { quota: 2, live: 4, slots: 2 }), host('b', { slots: 8 })],
-    });
+    // Two hosts, max 4: a lowered to quota 2, b with room; a raise of b waits for a's workers to go.
+    const moving = (aLive: number) =>
+      assignQuotas({ desired: 4, maxWorkers: 4, unowned: 0, hosts: [host('a', { quota: 2, live: aLive, slots: 2 }), host('b', { slots: 8 })] });
+    const waiting = moving(4);
     expect(waiting.quotas).toEqual({ a: 2, b: 0 });
     expect(waiting.unplaced).toBe(2);
-    const later = assignQuotas({
-      desired: 4,
-      maxWorkers: 4,
-      unowned: 0,
-      hosts: [host('a', { quota: 2, live: 2, slots: 2 }), host('b', { slots: 8 })],
-    });
+    const later = moving(2);
     expect(later.quotas).toEqual({ a: 2, b: 2 });
   });
 
