@@ -1,4 +1,4 @@
-import { loadWorkerSettings } from './app-settings.js';
+import { loadResourceManagerSettings, loadWorkerSettings } from './app-settings.js';
 import { ConfigError } from './config-error.js';
 import { loadCommonSettings } from './env.js';
 import { DEFAULT_CONFIG_DIR } from './paths.js';
@@ -43,5 +43,17 @@ describe('environment settings', () => {
   ])('refuses %p %p', (argv, env, message) => {
     expect(() => loadWorkerSettings(argv, env)).toThrow(ConfigError);
     expect(() => loadWorkerSettings(argv, env)).toThrow(message);
+  });
+
+  it('reads the host a resource manager offers: slots, and the pools it may run with a limit each', () => {
+    const all = loadResourceManagerSettings({ RM_HOST_SLOTS: '8' });
+    expect(all.host.slots).toBe(8);
+    // Every pool it scales (the example's gpu pool is MANUAL), up to the pool's max_workers.
+    expect(Object.keys(all.host.pools)).toEqual(['cpu']);
+    expect(loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu=3' }).host.pools).toEqual({ cpu: 3 });
+    expect(loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu' }).host.pools).toEqual(all.host.pools);
+    expect(() => loadResourceManagerSettings({ RM_HOST_POOLS: 'gpu=1' })).toThrow('RM_HOST_POOLS: "gpu" is not a pool this manager scales');
+    expect(() => loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu=-1' })).toThrow('RM_HOST_POOLS: cpu: the limit must be an integer');
+    expect(() => loadResourceManagerSettings({ RM_HOST_SLOTS: '0' })).toThrow('RM_HOST_SLOTS');
   });
 });
