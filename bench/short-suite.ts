@@ -61,7 +61,7 @@ export async function shortSuite(opts: {
       },
     }),
   );
-  const env = { REDIS_URL: opts.url, FLEET_PREFIX: prefix, CONFIG_DIR: dir, RUNS_TICK_MS: '50', RATE_LIMIT_PER_MINUTE: '1000000' };
+  const env = { REDIS_URL: opts.url, FLEET_PREFIX: prefix, CONFIG_DIR: dir, RATE_LIMIT_PER_MINUTE: '1000000' };
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const procs: Proc[] = [
