@@ -34,7 +34,7 @@ const C = Number(o.concurrency);
 const REPS = Number(o.reps ?? (quick ? 2 : 3));
 const SUBMIT = Number(o.submit ?? (quick ? 4000 : 10_000));
 const LATENCY = Number(o.latency ?? (quick ? 30 : 100));
-const EVENTS = Number(o.events ?? (quick ? 30_000 : 100_000));
+const EVENTS = Number(o.events ?? (quick ? 20_000 : 100_000));
 const url = loadCommonSettings(process.env).redisUrl;
 const dist = (...p: string[]) => join(repoRoot(), 'dist', ...p);
 const redis = new Redis(url, { maxRetriesPerRequest: null });
@@ -415,7 +415,7 @@ async function main() {
     log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}); commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`);
   }
   if (only?.has('latency')) log(`latency: ${JSON.stringify({ raw: await latency('raw'), fleet: await latency('fleet') })}`);
-  if (only?.has('cluster')) await clusterDrain({ dist, tasksPerPool: quick ? 1000 : 5000, concurrency: C, log });
+  if (only?.has('cluster')) await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   if (only) {
     log(JSON.stringify({ drains, submits }, (k, v: unknown) => (k === 'topCommands' ? undefined : v)));
     return;
@@ -426,11 +426,11 @@ async function main() {
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
   const ing = await ingest();
   log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)})`);
-  const span = await makespan({ redis, url, dist, scale: quick ? 0.15 : 1, log });
+  const span = await makespan({ redis, url, dist, scale: quick ? 0.15 : 1, files: quick ? 100 : 200, log });
   log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
-  const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 1000 : 5000, concurrency: C, log });
+  const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
 
   const med = (k: Kind, f: (d: Awaited<ReturnType<typeof drain>>) => number) => median(drains[k].map(f));
   const drainRate = { raw: med('raw', (d) => d.rate), equal: med('equal', (d) => d.rate), fleet: med('fleet', (d) => d.rate) };

@@ -10,7 +10,6 @@ import { deleteMatching, FleetKeys } from '@fleet/redis';
 import { hashShard, idealMakespanMs } from '@fleet/runs';
 import { freePort, jsonApi, type Proc, run, until } from './bench-support.js';
 
-const FILES = 200;
 const SLOTS = 4;
 
 interface RunView {
@@ -23,16 +22,17 @@ interface RunView {
  * File i's duration: six long ones (more than there are slots), last by name, so an order blind to durations
  * starts them last; the other 194 short and uneven.
  */
-const durationMs = (i: number, scale: number) => Math.round((i >= FILES - 6 ? 4000 : 50 + ((i * 37) % 200)) * scale);
+const durationMs = (i: number, files: number, scale: number) => Math.round((i >= files - 6 ? 4000 : 50 + ((i * 37) % 200)) * scale);
 
-export async function makespan(opts: { redis: Redis; url: string; dist: (...p: string[]) => string; scale: number; log: (m: string) => void }) {
+export async function makespan(opts: { redis: Redis; url: string; dist: (...p: string[]) => string; scale: number; files: number; log: (m: string) => void }) {
+  const FILES = opts.files;
   const prefix = `bench-${process.pid}-makespan`;
   const dir = mkdtempSync(join(tmpdir(), 'fleet-makespan-'));
   mkdirSync(join(dir, 'suite'));
   const shardOf = new Map<string, number>();
   for (let i = 0; i < FILES; i++) {
     const key = `suite/f${String(i).padStart(3, '0')}.wait`;
-    writeFileSync(join(dir, key), `#!/bin/sh\nsleep ${(durationMs(i, opts.scale) / 1000).toFixed(3)}\n`);
+    writeFileSync(join(dir, key), `#!/bin/sh\nsleep ${(durationMs(i, FILES, opts.scale) / 1000).toFixed(3)}\n`);
     chmodSync(join(dir, key), 0o755);
     shardOf.set(key, hashShard(key, SLOTS));
   }
