@@ -52,7 +52,7 @@ export class ResourceManagerMetrics {
     metrics.gauge('fleet_pool_crash_loop', '1 while the pool’s workers crash before becoming ready (starting more is held)', ['pool'], (g) => {
       for (const p of pools.list()) g.set({ pool: p.pool }, p.crash_loop ? 1 : 0);
     });
-    metrics.gauge('fleet_resource_manager_lease_held', '1 while this manager holds the lease and acts for the fleet, 0 on standby', [], (g) => {
+    metrics.gauge('fleet_resource_manager_lease_held', '1 while this manager holds the lease and plans the fleet, 0 on the others', [], (g) => {
       g.set(scaling.acting ? 1 : 0);
     });
   }
