@@ -86,6 +86,14 @@ describe('the dashboard in a real browser, against a running fleet', () => {
       timeoutMs: 10_000,
     });
     await expect(page.locator('[data-pool="cpu"] .badge').first().textContent()).resolves.toBe('pinned at 3');
+    // The manager's host: it plans the fleet, runs the three workers and holds their quota.
+    const host = page.locator('#hosts tbody tr[data-host]');
+    await waitFor(async () => (await host.count()) === 1 && /cpu 3/.test((await host.locator('td').nth(5).textContent()) ?? ''), {
+      what: 'the hosts table to show the quota of 3',
+      timeoutMs: 10_000,
+    });
+    expect(await host.locator('td').nth(0).textContent()).toMatch(/plans$/);
+    expect(await host.locator('td').nth(4).textContent()).toBe('cpu 3');
     expect(await page.evaluate(() => performance.getEntriesByType('navigation' as never).length)).toBe(before);
     await shot('dashboard-pinned');
   });

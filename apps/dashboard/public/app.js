@@ -148,6 +148,31 @@ async function loadPools() {
   );
 }
 
+/** Each live host's slots, pools, workers and quotas; the one holding the lease plans the fleet. */
+async function loadHosts() {
+  const { hosts } = await api('resource-manager', '/hosts');
+  const pairs = (o) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  $('#hosts tbody').replaceChildren(
+    ...hosts.map((h) =>
+      el(
+        'tr',
+        { 'data-host': h.id },
+        el('td', {}, h.id, h.holds_lease ? el('span', { class: 'badge auto', title: 'holds the lease: plans the fleet' }, 'plans') : ''),
+        el('td', {}, h.hostname),
+        el('td', {}, h.slots),
+        el('td', {}, pairs(h.pools)),
+        el('td', {}, pairs(h.workers)),
+        el('td', {}, pairs(h.quotas)),
+        el('td', {}, ago(h.last_beat)),
+      ),
+    ),
+  );
+  if (!hosts.length) $('#hosts tbody').append(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'no host has reported yet')));
+}
+
 // ---- runs and tasks (coordinator) ----------------------------------------------------------------------
 /** Finished runs do not change: their full view is read once. */
 const finishedRuns = new Map();
@@ -368,7 +393,7 @@ function caption(s) {
 // ---- the loop ------------------------------------------------------------------------------------------
 let updatedAt = 0;
 async function refresh() {
-  const results = await Promise.allSettled([loadPools(), loadRuns(), loadTasks(), loadDecisions(), loadAlerts()]);
+  const results = await Promise.allSettled([loadPools(), loadHosts(), loadRuns(), loadTasks(), loadDecisions(), loadAlerts()]);
   const failed = results.find((r) => r.status === 'rejected');
   showError(failed ? failed.reason : null);
   if (!failed) updatedAt = Date.now();
