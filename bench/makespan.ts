@@ -24,7 +24,14 @@ interface RunView {
  */
 const durationMs = (i: number, files: number, scale: number) => Math.round((i >= files - 6 ? 4000 : 50 + ((i * 37) % 200)) * scale);
 
-export async function makespan(opts: { redis: Redis; url: string; dist: (...p: string[]) => string; scale: number; files: number; log: (m: string) => void }) {
+export async function makespan(opts: {
+  redis: Redis;
+  url: string;
+  dist: (...p: string[]) => string;
+  scale: number;
+  files: number;
+  log: (m: string) => void;
+}) {
   const FILES = opts.files;
   const prefix = `bench-${process.pid}-makespan`;
   const dir = mkdtempSync(join(tmpdir(), 'fleet-makespan-'));

@@ -62,6 +62,14 @@ async function main(): Promise<number> {
     run([dist('trend-analyzer')], { ...env, TREND_ANALYZER_PORT: String(ports.analyzer) }),
     run([dist('resource-manager')], { ...env, RESOURCE_MANAGER_PORT: String(ports.rm) }),
   ];
+  // Stopped from outside (a test's timeout, Ctrl-C): the apps it started go too, and nothing is left in Redis.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void Promise.all(apps.map((a) => a.stop()))
+        .then(() => deleteMatching(redis, `${prefix}:*`))
+        .finally(() => process.exit(1));
+    });
+  }
   const api = (port: number, path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init);
   let killed = 0;
   let killer: NodeJS.Timeout | undefined;
@@ -72,10 +80,13 @@ async function main(): Promise<number> {
     const started = Date.now();
     say(`${N} tasks (synthetic, ${DURATION_MS} ms), ${W} workers × ${C}, a worker SIGKILLed every ${KILL_EVERY_MS / 1000} s; prefix ${prefix}`);
 
-    // A worker killed every few seconds (by pid, from the registry); the resource manager replaces it.
+    // A worker killed every few seconds (by pid, from the registry); the resource manager replaces it. The
+    // victims are workers that have done work, as the manager has seen (their heartbeat said so a tick ago): a
+    // worker killed before it finished anything counts as a start-up crash, and enough of those are a crash
+    // loop by design (the manager then stops starting workers), which is not what this soak measures.
     killer = setInterval(() => {
       void (async () => {
-        const live = await new WorkerRegistry(redis, keys).list();
+        const live = (await new WorkerRegistry(redis, keys).list()).filter((w) => w.completed + w.failed > 0 && Date.now() - w.started_at > 2000);
         const victim = live[Math.floor(Math.random() * live.length)];
         if (!victim) return;
         try {

@@ -5,6 +5,7 @@ import {
   boundFailure,
   describeFieldErrors,
   parseQueuedTask,
+  prepareQueuedTaskParser,
   PERMANENT_FAILURES,
   type QueuedTask,
   type TaskFailure,
@@ -79,6 +80,7 @@ export class TaskConsumer {
   }
 
   start(): void {
+    prepareQueuedTaskParser();
     const s = this.settings;
     // The processor takes one argument on purpose: BullMQ then creates no AbortController per job (a
     // measurable cost at thousands of tasks per second); the attempt's controller is our own.

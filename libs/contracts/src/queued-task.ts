@@ -63,7 +63,10 @@ export function compactQueuedTask(task: Task, submittedBy: string, run?: RunRef)
  * to the zod parser, which decides and names the field.
  */
 let compiled: Record<TaskType, ValidateFunction> | undefined;
-/** Compiled on first use: only workers pay for it (about 100 ms at start). */
+/**
+ * Compiled once, on first use or by `prepareQueuedTaskParser` (about 100 ms): a worker does it before it
+ * takes work, so its first task does not wait for it.
+ */
 const fastCheck = (): Record<TaskType, ValidateFunction> => {
   if (compiled) return compiled;
   const ajv = new Ajv({ allErrors: false, strict: false });
@@ -73,6 +76,11 @@ const fastCheck = (): Record<TaskType, ValidateFunction> => {
   compiled = Object.fromEntries(branches.map((b) => [b.properties.type.const, ajv.compile(b)])) as Record<TaskType, ValidateFunction>;
   return compiled;
 };
+
+/** Compiles the fast payload check now (a worker calls this at start-up). */
+export function prepareQueuedTaskParser(): void {
+  fastCheck();
+}
 
 function fastParse(data: Record<string, unknown>): Task | undefined {
   const type = data.type as TaskType;
