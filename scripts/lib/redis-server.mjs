@@ -17,7 +17,7 @@ export const HOW_TO_GET_REDIS = [
 /**
  * The least-privilege ACL rules of a fleet's Redis user: keys under the fleet's prefix only, no channels, and
  * only the command categories BullMQ and the fleet use (no @dangerous command but INFO, which BullMQ and
- * ioredis read at connection). `keyPattern` is `<prefix>:*` for one fleet.
+ * ioredis read at connection), and TIME. `keyPattern` is `<prefix>:*` for one fleet.
  */
 export function fleetAclRules(keyPattern) {
   return [
@@ -41,6 +41,8 @@ export function fleetAclRules(keyPattern) {
     ].map((c) => `+@${c}`),
     '-@dangerous',
     '+info',
+    // The resource managers judge hosts' beats on Redis's clock.
+    '+time',
   ];
 }
 

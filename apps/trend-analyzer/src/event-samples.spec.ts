@@ -29,12 +29,6 @@ describe('samples', () => {
     }
   });
 
-  it('store no labels when the event has none of the change labels', () => {
-    const samples = samplesOf({ ...event, labels: { model_name: 'bert' } }, parseAnalyzerConfig({ metrics_grouping: ['model_name'] }).value);
-    expect(sampleRow(samples[0])).toBe('1750 250 cpu.odd%20id%2Fwith%20%25');
-    expect(parseSampleRow(sampleRow(samples[0]))).toEqual({ at: 1750, value: 250, task_id: 'cpu.odd id/with %' });
-  });
-
   it('read rows written before samples carried their task', () => {
     expect(parseSampleRow('1750 250')).toEqual({ at: 1750, value: 250 });
   });

@@ -14,12 +14,11 @@ export interface Sample {
 /** Labels a sample keeps, so an alert can name the commit (and branch, run, build) of its first sample after a change. */
 export const CHANGE_LABELS = ['commit', 'branch', 'run_id', 'build'] as const;
 
-/** A sample as stored in its series list: `<at> <value>[ <task id>[ <labels as JSON>]]`, both URI-encoded (no labels: none stored). */
+/** A sample as stored in its series list: `<at> <value>[ <task id> <labels as JSON>]`, both URI-encoded. */
 export function sampleRow(s: Sample): string {
-  if (s.task_id === undefined) return `${s.at} ${s.value}`;
-  const task = encodeURIComponent(s.task_id);
-  for (const _ in s.labels) return `${s.at} ${s.value} ${task} ${encodeURIComponent(JSON.stringify(s.labels))}`;
-  return `${s.at} ${s.value} ${task}`;
+  return s.task_id === undefined
+    ? `${s.at} ${s.value}`
+    : `${s.at} ${s.value} ${encodeURIComponent(s.task_id)} ${encodeURIComponent(JSON.stringify(s.labels ?? {}))}`;
 }
 
 export function parseSampleRow(row: string): { at: number; value: number; task_id?: string; labels?: Record<string, string> } {

@@ -101,10 +101,6 @@ export class IngestService {
     let lastClaim = 0;
     let ownPendingDone = false;
     let failures = 0;
-    // The commit of the last batch, still in Redis while the next batch is read (on the reader's connection)
-    // and decoded here: Node's work and Redis's overlap. Commits stay in order (each waits for the one before),
-    // and a failed one leaves its entries pending, which the own-pending pass reads again.
-    let committing: Promise<void> | undefined;
     while (this.running) {
       try {
         if (!ownPendingDone) {
@@ -121,24 +117,12 @@ export class IngestService {
             }
           }
           const batch = await this.repo.next(BATCH, BLOCK_MS);
-          if (batch.length > 0) {
-            const prepared = this.prepare(batch);
-            await committing;
-            committing = this.apply(prepared);
-            // Marked handled at once (a rejection before the next await would otherwise be unhandled); the
-            // next await still throws it.
-            void committing.catch(() => undefined);
-          } else await committing;
+          if (batch.length > 0) await this.process(batch);
         }
         this.health.lastSuccessAt = Date.now();
         this.health.lastError = null;
         failures = 0;
       } catch (err) {
-        // The failed commit (or the one in flight when something else failed) is settled before going on.
-        await committing?.catch(() => undefined);
-        committing = undefined;
-        // What was read but not committed is pending for this consumer: read it again first.
-        ownPendingDone = false;
         if (!this.running) break;
         const message = (err as Error).message;
         this.health.lastError = message;
@@ -151,7 +135,6 @@ export class IngestService {
         await sleep(Math.min(100 * 2 ** Math.min(failures, 5), 2000));
       }
     }
-    await committing?.catch(() => undefined);
   }
 
   /** The group is gone with Redis's data: create it again, record the gap, start counting afresh. */
@@ -174,11 +157,6 @@ export class IngestService {
 
   /** Turns a batch into per-entry effects and commits them with the entries' acknowledgements. */
   async process(entries: StreamEntry[]): Promise<void> {
-    await this.apply(this.prepare(entries));
-  }
-
-  /** Decodes a batch into what each entry changes (no Redis). */
-  private prepare(entries: StreamEntry[]): { effects: EntryEffects[]; decoded: Array<TimingEvent | 'malformed' | null> } {
     const effects: EntryEffects[] = [];
     const decoded: Array<TimingEvent | 'malformed' | null> = [];
     for (const [id, fields] of entries) {
@@ -209,11 +187,6 @@ export class IngestService {
         samples: samplesOf(e, this.settings.config),
       });
     }
-    return { effects, decoded };
-  }
-
-  /** Commits a prepared batch with its acknowledgements, then counts what it applied in the metrics. */
-  private async apply({ effects, decoded }: { effects: EntryEffects[]; decoded: Array<TimingEvent | 'malformed' | null> }): Promise<void> {
     const { counted, statuses } = await this.repo.commit(effects);
     this.counted = counted;
     statuses.forEach((status, i) => {
