@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { cpuTemplate, freePort, isolatedSuite, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, freePort, isolatedSuite, type Service, startHttpApps, waitFor } from '@fleet/testing';
 
 /** Debian's prometheus package brings promtool (`apt-get install -y prometheus`; .ci/run installs it). */
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool';
@@ -51,14 +51,7 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
     for (const [tool, path] of [['promtool', PROMTOOL]] as const) {
       if (!existsSync(path)) throw new Error(`no ${tool} at ${path}: install Debian's prometheus package (apt-get install -y prometheus)`);
     }
-    apps.coordinator = await suite.service('coordinator');
-    apps['resource-manager'] = await suite.service('resource-manager');
-    apps['trend-analyzer'] = await suite.service('trend-analyzer');
-    apps.dashboard = await suite.service('dashboard', {
-      COORDINATOR_URL: apps.coordinator.url,
-      RESOURCE_MANAGER_URL: apps['resource-manager'].url,
-      TREND_ANALYZER_URL: apps['trend-analyzer'].url,
-    });
+    Object.assign(apps, await startHttpApps(suite));
     // A worker run on its own (one per pod, say) serves health and metrics when WORKER_PORT is set; it logs at debug.
     workerPort = await freePort();
     const w = suite.worker({ pool: 'cpu', id: 'solo', env: { WORKER_PORT: String(workerPort), LOG_LEVEL: 'debug' } });

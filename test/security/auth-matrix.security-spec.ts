@@ -1,5 +1,5 @@
 import type { Role } from '@fleet/config';
-import { bearer, isolatedSuite, type Service } from '@fleet/testing';
+import { bearer, isolatedSuite, type Service, startHttpApps } from '@fleet/testing';
 import { CLIENTS, securedConfigFiles } from './security-fixtures.js';
 
 type App = 'coordinator' | 'resource-manager' | 'trend-analyzer' | 'dashboard';
@@ -73,14 +73,7 @@ describe('who may call what: every route of every app × no token, a bad token, 
   let runId = '';
 
   beforeAll(async () => {
-    apps.coordinator = await suite.service('coordinator');
-    apps['resource-manager'] = await suite.service('resource-manager');
-    apps['trend-analyzer'] = await suite.service('trend-analyzer');
-    apps.dashboard = await suite.service('dashboard', {
-      COORDINATOR_URL: apps.coordinator.url,
-      RESOURCE_MANAGER_URL: apps['resource-manager'].url,
-      TREND_ANALYZER_URL: apps['trend-analyzer'].url,
-    });
+    Object.assign(apps, await startHttpApps(suite));
     taskId = (await apps.coordinator.http.post('/tasks').set(bearer(CLIENTS.tokens.ci)).send(task).expect(201)).body.id;
     runId = (
       await apps.coordinator.http

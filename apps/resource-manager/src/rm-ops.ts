@@ -6,8 +6,8 @@ import { PoolsService } from './pools.service.js';
 import { ScalingService } from './scaling.service.js';
 
 /**
- * Ready when Redis answers and this manager knows the lease's state (it has finished a tick): it acts for the
- * fleet, or stands by while another holds the lease. Either way the body says which, and who holds it.
+ * Ready when Redis answers and this manager knows the lease's state (it has finished a tick): it plans the
+ * fleet, or follows the plan of the manager holding the lease. Either way the body says which, and who holds it.
  */
 @Injectable()
 export class ResourceManagerReadiness implements Readiness {

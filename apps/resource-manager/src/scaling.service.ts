@@ -113,6 +113,8 @@ export class ScalingService {
     this.supervisor.markReady(registry);
     const load = this.host.read();
     const now = await this.repo.now();
+    // Beaten before planning (a new host, the planner included, is in this tick's plan) and again after it
+    // started or stopped workers (the counts the next plan reads).
     await this.repo.beatHost(this.hostRecord(now));
     const observed = [];
     for (const pool of this.settings.config.pools) observed.push(await this.observe(pool, registry, pins.get(pool.pool), load));
@@ -201,9 +203,11 @@ export class ScalingService {
     const ids = new Set(live.map((h) => h.id));
     const quotas: Quotas = Object.fromEntries(live.map((h) => [h.id, {}]));
     const costOf = (pool: string) => Math.max(1, this.settings.templates.find((t) => t.pool === pool)?.resources.cpu ?? 1);
+    // A managed worker's id is `<manager>-<pool>-<n>` (WorkerSupervisor.start).
     const ownerOf = (w: WorkerRecord) => {
-      const m = new RegExp(`^(.+)-${w.pool.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+$`).exec(w.id);
-      return m && ids.has(m[1]) ? m[1] : undefined;
+      const at = w.id.lastIndexOf(`-${w.pool}-`);
+      const owner = at > 0 ? w.id.slice(0, at) : undefined;
+      return owner !== undefined && ids.has(owner) ? owner : undefined;
     };
     for (const o of observed) {
       if (!o.cfg.managed || !o.status.decision) continue;

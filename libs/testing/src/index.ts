@@ -7,4 +7,11 @@ export * from './service.js';
 export * from './task-queue.js';
 export * from './wait-for.js';
 export * from './worker-process.js';
-export { findRedisServer, fleetAclRules, freePort, type PrivateRedis, startRedisCluster, startRedisServer } from '../../../scripts/lib/redis-server.mjs';
+export {
+  findRedisServer,
+  fleetAclRules,
+  freePort,
+  type PrivateRedis,
+  startRedisCluster,
+  startRedisServer,
+} from '../../../scripts/lib/redis-server.mjs';

@@ -35,6 +35,21 @@ export interface SuiteOptions {
   privateRedis?: { appendonly?: 'always' | 'everysec'; extraArgs?: string[] };
 }
 
+/** The four HTTP apps on the suite's Redis and config, the dashboard forwarding to the other three. */
+export async function startHttpApps(
+  suite: IsolatedSuite,
+): Promise<Record<'coordinator' | 'resource-manager' | 'trend-analyzer' | 'dashboard', Service>> {
+  const coordinator = await suite.service('coordinator');
+  const rm = await suite.service('resource-manager');
+  const analyzer = await suite.service('trend-analyzer');
+  const dashboard = await suite.service('dashboard', {
+    COORDINATOR_URL: coordinator.url,
+    RESOURCE_MANAGER_URL: rm.url,
+    TREND_ANALYZER_URL: analyzer.url,
+  });
+  return { coordinator, 'resource-manager': rm, 'trend-analyzer': analyzer, dashboard };
+}
+
 /**
  * Declares a suite's isolation (call it at `describe` level): a unique key prefix, a temp CONFIG_DIR holding
  * `files`, a Redis connection (to the shared test Redis, or to a private server started for the suite). At
