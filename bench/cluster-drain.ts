@@ -1,14 +1,14 @@
 // Drain on a 3-master Redis Cluster against one Redis, in one run: three pools, one worker each, the same
-// tasks. Both Redis servers are private and fresh. On a cluster the fleet keeps every key under one hash tag
-// (its transactions and BullMQ's scripts need one slot), so the three pools share one master: this measures
-// what running on a cluster costs the fleet (the cluster client's slot routing), not a spread.
+// tasks. Every Redis is private and fresh. On the cluster twice: with every key under the fleet's one hash tag
+// (the three pools share one master), and with the pools spread (FLEET_SPREAD=pools, a prefix whose pools land
+// on three different masters). On one machine no gain is expected: it shows the spread works and what it costs.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { compactQueuedTask, newTaskId, parseTask } from '@fleet/contracts';
-import { createRedis, FleetKeys, taskJobOptions, WorkerRegistry } from '@fleet/redis';
+import { clusterMasterOf, createRedis, FleetKeys, type FleetSpread, taskJobOptions, WorkerRegistry } from '@fleet/redis';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '@fleet/config';
 import type * as RedisServers from '../scripts/lib/redis-server.mjs';
@@ -31,11 +31,19 @@ export async function clusterDrain(opts: { dist: (...p: string[]) => string; tas
   const parsed = parseTask({ type: 'synthetic', name: 'noop', config: { duration_ms: 0 } });
   if (!parsed.ok) throw new Error('bad bench task');
   const task = parsed.value;
-  const drainOn = async (url: string) => {
-    const prefix = '{bench-cluster}';
-    const keys = new FleetKeys(prefix);
+  const drainOn = async (url: string, spread: FleetSpread) => {
     const client: Redis = createRedis(url, 'consumer', 'bench-cluster');
-    const queues = POOLS.map((p) => new Queue(p, { connection: client, prefix: keys.bullPrefix }));
+    let prefix = '{bench-cluster}';
+    // Spread: a fleet name whose three pools' tags sit on three different masters.
+    for (let i = 0; spread === 'pools'; i++) {
+      const owners = await Promise.all(POOLS.map((p) => clusterMasterOf(client, `{bench-${i}:${p}}:x`)));
+      if (new Set(owners).size === POOLS.length || i === 500) {
+        prefix = `{bench-${i}}`;
+        break;
+      }
+    }
+    const keys = new FleetKeys(prefix, spread);
+    const queues = POOLS.map((p) => new Queue(p, { connection: client, prefix: keys.queuePrefix(p) }));
     const workers: Proc[] = [];
     try {
       for (const q of queues) {
@@ -51,7 +59,7 @@ export async function clusterDrain(opts: { dist: (...p: string[]) => string; tas
           );
         }
       }
-      const env = { REDIS_URL: url, FLEET_PREFIX: prefix, CONFIG_DIR: configDir, WORKER_HEARTBEAT_MS: '200' };
+      const env = { REDIS_URL: url, FLEET_PREFIX: prefix, FLEET_SPREAD: spread, CONFIG_DIR: configDir, WORKER_HEARTBEAT_MS: '200' };
       for (const p of POOLS) workers.push(run([opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', p, '--id', `c-${p}`], env));
       const registry = new WorkerRegistry(client, keys);
       await until(async () => (await registry.list()).length === POOLS.length, 'the cluster bench workers to register', 60_000);
@@ -79,25 +87,29 @@ export async function clusterDrain(opts: { dist: (...p: string[]) => string; tas
     const one = await startRedisServer();
     let oneRate: number;
     try {
-      oneRate = await drainOn(one.url);
+      oneRate = await drainOn(one.url, 'none');
     } finally {
       await one.stop('SIGKILL');
     }
     opts.log(`cluster drain: one Redis ${Math.round(oneRate)} tasks/s`);
     const cluster = await startRedisCluster({ masters: 3 });
     let clusterRate: number;
+    let spreadRate: number;
     try {
-      clusterRate = await drainOn(cluster.url);
+      clusterRate = await drainOn(cluster.url, 'none');
+      spreadRate = await drainOn(cluster.url, 'pools');
     } finally {
       await cluster.stop();
     }
-    opts.log(`cluster drain: 3-master cluster ${Math.round(clusterRate)} tasks/s`);
+    opts.log(`cluster drain: 3-master cluster ${Math.round(clusterRate)} tasks/s one tag, ${Math.round(spreadRate)} tasks/s pools spread`);
     return {
       pools: POOLS.length,
       tasks: POOLS.length * opts.tasksPerPool,
       one_redis_tasks_per_s: oneRate,
       cluster_tasks_per_s: clusterRate,
       ratio: clusterRate / oneRate,
+      spread_tasks_per_s: spreadRate,
+      spread_ratio: spreadRate / oneRate,
     };
   } finally {
     rmSync(configDir, { recursive: true, force: true });

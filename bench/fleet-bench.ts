@@ -104,7 +104,7 @@ async function measurePollCost(queue: Queue) {
 async function drain(kind: Kind) {
   const prefix = prefixOf(`drain-${kind}`);
   const keys = new FleetKeys(prefix);
-  const queue = new Queue('bench', { connection: redis, prefix: keys.bullPrefix });
+  const queue = new Queue('bench', { connection: redis, prefix: keys.queuePrefix('bench') });
   const workers: Proc[] = [];
   for (let i = 0; i < W; i++) {
     workers.push(
@@ -113,7 +113,7 @@ async function drain(kind: Kind) {
             [...nodeFlags, dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', String(C), '--id', `w${i}`],
             fleetEnv(prefix),
           )
-        : run([...nodeFlags, dist('bench', 'raw-worker.js'), url, keys.bullPrefix, 'bench', String(C), kind], {}),
+        : run([...nodeFlags, dist('bench', 'raw-worker.js'), url, keys.queuePrefix('bench'), 'bench', String(C), kind], {}),
     );
   }
   if (kind === 'fleet') await until(async () => (await redis.zcard(keys.workerIndex)) === W, 'fleet workers to register');
@@ -163,7 +163,7 @@ async function drain(kind: Kind) {
 /** addBulk of bare jobs (`raw`) or of the fleet's jobs (`equal`), in batches of 1,000, with Redis's commands per task. */
 async function submitRaw(kind: 'raw' | 'equal') {
   const prefix = prefixOf(`submit-${kind}`);
-  const queue = new Queue('bench', { connection: redis, prefix: new FleetKeys(prefix).bullPrefix });
+  const queue = new Queue('bench', { connection: redis, prefix: new FleetKeys(prefix).queuePrefix('bench') });
   const task = noop();
   const cmd0 = await commandStats(redis);
   const t0 = performance.now();
@@ -220,12 +220,12 @@ async function submitFleet() {
 async function latency(kind: 'raw' | 'fleet') {
   const prefix = prefixOf(`latency-${kind}`);
   const keys = new FleetKeys(prefix);
-  const queue = new Queue('bench', { connection: redis, prefix: keys.bullPrefix });
-  const events = new QueueEvents('bench', { connection: { url }, prefix: keys.bullPrefix });
+  const queue = new Queue('bench', { connection: redis, prefix: keys.queuePrefix('bench') });
+  const events = new QueueEvents('bench', { connection: { url }, prefix: keys.queuePrefix('bench') });
   await events.waitUntilReady();
   const worker =
     kind === 'raw'
-      ? run([dist('bench', 'raw-worker.js'), url, keys.bullPrefix, 'bench', '1'], {})
+      ? run([dist('bench', 'raw-worker.js'), url, keys.queuePrefix('bench'), 'bench', '1'], {})
       : run([dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', '1'], fleetEnv(prefix));
   if (kind === 'raw') await until(() => worker.output().includes('ready'), 'raw worker');
   else await until(async () => (await redis.zcard(keys.workerIndex)) === 1, 'fleet worker');
@@ -278,7 +278,7 @@ async function scaleUp() {
     RESOURCE_MANAGER_PORT: String(port),
     WORKER_HEARTBEAT_MS: '100',
   });
-  const queue = new Queue('bench', { connection: redis, prefix: keys.bullPrefix });
+  const queue = new Queue('bench', { connection: redis, prefix: keys.queuePrefix('bench') });
   try {
     const first = await until(async () => (await redis.zrange(keys.workerIndex, 0, -1))[0], 'min_workers', 30_000, 20);
     const task = parseTask({ type: 'synthetic', name: 'burst', config: { duration_ms: 100 } });
@@ -519,6 +519,7 @@ async function main() {
     `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,
     `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${r2(span.history.efficiency)} by history (${r2(span.history.wall_s)} s); ${r2(span.no_history.efficiency)} before any history | — | ${r2(span.hash_split.efficiency)} hash split like Jest --shard (${r2(span.hash_split.wall_s)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
     `| drain on a 3-master Redis Cluster, ${onCluster.pools} pools × 1 worker, ${fmt(onCluster.tasks)} tasks (tasks/s; one hash tag: every pool on one master) | ${fmt(onCluster.cluster_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.ratio)} | — |`,
+    `| the same drain with the pools spread (\`FLEET_SPREAD=pools\`: each pool on its own master) | ${fmt(onCluster.spread_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.spread_ratio)} | — |`,
     `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,
   ].join('\n');
   mkdirSync(o.out, { recursive: true });

@@ -145,11 +145,11 @@ async function main(): Promise<number> {
       if (page.length < 10_000) break;
       from = `(${(page.at(-1) as [string, string[]])[0]}`;
     }
-    const ids = await redis.zrange(`${keys.bullPrefix}:cpu:completed`, 0, -1);
+    const ids = await redis.zrange(keys.queueKey('cpu', 'completed'), 0, -1);
     let missingEvent = 0;
     for (let i = 0; i < ids.length; i += 1000) {
       const p = redis.pipeline();
-      for (const id of ids.slice(i, i + 1000)) p.hget(`${keys.bullPrefix}:cpu:${id}`, 'ats');
+      for (const id of ids.slice(i, i + 1000)) p.hget(keys.queueKey('cpu', id), 'ats');
       const replies = (await p.exec()) ?? [];
       replies.forEach(([, ats], j) => {
         if (!completedAttempts.get(ids[i + j])?.has(Number(ats))) missingEvent++;

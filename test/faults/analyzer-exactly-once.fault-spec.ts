@@ -29,6 +29,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     const settings: AnalyzerSettings = {
       redisUrl: suite.redisUrl,
       prefix: suite.prefix,
+      spread: 'none',
       configDir: suite.config.path,
       shutdownGraceMs: 1000,
       port: 0,

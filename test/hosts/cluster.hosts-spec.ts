@@ -1,6 +1,10 @@
-import { createRedis, FleetKeys } from '@fleet/redis';
+import { loadCoordinatorSettings } from '@fleet/config';
+import { idempotentTaskId, newTaskId, parseTask, type Task } from '@fleet/contracts';
+import { AppMetrics } from '@fleet/ops';
+import { clusterMasterOf, countMatching, createRedis, FleetKeys } from '@fleet/redis';
 import { cpuTemplate, isolatedSuite, type Service, startRedisCluster, waitFor } from '@fleet/testing';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { TaskQueueRepository } from '../../apps/coordinator/src/task-queue.repository.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
@@ -28,6 +32,17 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     await cluster?.stop();
   });
 
+  /** Every task to reach a final state; returns their states. */
+  const finalStates = (coordinator: Service, ids: readonly string[], what: string) =>
+    waitFor(
+      async () => {
+        const s: string[] = [];
+        for (const id of ids) s.push(((await coordinator.http.get(`/tasks/${id}`).expect(200)).body as { state: string }).state);
+        return s.every((x) => FINAL.has(x)) ? s : undefined;
+      },
+      { what, timeoutMs: 60_000, intervalMs: 250 },
+    );
+
   it('runs tasks on two pools with idempotent batches, cancellation and the analyzer; every key is in one slot', async () => {
     const env = { REDIS_URL: cluster.url, FLEET_PREFIX: prefix };
     const coordinator: Service = await suite.service('coordinator', env);
@@ -51,14 +66,7 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     // A retried batch: the same ids, nothing queued twice.
     const again = (await coordinator.http.post('/tasks/batch').send(batch).expect(201)).body as { ids: string[] };
     expect(again.ids).toEqual(first.ids);
-    const states = await waitFor(
-      async () => {
-        const s: string[] = [];
-        for (const id of first.ids) s.push(((await coordinator.http.get(`/tasks/${id}`).expect(200)).body as { state: string }).state);
-        return s.every((x) => FINAL.has(x)) ? s : undefined;
-      },
-      { what: '30 tasks to finish', timeoutMs: 60_000, intervalMs: 250 },
-    );
+    const states = await finalStates(coordinator, first.ids, '30 tasks to finish');
     expect(states.every((s) => s === 'completed')).toBe(true);
     const pools = new Set<string>();
     for (const id of first.ids) pools.add(((await coordinator.http.get(`/tasks/${id}`).expect(200)).body as { pool: string }).pool);
@@ -100,4 +108,129 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     }
     expect(seen).toBeGreaterThan(10);
   });
+
+  it('spreads pools over the masters (FLEET_SPREAD=pools): batches across pools stay whole through a refusing shard and a crash part way', async () => {
+    // A fleet name whose own tag and its two pools' tags land on three different masters.
+    let name = '';
+    let owners: Array<string | undefined> = [];
+    for (let i = 0; i < 200 && new Set(owners).size < 3; i++) {
+      name = `${suite.prefix}-${i}`;
+      owners = await Promise.all([`{${name}}`, `{${name}:cpu}`, `{${name}:gpu}`].map((tag) => clusterMasterOf(redis, `${tag}:x`)));
+    }
+    expect(new Set(owners).size).toBe(3);
+    const [fleetNode, cpuNode, gpuNode] = owners as string[];
+    const prefix = `{${name}}`;
+    const keys = new FleetKeys(prefix, 'pools');
+    const env = { REDIS_URL: cluster.url, FLEET_PREFIX: prefix, FLEET_SPREAD: 'pools' };
+    const coordinator = await suite.service('coordinator', env);
+    suite.worker({ pool: 'cpu', env });
+    suite.worker({ pool: 'gpu', env });
+    const batchOf = (tag: string, n: number) => ({
+      tasks: Array.from({ length: n }, (_, i) => ({
+        type: 'synthetic',
+        name: `${tag}${i}`,
+        config: { duration_ms: 5 },
+        idempotency_key: `${tag}${i}`,
+        ...(i % 2 === 1 && { hardware_requirements: { capabilities: ['GPU'] } }),
+      })),
+    });
+    const jobsIn = async (pool: string) => {
+      const pools = (await coordinator.http.get('/queues').expect(200)).body.pools as Array<{ pool: string; counts: Record<string, number> }>;
+      return Object.values(pools.find((p) => p.pool === pool)?.counts ?? {}).reduce((a, b) => a + b, 0);
+    };
+
+    // A batch across both pools (two slots, two masters) and its retry: queued whole, each task once.
+    const first = (await coordinator.http.post('/tasks/batch').send(batchOf('a', 20)).expect(201)).body as { ids: string[] };
+    const again = (await coordinator.http.post('/tasks/batch').send(batchOf('a', 20)).expect(201)).body as { ids: string[]; duplicates: number };
+    expect(again.ids).toEqual(first.ids);
+    expect(again.duplicates).toBe(20);
+    expect((await finalStates(coordinator, first.ids, '20 tasks to finish')).every((s) => s === 'completed')).toBe(true);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([10, 10]);
+
+    // Where the keys are: each pool's on its own master, the fleet's own on a third.
+    const expectedNode = (key: string) => (key.startsWith(`{${name}:cpu}`) ? cpuNode : key.startsWith(`{${name}:gpu}`) ? gpuNode : fleetNode);
+    const seenOn = new Map<string, number>();
+    for (const node of (redis as unknown as Cluster).nodes('master')) {
+      const at = `${node.options.host}:${node.options.port}`;
+      for (const pattern of keys.everything) {
+        let cursor = '0';
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          for (const k of found) expect([k, at]).toEqual([k, expectedNode(k)]);
+          seenOn.set(at, (seenOn.get(at) ?? 0) + found.length);
+        } while (cursor !== '0');
+      }
+    }
+    expect([cpuNode, gpuNode, fleetNode].map((n) => (seenOn.get(n) ?? 0) > 0)).toEqual([true, true, true]);
+
+    // gpu's master refuses writes (out of memory): a batch across both pools is refused whole (503), nothing of
+    // it is queued in cpu's pool and no key is claimed; once the shard takes writes, the retry queues it once.
+    const gpuMaster = createRedis(`redis://${gpuNode}`, 'consumer', 'cluster-test-oom');
+    try {
+      await gpuMaster.config('SET', 'maxmemory', '1');
+      const refused = await coordinator.http.post('/tasks/batch').send(batchOf('b', 10)).expect(503);
+      expect(JSON.stringify(refused.body)).toMatch(/OOM/);
+    } finally {
+      await gpuMaster.config('SET', 'maxmemory', '0');
+      gpuMaster.disconnect();
+    }
+    expect(await jobsIn('cpu')).toBe(10);
+    expect(await countMatching(redis, `${prefix}:idem:anonymous:b*`)).toBe(0);
+    const b = (await coordinator.http.post('/tasks/batch').send(batchOf('b', 10)).expect(201)).body as { ids: string[] };
+    expect((await finalStates(coordinator, b.ids, 'the retried batch')).every((s) => s === 'completed')).toBe(true);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([15, 15]);
+
+    // A coordinator that dies between the two steps: only the first ran (keys claimed, the batch recorded).
+    const repo = new TaskQueueRepository(loadCoordinatorSettings({ ...env, CONFIG_DIR: suite.config.path }), new AppMetrics());
+    await repo.open();
+    const task = (n: string, gpu: boolean, key?: string): Task => {
+      const parsed = parseTask({
+        type: 'synthetic',
+        name: n,
+        config: { duration_ms: 5 },
+        ...(key && { idempotency_key: key }),
+        ...(gpu && { hardware_requirements: { capabilities: ['GPU'] } }),
+      });
+      if (!parsed.ok) throw new Error('bad task');
+      return parsed.value;
+    };
+    const keyed = [
+      { id: idempotentTaskId('cpu', 'anonymous', 'c0'), pool: 'cpu', task: task('c0', false, 'c0') },
+      { id: idempotentTaskId('gpu', 'anonymous', 'c1'), pool: 'gpu', task: task('c1', true, 'c1') },
+    ];
+    const unkeyed = [
+      { id: newTaskId('cpu'), pool: 'cpu', task: task('d0', false) },
+      { id: newTaskId('gpu'), pool: 'gpu', task: task('d1', true) },
+    ];
+    try {
+      await repo.recordPending('crashed-unkeyed', unkeyed, [], 'anonymous');
+      await repo.recordPending(
+        'crashed-keyed',
+        keyed,
+        [
+          { key: 'c0', id: keyed[0].id },
+          { key: 'c1', id: keyed[1].id },
+        ],
+        'anonymous',
+      );
+    } finally {
+      await repo.onApplicationShutdown();
+    }
+    expect(await redis.hlen(keys.pendingBatches)).toBe(2);
+    await coordinator.http.get(`/tasks/${keyed[0].id}`).expect(404);
+    // A request that meets a pending key queues that batch at once: the key names a queued task, not an expired one.
+    const dup = (
+      await coordinator.http
+        .post('/tasks')
+        .send({ type: 'synthetic', name: 'c1', config: { duration_ms: 5 }, idempotency_key: 'c1', hardware_requirements: { capabilities: ['GPU'] } })
+        .expect(200)
+    ).body as { id: string; duplicate: boolean; state: string };
+    expect([dup.id, dup.duplicate, dup.state === 'expired']).toEqual([keyed[1].id, true, false]);
+    // The other batch is settled by the coordinators' reconciler once it is old enough (15 s).
+    const all = [...keyed, ...unkeyed].map((t) => t.id);
+    expect((await finalStates(coordinator, all, 'the crashed batches to be queued and run')).every((s) => s === 'completed')).toBe(true);
+    expect(await redis.hlen(keys.pendingBatches)).toBe(0);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([17, 17]);
+  }, 120_000);
 });

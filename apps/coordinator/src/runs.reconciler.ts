@@ -7,6 +7,8 @@ import { RunsService } from './runs.service.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
 const DONE = new Set<FileResult['state']>(['passed', 'flaky', 'failed', 'error', 'cancelled']);
+/** Longer than a live coordinator's own queueing of a batch's parts can take (two commands, 5 s timeout each). */
+const PENDING_SETTLE_MS = 15_000;
 const PASSED = new Set<FileResult['state']>(['passed', 'flaky']);
 
 /**
@@ -14,7 +16,8 @@ const PASSED = new Set<FileResult['state']>(['passed', 'flaky']);
  * all passed is queued; one whose dependency failed, errored or was cancelled is cancelled with that reason
  * (and its own dependents after it); a run whose every task is done is finalized once, and the flakiness of
  * its tests counted. Several coordinators may do this at once: each step is a compare-and-set, and a released
- * task's id is derived from the run and its key, so it is queued once.
+ * task's id is derived from the run and its key, so it is queued once. Each pass first queues what batches
+ * over spread pools still owe after a failure (recorded more than PENDING_SETTLE_MS ago).
  */
 @Injectable()
 export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,6 +44,8 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async pass(): Promise<void> {
+    // Batches over spread pools that a failure left part-queued (see TaskQueueRepository.recordBatch).
+    await this.tasks.settlePending(PENDING_SETTLE_MS);
     for (const id of await this.runs.activeRuns()) await this.reconcile(id);
   }
 

@@ -57,10 +57,10 @@ export class RunsRepository implements OnApplicationShutdown {
   private readonly queues = new Map<string, Queue>();
 
   constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
-    this.keys = new FleetKeys(settings.prefix);
+    this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-runs') as RunsRepository['redis'];
     this.redis.defineCommand('transitionRunTask', { numberOfKeys: 1, lua: TRANSITION });
-    for (const t of settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
+    for (const t of settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
   }
 
   /** Commands that create a run's record, for the transaction that queues its first tasks. */

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Job, Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import { FieldErrorsException } from '@fleet/app';
@@ -8,6 +9,25 @@ import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUnt
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+
+/** One task of a batch as its pool's queue takes it. */
+export interface BatchEntry {
+  pool: string;
+  id: string;
+  name: string;
+  data: Record<string, unknown>;
+  opts: JobsOptions;
+  /** The idempotency key this task claimed. */
+  key?: string;
+}
+
+/** A batch over spread pools, recorded before its parts are queued (`recordBatch`). */
+export interface PendingBatch {
+  client: string;
+  /** When it was recorded (ms, the coordinator's clock). */
+  at: number;
+  entries: BatchEntry[];
+}
 
 export interface NewTask {
   id: string;
@@ -108,7 +128,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       'pool',
       'type',
     ]);
-    this.keys = new FleetKeys(settings.prefix);
+    this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
     this.redis.defineCommand('reserveQueued', { numberOfKeys: 4, lua: RESERVE_QUEUED });
     this.registry = new WorkerRegistry(this.redis, this.keys);
@@ -118,7 +138,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   async open(timeoutMs = 10_000): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
     for (const t of this.settings.templates) {
-      this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
+      this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
     }
     // Ready queues have defined BullMQ's scripts on the shared connection (the transaction needs them).
     await Promise.all([...this.queues.values()].map((q) => q.waitUntilReady()));
@@ -196,10 +216,12 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   }
 
   /**
-   * Queues tasks of any pools and claims idempotency keys (`SET NX GET`) in one MULTI: Redis runs all of it
-   * or none of it (a connection lost before EXEC discards the transaction; AOF replays it whole or not at
-   * all). Job ids are chosen before the transaction, so running it twice adds nothing twice. Returns, per
-   * claim, the id that held the key already (another request won it meanwhile), or null when this one did.
+   * Queues tasks of any pools and claims idempotency keys (`SET NX GET`), all or nothing. With every pool in
+   * the fleet's slot (the default) that is one MULTI: Redis runs all of it or none of it (a connection lost
+   * before EXEC discards the transaction; AOF replays it whole or not at all). Job ids are chosen before the
+   * transaction, so running it twice adds nothing twice. With pools spread over slots, see `enqueueSpread`.
+   * Returns, per claim, the id that held the key already (another request won it meanwhile), or null when
+   * this one did.
    */
   async enqueue(
     tasks: readonly NewTask[],
@@ -212,19 +234,41 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     const byPool = new Map<string, string[]>();
     for (const t of tasks) byPool.set(t.pool, [...(byPool.get(t.pool) ?? []), t.id]);
     const reserved: Array<[string, string[]]> = [];
+    let holders: Array<string | null>;
     try {
       for (const [pool, ids] of byPool) {
         await this.reserve(pool, client, ids);
         reserved.push([pool, ids]);
       }
-      const holders = await this.transact(tasks, claims, client, extra);
-      const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
-      for (const t of tasks) if (!lost.has(t.id)) this.queuedTotal.inc({ pool: t.pool, type: t.task.type });
-      return holders;
+      const spread = this.keys.spread === 'pools' && (claims.length > 0 || extra !== undefined || byPool.size > 1);
+      holders = spread ? await this.recordBatch(randomUUID(), tasks, claims, client, extra) : await this.transact(tasks, claims, client, extra);
     } catch (err) {
       await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
       throw err;
     }
+    const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
+    for (const t of tasks) if (!lost.has(t.id)) this.queuedTotal.inc({ pool: t.pool, type: t.task.type });
+    return holders;
+  }
+
+  /** The MULTI a pool's queue can join (on a cluster, it goes to the node of the first key it is given). */
+  private async multiFor(pool: string): Promise<ReturnType<Redis['multi']>> {
+    return (await this.queue(pool).backend.client).multi() as unknown as ReturnType<Redis['multi']>;
+  }
+
+  /** Queues a job on a transaction (synchronously; the promise settles without a round trip). */
+  private addToTransaction(multi: ReturnType<Redis['multi']>, e: BatchEntry): Promise<string> {
+    const queue = this.queue(e.pool);
+    const entry = new Job(queue, e.name, e.data, e.opts, e.id).toFlowEntry();
+    return queue.backend.addJobToTransaction(multi as never, entry.jobData, entry.jobId);
+  }
+
+  private entryOf({ id, pool, task, run }: NewTask, client: string): BatchEntry {
+    return { pool, id, name: task.type, data: compactQueuedTask(task, client, run), opts: taskJobOptions(id, task) };
+  }
+
+  private get claimTtlS(): number {
+    return Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
   }
 
   private async transact(
@@ -233,30 +277,124 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     client: string,
     extra: TransactionExtra | undefined,
   ): Promise<Array<string | null>> {
-    const ttl = Math.max(this.settings.retention.completedAgeS, this.settings.retention.failedAgeS);
     // Every queue shares this connection: BullMQ's view of it makes a MULTI its scripts can join.
-    const multi = (await (this.queues.values().next().value as Queue).backend.client).multi();
-    const raw = multi as unknown as ReturnType<Redis['multi']>;
-    for (const c of claims) raw.set(this.keys.idempotency(client, c.key), c.id, 'EX', ttl, 'NX', 'GET');
+    const raw = await this.multiFor(tasks[0]?.pool ?? this.pools[0]);
+    for (const c of claims) raw.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'NX', 'GET');
     extra?.(raw);
-    const queued: Array<Promise<string>> = [];
-    for (const { id, pool, task, run } of tasks) {
-      const queue = this.queue(pool);
-      const entry = new Job(queue, task.type, compactQueuedTask(task, client, run), taskJobOptions(id, task), id).toFlowEntry();
-      // The insert is queued on the transaction synchronously; the promise settles without a round trip.
-      queued.push(queue.backend.addJobToTransaction(multi, entry.jobData, entry.jobId));
-    }
+    const queued = tasks.map((t) => this.addToTransaction(raw, this.entryOf(t, client)));
+    const replies = await this.exec(raw, queued);
+    return replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null);
+  }
+
+  private async exec(raw: ReturnType<Redis['multi']>, queued: Array<Promise<string>>): Promise<Array<[Error | null, unknown]>> {
     try {
       await Promise.all(queued);
       const replies = await raw.exec();
       if (!replies) throw new Error('the queueing transaction was aborted');
       const failed = replies.find(([err]) => err);
       if (failed) throw failed[0] as Error;
-      return replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null);
+      return replies;
     } catch (err) {
       this.scriptsLoaded = false;
       throw err;
     }
+  }
+
+  /**
+   * A batch over spread pools: a transaction can hold one slot only, so the batch goes in two steps.
+   * 1. In the fleet's slot, one MULTI claims the idempotency keys, writes the run's record (`extra`) and
+   *    records the whole batch as pending (`pendingBatches`). Refused or lost, it leaves nothing: the client
+   *    gets an error and nothing is queued.
+   * 2. Each pool's part is queued in a MULTI of its own slot, with a mark that it was (`batchPart`); then the
+   *    pending record goes. A failure here (a shard refusing writes, this coordinator dying) leaves the record:
+   *    every coordinator settles records older than `PENDING_SETTLE_MS` by queueing the parts not yet marked,
+   *    and a request that meets a key whose task is still pending settles it at once. So a recorded batch is
+   *    queued whole, each task once, and a key always names a task that is (or is about to be) queued.
+   * Returns what `transact` returns.
+   */
+  private async recordBatch(
+    batchId: string,
+    tasks: readonly NewTask[],
+    claims: ReadonlyArray<{ key: string; id: string }>,
+    client: string,
+    extra?: TransactionExtra,
+  ): Promise<Array<string | null>> {
+    const { holders, batch } = await this.recordPending(batchId, tasks, claims, client, extra);
+    const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
+    try {
+      await this.queueParts(batchId, batch, (e) => !lost.has(e.id));
+    } catch (err) {
+      this.logger.warn(`batch ${batchId} recorded, not yet queued whole (settled later): ${(err as Error).message}`);
+      const e = new FieldErrorsException(503, [
+        {
+          field: 'tasks',
+          reason: `the batch is recorded (${batchId}) but a pool's Redis shard refused its part (${(err as Error).message}); it will be queued whole once the shard takes writes again: retry with the same idempotency keys to learn the tasks' ids`,
+        },
+      ]);
+      throw Object.assign(e, { retryAfterS: 5 });
+    }
+    return holders;
+  }
+
+  /** Step 1 of a spread batch (`recordBatch`); public so a test can stop after it, as a crash would. */
+  async recordPending(
+    batchId: string,
+    tasks: readonly NewTask[],
+    claims: ReadonlyArray<{ key: string; id: string }>,
+    client: string,
+    extra?: TransactionExtra,
+  ): Promise<{ holders: Array<string | null>; batch: PendingBatch }> {
+    const keyOf = new Map(claims.map((c) => [c.id, c.key]));
+    const batch: PendingBatch = {
+      client,
+      at: Date.now(),
+      entries: tasks.map((t) => ({ ...this.entryOf(t, client), ...(keyOf.has(t.id) && { key: keyOf.get(t.id) }) })),
+    };
+    const raw = this.redis.multi();
+    for (const c of claims) raw.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'NX', 'GET');
+    extra?.(raw);
+    raw.hset(this.keys.pendingBatches, batchId, JSON.stringify(batch));
+    const replies = await this.exec(raw, []);
+    return { holders: replies.slice(0, claims.length).map(([, holder]) => (holder as string | null) ?? null), batch };
+  }
+
+  /** Step 2 of a spread batch: each pool's part not yet marked, in its own slot's MULTI; then the record goes. */
+  private async queueParts(batchId: string, batch: PendingBatch, keep: (e: BatchEntry) => boolean): Promise<void> {
+    const byPool = new Map<string, BatchEntry[]>();
+    for (const e of batch.entries) if (keep(e) && this.queues.has(e.pool)) byPool.set(e.pool, [...(byPool.get(e.pool) ?? []), e]);
+    await Promise.all(
+      [...byPool].map(async ([pool, entries]) => {
+        const mark = this.keys.batchPart(pool, batchId);
+        if ((await this.redis.exists(mark)) === 1) return;
+        const raw = await this.multiFor(pool);
+        const queued = entries.map((e) => this.addToTransaction(raw, e));
+        raw.set(mark, '1', 'EX', this.claimTtlS);
+        await this.exec(raw, queued);
+      }),
+    );
+    await this.redis.hdel(this.keys.pendingBatches, batchId);
+  }
+
+  /**
+   * Queues what pending batches still owe (spread pools): those recorded more than `minAgeMs` ago (their
+   * coordinator died or a shard refused them), or, with `taskId`, any that holds that task. A task whose key
+   * another task holds is skipped, as its coordinator would have. Returns how many batches were settled.
+   */
+  async settlePending(minAgeMs: number, taskId?: string): Promise<number> {
+    if (this.keys.spread !== 'pools') return 0;
+    await this.ensureScriptsLoaded();
+    let settled = 0;
+    for (const [batchId, json] of Object.entries(await this.redis.hgetall(this.keys.pendingBatches))) {
+      const batch = JSON.parse(json) as PendingBatch;
+      if (taskId !== undefined ? !batch.entries.some((e) => e.id === taskId) : Date.now() - batch.at < minAgeMs) continue;
+      const keyed = batch.entries.filter((e) => e.key !== undefined);
+      const holders = keyed.length === 0 ? [] : await this.redis.mget(...keyed.map((e) => this.keys.idempotency(batch.client, e.key as string)));
+      const lost = new Set(keyed.filter((e, i) => holders[i] !== e.id).map((e) => e.id));
+      await this.queueParts(batchId, batch, (e) => !lost.has(e.id));
+      this.logger.log(`pending batch ${batchId} settled (${batch.entries.length - lost.size} task(s) of ${batch.client})`);
+      settled++;
+    }
+    return settled;
   }
 
   /**

@@ -111,7 +111,9 @@ export class TasksService {
 
   private async describe(id: string): Promise<Submitted> {
     const pool = poolOfTaskId(id) ?? '';
-    const found = await this.find(id);
+    let found = await this.find(id);
+    // A key's task may still be pending (a batch over spread pools whose coordinator died part way): queue it now.
+    if (found === undefined && (await this.repo.settlePending(0, id)) > 0) found = await this.find(id);
     const state: Submitted['state'] = found === undefined ? 'expired' : 'cancelled' in found ? 'cancelled' : (toTaskState(found.state) ?? 'queued');
     return { id, pool, state, duplicate: true };
   }

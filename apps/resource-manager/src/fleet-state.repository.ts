@@ -53,14 +53,15 @@ export class FleetStateRepository {
   private readonly queues = new Map<string, Queue>();
 
   constructor(@Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings) {
-    this.keys = new FleetKeys(settings.prefix);
+    this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'consumer', `resource-manager:${settings.managerId}`);
     this.registry = new WorkerRegistry(this.redis, this.keys);
   }
 
   async open(): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, 15_000);
-    for (const t of this.settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.bullPrefix }));
+    for (const t of this.settings.templates)
+      this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
   }
 
   /** Waiting (incl. prioritized), active, delayed, and delayed retries due within `dueWithinMs`. */
@@ -70,7 +71,7 @@ export class FleetStateRepository {
     // BullMQ scores a delayed job as (timestamp * 0x1000 + counter).
     const [counts, due] = await Promise.all([
       queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'),
-      this.redis.zcount(`${this.keys.bullPrefix}:${pool}:delayed`, 0, (dueBy + 1) * 0x1000 - 1),
+      this.redis.zcount(this.keys.queueKey(pool, 'delayed'), 0, (dueBy + 1) * 0x1000 - 1),
     ]);
     return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, delayedDue: due, active: counts.active ?? 0 };
   }

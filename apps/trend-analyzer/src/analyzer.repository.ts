@@ -87,7 +87,7 @@ export class AnalyzerRepository {
   private readonly base: string;
 
   constructor(@Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings) {
-    this.keys = new FleetKeys(settings.prefix);
+    this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.base = `${settings.prefix}:ta`;
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
     this.redis.defineCommand('commitBatch', { numberOfKeys: 4, lua: COMMIT_BATCH });

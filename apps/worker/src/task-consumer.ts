@@ -89,7 +89,7 @@ export class TaskConsumer {
       (job) => this.process(job),
       {
         connection: this.redis.queueConnection,
-        prefix: this.redis.keys.bullPrefix,
+        prefix: this.redis.keys.queuePrefix(s.pool),
         name: s.workerId,
         concurrency: s.concurrency,
         lockDuration: s.lockMs,

@@ -17,7 +17,7 @@ export class WorkerRedis {
   readonly registry: WorkerRegistry;
 
   constructor(@Inject(WORKER_SETTINGS) settings: WorkerSettings) {
-    this.keys = new FleetKeys(settings.prefix);
+    this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.queueConnection = createRedis(settings.redisUrl, 'queue', `worker:${settings.workerId}`);
     this.connection = createRedis(settings.redisUrl, 'consumer', `worker-fleet:${settings.workerId}`);
     this.registry = new WorkerRegistry(this.connection, this.keys);

@@ -262,7 +262,7 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
     templates: templates.value,
     config: config.value,
     workerEntry: e.WORKER_ENTRY,
-    workerEnv: { ...inherited, REDIS_URL: common.redisUrl, FLEET_PREFIX: common.prefix, CONFIG_DIR: common.configDir },
+    workerEnv: { ...inherited, REDIS_URL: common.redisUrl, FLEET_PREFIX: common.prefix, FLEET_SPREAD: common.spread, CONFIG_DIR: common.configDir },
     host: { slots: e.RM_HOST_SLOTS, pools: parseHostPools(e.RM_HOST_POOLS, config.value) },
     warnings: [...templates.warnings, ...config.warnings],
   };

@@ -63,6 +63,8 @@ export interface CommonSettings {
   redisUrl: string;
   /** Every Redis key of this fleet starts with `<prefix>:`; runs that share a Redis keep apart by prefix. */
   prefix: string;
+  /** `pools`: each pool's queue keys under a hash tag of their own, so pools spread over a cluster's masters. */
+  spread: 'none' | 'pools';
   configDir: string;
   /**
    * After SIGTERM or SIGINT, how long an app may take to close before it exits anyway. For a worker, the time
@@ -74,9 +76,23 @@ export interface CommonSettings {
 
 export function loadCommonSettings(env: Env): CommonSettings {
   const e = parseEnv(
-    { REDIS_URL: redisUrl, FLEET_PREFIX: prefix, CONFIG_DIR: envString(DEFAULT_CONFIG_DIR), SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000) },
+    {
+      REDIS_URL: redisUrl,
+      FLEET_PREFIX: prefix,
+      FLEET_SPREAD: z.preprocess(blankToUndefined, z.enum(['none', 'pools'], { error: 'must be none or pools' }).default('none')),
+      CONFIG_DIR: envString(DEFAULT_CONFIG_DIR),
+      SHUTDOWN_GRACE_MS: envInt(0, 3_600_000, 10_000),
+    },
     env,
   );
+  if (e.FLEET_SPREAD === 'pools' && !e.FLEET_PREFIX.startsWith('{')) {
+    throw new ConfigError('environment', [
+      {
+        field: 'FLEET_SPREAD',
+        reason: `pools spread only under a hash-tag prefix: set FLEET_PREFIX={${e.FLEET_PREFIX}} (each pool's keys then go under {${e.FLEET_PREFIX}:<pool>})`,
+      },
+    ]);
+  }
   if (e.REDIS_URL.startsWith('redis+cluster://') && !e.FLEET_PREFIX.startsWith('{')) {
     throw new ConfigError('environment', [
       {
@@ -85,7 +101,13 @@ export function loadCommonSettings(env: Env): CommonSettings {
       },
     ]);
   }
-  return { redisUrl: e.REDIS_URL, prefix: e.FLEET_PREFIX, configDir: resolve(e.CONFIG_DIR), shutdownGraceMs: e.SHUTDOWN_GRACE_MS };
+  return {
+    redisUrl: e.REDIS_URL,
+    prefix: e.FLEET_PREFIX,
+    spread: e.FLEET_SPREAD,
+    configDir: resolve(e.CONFIG_DIR),
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  };
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

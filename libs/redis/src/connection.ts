@@ -134,22 +134,35 @@ async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]
   } while (cursor !== '0');
 }
 
-/** Deletes every key matching `pattern` (UNLINK); returns how many. */
-export async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
+/** Deletes every key matching `patterns` (UNLINK); returns how many. */
+export async function deleteMatching(redis: Redis, patterns: string | readonly string[]): Promise<number> {
   let deleted = 0;
   const cluster = (redis as unknown) instanceof Cluster;
-  for await (const keys of scanKeys(redis, pattern)) {
-    // On a cluster one key at a time: keys that match may sit in different slots.
-    deleted += cluster ? (await Promise.all(keys.map((k) => redis.unlink(k)))).reduce((s, n) => s + n, 0) : await redis.unlink(...keys);
+  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) {
+    for await (const keys of scanKeys(redis, pattern)) {
+      // On a cluster one key at a time: keys that match may sit in different slots.
+      deleted += cluster ? (await Promise.all(keys.map((k) => redis.unlink(k)))).reduce((s, n) => s + n, 0) : await redis.unlink(...keys);
+    }
   }
   return deleted;
 }
 
-/** Counts keys matching `pattern` (for tests and diagnostics). */
-export async function countMatching(redis: Redis, pattern: string): Promise<number> {
+/** Counts keys matching `patterns` (for tests and diagnostics). */
+export async function countMatching(redis: Redis, patterns: string | readonly string[]): Promise<number> {
   let count = 0;
-  for await (const keys of scanKeys(redis, pattern)) count += keys.length;
+  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) for await (const keys of scanKeys(redis, pattern)) count += keys.length;
   return count;
+}
+
+/**
+ * The master (`host:port`) that serves `key`'s slot on a Redis Cluster, from `CLUSTER SLOTS`; undefined on a
+ * single server. Tells where a spread pool's keys live.
+ */
+export async function clusterMasterOf(redis: Redis, key: string): Promise<string | undefined> {
+  if (!((redis as unknown) instanceof Cluster)) return undefined;
+  const slot = Number(await redis.cluster('KEYSLOT', key));
+  const owner = (await redis.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)?.[2];
+  return owner && `${owner[0]}:${owner[1]}`;
 }
 
 /** Whether Redis refused writes (out of memory, a read-only replica, a failed disk save): an HTTP 503 too. */

@@ -5,7 +5,7 @@ describe('FleetKeys', () => {
 
   it('builds every name from the one prefix', () => {
     expect({
-      bull: k.bullPrefix,
+      bull: k.queuePrefix('cpu'),
       worker: k.worker('w1'),
       workers: k.workerIndex,
       timings: k.timings,
@@ -29,15 +29,31 @@ describe('FleetKeys', () => {
       pins: 'ci-42:rm:pins',
       decisions: 'ci-42:rm:decisions',
       alerts: 'ci-42:alerts',
-      everything: 'ci-42:*',
+      everything: ['ci-42:*'],
     });
   });
 
   it('keeps queue keys apart from the fleet’s own, whatever a pool is called', () => {
     // BullMQ's keys for a pool named "worker" start with `<prefix>:q:worker:`, never `<prefix>:worker:`.
-    const queueKey = `${k.bullPrefix}:worker:1`;
+    const queueKey = `${k.queuePrefix('worker')}:worker:1`;
     expect(queueKey.startsWith(`${k.prefix}:worker:`)).toBe(false);
     expect(queueKey.startsWith(`${k.prefix}:`)).toBe(true);
+  });
+
+  it('spreads pools under hash tags of their own, the fleet’s keys under its tag', () => {
+    const one = new FleetKeys('{ci}');
+    const spread = new FleetKeys('{ci}', 'pools');
+    expect([one.queueKey('cpu', 'wait'), one.timings, one.everything]).toEqual(['{ci}:q:cpu:wait', '{ci}:timings', ['{ci}:*', '{ci:*']]);
+    expect([
+      spread.queueKey('cpu', 'wait'),
+      spread.queuedBy('gpu', 'ci'),
+      spread.batchPart('cpu', 'b1'),
+      spread.timings,
+      spread.pendingBatches,
+    ]).toEqual(['{ci:cpu}:q:cpu:wait', '{ci:gpu}:q:gpu:queued-by:ci', '{ci:cpu}:q:cpu:batch:b1', '{ci}:timings', '{ci}:batches:pending']);
+    // Another fleet's keys never match: no prefix holds a colon.
+    expect(spread.everything).toEqual(['{ci}:*', '{ci:*']);
+    expect(() => new FleetKeys('ci', 'pools')).toThrow(/hash-tag prefix/);
   });
 
   it.each(['', 'a:b', 'a b', 'x'.repeat(65), 'é'])('refuses the prefix %p', (p) => {

@@ -1,22 +1,42 @@
 /**
+ * How a fleet's keys sit on a Redis Cluster (`FLEET_SPREAD`): `none`, every key under the prefix's one hash
+ * tag (one slot); `pools`, each pool's queue keys under a hash tag of their own (`{name:pool}`), so pools
+ * spread over the cluster's masters while the fleet's own keys keep the prefix's slot.
+ */
+export type FleetSpread = 'none' | 'pools';
+
+/**
  * Every Redis key and stream name of a fleet, built from one prefix. BullMQ's queues live under
- * `<prefix>:q:<pool>:…`; the fleet's own keys sit beside them and can never collide with a queue's,
- * whatever a pool is called. Deleting `<prefix>:*` removes a fleet completely.
+ * `<prefix>:q:<pool>:…` (spread: `{name:pool}:q:<pool>:…`); the fleet's own keys sit beside them and can
+ * never collide with a queue's, whatever a pool is called. Deleting what `everything` matches removes a
+ * fleet completely.
  */
 export class FleetKeys {
-  constructor(readonly prefix: string) {
+  /** The hash tag's name when the prefix is one (`{name}`). */
+  private readonly tag: string | undefined;
+
+  constructor(
+    readonly prefix: string,
+    readonly spread: FleetSpread = 'none',
+  ) {
     // `{name}` is a hash tag: on a Redis Cluster every key of the fleet then hashes to one slot.
-    if (!/^([A-Za-z0-9_-]{1,64}|\{[A-Za-z0-9_-]{1,64}\})$/.test(prefix)) throw new RangeError(`invalid key prefix "${prefix}"`);
+    const m = /^(?:[A-Za-z0-9_-]{1,64}|\{([A-Za-z0-9_-]{1,64})\})$/.exec(prefix);
+    if (!m) throw new RangeError(`invalid key prefix "${prefix}"`);
+    this.tag = m[1];
+    if (spread === 'pools' && this.tag === undefined) throw new RangeError(`spreading pools needs a hash-tag prefix ({name}), not "${prefix}"`);
   }
 
-  /** The `prefix` option for BullMQ's Queue and Worker. */
-  get bullPrefix(): string {
-    return `${this.prefix}:q`;
+  /** The `prefix` option for a pool's BullMQ Queue and Worker. */
+  queuePrefix(pool: string): string {
+    return this.spread === 'pools' ? `{${this.tag as string}:${pool}}:q` : `${this.prefix}:q`;
   }
 
-  /** Pattern matching every key of this fleet, for SCAN. */
-  get everything(): string {
-    return `${this.prefix}:*`;
+  /**
+   * Patterns matching every key of this fleet, for SCAN. A hash-tag prefix also covers spread pools' keys
+   * (`{name:…`, which no other prefix can start with: a prefix holds no `:`).
+   */
+  get everything(): string[] {
+    return this.tag === undefined ? [`${this.prefix}:*`] : [`${this.prefix}:*`, `{${this.tag}:*`];
   }
 
   /** Hash of one live worker (pool, pid, host, capabilities, current tasks); expires unless heartbeats renew it. */
@@ -44,12 +64,26 @@ export class FleetKeys {
    * beside the pool's queue keys (one hash slot per queue, on a cluster).
    */
   queuedBy(pool: string, client: string): string {
-    return `${this.bullPrefix}:${pool}:queued-by:${client}`;
+    return `${this.queuePrefix(pool)}:${pool}:queued-by:${client}`;
   }
 
   /** One of a pool's BullMQ keys (`prioritized`, `delayed`, `waiting-children`, …). */
   queueKey(pool: string, type: string): string {
-    return `${this.bullPrefix}:${pool}:${type}`;
+    return `${this.queuePrefix(pool)}:${pool}:${type}`;
+  }
+
+  /**
+   * Hash batch id → a batch whose pools are queued in transactions of their own (spread pools): written with
+   * its idempotency claims before any pool's part, deleted once every part is queued. What a failure leaves
+   * here is queued whole later (see `BatchIntents`).
+   */
+  get pendingBatches(): string {
+    return `${this.prefix}:batches:pending`;
+  }
+
+  /** Marks, in a pool's slot, that a pending batch's part for the pool is queued (so it is never queued twice). */
+  batchPart(pool: string, batchId: string): string {
+    return `${this.queuePrefix(pool)}:${pool}:batch:${batchId}`;
   }
 
   /** Record of a cancelled task (BullMQ forgets a removed job; clients still ask for it). */

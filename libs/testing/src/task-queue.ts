@@ -13,7 +13,7 @@ export class TestTaskQueue {
     readonly pool: string,
   ) {
     this.redis = createRedis(redisUrl, 'consumer', 'test-queue');
-    this.queue = new Queue(pool, { connection: this.redis, prefix: new FleetKeys(prefix).bullPrefix });
+    this.queue = new Queue(pool, { connection: this.redis, prefix: new FleetKeys(prefix).queuePrefix(pool) });
   }
 
   /** Validates and queues tasks exactly as the coordinator would; returns their ids. */
