@@ -16,6 +16,8 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
       idle: cpuTemplate({ capabilities: ['IDLE'] }),
     },
     'performance_analyzer_config.json': { polling_interval: 0.3, metrics_grouping: ['pool'] },
+    'spread/a.test.mjs': "import test from 'node:test';\ntest('a', () => {});\n",
+    'spread/b.test.mjs': "import test from 'node:test';\ntest('b', () => {});\n",
   });
   let cluster: Awaited<ReturnType<typeof startRedisCluster>>;
   let redis: Redis;
@@ -147,6 +149,27 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     expect((await finalStates(coordinator, first.ids, '20 tasks to finish')).every((s) => s === 'completed')).toBe(true);
     expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([10, 10]);
 
+    // A run whose test files go to cpu and an extra task to gpu: its record (the fleet's slot) and both pools' parts.
+    const run = (
+      await coordinator.http
+        .post('/runs')
+        .send({
+          name: 'spread',
+          tests: ['spread/'],
+          tasks: [{ key: 'probe', type: 'synthetic', name: 'probe', config: { duration_ms: 5 }, hardware_requirements: { capabilities: ['GPU'] } }],
+        })
+        .expect(201)
+    ).body as { id: string };
+    const ran = await waitFor(
+      async () => {
+        const r = (await coordinator.http.get(`/runs/${run.id}`).expect(200)).body as { state: string; counts: { total: number; passed: number } };
+        return r.state === 'queued' || r.state === 'running' ? undefined : r;
+      },
+      { what: 'the run to finish', timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect([ran.state, ran.counts.total, ran.counts.passed]).toEqual(['passed', 3, 3]);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([12, 11]);
+
     // Where the keys are: each pool's on its own master, the fleet's own on a third.
     const expectedNode = (key: string) => (key.startsWith(`{${name}:cpu}`) ? cpuNode : key.startsWith(`{${name}:gpu}`) ? gpuNode : fleetNode);
     const seenOn = new Map<string, number>();
@@ -175,11 +198,11 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
       await gpuMaster.config('SET', 'maxmemory', '0');
       gpuMaster.disconnect();
     }
-    expect(await jobsIn('cpu')).toBe(10);
+    expect(await jobsIn('cpu')).toBe(12);
     expect(await countMatching(redis, `${prefix}:idem:anonymous:b*`)).toBe(0);
     const b = (await coordinator.http.post('/tasks/batch').send(batchOf('b', 10)).expect(201)).body as { ids: string[] };
     expect((await finalStates(coordinator, b.ids, 'the retried batch')).every((s) => s === 'completed')).toBe(true);
-    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([15, 15]);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([17, 16]);
 
     // A coordinator that dies between the two steps: only the first ran (keys claimed, the batch recorded).
     const repo = new TaskQueueRepository(loadCoordinatorSettings({ ...env, CONFIG_DIR: suite.config.path }), new AppMetrics());
@@ -231,6 +254,6 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     const all = [...keyed, ...unkeyed].map((t) => t.id);
     expect((await finalStates(coordinator, all, 'the crashed batches to be queued and run')).every((s) => s === 'completed')).toBe(true);
     expect(await redis.hlen(keys.pendingBatches)).toBe(0);
-    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([17, 17]);
+    expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([19, 18]);
   }, 120_000);
 });
