@@ -285,7 +285,7 @@ async function scaleUp() {
     if (!task.ok) throw new Error('bad task');
     const t0 = performance.now();
     await queue.addBulk(
-      Array.from({ length: 800 }, () => ({
+      Array.from({ length: 2400 }, () => ({
         name: 'synthetic',
         data: compactQueuedTask(task.value, 'bench'),
         opts: taskJobOptions(newTaskId('bench'), task.value),

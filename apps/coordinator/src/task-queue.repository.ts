@@ -72,6 +72,21 @@ redis.call('EXPIRE', key, ARGV[3])
 return {1, count + n}
 `;
 
+/** How often, at most, a coordinator looks for pending batches to settle. */
+const SETTLE_EVERY_MS = 2000;
+
+/** Items grouped by a key, in order (values mapped by `value`). */
+function groupBy<T, V = T>(items: readonly T[], key: (t: T) => string, value: (t: T) => V = (t) => t as unknown as V): Map<string, V[]> {
+  const groups = new Map<string, V[]>();
+  for (const t of items) {
+    const k = key(t);
+    const g = groups.get(k);
+    if (g) g.push(value(t));
+    else groups.set(k, [value(t)]);
+  }
+  return groups;
+}
+
 const tooManyQueued = (pool: string, client: string, count: number, cap: number) => {
   const e = new FieldErrorsException(429, [
     {
@@ -117,6 +132,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly queues = new Map<string, Queue>();
   private readonly registry: WorkerRegistry;
   private scriptsLoaded = false;
+  private lastSettle = 0;
 
   private readonly queuedTotal: Counter<'pool' | 'type'>;
 
@@ -231,8 +247,11 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   ): Promise<Array<string | null>> {
     if (tasks.length === 0 && claims.length === 0 && !extra) return [];
     await this.ensureScriptsLoaded();
-    const byPool = new Map<string, string[]>();
-    for (const t of tasks) byPool.set(t.pool, [...(byPool.get(t.pool) ?? []), t.id]);
+    const byPool = groupBy(
+      tasks,
+      (t) => t.pool,
+      (t) => t.id,
+    );
     const reserved: Array<[string, string[]]> = [];
     let holders: Array<string | null>;
     try {
@@ -243,7 +262,10 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       const spread = this.keys.spread === 'pools' && (claims.length > 0 || extra !== undefined || byPool.size > 1);
       holders = spread ? await this.recordBatch(randomUUID(), tasks, claims, client, extra) : await this.transact(tasks, claims, client, extra);
     } catch (err) {
-      await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
+      // A recorded batch will be queued whole: its tasks keep their places under the cap.
+      if (!(err as { recorded?: boolean }).recorded) {
+        await Promise.all(reserved.map(([pool, ids]) => this.release(pool, client, ids))).catch(() => undefined);
+      }
       throw err;
     }
     const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
@@ -331,7 +353,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
           reason: `the batch is recorded (${batchId}) but a pool's Redis shard refused its part (${(err as Error).message}); it will be queued whole once the shard takes writes again: retry with the same idempotency keys to learn the tasks' ids`,
         },
       ]);
-      throw Object.assign(e, { retryAfterS: 5 });
+      throw Object.assign(e, { retryAfterS: 5, recorded: true });
     }
     return holders;
   }
@@ -360,8 +382,10 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   /** Step 2 of a spread batch: each pool's part not yet marked, in its own slot's MULTI; then the record goes. */
   private async queueParts(batchId: string, batch: PendingBatch, keep: (e: BatchEntry) => boolean): Promise<void> {
-    const byPool = new Map<string, BatchEntry[]>();
-    for (const e of batch.entries) if (keep(e) && this.queues.has(e.pool)) byPool.set(e.pool, [...(byPool.get(e.pool) ?? []), e]);
+    const byPool = groupBy(batch.entries.filter(keep), (e) => e.pool);
+    const unknown = [...byPool.keys()].filter((pool) => !this.queues.has(pool));
+    // Another coordinator (with that pool in its config) settles it; forgetting the part would lose its tasks.
+    if (unknown.length > 0) throw new Error(`pool(s) ${unknown.join(', ')} unknown to this coordinator`);
     await Promise.all(
       [...byPool].map(async ([pool, entries]) => {
         const mark = this.keys.batchPart(pool, batchId);
@@ -377,22 +401,32 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   /**
    * Queues what pending batches still owe (spread pools): those recorded more than `minAgeMs` ago (their
-   * coordinator died or a shard refused them), or, with `taskId`, any that holds that task. A task whose key
-   * another task holds is skipped, as its coordinator would have. Returns how many batches were settled.
+   * coordinator died or a shard refused them; looked at every SETTLE_EVERY_MS at most), or, with `taskId`, any
+   * that holds that task. A task whose key another task holds is skipped, as its coordinator would have.
+   * A batch that cannot be settled yet stays for the next pass. Returns how many batches were settled.
    */
   async settlePending(minAgeMs: number, taskId?: string): Promise<number> {
     if (this.keys.spread !== 'pools') return 0;
+    if (taskId === undefined) {
+      if (Date.now() - this.lastSettle < SETTLE_EVERY_MS) return 0;
+      this.lastSettle = Date.now();
+    }
     await this.ensureScriptsLoaded();
     let settled = 0;
     for (const [batchId, json] of Object.entries(await this.redis.hgetall(this.keys.pendingBatches))) {
       const batch = JSON.parse(json) as PendingBatch;
       if (taskId !== undefined ? !batch.entries.some((e) => e.id === taskId) : Date.now() - batch.at < minAgeMs) continue;
-      const keyed = batch.entries.filter((e) => e.key !== undefined);
-      const holders = keyed.length === 0 ? [] : await this.redis.mget(...keyed.map((e) => this.keys.idempotency(batch.client, e.key as string)));
-      const lost = new Set(keyed.filter((e, i) => holders[i] !== e.id).map((e) => e.id));
-      await this.queueParts(batchId, batch, (e) => !lost.has(e.id));
-      this.logger.log(`pending batch ${batchId} settled (${batch.entries.length - lost.size} task(s) of ${batch.client})`);
-      settled++;
+      try {
+        const keyed = batch.entries.filter((e) => e.key !== undefined);
+        const holders = keyed.length === 0 ? [] : await this.redis.mget(...keyed.map((e) => this.keys.idempotency(batch.client, e.key as string)));
+        const lost = new Set(keyed.filter((e, i) => holders[i] !== e.id).map((e) => e.id));
+        await this.queueParts(batchId, batch, (e) => !lost.has(e.id));
+        this.logger.log(`pending batch ${batchId} settled (${batch.entries.length - lost.size} task(s) of ${batch.client})`);
+        settled++;
+      } catch (err) {
+        this.logger.warn(`pending batch ${batchId} not settled yet: ${(err as Error).message}`);
+        if (taskId !== undefined) throw err;
+      }
     }
     return settled;
   }

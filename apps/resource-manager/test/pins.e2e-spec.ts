@@ -58,6 +58,8 @@ describe('operators steer pools by hand', () => {
     await waitFor(async () => (await rm.pool('cpu')).ready === 3, { what: 'three pinned workers' });
     expect(Math.max(...(await runningOver(1000, 'a second at three')))).toBe(3);
 
+    // Work for the policy to scale for (what the first test queued may be done by now).
+    await suite.queue('cpu').add(...Array.from({ length: 600 }, (_, i) => ({ type: 'synthetic', name: `a${i}`, config: { duration_ms: 200 } })));
     const auto = fleetCli(rm.url, 'scale', 'cpu', 'auto');
     expect(auto.status).toBe(0);
     expect(auto.stdout).toMatch(/cpu\s+LOCAL\s+auto/);
