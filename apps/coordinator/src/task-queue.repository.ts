@@ -235,7 +235,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    * Queues tasks of any pools and claims idempotency keys (`SET NX GET`), all or nothing. With every pool in
    * the fleet's slot (the default) that is one MULTI: Redis runs all of it or none of it (a connection lost
    * before EXEC discards the transaction; AOF replays it whole or not at all). Job ids are chosen before the
-   * transaction, so running it twice adds nothing twice. With pools spread over slots, see `enqueueSpread`.
+   * transaction, so running it twice adds nothing twice. With pools spread over slots, see `recordBatch`.
    * Returns, per claim, the id that held the key already (another request won it meanwhile), or null when
    * this one did.
    */
