@@ -171,7 +171,13 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
     expect([await jobsIn('cpu'), await jobsIn('gpu')]).toEqual([12, 11]);
 
     // Where the keys are: each pool's on its own master, the fleet's own on a third.
-    const expectedNode = (key: string) => (key.startsWith(`{${name}:cpu}`) ? cpuNode : key.startsWith(`{${name}:gpu}`) ? gpuNode : fleetNode);
+    // (The idle pool's keys, made when the coordinator opened its queue, sit wherever its tag landed.)
+    const idleNode = await clusterMasterOf(redis, `{${name}:idle}:x`);
+    const nodeOfPool: Record<string, string | undefined> = { cpu: cpuNode, gpu: gpuNode, idle: idleNode };
+    const expectedNode = (key: string) => {
+      const pool = /^\{[^:}]+:([^}]+)\}/.exec(key)?.[1];
+      return pool === undefined ? fleetNode : nodeOfPool[pool];
+    };
     const seenOn = new Map<string, number>();
     for (const node of (redis as unknown as Cluster).nodes('master')) {
       const at = `${node.options.host}:${node.options.port}`;
