@@ -5,7 +5,17 @@ import type { Redis } from 'ioredis';
 import type { CoordinatorSettings } from '@fleet/config';
 import { FieldErrorsException } from '@fleet/app';
 import { compactQueuedTask, type QueuedTask, type RunRef, type Task, type TaskResult } from '@fleet/contracts';
-import { bestEffort, createRedis, FleetKeys, pingWithin, taskJobOptions, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import {
+  bestEffort,
+  checkLayout,
+  createRedis,
+  FleetKeys,
+  pingWithin,
+  taskJobOptions,
+  waitUntilReady,
+  type WorkerRecord,
+  WorkerRegistry,
+} from '@fleet/redis';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
 import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
@@ -153,6 +163,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   /** Waits for Redis, then opens one BullMQ queue per pool on the shared connection. */
   async open(timeoutMs = 10_000): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
+    await checkLayout(this.redis, this.keys);
     for (const t of this.settings.templates) {
       this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
     }

@@ -1,5 +1,16 @@
 import { EXIT_CONFIG_ERROR } from '@fleet/app';
-import { type ConfigDir, TEST_REDIS_URL, cpuTemplate, makeConfigDir, startApp, uniquePrefix } from '@fleet/testing';
+import { FleetKeys } from '@fleet/redis';
+import {
+  type ConfigDir,
+  TEST_REDIS_URL,
+  cleanupPrefix,
+  cpuTemplate,
+  makeConfigDir,
+  startApp,
+  testRedis,
+  uniquePrefix,
+  waitFor,
+} from '@fleet/testing';
 
 describe('a bad worker_templates.json stops start-up with a message naming the file, the template and the field', () => {
   let config: ConfigDir;
@@ -38,6 +49,27 @@ describe('a bad worker_templates.json stops start-up with a message naming the f
       expect((await proc.exited).code).toBe(EXIT_CONFIG_ERROR);
       expect(proc.output()).toContain('--pool: unknown pool "tpu"; worker_templates.json defines: cpu');
     } finally {
+      good.remove();
+    }
+  });
+
+  it('an app whose FLEET_SPREAD differs from the layout its fleet recorded', async () => {
+    const good = makeConfigDir({ 'worker_templates.json': { cpu: cpuTemplate() } });
+    const redis = testRedis();
+    const prefix = `{${uniquePrefix('layout')}}`;
+    const env = { REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: prefix, CONFIG_DIR: good.path };
+    const spread = startApp('worker', ['--pool', 'cpu'], { ...env, FLEET_SPREAD: 'pools' });
+    try {
+      // The first app of the fleet records its layout ...
+      await waitFor(async () => (await redis.get(new FleetKeys(prefix).layout)) === 'pools', { what: 'the layout recorded' });
+      // ... and one on the other layout (it would wait on a queue nobody fills) refuses to start.
+      const other = startApp('worker', ['--pool', 'cpu'], env);
+      expect((await other.exited).code).toBe(EXIT_CONFIG_ERROR);
+      expect(other.output()).toContain(`FLEET_SPREAD: is "none", but fleet ${prefix} lays its keys out as "pools"`);
+    } finally {
+      await spread.stop();
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
       good.remove();
     }
   });

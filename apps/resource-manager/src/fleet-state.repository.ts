@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResourceManagerSettings } from '@fleet/config';
-import { bestEffort, createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 import { RM_SETTINGS } from './rm-settings.js';
 
 export interface PoolDepth {
@@ -60,6 +60,7 @@ export class FleetStateRepository {
 
   async open(): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, 15_000);
+    await checkLayout(this.redis, this.keys);
     for (const t of this.settings.templates)
       this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
   }

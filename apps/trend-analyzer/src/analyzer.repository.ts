@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AnalyzerSettings } from '@fleet/config';
-import { bestEffort, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
+import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
 import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
 import { parseSampleRow, type Sample, sampleRow } from './event-samples.js';
@@ -113,6 +113,7 @@ export class AnalyzerRepository {
 
   async open(): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, 15_000);
+    await checkLayout(this.redis, this.keys);
     await this.ensureGroup();
   }
 

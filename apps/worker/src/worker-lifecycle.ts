@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { WorkerSettings } from '@fleet/config';
-import { waitUntilReady } from '@fleet/redis';
+import { checkLayout, waitUntilReady } from '@fleet/redis';
 import { Heartbeat } from './heartbeat.js';
 import { TaskConsumer } from './task-consumer.js';
 import { ProcessGuard } from './process-guard-client.js';
@@ -22,6 +22,7 @@ export class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationBootstrap(): Promise<void> {
     await waitUntilReady(this.redis.connection, this.settings.redisUrl, 15_000);
+    await checkLayout(this.redis.connection, this.redis.keys);
     this.guard.start();
     this.consumer.start();
     await this.heartbeat.start();

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { ConfigError } from '@fleet/config';
+import type { FleetKeys } from './keys.js';
 import { clusterAddress, sentinelOptions } from './redis-address.js';
 
 /**
@@ -117,6 +119,22 @@ export async function waitUntilReady(redis: Redis, url: string, timeoutMs = 5000
     };
     redis.on('ready', onReady);
   });
+}
+
+/**
+ * Records the fleet's key layout (`FLEET_SPREAD`) if none is recorded, and refuses to start (a configuration
+ * error, exit 78) an app whose layout differs: a worker on the other layout would wait on a queue nobody fills.
+ */
+export async function checkLayout(redis: Redis, keys: FleetKeys): Promise<void> {
+  const recorded = await redis.set(keys.layout, keys.spread, 'NX', 'GET');
+  if (recorded !== null && recorded !== keys.spread) {
+    throw new ConfigError('environment', [
+      {
+        field: 'FLEET_SPREAD',
+        reason: `is "${keys.spread}", but fleet ${keys.prefix} lays its keys out as "${recorded}" (${keys.layout}): every app of a fleet must use the same FLEET_SPREAD`,
+      },
+    ]);
+  }
 }
 
 /** Every key matching `pattern`, a batch at a time, with SCAN (never KEYS). */

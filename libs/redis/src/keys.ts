@@ -39,6 +39,11 @@ export class FleetKeys {
     return this.tag === undefined ? [`${this.prefix}:*`] : [`${this.prefix}:*`, `{${this.tag}:*`];
   }
 
+  /** How this fleet's keys are laid out (`FLEET_SPREAD`), recorded by the first app that opens the fleet. */
+  get layout(): string {
+    return `${this.prefix}:layout`;
+  }
+
   /** Hash of one live worker (pool, pid, host, capabilities, current tasks); expires unless heartbeats renew it. */
   worker(workerId: string): string {
     return `${this.prefix}:worker:${workerId}`;
