@@ -119,8 +119,9 @@ describe('bad input gets a 4xx naming the field and the reason, and queues nothi
     expect(CASES.length).toBeGreaterThanOrEqual(12);
     const pools = (await coordinatorOf().http.get('/queues').expect(200)).body.pools as Array<{ counts: Record<string, number> }>;
     for (const p of pools) expect(Object.values(p.counts).every((n) => n === 0)).toBe(true);
-    // Only the queues' own metadata and the client's rate-limit counter exist: no job, no idempotency key, no cancellation record.
+    // Only the queues' own metadata, the fleet's layout record and the client's rate-limit counter exist: no job,
+    // no idempotency key, no cancellation record.
     const [, keys] = await suite.redis.scan('0', 'MATCH', suite.keys.everything[0], 'COUNT', 10_000);
-    expect(keys.filter((k) => !k.endsWith(':meta') && !k.startsWith(`${suite.prefix}:rl:`))).toEqual([]);
+    expect(keys.filter((k) => !k.endsWith(':meta') && k !== suite.keys.layout && !k.startsWith(`${suite.prefix}:rl:`))).toEqual([]);
   });
 });
