@@ -17,12 +17,13 @@ export const HOW_TO_GET_REDIS = [
 /**
  * The least-privilege ACL rules of a fleet's Redis user: keys under the fleet's prefix only, no channels, and
  * only the command categories BullMQ and the fleet use (no @dangerous command but INFO, which BullMQ and
- * ioredis read at connection), and TIME. `keyPattern` is `<prefix>:*` for one fleet.
+ * ioredis read at connection), and TIME. `keyPatterns`: `<prefix>:*` for one fleet; a hash-tag prefix `{name}`
+ * with spread pools also needs `{name:*` (its pools' keys).
  */
-export function fleetAclRules(keyPattern) {
+export function fleetAclRules(...keyPatterns) {
   return [
     'resetchannels',
-    `~${keyPattern}`,
+    ...keyPatterns.map((p) => `~${p}`),
     '-@all',
     ...[
       'read',

@@ -400,6 +400,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     await Promise.all(
       [...byPool].map(async ([pool, entries]) => {
         const mark = this.keys.batchPart(pool, batchId);
+        // Looked at even on the first pass: a request that met one of the batch's keys may have queued this part
+        // already, and its tasks may be done and trimmed by now.
         if ((await this.redis.exists(mark)) === 1) return;
         const raw = await this.multiFor(pool);
         const queued = entries.map((e) => this.addToTransaction(raw, e));

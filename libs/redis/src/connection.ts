@@ -137,30 +137,30 @@ export async function checkLayout(redis: Redis, keys: FleetKeys): Promise<void> 
   }
 }
 
-/** Every key matching `pattern`, a batch at a time, with SCAN (never KEYS). */
-async function* scanKeys(redis: Redis, pattern: string): AsyncGenerator<string[]> {
+/** Every key matching any of `patterns`, a batch at a time, with SCAN (never KEYS). */
+async function* scanKeys(redis: Redis, patterns: string | readonly string[]): AsyncGenerator<string[]> {
   const cluster: unknown = redis;
   if (cluster instanceof Cluster) {
-    for (const node of cluster.nodes('master')) yield* scanKeys(node, pattern);
+    for (const node of cluster.nodes('master')) yield* scanKeys(node, patterns);
     return;
   }
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) yield keys;
-  } while (cursor !== '0');
+  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
 }
 
 /** Deletes every key matching `patterns` (UNLINK); returns how many. */
 export async function deleteMatching(redis: Redis, patterns: string | readonly string[]): Promise<number> {
   let deleted = 0;
   const cluster = (redis as unknown) instanceof Cluster;
-  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) {
-    for await (const keys of scanKeys(redis, pattern)) {
-      // On a cluster one key at a time: keys that match may sit in different slots.
-      deleted += cluster ? (await Promise.all(keys.map((k) => redis.unlink(k)))).reduce((s, n) => s + n, 0) : await redis.unlink(...keys);
-    }
+  for await (const keys of scanKeys(redis, patterns)) {
+    // On a cluster one key at a time: keys that match may sit in different slots.
+    deleted += cluster ? (await Promise.all(keys.map((k) => redis.unlink(k)))).reduce((s, n) => s + n, 0) : await redis.unlink(...keys);
   }
   return deleted;
 }
@@ -168,7 +168,7 @@ export async function deleteMatching(redis: Redis, patterns: string | readonly s
 /** Counts keys matching `patterns` (for tests and diagnostics). */
 export async function countMatching(redis: Redis, patterns: string | readonly string[]): Promise<number> {
   let count = 0;
-  for (const pattern of typeof patterns === 'string' ? [patterns] : patterns) for await (const keys of scanKeys(redis, pattern)) count += keys.length;
+  for await (const keys of scanKeys(redis, patterns)) count += keys.length;
   return count;
 }
 
