@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { repoRoot } from '@fleet/config';
+import type * as RedisServers from '../scripts/lib/redis-server.mjs';
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -64,15 +67,14 @@ export function peakRssMb(pid: number): number | null {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** The repository's Redis and port helpers (scripts/ is not compiled into dist: loaded from the repository). */
+export async function redisServers(): Promise<typeof RedisServers> {
+  return (await import(pathToFileURL(join(repoRoot(), 'scripts', 'lib', 'redis-server.mjs')).href)) as typeof RedisServers;
+}
+
+/** A free port on 127.0.0.1, claimed for the whole run when a test run started this bench (see the helper). */
+export async function freePort(): Promise<number> {
+  return (await redisServers()).freePort();
 }
 
 const CLK_TCK = 100;

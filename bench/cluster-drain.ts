@@ -9,18 +9,12 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { compactQueuedTask, newTaskId, parseTask } from '@fleet/contracts';
 import { clusterMasterOf, createRedis, FleetKeys, type FleetSpread, taskJobOptions, WorkerRegistry } from '@fleet/redis';
-import { pathToFileURL } from 'node:url';
-import { repoRoot } from '@fleet/config';
-import type * as RedisServers from '../scripts/lib/redis-server.mjs';
-import { type Proc, run, until } from './bench-support.js';
+import { type Proc, redisServers, run, until } from './bench-support.js';
 
 const POOLS = ['p1', 'p2', 'p3'];
 
 export async function clusterDrain(opts: { dist: (...p: string[]) => string; tasksPerPool: number; concurrency: number; log: (m: string) => void }) {
-  // scripts/ is not compiled into dist: load the helpers from the repository.
-  const { startRedisCluster, startRedisServer } = (await import(
-    pathToFileURL(join(repoRoot(), 'scripts', 'lib', 'redis-server.mjs')).href
-  )) as typeof RedisServers;
+  const { startRedisCluster, startRedisServer } = await redisServers();
   const configDir = mkdtempSync(join(tmpdir(), 'fleet-bench-cluster-'));
   writeFileSync(
     join(configDir, 'worker_templates.json'),

@@ -4,11 +4,12 @@
 //   node scripts/fleet.mjs start              install, build, find or start a Redis, run the fleet
 // Plain JavaScript with no dependencies, so that `npm test` and `npm start` work before `npm ci`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { HOW_TO_GET_REDIS, findRedisServer, fleetAclRules, isRedisReachable, redactUrl, startRedisServer } from './lib/redis-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,9 +34,73 @@ export function ensureDependencies() {
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
+/** A fingerprint of the files under `paths` (names, sizes, modification times): what a step's output depends on. */
+function fingerprint(paths) {
+  const hash = createHash('sha1');
+  const visit = (path) => {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const name of readdirSync(path).sort()) if (name !== 'node_modules' && name !== 'dist' && !name.startsWith('.')) visit(join(path, name));
+    } else hash.update(`${path}\0${st.size}\0${st.mtimeMs}\n`);
+  };
+  for (const p of paths) visit(join(root, p));
+  return hash.digest('hex');
+}
+
+const BUILD_INPUTS = ['apps', 'libs', 'bench', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json'];
+
+/** `nest build`, unless `dist` was built from exactly these sources (FLEET_REBUILD=1 builds anyway). */
 export function build() {
+  const stamp = join(root, '.fleet', 'build.stamp');
+  const print = fingerprint(BUILD_INPUTS);
+  if (process.env.FLEET_REBUILD !== '1' && existsSync(join(root, 'dist')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === print) {
+    say('build is up to date (nest build skipped)');
+    return;
+  }
   say('building (nest build)');
+  rmSync(stamp, { force: true });
   run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build']);
+  mkdirSync(dirname(stamp), { recursive: true });
+  writeFileSync(stamp, print);
+}
+
+/** Runs `node <script> args` and resolves with its exit code, output inherited. */
+function runAsync(script, args, what) {
+  const child = spawn(process.execPath, [join(root, script), ...args], { cwd: root, stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ what, code: code ?? (signal ? 1 : 0) })));
+}
+
+/**
+ * The build, the type-check of sources and tests, and the lint with type-aware rules, side by side (each is
+ * one thread). tsc is incremental and eslint cached (content-keyed) under .fleet/, so unchanged inputs cost
+ * little; the build is skipped when its inputs are unchanged.
+ */
+async function checkAndBuild() {
+  mkdirSync(join(root, '.fleet'), { recursive: true });
+  say('type-checking (tsc, incremental), linting (eslint with type-aware rules, cached) and checking for circular imports (dpdm) beside the build');
+  const checks = [
+    runAsync('node_modules/typescript/bin/tsc', ['--noEmit', '--incremental', '--tsBuildInfoFile', '.fleet/tsc.tsbuildinfo', '-p', 'tsconfig.json'], 'tsc'),
+    runAsync(
+      'node_modules/eslint/bin/eslint.js',
+      ['--max-warnings', '0', '--cache', '--cache-strategy', 'content', '--cache-location', '.fleet/eslintcache', '.'],
+      'eslint',
+    ),
+    // Circular imports (type-only imports aside), from every entry point: an app's main, a lib's index, a bench.
+    runAsync(
+      'node_modules/dpdm/lib/bin/dpdm.js',
+      ['--no-tree', '--no-warning', '--transform', '--exit-code', 'circular:1', 'apps/*/src/main.ts', 'libs/*/src/index.ts', 'bench/*.ts'],
+      'the circular-import check (dpdm)',
+    ),
+  ];
+  build();
+  const failed = (await Promise.all(checks)).filter((c) => c.code !== 0);
+  for (const c of failed) say(`${c.what} failed (${c.code})`);
+  if (failed.length > 0) process.exit(1);
 }
 
 /**
@@ -66,8 +131,12 @@ export async function ensureRedis() {
   return server;
 }
 
-/** Runs jest (ESM mode, in band) with `args`; resolves with its totals from the JSON results. */
-async function runJest(args, env, name = 'jest') {
+/**
+ * Runs jest (ESM mode) with `args`, in band unless `workers` > 1; resolves with its totals and its results.
+ * Every process of the run claims its ports under one FLEET_PORT_DIR (see freePort), so parallel jest
+ * workers, and the apps they start, never race for a port.
+ */
+async function runJest(args, env, name = 'jest', workers = 1) {
   mkdirSync(join(root, '.fleet'), { recursive: true });
   const results = join(root, '.fleet', `${name}-results.json`);
   rmSync(results, { force: true });
@@ -77,15 +146,15 @@ async function runJest(args, env, name = 'jest') {
       '--experimental-vm-modules',
       '--no-warnings=ExperimentalWarning',
       join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
-      '--runInBand',
+      workers > 1 ? `--maxWorkers=${workers}` : '--runInBand',
       '--json',
       `--outputFile=${results}`,
       ...args,
     ],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } },
+    { cwd: root, stdio: 'inherit', env: { ...process.env, FLEET_PORT_DIR: portDir(), ...env } },
   );
   const code = await new Promise((resolve) => jest.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
-  if (!existsSync(results)) return { code, passed: 0, failed: 1, failures: ['jest wrote no results'] };
+  if (!existsSync(results)) return { code, passed: 0, failed: 1, failures: ['jest wrote no results'], results: undefined };
   const r = JSON.parse(readFileSync(results, 'utf8'));
   const failures = r.testResults.flatMap((s) => [
     ...(s.testExecError ? [`${s.name}: ${s.testExecError.message}`] : []),
@@ -94,22 +163,95 @@ async function runJest(args, env, name = 'jest') {
       .map((t) => `${t.fullName}: ${(t.failureMessages[0] ?? '').split('\n').slice(0, 3).join(' ')}`),
   ]);
   // A suite that fails to load has no failed tests of its own: count it, so it cannot pass unseen.
-  return { code, passed: r.numPassedTests, failed: r.numFailedTests + r.numRuntimeErrorTestSuites, failures };
+  return { code, passed: r.numPassedTests, failed: r.numFailedTests + r.numRuntimeErrorTestSuites, failures, results: r };
+}
+
+let claimedPorts;
+/** One folder of port claims for this whole command, removed when it exits. */
+function portDir() {
+  if (!claimedPorts) {
+    claimedPorts = mkdtempSync(join(tmpdir(), 'fleet-ports-'));
+    process.on('exit', () => rmSync(claimedPorts, { recursive: true, force: true }));
+  }
+  return claimedPorts;
 }
 
 async function prepare() {
   ensureDependencies();
-  build();
-  say('type-checking sources and tests (tsc --noEmit)');
-  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json']);
-  say('linting (eslint with type-aware rules)');
-  run(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--max-warnings', '0', '.']);
+  await checkAndBuild();
   return ensureRedis();
 }
 
 /**
- * The e2e project again, against a private Redis whose only user is the least-privilege ACL user of
- * README's Security section (keys under one pattern, no dangerous commands): the fleet needs nothing more.
+ * Jest projects whose suites isolate themselves (own key prefixes, claimed ports, private servers when they
+ * are destructive) and so run in parallel workers: most of their time is spent waiting on processes.
+ */
+const PARALLEL_PROJECTS = ['unit', 'e2e', 'integration', 'security'];
+/** Projects that stop Redis, cut links, pause or flood processes, or time a failover: one suite at a time. */
+const SERIAL_PROJECTS = ['faults', 'hosts'];
+/** Parallel jest workers (FLEET_TEST_WORKERS overrides): the machine's cores plus one, as the suites mostly wait. */
+const testWorkers = () => Number(process.env.FLEET_TEST_WORKERS) || availableParallelism() + 1;
+
+/** `--selectProjects a b …` taken out of jest's arguments: the projects asked for (all when none) and the rest. */
+function splitProjects(args) {
+  const rest = [];
+  let selected;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--selectProjects') {
+      rest.push(args[i]);
+      continue;
+    }
+    selected ??= [];
+    while (i + 1 < args.length && !args[i + 1].startsWith('-')) selected.push(args[++i]);
+  }
+  return { selected: selected ?? [...PARALLEL_PROJECTS, ...SERIAL_PROJECTS], rest };
+}
+
+/**
+ * The parallel projects in `testWorkers()` workers and, beside them, the serial ones in band (one suite at a
+ * time; their own suites never overlap). Returns one result per jest run.
+ */
+async function runSuites(args, env, name) {
+  const { selected, rest } = splitProjects(args);
+  const parallel = selected.filter((p) => !SERIAL_PROJECTS.includes(p));
+  const serial = selected.filter((p) => SERIAL_PROJECTS.includes(p));
+  // Filters may leave one side empty: that side has nothing to say; the totals still refuse a run of no tests.
+  const extra = parallel.length > 0 && serial.length > 0 ? ['--passWithNoTests'] : [];
+  const runs = [];
+  if (parallel.length > 0) runs.push(runJest(['--selectProjects', ...parallel, ...extra, ...rest], env, name, testWorkers()));
+  if (serial.length > 0) runs.push(runJest(['--selectProjects', ...serial, ...extra, ...rest], env, `${name}-serial`, 1));
+  const done = await Promise.all(runs);
+  report(done, name);
+  return done;
+}
+
+/** Wall time per project and the ten slowest suites (also kept merged in .fleet/<name>-all.json). */
+function report(runs, name) {
+  const suites = runs.flatMap((r) => r.results?.testResults ?? []);
+  if (suites.length === 0) return;
+  const projectOf = (path) =>
+    /\.([a-z0-9]+)-spec\.ts$/.exec(path)?.[1] ?? 'unit';
+  const span = new Map();
+  for (const t of suites) {
+    const p = projectOf(t.name);
+    const [a, b] = span.get(p) ?? [Infinity, 0];
+    span.set(p, [Math.min(a, t.startTime), Math.max(b, t.endTime)]);
+  }
+  const first = Math.min(...suites.map((t) => t.startTime));
+  const last = Math.max(...suites.map((t) => t.endTime));
+  process.stderr.write(`\n[fleet] jest: ${((last - first) / 1000).toFixed(0)} s of wall time; per project (first start to last end):\n`);
+  for (const [p, [a, b]] of span) process.stderr.write(`  ${p.padEnd(12)} ${((b - a) / 1000).toFixed(1).padStart(6)} s\n`);
+  process.stderr.write('[fleet] the ten slowest suites:\n');
+  for (const t of [...suites].sort((x, y) => y.endTime - y.startTime - (x.endTime - x.startTime)).slice(0, 10)) {
+    process.stderr.write(`  ${((t.endTime - t.startTime) / 1000).toFixed(1).padStart(6)} s  ${relative(root, t.name)}\n`);
+  }
+  const merged = { startTime: first, testResults: suites };
+  writeFileSync(join(root, '.fleet', `${name}-results.json`), JSON.stringify(merged));
+}
+
+/**
+ * The e2e project again, against a private Redis whose only user is the least-privilege ACL user of the
+ * Security docs (keys under one pattern, no dangerous commands): the fleet needs nothing more.
  */
 async function testUnderAcl() {
   const password = randomBytes(12).toString('hex');
@@ -119,7 +261,7 @@ async function testUnderAcl() {
   });
   say(`the e2e suites again, against a Redis that admits only the least-privilege ACL user (port ${server.port})`);
   const url = `redis://fleet:${password}@127.0.0.1:${server.port}`;
-  const r = await runJest(['--selectProjects', 'e2e'], { REDIS_URL: url, FLEET_TEST_PREFIX_ROOT: 'acl-' }, 'acl');
+  const r = await runSuites(['--selectProjects', 'e2e'], { REDIS_URL: url, FLEET_TEST_PREFIX_ROOT: 'acl-' }, 'acl');
   await server.stop();
   return r;
 }
@@ -136,19 +278,26 @@ function finish(runs) {
 /** The whole suite; the last line printed is `N passed, N failed`. */
 async function test(args) {
   const redis = await prepare();
-  const run = await runJest(args, { REDIS_URL: redis.url });
+  const runs = await runSuites(args, { REDIS_URL: redis.url }, 'jest');
   await redis.stop();
-  finish([run]);
+  finish(runs);
 }
 
-/** `npm run test:acl`: the e2e suites against a Redis that admits only the least-privilege ACL user. */
+/** `npm run test:quick`: the unit specs and pure cores, for the edit loop: no build, no Redis, no app processes. */
+async function testQuick(args) {
+  ensureDependencies();
+  finish([await runJest(['--selectProjects', 'unit', ...args], {}, 'quick', availableParallelism())]);
+}
+
+/** `npm run test:acl`: the e2e suites against a Redis that admits only the least-privilege ACL user (the build reused). */
 async function testAcl() {
-  await prepare().then((redis) => redis.stop());
+  ensureDependencies();
+  build();
   if (!findRedisServer()) {
     process.stderr.write(`${HOW_TO_GET_REDIS}\n`);
     process.exit(1);
   }
-  finish([await testUnderAcl()]);
+  finish(await testUnderAcl());
 }
 
 /** The seed's integration runner: `--component e2e|drm|pta` (all when absent), `--verbose`, `--config-dir DIR`. */
@@ -204,6 +353,7 @@ async function integration(argv) {
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'test') await test(rest);
+else if (command === 'test-quick') await testQuick(rest);
 else if (command === 'test-acl') await testAcl();
 else if (command === 'integration') await integration(rest);
 else if (command === 'bench' || command === 'soak' || command === 'eval-regressions') {

@@ -1,6 +1,7 @@
 export declare const HOW_TO_GET_REDIS: string;
 export declare function isRedisReachable(url: string, timeoutMs?: number): Promise<boolean>;
 export declare function findRedisServer(env?: NodeJS.ProcessEnv): string | null;
+/** A free port on 127.0.0.1; under a test run (FLEET_PORT_DIR) claimed once for the whole run. */
 export declare function freePort(): Promise<number>;
 export interface PrivateRedis {
   url: string;
@@ -25,7 +26,7 @@ export declare function startRedisServer(opts?: {
   sentinel?: { masterName: string; masterPort: number; quorum?: number; downAfterMs?: number; failoverTimeoutMs?: number };
 }): Promise<PrivateRedis>;
 export declare function redactUrl(url: string): string;
-export declare function fleetAclRules(keyPattern: string): string[];
+export declare function fleetAclRules(...keyPatterns: string[]): string[];
 export declare function startRedisCluster(opts?: {
   masters?: number;
   timeoutMs?: number;

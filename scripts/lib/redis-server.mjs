@@ -1,7 +1,8 @@
 // Plain JavaScript with no dependencies: the start and test commands use it before `npm ci` has run,
 // and the testing lib uses it to start private servers for tests that stop or restart Redis.
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -89,16 +90,49 @@ export function findRedisServer(env = process.env) {
   return null;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/** Whether nothing listens on 127.0.0.1:`port` right now. */
+function portIsFree(port) {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** The range test ports are claimed from: below Linux's ephemeral range (32768+), so no outgoing socket takes one. */
+const CLAIMED_PORTS = { first: 20_000, count: 12_000 };
+
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on. Under a test run (`FLEET_PORT_DIR`, set by `npm test`
+ * for every jest worker and every process they start) each port is claimed once for the whole run by
+ * creating `<FLEET_PORT_DIR>/<port>` exclusively, so parallel workers, and the apps they start, never
+ * get the same port between one asking and the other binding. Elsewhere the kernel picks an ephemeral one.
+ */
+export async function freePort() {
+  const dir = process.env.FLEET_PORT_DIR;
+  if (!dir) {
+    return new Promise((resolve, reject) => {
+      const server = createServer();
+      server.unref();
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => resolve(port));
+      });
+    });
+  }
+  const start = randomInt(CLAIMED_PORTS.count);
+  for (let i = 0; i < CLAIMED_PORTS.count; i++) {
+    const port = CLAIMED_PORTS.first + ((start + i) % CLAIMED_PORTS.count);
+    try {
+      closeSync(openSync(join(dir, String(port)), 'wx'));
+    } catch {
+      continue; // claimed by another process of this run
+    }
+    if (await portIsFree(port)) return port;
+  }
+  throw new Error(`no free port left in ${CLAIMED_PORTS.first}-${CLAIMED_PORTS.first + CLAIMED_PORTS.count - 1} (claims in ${dir})`);
 }
 
 /**
@@ -212,7 +246,10 @@ export async function startRedisCluster({ masters = 3, timeoutMs = 30_000 } = {}
   try {
     for (let i = 0; i < masters; i++) {
       nodes.push(
-        await startRedisServer({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }),
+        await startRedisServer({
+          // The bus port is claimed like any other (by default it is the node's port + 10000, which nobody claimed).
+          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(await freePort())],
+        }),
       );
     }
     const cli = join(dirname(findRedisServer()), 'redis-cli');
