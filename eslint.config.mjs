@@ -24,6 +24,50 @@ export default tseslint.config(
       '@typescript-eslint/no-extraneous-class': 'off',
     },
   },
+  // Boundaries: an app never imports another app, a lib never imports an app, and shipped code never
+  // imports the testing lib. (Cross-app system tests live in test/.) The circular-import check is dpdm's,
+  // run by `npm test` beside this lint.
+  {
+    files: ['apps/*/src/**/*.ts', 'apps/*/test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(\\.\\./)+(apps/)?[a-z-]+/(src|test)/', message: 'an app must not import another app: move what both need into a lib' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@fleet/testing', message: 'shipped code must not import the testing lib' }],
+          patterns: [
+            { regex: '^(\\.\\./)+(apps/)?[a-z-]+/(src|test)/', message: 'an app must not import another app: move what both need into a lib' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['libs/*/src/**/*.ts'],
+    ignores: ['libs/testing/**', '**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@fleet/testing', message: 'a lib must not import the testing lib' }],
+          patterns: [{ regex: '^(\\.\\./)+apps/', message: 'a lib must not import an app' }],
+        },
+      ],
+    },
+  },
   {
     // Plain JavaScript scripts (run before `npm ci`): syntax and promise rules, no type-only rules.
     files: ['**/*.mjs'],
