@@ -1,4 +1,5 @@
-import { type AnalyzerSettings, parseAnalyzerConfig } from '@fleet/config';
+import { parseAnalyzerConfig } from '@fleet/config';
+import { type AnalyzerSettings } from '../../apps/trend-analyzer/src/analyzer-settings.js';
 import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
 import { AppMetrics } from '@fleet/ops';
 import { isolatedSuite, waitFor } from '@fleet/testing';

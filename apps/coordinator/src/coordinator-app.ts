@@ -2,7 +2,7 @@ import { type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { configureHttpApp } from '@fleet/app';
 import { configureOps } from '@fleet/ops';
-import type { CoordinatorSettings } from '@fleet/config';
+import type { CoordinatorSettings } from './coordinator-settings.js';
 import { CoordinatorModule } from './coordinator.module.js';
 import { CoordinatorMetrics } from './coordinator-ops.js';
 import { mountQueueBoard } from './queue-board.js';

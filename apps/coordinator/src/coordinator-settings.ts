@@ -1,2 +1,60 @@
+import type { WorkerTemplate } from '@fleet/contracts';
+import {
+  type CommonSettings,
+  type Env,
+  envInt,
+  loadCommonSettings,
+  loadRetention,
+  loadSecuritySettings,
+  loadWorkerTemplates,
+  parseEnv,
+  type Retention,
+  type SecuritySettings,
+} from '@fleet/config';
+
 /** Injection token of the coordinator's `CoordinatorSettings` (loaded and validated once, in `main`). */
 export const COORDINATOR_SETTINGS = Symbol('COORDINATOR_SETTINGS');
+
+const DAY_S = 24 * 60 * 60;
+
+export interface CoordinatorSettings extends CommonSettings {
+  port: number;
+  security: SecuritySettings;
+  bodyLimitBytes: number;
+  retention: Retention;
+  /** How long a run (its tasks' results, attempts and cases) stays readable. */
+  runRetainS: number;
+  /** A test file's expected duration when its history has none. */
+  runDefaultTestMs: number;
+  /** How often runs are looked after (dependencies released, finished runs finalized). */
+  runsTickMs: number;
+  templates: WorkerTemplate[];
+  warnings: string[];
+}
+
+export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
+  const common = loadCommonSettings(env);
+  const e = parseEnv(
+    {
+      COORDINATOR_PORT: envInt(0, 65535, 8080),
+      HTTP_BODY_LIMIT_BYTES: envInt(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
+      RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
+      RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
+      RUNS_TICK_MS: envInt(50, 60_000, 500),
+    },
+    env,
+  );
+  const templates = loadWorkerTemplates(common.configDir);
+  return {
+    ...common,
+    port: e.COORDINATOR_PORT,
+    security: loadSecuritySettings(env, common.configDir, 'COORDINATOR'),
+    bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+    retention: loadRetention(env),
+    runRetainS: e.RUN_RETAIN_S,
+    runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
+    runsTickMs: e.RUNS_TICK_MS,
+    templates: templates.value,
+    warnings: templates.warnings,
+  };
+}

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { runMain, serveHttpApp } from '@fleet/app';
-import { loadCoordinatorSettings } from '@fleet/config';
+import { loadCoordinatorSettings } from './coordinator-settings.js';
 import { createCoordinatorApp } from './coordinator-app.js';
 
 await runMain('coordinator', async () => {

@@ -1,15 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { CoordinatorSettings } from '@fleet/config';
-import { type FileResult, runState, testId } from '@fleet/runs';
-import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { DONE_STATES, releaseBlocked, runState, testId } from '@fleet/runs';
 import { RunsRepository } from './runs.repository.js';
 import { RunsService } from './runs.service.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
+import { TickRunner } from '@fleet/app';
 
-const DONE = new Set<FileResult['state']>(['passed', 'flaky', 'failed', 'error', 'cancelled']);
 /** Longer than a live coordinator's own queueing of a batch's parts can take (two commands, 5 s timeout each). */
 const PENDING_SETTLE_MS = 15_000;
-const PASSED = new Set<FileResult['state']>(['passed', 'flaky']);
 
 /**
  * Looks after runs in progress, every RUNS_TICK_MS (never two passes at once): a task whose dependencies have
@@ -23,7 +21,11 @@ const PASSED = new Set<FileResult['state']>(['passed', 'flaky']);
 export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RunsReconciler.name);
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new TickRunner(
+    () => this.pass(),
+    (err) => this.logger.warn(`looking after runs failed: ${err.message}`),
+    { rerun: false },
+  );
 
   constructor(
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
@@ -37,10 +39,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   }
 
   tick(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((err: Error) => this.logger.warn(`looking after runs failed: ${err.message}`))
-      .finally(() => (this.running = undefined));
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {
@@ -53,30 +52,23 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     const run = await this.runs.run(id);
     if (!run) return this.runs.forget(id);
     const { files, tasks } = await this.service.files(run, false);
-    const byKey = new Map(files.map((f) => [f.key, f]));
     const testFiles = [...tasks].filter(([, t]) => t.file).map(([k]) => k);
-    for (const [key, t] of tasks) {
-      if (t.state !== 'blocked') continue;
-      if (run.cancelled_at) {
-        await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason: 'the run was cancelled' });
+    const blocked = [...tasks].filter(([, t]) => t.state === 'blocked').map(([key, t]) => ({ key, deps: t.deps }));
+    for (const r of releaseBlocked(files, blocked, testFiles, run.cancelled_at !== undefined)) {
+      const t = tasks.get(r.key);
+      if (!t) continue;
+      if (r.action === 'cancel') {
+        if (await this.runs.transition(id, r.key, 'blocked', { ...t, state: 'cancelled', reason: r.reason }))
+          this.logger.log(`run ${id}: ${r.key} cancelled: ${r.reason}`);
         continue;
       }
-      const deps = t.deps.flatMap((d) => (d === '*' ? testFiles : [d]));
-      const bad = deps.map((d) => byKey.get(d)).find((f) => f && DONE.has(f.state) && !PASSED.has(f.state));
-      if (bad) {
-        const reason = `dependency ${bad.key} ${bad.state === 'cancelled' ? 'was cancelled' : bad.state === 'error' ? 'could not run' : 'failed'}`;
-        if (await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason }))
-          this.logger.log(`run ${id}: ${key} cancelled: ${reason}`);
-        continue;
-      }
-      if (!deps.every((d) => PASSED.has(byKey.get(d)?.state as FileResult['state']))) continue;
       const { task, ...rest } = t;
       if (!task) continue;
       // Queued first (idempotent: the id is derived from the run and the key), then marked.
-      await this.tasks.enqueue([{ id: t.id, pool: t.pool, task, run: { id, key } }], [], run.submitted_by);
-      await this.runs.transition(id, key, 'blocked', { ...rest, state: 'queued' });
+      await this.tasks.enqueue([{ id: t.id, pool: t.pool, task, run: { id, key: r.key } }], [], run.submitted_by);
+      await this.runs.transition(id, r.key, 'blocked', { ...rest, state: 'queued' });
     }
-    if (!files.every((f) => DONE.has(f.state))) return;
+    if (!files.every((f) => DONE_STATES.has(f.state))) return;
     const full = (await this.service.files(run, true)).files;
     const state = runState(full, run.cancelled_at !== undefined);
     if (!(await this.runs.finalize(id, state, Date.now()))) return;
@@ -94,6 +86,6 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
-    await this.running;
+    await this.passes.stop();
   }
 }

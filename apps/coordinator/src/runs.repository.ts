@@ -1,11 +1,10 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { CoordinatorSettings } from '@fleet/config';
+import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import type { Task, TestCase } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
 import type { RunAttempt } from '@fleet/runs';
-import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import type { TransactionExtra } from './task-queue.repository.js';
 
 /** A run as stored: what it was asked to do, by whom, and when it was cancelled or finished. */

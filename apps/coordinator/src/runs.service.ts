@@ -5,7 +5,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { glob } from 'tinyglobby';
 import { conflict, notFound, unprocessable } from '@fleet/app';
 import { seesAllTasks } from '@fleet/auth';
-import type { Client, CoordinatorSettings } from '@fleet/config';
+import type { Client } from '@fleet/config';
+import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import {
   byCost,
   extensionOf,
@@ -31,7 +32,6 @@ import {
   type RunState,
   runState,
 } from '@fleet/runs';
-import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type FlakyRecord, type QuarantineRecord, type RunRecord, RunsRepository, type RunTaskRecord } from './runs.repository.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { randomUUID } from 'node:crypto';
 import { Job, type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { CoordinatorSettings } from '@fleet/config';
+import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { FieldErrorsException } from '@fleet/app';
 import { compactQueuedTask, type QueuedTask, type RunRef, type Task, type TaskResult } from '@fleet/contracts';
 import {
@@ -18,7 +18,6 @@ import {
 } from '@fleet/redis';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
-import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 
 /** One task of a batch as its pool's queue takes it. */
 export interface BatchEntry {
@@ -133,7 +132,7 @@ export interface PoolScaling {
 
 export type QueueCounts = Record<'waiting' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed', number>;
 
-/** The coordinator's only door to Redis: its queues (one per pool), idempotency keys, cancellations, the worker list. */
+/** The coordinator's queues in Redis (one per pool), with idempotency keys, cancellations and the worker list (runs have RunsRepository). */
 @Injectable()
 export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly logger = new Logger(TaskQueueRepository.name);

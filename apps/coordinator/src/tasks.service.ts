@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { conflict, notFound, unprocessable } from '@fleet/app';
 import { seesAllTasks } from '@fleet/auth';
-import type { Client, CoordinatorSettings } from '@fleet/config';
+import type { Client } from '@fleet/config';
+import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import {
   type FieldError,
   idempotentTaskId,
@@ -15,7 +16,6 @@ import {
   type TaskState,
   toTaskState,
 } from '@fleet/contracts';
-import { COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
 

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { loadCoordinatorSettings } from '@fleet/config';
+import { loadCoordinatorSettings } from '../src/coordinator-settings.js';
 import type { TaskView } from '../src/task-view.js';
 import { createCoordinatorApp } from '../src/coordinator-app.js';
 import { beforeAll } from '@jest/globals';

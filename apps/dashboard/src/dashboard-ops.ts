@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { HealthIndicatorService } from '@nestjs/terminus';
-import type { DashboardSettings } from '@fleet/config';
+import type { DashboardSettings } from './dashboard-settings.js';
 import { indicator, type Readiness } from '@fleet/ops';
 
 export const DASHBOARD_SETTINGS = Symbol('DASHBOARD_SETTINGS');

@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '@fleet/auth';
-import type { DashboardSettings } from '@fleet/config';
+import type { DashboardSettings } from './dashboard-settings.js';
 import { opsModuleParts } from '@fleet/ops';
 import { DASHBOARD_SETTINGS, DashboardReadiness } from './dashboard-ops.js';
 

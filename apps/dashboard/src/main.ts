@@ -4,7 +4,8 @@ import { type INestApplication, Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
 import { listenHttpApp, runMain } from '@fleet/app';
-import { type DashboardSettings, loadDashboardSettings, repoRoot } from '@fleet/config';
+import { repoRoot } from '@fleet/config';
+import { type DashboardSettings, loadDashboardSettings } from './dashboard-settings.js';
 import { configureOps } from '@fleet/ops';
 import { DashboardModule } from './dashboard.module.js';
 

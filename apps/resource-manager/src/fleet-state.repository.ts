@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ResourceManagerSettings } from '@fleet/config';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
-import { RM_SETTINGS } from './rm-settings.js';
 
 export interface PoolDepth {
   waiting: number;
@@ -44,7 +43,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const DECISIONS_MAXLEN = 10_000;
 
-/** The resource manager's only door to Redis: queue depths, the worker registry, pins, the lease, decisions. */
+/** What the resource manager reads and writes in Redis: queue depths, the worker registry, pins, the lease, decisions. */
 @Injectable()
 export class FleetStateRepository {
   private readonly redis: Redis;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { listenHttpApp, runMain } from '@fleet/app';
-import { loadResourceManagerSettings } from '@fleet/config';
+import { loadResourceManagerSettings } from './rm-settings.js';
 import { configureOps } from '@fleet/ops';
 import { ResourceManagerMetrics } from './rm-ops.js';
 import { ResourceManagerModule } from './resource-manager.module.js';

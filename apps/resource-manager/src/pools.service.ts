@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { conflict, notFound, unprocessable } from '@fleet/app';
-import type { ManagedPool, ResourceManagerSettings } from '@fleet/config';
-import type { CrashLoop } from './worker-supervisor.js';
-import { WorkerSupervisor } from './worker-supervisor.js';
+import type { ManagedPool } from '@fleet/config';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
+import { type CrashLoop, WorkerSupervisor } from './worker-supervisor.js';
 import { FleetStateRepository, type HostRecord } from './fleet-state.repository.js';
-import { RM_SETTINGS } from './rm-settings.js';
 import { ScalingService } from './scaling.service.js';
 
 export interface PoolView {

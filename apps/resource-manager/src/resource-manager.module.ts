@@ -3,12 +3,11 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from '@fleet/auth';
 import { opsModuleParts } from '@fleet/ops';
 import { ResourceManagerMetrics, ResourceManagerReadiness } from './rm-ops.js';
-import type { ResourceManagerSettings } from '@fleet/config';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 import { FleetStateRepository } from './fleet-state.repository.js';
 import { PoolsController } from './pools.controller.js';
 import { PoolsService } from './pools.service.js';
 import { ResourceManagerLifecycle } from './rm-lifecycle.js';
-import { RM_SETTINGS } from './rm-settings.js';
 import { ScalingService } from './scaling.service.js';
 import { WorkerSupervisor } from './worker-supervisor.js';
 

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { ResourceManagerSettings } from '@fleet/config';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 import { FleetStateRepository } from './fleet-state.repository.js';
-import { RM_SETTINGS } from './rm-settings.js';
 import { ScalingService } from './scaling.service.js';
 
 /** Start-up and shutdown in one place, in order. */

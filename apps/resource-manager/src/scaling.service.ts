@@ -1,15 +1,25 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import type { ManagedPool, ResourceManagerSettings } from '@fleet/config';
+import type { ManagedPool } from '@fleet/config';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 import { bestEffort, type WorkerRecord } from '@fleet/redis';
-import { assignQuotas, type Decision, decide, type HostForPool, initialPolicyState, type Observation, type PolicyState } from '@fleet/scaling';
+import {
+  applyQuota,
+  assignQuotas,
+  type Decision,
+  decide,
+  type HostForPool,
+  initialPolicyState,
+  type Observation,
+  type PolicyState,
+} from '@fleet/scaling';
 import { hostname } from 'node:os';
 import { FleetStateRepository, type HostRecord, type PoolDepth, type Quotas } from './fleet-state.repository.js';
 import { HostLoad } from './host-load.js';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
-import { RM_SETTINGS } from './rm-settings.js';
-import { type ManagedWorker, WorkerSupervisor } from './worker-supervisor.js';
+import { WorkerSupervisor } from './worker-supervisor.js';
+import { TickRunner } from '@fleet/app';
 
 export interface PoolStatus {
   at: number;
@@ -47,9 +57,12 @@ export class ScalingService {
   private readonly states = new Map<string, PolicyState>();
   private readonly statuses = new Map<string, PoolStatus>();
   private readonly host = new HostLoad();
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-  private stopped = false;
+  /** A pin or a manual change asks for a tick that reads the state after it: one more pass after the current one. */
+  private readonly ticks = new TickRunner(
+    () => this.runTick(),
+    (err) => this.logger.warn(`tick failed: ${err.message}`),
+    { rerun: true },
+  );
   acting = false;
   /** The hosts and quotas as the last tick saw them. */
   hosts: { at: number; live: HostRecord[]; quotas: Quotas } = { at: 0, live: [], quotas: {} };
@@ -87,20 +100,7 @@ export class ScalingService {
    * the caller changed it); resolves when a tick that started after the call has finished.
    */
   tick(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.next ??= this.running.then(() => {
-        this.next = undefined;
-        return this.tick();
-      });
-      return this.next;
-    }
-    this.running = this.runTick()
-      .catch((err: Error) => this.logger.warn(`tick failed: ${err.message}`))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.ticks.run();
   }
 
   private async runTick(): Promise<void> {
@@ -254,37 +254,24 @@ export class ScalingService {
       status.outcome = this.acting ? 'holding' : 'waiting for this host’s quota from the lease holder';
       return;
     }
-    const now = Date.now();
-    if (quota > own.length) {
-      const blocked = this.supervisor.blocked(cfg.pool, now);
+    const load = new Map(o.registered.map((r) => [r.id, r.current_tasks.length]));
+    const plan = applyQuota({
+      quota,
+      own,
+      load,
       // Every live process counts against max_workers, draining ones and other hosts' included.
-      const room = Math.max(0, cfg.policy.maxWorkers - o.alive);
-      const n = blocked ? 0 : Math.min(quota - own.length, room);
-      for (let i = 0; i < n; i++) this.supervisor.start(cfg.pool, cfg.workerEnv);
-      status.outcome = blocked
-        ? `not starting: ${blocked}`
-        : n < quota - own.length
-          ? `started ${n}: only room for ${room} under max_workers while others drain`
-          : `started ${n}`;
-      if (n > 0) await this.record(cfg, status, own.length, own.length + n, quota);
-    } else if (quota < own.length) {
-      const victims = this.pickToStop(own, o.registered, own.length - quota);
-      for (const w of victims) void this.supervisor.stop(w, cfg.stopGraceMs);
-      status.outcome = `stopping ${victims.length}`;
-      if (victims.length > 0) await this.record(cfg, status, own.length, own.length - victims.length, quota);
-    } else {
-      status.outcome = 'holding';
+      maxWorkers: cfg.policy.maxWorkers,
+      alive: o.alive,
+      blocked: this.supervisor.blocked(cfg.pool, Date.now()),
+    });
+    status.outcome = plan.outcome;
+    for (let i = 0; i < plan.start; i++) this.supervisor.start(cfg.pool, cfg.workerEnv);
+    for (const id of plan.stop) {
+      const w = own.find((x) => x.id === id);
+      if (w) void this.supervisor.stop(w, cfg.stopGraceMs);
     }
-  }
-
-  /** Idle workers first, then ones still starting, then the least busy. Only this manager's own. */
-  private pickToStop(mine: ManagedWorker[], registered: WorkerRecord[], n: number): ManagedWorker[] {
-    const load = new Map(registered.map((r) => [r.id, r.current_tasks.length]));
-    const rank = (w: ManagedWorker) => (w.state === 'starting' ? 0.5 : (load.get(w.id) ?? 0) === 0 ? 0 : 1 + (load.get(w.id) ?? 0));
-    return mine
-      .filter((w) => w.state !== 'draining')
-      .sort((a, b) => rank(a) - rank(b))
-      .slice(0, n);
+    const to = own.length + plan.start - plan.stop.length;
+    if (to !== own.length) await this.record(cfg, status, own.length, to, quota);
   }
 
   private async record(cfg: ManagedPool, status: PoolStatus, from: number, to: number, quota: number): Promise<void> {
@@ -313,9 +300,8 @@ export class ScalingService {
 
   /** Stops ticking; drains this manager's workers when `deprovision_on_stop` says so; gives up the lease. */
   async shutdown(): Promise<void> {
-    this.stopped = true;
     if (this.scheduler.doesExist('interval', TICK)) this.scheduler.deleteInterval(TICK);
-    await this.running;
+    await this.ticks.stop();
     if (this.settings.config.deprovisionOnStop) {
       this.logger.log(`deprovisioning ${this.supervisor.list().length} worker(s)`);
       await this.supervisor.stopAll((pool) => this.poolConfig(pool).stopGraceMs);

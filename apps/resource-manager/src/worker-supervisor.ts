@@ -2,8 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EXIT_CONFIG_ERROR } from '@fleet/app';
-import type { ResourceManagerSettings } from '@fleet/config';
-import { RM_SETTINGS } from './rm-settings.js';
+import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 
 export type ChildState = 'starting' | 'ready' | 'draining';
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { type AnalyzerSettings, directionOf } from '@fleet/config';
+import { directionOf } from '@fleet/config';
+import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import {
   type ActiveStep,
   type Anomaly,
@@ -13,9 +14,9 @@ import {
   type Summary,
   type Trend,
 } from '@fleet/stats';
-import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { AnalyzerRepository, type SeriesPoint } from './analyzer.repository.js';
 import { type Sample, seriesKey, splitSeries } from './event-samples.js';
+import { TickRunner } from '@fleet/app';
 
 export interface SeriesAnalysis {
   series: string;
@@ -56,7 +57,11 @@ export class AnalysisService {
   /** Per series: the active regression and a change point awaiting confirmation, by sample time (lists are trimmed). */
   private readonly detectors = new Map<string, { active?: ActiveStep & { changeAt: number }; pending?: { at: number; streak: number } }>();
   private lastCounters: { at: number; values: Record<string, number> } | undefined;
-  private running: Promise<void> | undefined;
+  private readonly passes = new TickRunner(
+    () => this.run(),
+    (err) => this.logger.warn(`analysis failed: ${err.message}`),
+    { rerun: false },
+  );
   readonly anomalies: AnomalyRecord[] = [];
   snapshot: Snapshot = { at: 0, counters: {}, series: [] };
 
@@ -95,10 +100,7 @@ export class AnalysisService {
   }
 
   analyze(): Promise<void> {
-    this.running ??= this.run()
-      .catch((err: Error) => this.logger.warn(`analysis failed: ${err.message}`))
-      .finally(() => (this.running = undefined));
-    return this.running;
+    return this.passes.run();
   }
 
   private async recordRates(counters: Record<string, number>, now: number): Promise<void> {
@@ -243,6 +245,6 @@ export class AnalysisService {
 
   stop(): Promise<void> {
     if (this.scheduler.doesExist('interval', ANALYSIS)) this.scheduler.deleteInterval(ANALYSIS);
-    return this.running ?? Promise.resolve();
+    return this.passes.stop();
   }
 }

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { HealthIndicatorService } from '@nestjs/terminus';
-import type { AnalyzerSettings } from '@fleet/config';
+import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { AppMetrics, indicator, type Readiness } from '@fleet/ops';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerRepository } from './analyzer.repository.js';
-import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { IngestService } from './ingest.service.js';
 import { activeAlertsOf } from './report.js';
 

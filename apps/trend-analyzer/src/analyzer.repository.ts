@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { AnalyzerSettings } from '@fleet/config';
+import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
-import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
 import { parseSampleRow, type Sample, sampleRow } from './event-samples.js';
 
@@ -73,7 +72,7 @@ interface FleetScripts {
 }
 
 /**
- * The analyzer's only door to Redis. Timings are read through a consumer group; a batch's effects (samples
+ * The analyzer's timings, series and alerts in Redis. Timings are read through a consumer group; a batch's effects (samples
  * appended to per-series lists trimmed to `history_window`, counters) and its acknowledgement are one Lua
  * script, applied entry by entry only where this commit acknowledged the entry, and de-duplicated by task
  * attempt: every event counts exactly once across crashes, restarts, repeated writes and several analyzers.

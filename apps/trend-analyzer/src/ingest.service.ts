@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { AnalyzerSettings } from '@fleet/config';
+import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { decodeTimingEvent, type TimingEvent } from '@fleet/contracts';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter, Histogram } from 'prom-client';
-import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { AnalyzerRepository, type EntryEffects, type Gap, type StreamEntry } from './analyzer.repository.js';
 import { samplesOf } from './event-samples.js';
 

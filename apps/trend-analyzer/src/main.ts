@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { listenHttpApp, runMain } from '@fleet/app';
-import { loadAnalyzerSettings } from '@fleet/config';
+import { loadAnalyzerSettings } from './analyzer-settings.js';
 import { configureOps } from '@fleet/ops';
 import { AnalyzerMetrics } from './analyzer-ops.js';
 import { TrendAnalyzerModule } from './trend-analyzer.module.js';

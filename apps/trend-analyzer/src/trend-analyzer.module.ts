@@ -3,12 +3,11 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { AuthModule } from '@fleet/auth';
 import { opsModuleParts } from '@fleet/ops';
 import { AnalyzerMetrics, AnalyzerReadiness } from './analyzer-ops.js';
-import type { AnalyzerSettings } from '@fleet/config';
+import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { AnalysisService } from './analysis.service.js';
 import { AnalyzerController } from './analyzer.controller.js';
 import { AnalyzerLifecycle } from './analyzer-lifecycle.js';
 import { AnalyzerRepository } from './analyzer.repository.js';
-import { ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { IngestService } from './ingest.service.js';
 
 @Module({})

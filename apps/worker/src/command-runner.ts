@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { TaskContext } from './handlers/task-handler.js';
 import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
 import { type RunOutcome, runProcess } from './process-runner.js';
 import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from './process-tree.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /**
  * Runs one filled template command for one attempt: in the pool's workdir, marked with a fresh attempt

@@ -1,10 +1,9 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { TaskConsumer } from './task-consumer.js';
 import { bestEffort } from '@fleet/redis';
 import { WorkerRedis } from './worker-redis.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /**
  * Keeps this worker's registry entry alive: every `heartbeatMs` it rewrites the entry (pool, pid, current

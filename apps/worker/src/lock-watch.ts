@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /** Why an attempt was abandoned: its lock is (or may be) held by no one, or by another worker now. */
 export class LockLostError extends Error {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { addLogBindings, configureHttpApp, loggerService, runMain, serveHttpApp } from '@fleet/app';
-import { loadWorkerSettings } from '@fleet/config';
+import { loadWorkerSettings } from './worker-settings.js';
 import { configureOps } from '@fleet/ops';
 import { WorkerMetrics } from './worker-ops.js';
 import { WorkerModule } from './worker.module.js';

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { GuardMessage } from './process-guard.js';
 import { CgroupTree, type TaskTree } from './process-tree.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 const GUARD_ENTRY = join(fileURLToPath(new URL('.', import.meta.url)), 'process-guard.js');
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import {
   boundFailure,
   describeFieldErrors,
@@ -22,7 +22,6 @@ import { type AttemptOutcome, OutcomeWriter } from './outcome-writer.js';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
 import { WorkerRedis } from './worker-redis.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /** A BullMQ Worker that tells the lock watch when each lock renewal was sent and whether it held. */
 class LockAwareWorker extends Worker<unknown, TaskResult> {

@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { checkLayout, waitUntilReady } from '@fleet/redis';
 import { Heartbeat } from './heartbeat.js';
 import { TaskConsumer } from './task-consumer.js';
 import { ProcessGuard } from './process-guard-client.js';
 import { WorkerRedis } from './worker-redis.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /** Start-up and shutdown in one place, because their order matters. */
 @Injectable()

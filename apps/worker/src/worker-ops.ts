@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { HealthIndicatorService } from '@nestjs/terminus';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { AppMetrics, indicator, type Readiness } from '@fleet/ops';
 import { TaskConsumer } from './task-consumer.js';
 import { WorkerRedis } from './worker-redis.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /** Ready when Redis answers and the worker takes tasks (not draining). */
 @Injectable()

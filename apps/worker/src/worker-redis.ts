@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { bestEffort, createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 /**
  * The worker's two Redis connections: one handed to its BullMQ Worker (no command timeout: BullMQ's own

@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '@fleet/auth';
-import type { WorkerSettings } from '@fleet/config';
+import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { AppMetrics, opsModuleParts } from '@fleet/ops';
 import { WorkerMetrics, WorkerReadiness } from './worker-ops.js';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
@@ -15,7 +15,6 @@ import { TaskExecutor } from './task-executor.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
 import { WorkerRedis } from './worker-redis.js';
-import { WORKER_SETTINGS } from './worker-settings.js';
 
 @Module({})
 export class WorkerModule {

@@ -4,3 +4,4 @@ export * from './http-errors.js';
 export * from './http-exception.filter.js';
 export * from './run-main.js';
 export * from './logging.js';
+export * from './tick-runner.js';

@@ -1,14 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAnalyzerConfig } from './analyzer-config.js';
-import { loadWorkerSettings } from './app-settings.js';
 import { ConfigError } from './config-error.js';
 import { parseResourceManagerConfig } from './resource-manager-config.js';
 import { parseWorkerTemplates } from './worker-templates.js';
 
 // What each app prints and exits 78 with is `configuration error in ${err.describe()}`: these tables pin the
-// describe() text of every loader; one process run per app (apps/*/test/config-errors.e2e-spec.ts) pins the exit.
+// describe() text of every loader; one process run per app (apps/*/test/config-errors.e2e-spec.ts) pins the exit. The
+// apps' own settings (environment and flags) are pinned by their settings specs, e.g. apps/worker/src/worker-settings.spec.ts.
 
 const base = mkdtempSync(join(tmpdir(), 'config-files-spec-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -37,7 +37,12 @@ describe('worker_templates.json: the file, the template and the field', () => {
       parseWorkerTemplates(
         {
           cpu,
-          'gpu-worker': { provider: 'LOCAL', resources: { cpu: 'four', gpu: 1 }, capabilities: ['GPU'], runners: { test: { '.mjs': ['node', '{tset_file}'] } } },
+          'gpu-worker': {
+            provider: 'LOCAL',
+            resources: { cpu: 'four', gpu: 1 },
+            capabilities: ['GPU'],
+            runners: { test: { '.mjs': ['node', '{tset_file}'] } },
+          },
         },
         base,
       ),
@@ -45,15 +50,6 @@ describe('worker_templates.json: the file, the template and the field', () => {
     expect(text).toMatch(/^worker_templates\.json:/);
     expect(text).toContain('- template gpu-worker: resources.cpu: must be a whole number of CPUs');
     expect(text).toMatch(/- template gpu-worker: runners.test\[".mjs"\]: unknown placeholder \{tset_file\}/);
-  });
-
-  it('a worker for a pool the templates do not define', () => {
-    const dir = join(base, 'pools');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'worker_templates.json'), JSON.stringify({ cpu }));
-    expect(describeError(() => loadWorkerSettings(['--pool', 'tpu'], { CONFIG_DIR: dir }))).toContain(
-      '--pool: unknown pool "tpu"; worker_templates.json defines: cpu',
-    );
   });
 });
 

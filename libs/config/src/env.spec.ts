@@ -1,5 +1,3 @@
-import { loadResourceManagerSettings, loadWorkerSettings } from './app-settings.js';
-import { ConfigError } from './config-error.js';
 import { loadCommonSettings } from './env.js';
 import { DEFAULT_CONFIG_DIR } from './paths.js';
 
@@ -30,34 +28,5 @@ describe('environment settings', () => {
     [{ FLEET_SPREAD: 'pools', FLEET_PREFIX: 'fleet' }, 'FLEET_SPREAD: pools spread only under a hash-tag prefix: set FLEET_PREFIX={fleet}'],
   ])('refuses %p', (env, message) => {
     expect(() => loadCommonSettings(env)).toThrow(message);
-  });
-
-  it('reads worker flags over variables, and checks them against the templates', () => {
-    const s = loadWorkerSettings(['--pool', 'cpu', '--concurrency', '3'], { WORKER_POOL: 'gpu', WORKER_HEARTBEAT_MS: '250' });
-    expect(s).toMatchObject({ pool: 'cpu', concurrency: 3, heartbeatMs: 250, lockMs: 10_000 });
-    expect(s.workerId).toMatch(/-\d+-[0-9a-f]{4}$/);
-  });
-
-  it.each([
-    [['--pool', 'cpu', '--concurrency', '0'], {}, 'WORKER_CONCURRENCY: must be an integer from 1 to 256'],
-    [['--pool', 'cpu', '--colour', 'red'], {}, "command line: arguments: Unknown option '--colour'"],
-    [[], {}, '--pool: is required'],
-    [['--pool', 'cpu'], { WORKER_LOCK_MS: 'soon' }, 'WORKER_LOCK_MS: must be an integer'],
-    [['--pool', 'cpu', '--id', 'a b'], {}, '--id: must be 1-100 letters'],
-  ])('refuses %p %p', (argv, env, message) => {
-    expect(() => loadWorkerSettings(argv, env)).toThrow(ConfigError);
-    expect(() => loadWorkerSettings(argv, env)).toThrow(message);
-  });
-
-  it('reads the host a resource manager offers: slots, and the pools it may run with a limit each', () => {
-    const all = loadResourceManagerSettings({ RM_HOST_SLOTS: '8' });
-    expect(all.host.slots).toBe(8);
-    // Every pool it scales (the example's gpu pool is MANUAL), up to the pool's max_workers.
-    expect(Object.keys(all.host.pools)).toEqual(['cpu']);
-    expect(loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu=3' }).host.pools).toEqual({ cpu: 3 });
-    expect(loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu' }).host.pools).toEqual(all.host.pools);
-    expect(() => loadResourceManagerSettings({ RM_HOST_POOLS: 'gpu=1' })).toThrow('RM_HOST_POOLS: "gpu" is not a pool this manager scales');
-    expect(() => loadResourceManagerSettings({ RM_HOST_POOLS: 'cpu=-1' })).toThrow('RM_HOST_POOLS: cpu: the limit must be an integer');
-    expect(() => loadResourceManagerSettings({ RM_HOST_SLOTS: '0' })).toThrow('RM_HOST_SLOTS');
   });
 });

@@ -3,3 +3,4 @@ export * from './junit-parse.js';
 export * from './run-outcome.js';
 export * from './run-request.js';
 export * from './shard-order.js';
+export * from './dependency-release.js';

@@ -1,0 +1,55 @@
+/** One of this host's own worker processes, as its resource manager's supervisor knows it. */
+export interface OwnWorker {
+  id: string;
+  state: 'starting' | 'ready' | 'draining';
+}
+
+/** What a host does for one pool on a tick: start `start` workers, stop the listed ones, and why. */
+export interface HostPoolAction {
+  start: number;
+  stop: string[];
+  outcome: string;
+}
+
+/**
+ * Which of this host's workers to stop, `n` of them: idle ones first, then ones still starting, then the least
+ * busy (`load`: tasks each holds, by worker id, as its last heartbeat said). Draining ones are already going.
+ */
+export function pickToStop(own: readonly OwnWorker[], load: ReadonlyMap<string, number>, n: number): string[] {
+  const rank = (w: OwnWorker) => (w.state === 'starting' ? 0.5 : (load.get(w.id) ?? 0) === 0 ? 0 : 1 + (load.get(w.id) ?? 0));
+  return own
+    .filter((w) => w.state !== 'draining')
+    .sort((a, b) => rank(a) - rank(b))
+    .slice(0, Math.max(0, n))
+    .map((w) => w.id);
+}
+
+/**
+ * Meets this host's quota for a pool. `alive` counts every live worker process of the pool on every host,
+ * draining ones included, and never goes above `maxWorkers`; `blocked` (a crash loop's back-off) starts none.
+ */
+export function applyQuota(o: {
+  quota: number;
+  own: readonly OwnWorker[];
+  load: ReadonlyMap<string, number>;
+  maxWorkers: number;
+  alive: number;
+  blocked?: string;
+}): HostPoolAction {
+  const active = o.own.filter((w) => w.state !== 'draining');
+  if (o.quota > active.length) {
+    const room = Math.max(0, o.maxWorkers - o.alive);
+    const n = o.blocked ? 0 : Math.min(o.quota - active.length, room);
+    const outcome = o.blocked
+      ? `not starting: ${o.blocked}`
+      : n < o.quota - active.length
+        ? `started ${n}: only room for ${room} under max_workers while others drain`
+        : `started ${n}`;
+    return { start: n, stop: [], outcome };
+  }
+  if (o.quota < active.length) {
+    const stop = pickToStop(active, o.load, active.length - o.quota);
+    return { start: 0, stop, outcome: `stopping ${stop.length}` };
+  }
+  return { start: 0, stop: [], outcome: 'holding' };
+}
