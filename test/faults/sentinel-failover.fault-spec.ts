@@ -65,7 +65,7 @@ describe('Redis Sentinel: the master is killed and a replica promoted', () => {
       },
       { what: 'three sentinels that know each other and the replica', timeoutMs: 30_000, intervalMs: 200 },
     );
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const s of servers.reverse()) await s.stop('SIGKILL');

@@ -73,7 +73,7 @@ maybe('three hosts (network namespaces), each with a resource manager, one Redis
       managers.set(id, { host, child, exited: new Promise((r) => child.once('exit', r)), output });
     });
     await waitFor(async () => (await redis.hlen(keys.hosts)) === 3, { what: 'three hosts registered', timeoutMs: 30_000, intervalMs: 100 });
-  }, 60_000);
+  });
 
   afterAll(async () => {
     for (const m of managers.values()) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');

@@ -66,7 +66,7 @@ describe('the dashboard in a real browser, against a running fleet', () => {
     page.on('pageerror', (e) => problems.push(e.message));
     suite.onCleanup(() => expect(problems).toEqual([]));
     await page.goto(`${dashboard.url}/`);
-  }, 60_000);
+  });
 
   it('shows the pool and its workers, live', async () => {
     await waitFor(async () => (await running().textContent()) === '1', { what: 'the page to show the pool’s one worker', timeoutMs: 20_000 });
@@ -121,5 +121,5 @@ describe('the dashboard in a real browser, against a running fleet', () => {
       what: 'the task detail',
     });
     await shot('dashboard-run');
-  }, 90_000);
+  });
 });

@@ -58,7 +58,7 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
     const url = `http://127.0.0.1:${workerPort}`;
     await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok, { what: 'the worker to be ready', timeoutMs: 30_000 });
     apps.worker = { ...w, url, http: (await import('supertest')).default(url) };
-  }, 90_000);
+  });
 
   const TASKS = 24;
   it('each app’s /metrics passes promtool, and counts what happened: tasks queued, attempts and their durations, workers, decisions, events', async () => {
@@ -106,7 +106,7 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
     expect(sum(r, 'fleet_resource_manager_lease_held')).toBe(1);
     // The solo worker did its share; together with the manager's two workers, every attempt once.
     expect(sum(text.worker as string, 'fleet_worker_attempts_total', { pool: 'cpu', outcome: 'completed' })).toBeLessThanOrEqual(TASKS);
-  }, 60_000);
+  });
 
   it('each app’s OpenAPI document is valid OpenAPI and holds every route the app serves', async () => {
     for (const app of Object.keys(apps) as App[]) {
@@ -201,5 +201,5 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
     for (const app of ['coordinator', 'resource-manager', 'trend-analyzer', 'worker', 'dashboard'] as const) {
       await waitFor(async () => (await apps[app].http.get('/health/ready')).status === 200, { what: `${app} ready again`, timeoutMs: 30_000 });
     }
-  }, 120_000);
+  });
 });

@@ -28,7 +28,7 @@ describe('npm start, then npm run demo, then Ctrl-C', () => {
       const demo = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'demo', '--load', '30'], {
         env,
         encoding: 'utf8',
-        timeout: 120_000,
+        timeout: 240_000,
       });
       expect(demo.status).toBe(0);
       const accounted = /accounted for: (\d+) of (\d+)/.exec(demo.stdout);

@@ -1,5 +1,5 @@
 import type { Role } from '@fleet/config';
-import { bearer, isolatedSuite, type Service, startHttpApps } from '@fleet/testing';
+import { bearer, cpuTemplate, isolatedSuite, type Service, startHttpApps } from '@fleet/testing';
 import { CLIENTS, securedConfigFiles } from './security-fixtures.js';
 
 type App = 'coordinator' | 'resource-manager' | 'trend-analyzer' | 'dashboard';
@@ -15,7 +15,9 @@ interface Route {
 }
 
 const READ: Role[] = ['read', 'operate'];
-const task = { type: 'synthetic', name: 'matrix' };
+// It routes to a MANUAL pool that nobody scales or serves, so the task and the run stay open for the whole
+// matrix: a DELETE must find them unfinished however long the matrix takes to get there.
+const task = { type: 'synthetic', name: 'matrix', hardware_requirements: { gpu: true } };
 
 /** Liveness and readiness are open (probes carry no token); metrics are a read. Every app has them. */
 const opsRoutes = (app: App): Route[] => [
@@ -67,7 +69,12 @@ const ROUTES: Route[] = [
 const CLIENT_OF: Record<Role, string> = { submit: 'ci', operate: 'ops', read: 'viewer' };
 
 describe('who may call what: every route of every app × no token, a bad token, the wrong role, the right role', () => {
-  const suite = isolatedSuite('authz', securedConfigFiles());
+  const suite = isolatedSuite(
+    'authz',
+    securedConfigFiles({
+      'worker_templates.json': { cpu: cpuTemplate(), gpu: { provider: 'MANUAL', resources: { cpu: 1, gpu: 1 }, capabilities: ['GPU'] } },
+    }),
+  );
   const apps = {} as Record<App, Service>;
   let taskId = '';
   let runId = '';

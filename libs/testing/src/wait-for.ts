@@ -9,11 +9,19 @@ export interface WaitOptions {
 }
 
 /**
+ * How much longer than a test's stated bound a wait may take: bounds exist to end a test that hangs, not to
+ * time the machine, and a machine whose cores are taken by other work (a parallel run, a competing load)
+ * stretches every wait. `FLEET_TEST_SLACK` sets it (default 3); the timeout message gives the bound used.
+ */
+export const TEST_SLACK = Number(process.env.FLEET_TEST_SLACK) || 3;
+
+/**
  * Polls `probe` until it returns something other than undefined/false, and returns that. After
- * `timeoutMs` it throws, naming what it waited for and the last value seen. Never a fixed sleep.
+ * `timeoutMs` (times TEST_SLACK) it throws, naming what it waited for and the last value seen. Never a
+ * fixed sleep.
  */
 export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, opts: WaitOptions): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const timeoutMs = (opts.timeoutMs ?? 30_000) * TEST_SLACK;
   const intervalMs = opts.intervalMs ?? 50;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -37,8 +45,9 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
 export function nextEvent<T = unknown>(
   emitter: { once(e: string, fn: (...args: never[]) => void): unknown; off(e: string, fn: (...args: never[]) => void): unknown },
   event: string,
-  timeoutMs = 30_000,
+  boundMs = 30_000,
 ): Promise<T> {
+  const timeoutMs = boundMs * TEST_SLACK;
   return new Promise((resolve, reject) => {
     const onEvent = (value: T) => {
       clearTimeout(timer);
