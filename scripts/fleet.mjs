@@ -189,8 +189,12 @@ async function prepare() {
 const PARALLEL_PROJECTS = ['unit', 'e2e', 'integration', 'security'];
 /** Projects that stop Redis, cut links, pause or flood processes, or time a failover: one suite at a time. */
 const SERIAL_PROJECTS = ['faults', 'hosts'];
-/** Parallel jest workers (FLEET_TEST_WORKERS overrides): the machine's cores plus one, as the suites mostly wait. */
-const testWorkers = () => Number(process.env.FLEET_TEST_WORKERS) || availableParallelism() + 1;
+/**
+ * Parallel jest workers (FLEET_TEST_WORKERS overrides): one per core. With the serial projects beside them
+ * that is one more process than cores, which the suites' waiting absorbs; more (tried: cores + 1) only
+ * slowed every app's start-up and made the whole run longer on 2 cores.
+ */
+const testWorkers = () => Number(process.env.FLEET_TEST_WORKERS) || availableParallelism();
 
 /** `--selectProjects a b …` taken out of jest's arguments: the projects asked for (all when none) and the rest. */
 function splitProjects(args) {
