@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadAnalyzerConfig, loadCommonSettings, loadSecuritySettings, loadWorkerTemplates, repoRoot } from '@fleet/config';
+import { TokenStore } from '@fleet/auth';
 import { cpuTemplate, isolatedSuite } from '@fleet/testing';
 
 /**
@@ -118,7 +119,7 @@ describe('deploy/: the Dockerfile and the Kubernetes manifests', () => {
       const tokens = named('Secret', 'fleet-tokens') as Doc;
       writeFileSync(join(dir, 'clients.json'), tokens.stringData?.['clients.json'] ?? '');
       const security = loadSecuritySettings({ HOST: '0.0.0.0', FLEET_TOKENS_FILE: join(dir, 'clients.json') }, dir, 'COORDINATOR');
-      const keda = security.tokens?.authenticate(tokens.stringData?.read ?? '');
+      const keda = new TokenStore(security.clients ?? []).authenticate(tokens.stringData?.read ?? '');
       expect(keda?.roles).toContain('read');
       const redisSecret = named('Secret', 'fleet-redis') as Doc;
       expect(loadCommonSettings({ REDIS_URL: redisSecret.stringData?.REDIS_URL }).redisUrl).toBe(redisSecret.stringData?.REDIS_URL);

@@ -4,6 +4,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import type { SecuritySettings } from '@fleet/config';
+import { TokenStore } from '@fleet/auth';
 
 export const QUEUE_BOARD_PATH = '/board';
 
@@ -50,11 +51,12 @@ export function mountQueueBoard(app: INestApplication, queues: Queue[], security
       errors: [{ field: 'Authorization', reason }],
     });
   };
+  const tokens = security.clients ? new TokenStore(security.clients) : null;
   app.use(QUEUE_BOARD_PATH, (req: Req, res: Res, next: () => void) => {
-    if (security.tokens === null) return next();
+    if (tokens === null) return next();
     const token = tokenOf(req.headers.authorization);
     if (!token) return refuse(res, 401, 'a token is required (Bearer, or as the password of Basic)');
-    const client = security.tokens.authenticate(token);
+    const client = tokens.authenticate(token);
     if (!client) return refuse(res, 401, 'the token is not valid');
     if (!client.roles.has('operate')) return refuse(res, 403, `client ${client.name} lacks the operate role the queue board needs`);
     next();

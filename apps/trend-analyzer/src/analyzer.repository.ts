@@ -83,11 +83,9 @@ export class AnalyzerRepository {
   readonly redis: Redis & FleetScripts;
   private readonly reader: Redis;
   readonly keys: FleetKeys;
-  private readonly base: string;
 
   constructor(@Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings) {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
-    this.base = `${settings.prefix}:ta`;
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
     this.redis.defineCommand('commitBatch', { numberOfKeys: 4, lua: COMMIT_BATCH });
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
@@ -96,18 +94,18 @@ export class AnalyzerRepository {
     this.reader = createRedis(settings.redisUrl, 'consumer', `trend-analyzer-reader:${settings.analyzerId}`);
   }
 
-  private seriesList = (series: string) => `${this.base}:s:${series}`;
+  private seriesList = (series: string) => this.keys.analyzerSeries(series);
   private get seriesIndex() {
-    return `${this.base}:series`;
+    return this.keys.analyzerSeriesIndex;
   }
   private get countersKey() {
-    return `${this.base}:counters`;
+    return this.keys.analyzerCounters;
   }
   private get activeAlertsKey() {
-    return `${this.base}:alerts:active`;
+    return this.keys.analyzerActiveAlerts;
   }
   private get gapsKey() {
-    return `${this.base}:gaps`;
+    return this.keys.analyzerGaps;
   }
 
   async open(): Promise<void> {
@@ -182,8 +180,8 @@ export class AnalyzerRepository {
       this.seriesIndex,
       this.keys.testDurations,
       this.keys.analyzerGroup,
-      `${this.base}:s:`,
-      `${this.base}:seen:`,
+      this.keys.analyzerSeriesPrefix,
+      this.keys.analyzerSeenPrefix,
       SEEN_TTL_S,
       this.settings.config.historyWindow,
       this.settings.config.maxSeries,
@@ -277,7 +275,7 @@ export class AnalyzerRepository {
 
   /** One analyzer per period records the derived rates: the first to claim the slot. */
   async claimPeriod(period: number, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(`${this.base}:period:${period}`, this.settings.analyzerId, 'PX', ttlMs, 'NX')) === 'OK';
+    return (await this.redis.set(this.keys.analyzerPeriod(period), this.settings.analyzerId, 'PX', ttlMs, 'NX')) === 'OK';
   }
 
   async activeAlerts(): Promise<Map<string, Record<string, unknown>>> {

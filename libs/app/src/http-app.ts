@@ -96,7 +96,7 @@ export async function serveHttpApp(name: string, app: INestApplication, settings
   await app.listen(settings.port, settings.security.host);
   const address = (app.getHttpServer() as { address(): AddressInfo }).address();
   const where = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-  const guard = settings.security.tokens ? `${settings.security.tokens.size} client token(s)` : 'no tokens: open to anyone who can reach it';
+  const guard = settings.security.clients ? `${settings.security.clients.length} client token(s)` : 'no tokens: open to anyone who can reach it';
   new Logger(name).log(
     `listening on http://${where} (${guard}; prefix ${settings.prefix}, Redis ${redactUrl(settings.redisUrl)}, config ${settings.configDir})`,
   );

@@ -4,6 +4,7 @@ import { FieldErrorsException } from '@fleet/app';
 import type { Client, SecuritySettings } from '@fleet/config';
 import { ACCESS, type AccessRule, ANONYMOUS, type AuthenticatedRequest } from './access.js';
 import { RateLimiter } from './rate-limiter.js';
+import { TokenStore } from './token-store.js';
 import { SECURITY_SETTINGS } from './tokens.js';
 
 interface RequestLike extends AuthenticatedRequest {
@@ -25,11 +26,16 @@ interface ResponseLike {
  */
 @Injectable()
 export class AccessGuard implements CanActivate {
+  /** Null with no clients file: every request is `anonymous`. */
+  private readonly tokens: TokenStore | null;
+
   constructor(
     private readonly reflector: Reflector,
     private readonly limiter: RateLimiter,
     @Inject(SECURITY_SETTINGS) private readonly security: SecuritySettings,
-  ) {}
+  ) {
+    this.tokens = security.clients ? new TokenStore(security.clients) : null;
+  }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const rule = this.reflector.getAllAndOverride<AccessRule | undefined>(ACCESS, [ctx.getHandler(), ctx.getClass()]);
@@ -55,7 +61,7 @@ export class AccessGuard implements CanActivate {
   }
 
   private authenticate(ctx: ExecutionContext, rule: Exclude<AccessRule, 'public'>): Client {
-    const tokens = this.security.tokens;
+    const tokens = this.tokens;
     if (tokens === null) return ANONYMOUS;
     const header = ctx.switchToHttp().getRequest<RequestLike>().headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

@@ -1,10 +1,10 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { SecuritySettings } from '@fleet/config';
-import { createRedis } from '@fleet/redis';
+import { createRedis, FleetKeys } from '@fleet/redis';
 import { AccessGuard } from './access.guard.js';
 import { RateLimiter } from './rate-limiter.js';
-import { LIMITS_PREFIX, LIMITS_REDIS, SECURITY_SETTINGS } from './tokens.js';
+import { LIMITS_KEYS, LIMITS_REDIS, SECURITY_SETTINGS } from './tokens.js';
 
 export interface AuthOptions {
   security: SecuritySettings;
@@ -23,7 +23,7 @@ export class AuthModule {
       providers: [
         { provide: SECURITY_SETTINGS, useValue: o.security },
         { provide: LIMITS_REDIS, useFactory: () => createRedis(o.redisUrl, 'producer', `${o.app}-limits`) },
-        { provide: LIMITS_PREFIX, useValue: `${o.prefix}:rl` },
+        { provide: LIMITS_KEYS, useValue: new FleetKeys(o.prefix) },
         RateLimiter,
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

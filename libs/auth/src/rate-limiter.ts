@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { bestEffort } from '@fleet/redis';
-import { LIMITS_PREFIX, LIMITS_REDIS } from './tokens.js';
+import { bestEffort, type FleetKeys } from '@fleet/redis';
+import { LIMITS_KEYS, LIMITS_REDIS } from './tokens.js';
 
 const HIT = `
 local hits = redis.call('INCR', KEYS[1])
@@ -26,11 +26,11 @@ const WINDOW_MS = 60_000;
 export class RateLimiter implements OnApplicationShutdown {
   constructor(
     @Inject(LIMITS_REDIS) private readonly redis: Redis,
-    @Inject(LIMITS_PREFIX) private readonly prefix: string,
+    @Inject(LIMITS_KEYS) private readonly keys: FleetKeys,
   ) {}
 
   async hit(client: string, limit: number): Promise<RateLimitResult> {
-    const [hits, pttl] = (await this.redis.eval(HIT, 1, `${this.prefix}:${client}`, WINDOW_MS)) as [number, number];
+    const [hits, pttl] = (await this.redis.eval(HIT, 1, this.keys.rateLimit(client), WINDOW_MS)) as [number, number];
     return { allowed: hits <= limit, remaining: Math.max(0, limit - hits), resetS: Math.max(1, Math.ceil(pttl / 1000)) };
   }
 

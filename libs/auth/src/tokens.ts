@@ -2,5 +2,5 @@
 export const SECURITY_SETTINGS = Symbol('SECURITY_SETTINGS');
 /** Injection token of the Redis connection rate limits are kept in. */
 export const LIMITS_REDIS = Symbol('LIMITS_REDIS');
-/** Injection token of the key prefix rate-limit counters live under (`<fleet prefix>:rl`). */
-export const LIMITS_PREFIX = Symbol('LIMITS_PREFIX');
+/** Injection token of the fleet's FleetKeys, which names the rate-limit counters (`<fleet prefix>:rl:<client>`). */
+export const LIMITS_KEYS = Symbol('LIMITS_KEYS');

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -35,41 +35,25 @@ const ClientsFileSchema = z.strictObject({
 
 export const hashToken = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 
-/**
- * The clients allowed to drive the fleet, from a file of names, roles and SHA-256 hashes of their tokens (no
- * token is stored). A presented token is hashed and compared with every client's hash in constant time.
- */
-export class TokenStore {
-  private readonly entries: Array<{ client: Client; hash: Buffer }>;
+/** A client of the clients file: its name, roles and the SHA-256 of its token (no token is stored). */
+export interface ClientEntry {
+  name: string;
+  roles: readonly Role[];
+  tokenSha256: string;
+}
 
-  constructor(entries: ReadonlyArray<{ name: string; roles: readonly Role[]; tokenSha256: string }>) {
-    this.entries = entries.map((e) => ({ client: { name: e.name, roles: new Set(e.roles) }, hash: Buffer.from(e.tokenSha256, 'hex') }));
+/** The clients file, checked: every field, and no token hash shared by two clients. Checking tokens is @fleet/auth's TokenStore. */
+export function loadClientsFile(path: string): ClientEntry[] {
+  const parsed = ClientsFileSchema.safeParse(readJsonFile(path), { reportInput: true });
+  if (!parsed.success) throw new ConfigError(CLIENTS_FILE, toFieldErrors(parsed.error, '(file)'));
+  const entries = Object.entries(parsed.data.clients).map(([name, c]) => ({ name, roles: c.roles, tokenSha256: c.token_sha256 }));
+  const hashes = new Set<string>();
+  for (const e of entries) {
+    if (hashes.has(e.tokenSha256))
+      throw new ConfigError(CLIENTS_FILE, [{ field: `clients.${e.name}.token_sha256`, reason: 'is shared with another client' }]);
+    hashes.add(e.tokenSha256);
   }
-
-  get size(): number {
-    return this.entries.length;
-  }
-
-  /** The client the token belongs to, or undefined. Every entry is compared, whatever matched. */
-  authenticate(token: string): Client | undefined {
-    const presented = hashToken(token);
-    let found: Client | undefined;
-    for (const e of this.entries) if (timingSafeEqual(presented, e.hash)) found = e.client;
-    return found;
-  }
-
-  static load(path: string): TokenStore {
-    const parsed = ClientsFileSchema.safeParse(readJsonFile(path), { reportInput: true });
-    if (!parsed.success) throw new ConfigError(CLIENTS_FILE, toFieldErrors(parsed.error, '(file)'));
-    const entries = Object.entries(parsed.data.clients).map(([name, c]) => ({ name, roles: c.roles, tokenSha256: c.token_sha256 }));
-    const hashes = new Set<string>();
-    for (const e of entries) {
-      if (hashes.has(e.tokenSha256))
-        throw new ConfigError(CLIENTS_FILE, [{ field: `clients.${e.name}.token_sha256`, reason: 'is shared with another client' }]);
-      hashes.add(e.tokenSha256);
-    }
-    return new TokenStore(entries);
-  }
+  return entries;
 }
 
 /** Whether a bind address only accepts connections from this machine. */
@@ -83,7 +67,7 @@ export interface SecuritySettings {
   /** The address the HTTP app binds to. */
   host: string;
   /** Null when no clients file is configured: then every request is `anonymous` with every role (loopback only). */
-  tokens: TokenStore | null;
+  clients: ClientEntry[] | null;
   /** Requests per client per minute (429 with Retry-After beyond). */
   rateLimitPerMinute: number;
   /** Tasks one client may have queued in one pool (429 beyond). */
@@ -117,8 +101,8 @@ export function loadSecuritySettings(
   const explicit = e.FLEET_TOKENS_FILE as string;
   const path = explicit ? resolve(explicit) : join(configDir, CLIENTS_FILE);
   if (explicit && !existsSync(path)) throw new ConfigError('environment', [{ field: 'FLEET_TOKENS_FILE', reason: `${path} does not exist` }]);
-  const tokens = existsSync(path) ? TokenStore.load(path) : null;
-  if (!tokens?.size && !isLoopback(host) && e.FLEET_INSECURE !== '1') {
+  const clients = existsSync(path) ? loadClientsFile(path) : null;
+  if (!clients?.length && !isLoopback(host) && e.FLEET_INSECURE !== '1') {
     throw new ConfigError('environment', [
       {
         field: `${app}_HOST`,
@@ -132,7 +116,7 @@ export function loadSecuritySettings(
     .filter(Boolean);
   return {
     host,
-    tokens: tokens?.size ? tokens : null,
+    clients: clients?.length ? clients : null,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE as number,
     maxQueuedPerClient: e.MAX_QUEUED_PER_CLIENT as number,
     corsOrigins: origins,

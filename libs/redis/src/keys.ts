@@ -171,6 +171,51 @@ export class FleetKeys {
     return `${this.prefix}:ta:durations`;
   }
 
+  /** The trend analyzer's series: `<prefix>:ta:s:<series>` is one series' sample list (see analyzerSeriesPrefix). */
+  analyzerSeries(series: string): string {
+    return `${this.analyzerSeriesPrefix}${series}`;
+  }
+
+  /** What every series list's key starts with (the commit script builds them from it). */
+  get analyzerSeriesPrefix(): string {
+    return `${this.prefix}:ta:s:`;
+  }
+
+  /** Set of the analyzer's series names. */
+  get analyzerSeriesIndex(): string {
+    return `${this.prefix}:ta:series`;
+  }
+
+  /** Hash of the analyzer's event counters (per outcome and pool). */
+  get analyzerCounters(): string {
+    return `${this.prefix}:ta:counters`;
+  }
+
+  /** Hash of the alerts in force, by series. */
+  get analyzerActiveAlerts(): string {
+    return `${this.prefix}:ta:alerts:active`;
+  }
+
+  /** Hash of gaps the analyzer saw in the stream (trimmed before it read them). */
+  get analyzerGaps(): string {
+    return `${this.prefix}:ta:gaps`;
+  }
+
+  /** What an attempt's "counted once" marker key starts with (`…<task id>:<attempt>`, with a TTL). */
+  get analyzerSeenPrefix(): string {
+    return `${this.prefix}:ta:seen:`;
+  }
+
+  /** The claim of one rate period by one analyzer (so several analyzers record each period once). */
+  analyzerPeriod(period: number): string {
+    return `${this.prefix}:ta:period:${period}`;
+  }
+
+  /** One client's request counter in the current rate-limit window. */
+  rateLimit(client: string): string {
+    return `${this.prefix}:rl:${client}`;
+  }
+
   /** Consumer group of the trend analyzers on the timings stream (a group name, not a key). */
   get analyzerGroup(): string {
     return 'trend-analyzer';
