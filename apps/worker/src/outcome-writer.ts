@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
+import { encodeTimingEvent } from '@fleet/contracts';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
-import type { RunAttempt } from '@fleet/runs';
+import type { AttemptOutcome } from '@fleet/runs';
 import { WorkerRedis } from './worker-redis.js';
 
 const MAX_BATCH = 512;
@@ -21,10 +21,6 @@ return 1
 `;
 
 /** What a finished attempt writes: its timing event and, for a task of a run, its record in the run. */
-export interface AttemptOutcome {
-  event: TimingEvent;
-  run?: { id: string; attempt: RunAttempt };
-}
 
 interface Pending {
   outcome: AttemptOutcome;

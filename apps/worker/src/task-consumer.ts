@@ -1,24 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
-import {
-  boundFailure,
-  describeFieldErrors,
-  parseQueuedTask,
-  prepareQueuedTaskParser,
-  PERMANENT_FAILURES,
-  type QueuedTask,
-  type TaskFailure,
-  type TaskResult,
-  type TestCase,
-  type TimingEvent,
-} from '@fleet/contracts';
-import { attemptStatus, type RunAttempt } from '@fleet/runs';
+import { describeFieldErrors, parseQueuedTask, prepareQueuedTaskParser, type QueuedTask, type TaskResult, type TestCase } from '@fleet/contracts';
+import { type AttemptFacts, attemptOutcome } from '@fleet/runs';
 import { retentionOptions } from '@fleet/redis';
 import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
-import { type AttemptOutcome, OutcomeWriter } from './outcome-writer.js';
+import { OutcomeWriter } from './outcome-writer.js';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter } from 'prom-client';
 import { WorkerRedis } from './worker-redis.js';
@@ -143,8 +132,7 @@ export class TaskConsumer {
       this.doneExecuting();
       if (err instanceof LockLostError) throw err;
       const failure = failureOf(err);
-      const final = PERMANENT_FAILURES.has(failure.reason) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const outcome = this.outcome(job, task, { failure, final, cases: failure.cases });
+      const { final, ...outcome } = attemptOutcome(this.facts(job), task, { failure });
       await this.outcomes.write(outcome, attempt.signal);
       this.failed++;
       this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: outcome.event.outcome });
@@ -158,7 +146,7 @@ export class TaskConsumer {
       throw err;
     }
     this.doneExecuting();
-    const outcome = this.outcome(job, task, { result: executed.result, final: true, cases: executed.cases });
+    const { final: _final, ...outcome } = attemptOutcome(this.facts(job), task, executed);
     await this.outcomes.write(outcome, attempt.signal);
     this.completed++;
     this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: 'completed' });
@@ -166,51 +154,20 @@ export class TaskConsumer {
     return executed.result;
   }
 
-  /** The attempt's timing event and, for a task of a run, its record in the run. */
-  private outcome(
-    job: Job,
-    task: QueuedTask,
-    o: { result?: TaskResult; failure?: TaskFailure; final: boolean; cases: TestCase[] | undefined },
-  ): AttemptOutcome {
+  /** The queue's facts about this attempt, for the pure outcome (`attemptOutcome`). */
+  private facts(job: Job): AttemptFacts {
     const finishedAt = Date.now();
-    const startedAt = job.processedOn ?? finishedAt;
-    const reason = o.failure?.reason;
-    const event: TimingEvent = {
-      task_id: job.id as string,
-      task_type: task.type,
+    return {
+      taskId: job.id as string,
+      attemptsMade: job.attemptsMade,
+      attemptsStarted: job.attemptsStarted,
+      maxAttempts: job.opts.attempts ?? 1,
+      queuedAt: job.timestamp,
+      startedAt: job.processedOn ?? finishedAt,
+      finishedAt,
       pool: this.settings.pool,
-      worker_id: this.settings.workerId,
-      // Counts every start, a stalled run picked up again included: one event per (task, attempt).
-      attempt: Math.max(job.attemptsStarted, 1),
-      outcome: !o.failure ? 'completed' : reason === 'timeout' ? 'timeout' : 'failed',
-      final: o.final,
-      queued_at: job.timestamp,
-      started_at: startedAt,
-      finished_at: finishedAt,
-      wait_ms: Math.max(0, startedAt - job.timestamp),
-      run_ms: Math.max(0, finishedAt - startedAt),
-      metrics: o.result?.metrics ?? o.failure?.metrics ?? {},
-      labels: task.labels,
-      ...(reason && { reason }),
-      ...(task.type === 'test' && { test_file: task.config.test_file }),
+      workerId: this.settings.workerId,
     };
-    if (!task.run) return { event };
-    const failure = o.failure && boundFailure(o.failure);
-    const attempt: RunAttempt = {
-      key: task.run.key,
-      attempt: job.attemptsMade + 1,
-      status: attemptStatus(reason),
-      ...(reason && { reason }),
-      final: o.final,
-      duration_ms: o.result?.duration_ms ?? o.failure?.duration_ms ?? event.run_ms,
-      worker_id: this.settings.workerId,
-      started_at: startedAt,
-      finished_at: finishedAt,
-      ...(failure && { message: failure.message }),
-      ...((failure?.output_tail ?? o.result?.output_tail) !== undefined && { output_tail: failure?.output_tail ?? o.result?.output_tail }),
-      ...(o.cases && { cases: o.cases }),
-    };
-    return { event, run: { id: task.run.id, attempt } };
   }
 
   private doneExecuting(): void {

@@ -4,3 +4,4 @@ export * from './run-outcome.js';
 export * from './run-request.js';
 export * from './shard-order.js';
 export * from './dependency-release.js';
+export * from './attempt-outcome.js';
