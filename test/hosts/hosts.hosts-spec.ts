@@ -118,7 +118,10 @@ maybe('three hosts (network namespaces), each with a resource manager, one Redis
         },
         { what: `the burst spread over three hosts at max_workers (${MAX})`, timeoutMs: 30_000, intervalMs: 100 },
       );
-      expect(spread).toEqual({ h1: 2, h2: 2, h3: 2 });
+      // The wait above is the check: every host takes a share and the fleet reaches max_workers. The exact
+      // shares depend on which hosts had beaten when the burst was first planned (a host that beats late joins
+      // with what is left, and quotas are sticky): 2/2/2 on an idle machine, 1/3/2 seen under load. The quota
+      // rules themselves are unit tables (libs/scaling/src/quotas.spec.ts).
 
       // Cut h2 off: its link goes down, its manager and its workers are killed (they held tasks).
       const h2 = managers.get('h2') as { host: NetnsHost; child: ChildProcess; exited: Promise<unknown> };
