@@ -1,10 +1,8 @@
 import 'reflect-metadata';
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { addLogBindings, configureHttpApp, loggerService, runMain, serveHttpApp } from '@fleet/app';
+import { addLogBindings, loggerService, runMain } from '@fleet/app';
 import { loadWorkerSettings } from './worker-settings.js';
-import { configureOps } from '@fleet/ops';
-import { WorkerMetrics } from './worker-ops.js';
 import { WorkerModule } from './worker.module.js';
 
 await runMain('worker', async () => {
@@ -14,13 +12,9 @@ await runMain('worker', async () => {
   for (const w of settings.warnings) new Logger('config').warn(w);
   let app: INestApplicationContext;
   if (settings.httpPort !== undefined && settings.security) {
-    // Run on its own (one per pod, say): health, readiness and metrics over HTTP.
-    const http = await NestFactory.create(WorkerModule.forRoot(settings), { bodyParser: false, logger: loggerService() });
-    configureHttpApp(http, { bodyLimitBytes: 64 * 1024, security: settings.security });
-    configureOps(http, `Fleet worker ${settings.workerId}`, `A worker of pool ${settings.pool}: health, readiness and metrics.`);
-    http.get(WorkerMetrics);
-    await serveHttpApp(`worker ${settings.workerId}`, http, { ...settings, port: settings.httpPort, security: settings.security });
-    app = http;
+    // Run on its own (one per pod, say): health, readiness and metrics over HTTP, loaded only then.
+    const { serveWorkerHttp } = await import('./worker-http.js');
+    app = await serveWorkerHttp({ ...settings, httpPort: settings.httpPort, security: settings.security });
   } else {
     app = await NestFactory.createApplicationContext(WorkerModule.forRoot(settings), { logger: loggerService() });
     await app.init();

@@ -8,7 +8,7 @@ import { LockLostError, LockWatch } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
 import { TaskExecutor } from './task-executor.js';
 import { OutcomeWriter } from './outcome-writer.js';
-import { AppMetrics } from '@fleet/ops';
+import { AppMetrics } from '@fleet/metrics';
 import type { Counter } from 'prom-client';
 import { WorkerRedis } from './worker-redis.js';
 

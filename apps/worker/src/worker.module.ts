@@ -1,8 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { AuthModule } from '@fleet/auth';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
-import { AppMetrics, opsModuleParts } from '@fleet/ops';
-import { WorkerMetrics, WorkerReadiness } from './worker-ops.js';
+import { AppMetrics } from '@fleet/metrics';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
@@ -16,28 +14,26 @@ import { OutcomeWriter } from './outcome-writer.js';
 import { WorkerLifecycle } from './worker-lifecycle.js';
 import { WorkerRedis } from './worker-redis.js';
 
+/** What a worker with an HTTP surface adds (worker-http.ts builds it; a worker without one never loads it). */
+export interface WorkerHttpParts {
+  imports: NonNullable<DynamicModule['imports']>;
+  controllers: NonNullable<DynamicModule['controllers']>;
+  providers: NonNullable<DynamicModule['providers']>;
+}
+
 @Module({})
 export class WorkerModule {
-  /** With `WORKER_PORT` set the worker is an HTTP app too: health, readiness and metrics behind the same guard. */
-  static forRoot(settings: WorkerSettings): DynamicModule {
-    const http = settings.security !== undefined && settings.httpPort !== undefined;
-    const ops = opsModuleParts(WorkerReadiness);
+  /**
+   * With `http` (WORKER_PORT set) the worker is an HTTP app too: health, readiness and metrics behind the same
+   * guard. Without it, it loads none of that (the worker a resource manager starts: it starts faster).
+   */
+  static forRoot(settings: WorkerSettings, http?: WorkerHttpParts): DynamicModule {
     return {
       module: WorkerModule,
-      imports: http
-        ? [
-            AuthModule.forRoot({
-              security: settings.security as NonNullable<WorkerSettings['security']>,
-              redisUrl: settings.redisUrl,
-              prefix: settings.prefix,
-              app: 'worker',
-            }),
-            ...ops.imports,
-          ]
-        : [],
-      controllers: http ? ops.controllers : [],
+      imports: http?.imports ?? [],
+      controllers: http?.controllers ?? [],
       providers: [
-        ...(http ? [...ops.providers, WorkerMetrics] : [AppMetrics]),
+        ...(http?.providers ?? [AppMetrics]),
         { provide: WORKER_SETTINGS, useValue: settings },
         WorkerRedis,
         ProcessGuard,
