@@ -119,7 +119,8 @@ describe('the whole fleet, end to end, as the seed guide describes (real process
           labels: { model_name: group },
           config: { duration_ms: ms },
         }));
-      const phase1 = await submit({ tasks: [...burst('reg', 60, 50), ...burst('steady', 60, 50)] });
+      // 200 ms sleeps: long enough that a busy machine's timer delays stay a small share of each (see step 6).
+      const phase1 = await submit({ tasks: [...burst('reg', 60, 200), ...burst('steady', 60, 200)] });
       step('high load: a burst of 120 tasks');
       // How soon it scales is the machine's speed (the bench measures the reaction); that it scales is the policy.
       const scaledAt = await waitFor(async () => ((await pool()).running > 1 ? Date.now() : undefined), {
@@ -133,8 +134,8 @@ describe('the whole fleet, end to end, as the seed guide describes (real process
       // 6. Inject a regression: the same group's tasks now take twice as long. (Sleeps stretch when the
       //    machine is busy, by some milliseconds each; a doubling stays far above the 1.5 alert ratio however
       //    busy, and the unchanged group stays far below it. Finer effects are the analyzer suite's job.)
-      const phase2 = await submit({ tasks: [...burst('reg', 40, 100), ...burst('steady', 40, 50)] });
-      step('injected a regression: group "reg" 50 ms → 100 ms, group "steady" unchanged');
+      const phase2 = await submit({ tasks: [...burst('reg', 40, 400), ...burst('steady', 40, 200)] });
+      step('injected a regression: group "reg" 200 ms → 400 ms, group "steady" unchanged');
       await finished(phase2);
 
       // 5c. Low load afterwards: back to the minimum once the cooldown has passed.

@@ -44,9 +44,12 @@ describe('the trend analyzer on real timings', () => {
     );
 
   it('raises exactly one regression alert for the group whose run time stepped up by 30%, and none for the unchanged group', async () => {
-    await Promise.all([run('slow', 60, 100), run('steady', 60, 100)]);
+    // Sleeps of half a second: a busy machine stretches every sleep by some milliseconds, and by more while it is
+    // busier, which a 100 ms sleep showed as a "regression" of the unchanged group; at 500 ms that stays far
+    // below the 1.2 alert ratio, while the 30% step stays far above it.
+    await Promise.all([run('slow', 60, 500), run('steady', 60, 500)]);
     await allDone(120);
-    const [stepped] = await Promise.all([run('slow', 40, 130, 'abc123'), run('steady', 40, 100)]);
+    const [stepped] = await Promise.all([run('slow', 40, 650, 'abc123'), run('steady', 40, 500)]);
     await allDone(200);
     const steppedIds = new Set(stepped);
     await caughtUp();
