@@ -1,8 +1,11 @@
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import type { WorkerTemplate } from '@fleet/contracts';
 import {
   type CommonSettings,
   type Env,
   envInt,
+  envString,
   loadCommonSettings,
   loadRetention,
   loadSecuritySettings,
@@ -29,6 +32,10 @@ export interface CoordinatorSettings extends CommonSettings {
   /** How often runs are looked after (dependencies released, finished runs finalized). */
   runsTickMs: number;
   templates: WorkerTemplate[];
+  /** The coordinator's own mirrors, where it resolves a run's tests against the commit's tree. */
+  sourceDir: string;
+  /** Resolving a branch, or fetching a commit to list its tree, is stopped after this long (the request fails). */
+  sourceFetchTimeoutMs: number;
   warnings: string[];
 }
 
@@ -41,6 +48,8 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
       RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
       RUNS_TICK_MS: envInt(50, 60_000, 500),
+      COORDINATOR_SOURCE_DIR: envString(join(tmpdir(), 'fleet-coordinator-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
+      COORDINATOR_SOURCE_FETCH_TIMEOUT_MS: envInt(100, 3_600_000, 120_000),
     },
     env,
   );
@@ -55,6 +64,8 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
     runsTickMs: e.RUNS_TICK_MS,
     templates: templates.value,
+    sourceDir: e.COORDINATOR_SOURCE_DIR,
+    sourceFetchTimeoutMs: e.COORDINATOR_SOURCE_FETCH_TIMEOUT_MS,
     warnings: templates.warnings,
   };
 }

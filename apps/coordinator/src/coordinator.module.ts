@@ -6,6 +6,7 @@ import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-se
 import { FleetController } from './fleet.controller.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { RunsController } from './runs.controller.js';
+import { SourceResolver } from './source-resolver.js';
 import { RunsReconciler } from './runs.reconciler.js';
 import { RunsRepository } from './runs.repository.js';
 import { RunsService } from './runs.service.js';
@@ -33,6 +34,7 @@ export class CoordinatorModule {
         RunsRepository,
         RunsService,
         RunsReconciler,
+        SourceResolver,
       ],
     };
   }

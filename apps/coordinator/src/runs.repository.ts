@@ -16,6 +16,8 @@ export interface RunRecord {
   pool: string;
   retries: number;
   labels: Record<string, string>;
+  /** The repository and commit every test file of the run ran at (absent: the pool's workdir). */
+  source?: { repo: string; commit: string; ref?: string };
   cancelled_at?: number;
   finalized_at?: number;
   /** The final state, once finalized. */
@@ -67,7 +69,8 @@ export class RunsRepository implements OnApplicationShutdown {
     const k = this.keys;
     const ttl = this.settings.runRetainS;
     return (multi) => {
-      multi.hset(k.run(run.id), { ...run, labels: JSON.stringify(run.labels) });
+      const { source, ...fields } = run;
+      multi.hset(k.run(run.id), { ...fields, labels: JSON.stringify(run.labels), ...(source && { source: JSON.stringify(source) }) });
       multi.hset(k.runTasks(run.id), Object.fromEntries([...tasks].map(([key, t]) => [key, JSON.stringify(t)])));
       // Workers record attempts only into a run that exists: these placeholders make it exist from the start.
       // (Object form only: the transaction is BullMQ's, whose `hset` takes a record.)
@@ -91,6 +94,7 @@ export class RunsRepository implements OnApplicationShutdown {
       pool: h.pool ?? '',
       retries: Number(h.retries ?? 0),
       labels: JSON.parse(h.labels ?? '{}') as Record<string, string>,
+      ...(h.source && { source: JSON.parse(h.source) as NonNullable<RunRecord['source']> }),
       ...(h.cancelled_at && { cancelled_at: Number(h.cancelled_at) }),
       ...(h.finalized_at && { finalized_at: Number(h.finalized_at) }),
       ...(h.state && { state: h.state }),

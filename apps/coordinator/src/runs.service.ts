@@ -34,6 +34,7 @@ import {
 } from '@fleet/runs';
 import { type FlakyRecord, type QuarantineRecord, type RunRecord, RunsRepository, type RunTaskRecord } from './runs.repository.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
+import { type ResolvedSource, SourceResolver } from './source-resolver.js';
 
 export interface RunView {
   id: string;
@@ -44,6 +45,8 @@ export interface RunView {
   finished_at: string | null;
   labels: Record<string, string>;
   pool: string;
+  /** The repository and commit the run tests (`ref`: the branch or tag it was asked by), or null for the pool's workdir. */
+  source: ResolvedSource | null;
   counts: RunCounts;
   /** Done of total, 0..1. */
   progress: number;
@@ -79,6 +82,7 @@ export class RunsService {
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
     private readonly runs: RunsRepository,
     private readonly tasks: TaskQueueRepository,
+    private readonly sources: SourceResolver,
   ) {}
 
   private template(pool: string): WorkerTemplate {
@@ -132,7 +136,8 @@ export class RunsService {
     if (existing) return { run: await this.view(id, client, false), duplicate: true };
 
     const template = this.poolFor(spec);
-    const files = await this.resolveTests(spec, template);
+    const source = spec.source && (await this.sources.resolve(spec.source, template, 'source'));
+    const files = source ? await this.sources.resolveTests(spec.tests, source, template) : await this.resolveTests(spec, template);
     const history = await this.runs.expectedDurations(template.pool, files);
     const known = history.filter((d): d is number => d !== null).sort((a, b) => a - b);
     // A file without history is expected to take as long as the middle of the ones with history.
@@ -154,7 +159,7 @@ export class RunsService {
         type: 'test',
         name: f.key.length > 200 ? `…${f.key.slice(-199)}` : f.key,
         priority: spec.priority,
-        config: { test_file: f.key },
+        config: { test_file: f.key, ...(source && { source: { repo: source.repo, commit: source.commit } }) },
         timeout_ms: spec.timeout_ms,
         max_attempts: spec.retries + 1,
         retry_backoff_ms: 200,
@@ -172,7 +177,10 @@ export class RunsService {
       }
       const route = routeTask(parsed.value, this.settings.templates);
       if (!route.ok) errors.push({ field: `tasks[${i}]`, reason: route.reason });
-      else add(key, parsed.value, route.pool, depends_on, false, this.settings.runDefaultTestMs);
+      else {
+        const task = await this.sources.resolveTask(parsed.value, this.template(route.pool), `tasks[${i}].config.source`);
+        add(key, task, route.pool, depends_on, false, this.settings.runDefaultTestMs);
+      }
     }
     if (errors.length > 0) throw unprocessable(errors);
 
@@ -184,6 +192,7 @@ export class RunsService {
       pool: template.pool,
       retries: spec.retries,
       labels: spec.labels,
+      ...(source && { source }),
     };
     await this.tasks.enqueue(ready, [], client.name, this.runs.creation(run, records));
     return { run: await this.view(id, client, false), duplicate: false };
@@ -245,6 +254,7 @@ export class RunsService {
       finished_at: run.finalized_at ? new Date(run.finalized_at).toISOString() : null,
       labels: run.labels,
       pool: run.pool,
+      source: run.source ?? null,
       counts,
       progress: counts.total === 0 ? 1 : counts.done / counts.total,
       eta_s: state === 'queued' || state === 'running' ? etaSeconds(left, slots) : 0,
@@ -262,7 +272,7 @@ export class RunsService {
     client: Client,
     label: Record<string, string>,
     limit: number,
-  ): Promise<Array<Pick<RunView, 'id' | 'name' | 'submitted_by' | 'created_at' | 'labels' | 'pool'> & { state: string }>> {
+  ): Promise<Array<Pick<RunView, 'id' | 'name' | 'submitted_by' | 'created_at' | 'labels' | 'pool' | 'source'> & { state: string }>> {
     const recent = await this.runs.recent(Math.max(limit * 5, 200));
     return recent
       .filter((r) => seesAllTasks(client) || r.submitted_by === client.name)
@@ -276,6 +286,7 @@ export class RunsService {
         created_at: new Date(r.created_at).toISOString(),
         labels: r.labels,
         pool: r.pool,
+        source: r.source ?? null,
       }));
   }
 
@@ -305,7 +316,7 @@ export class RunsService {
   async junit(id: string, client: Client): Promise<string> {
     const run = await this.owned(id, client);
     const { files } = await this.files(run, true);
-    return buildJUnit({ id: run.id, name: run.name, created_at: run.created_at, labels: run.labels, files });
+    return buildJUnit({ id: run.id, name: run.name, created_at: run.created_at, labels: run.labels, files, ...(run.source && { source: run.source }) });
   }
 
   async flaky(limit: number): Promise<Array<FlakyRecord & { test: string; rate: number; quarantined: boolean }>> {

@@ -16,6 +16,7 @@ import {
   type TaskState,
   toTaskState,
 } from '@fleet/contracts';
+import { SourceResolver } from './source-resolver.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
 
@@ -42,7 +43,18 @@ export class TasksService {
   constructor(
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
     private readonly repo: TaskQueueRepository,
+    private readonly sources: SourceResolver,
   ) {}
+
+  /** Test tasks that name a source get its commit as a sha, checked against their pool's allow-list. */
+  private async resolveSources(routed: NewTask[], fieldOf: (i: number) => string): Promise<NewTask[]> {
+    return Promise.all(
+      routed.map(async (t, i) => {
+        const template = this.settings.templates.find((x) => x.pool === t.pool);
+        return template ? { ...t, task: await this.sources.resolveTask(t.task, template, fieldOf(i)) } : t;
+      }),
+    );
+  }
 
   /** Routes every task to a pool; refuses the whole list (422) if any task fits no pool. */
   private route(tasks: readonly Task[], fieldOf: (i: number) => string): NewTask[] {
@@ -58,7 +70,7 @@ export class TasksService {
 
   async submit(task: Task, client: Client): Promise<Submitted> {
     const [one] = await this.enqueue(
-      this.route([task], () => 'hardware_requirements'),
+      await this.resolveSources(this.route([task], () => 'hardware_requirements'), () => 'config.source'),
       client,
     );
     return one;
@@ -66,7 +78,10 @@ export class TasksService {
 
   async submitBatch(tasks: readonly Task[], client: Client): Promise<Submitted[]> {
     return this.enqueue(
-      this.route(tasks, (i) => `tasks[${i}].hardware_requirements`),
+      await this.resolveSources(
+        this.route(tasks, (i) => `tasks[${i}].hardware_requirements`),
+        (i) => `tasks[${i}].config.source`,
+      ),
       client,
     );
   }

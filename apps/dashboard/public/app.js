@@ -193,6 +193,11 @@ async function loadRuns() {
         'tr',
         { 'data-run': r.id, 'data-state': r.state },
         el('td', { title: r.id }, r.name),
+        el(
+          'td',
+          { class: 'source', title: r.source ? `${r.source.repo} @ ${r.source.commit}` : 'the pool workdir' },
+          r.source ? `${r.source.repo.replace(/^.*\//, '').replace(/\.git$/, '')} @ ${r.source.ref ?? r.source.commit.slice(0, 10)}` : '–',
+        ),
         el('td', {}, el('span', { class: `badge ${r.state}` }, r.state)),
         el(
           'td',

@@ -8,7 +8,7 @@ import { type RunOutcome, runProcess } from './process-runner.js';
 import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from './process-tree.js';
 
 /**
- * Runs one filled template command for one attempt: in the pool's workdir, marked with a fresh attempt
+ * Runs one filled template command for one attempt: in the pool's workdir (or a commit's checkout), marked with a fresh attempt
  * cookie and the worker's cookie, in the attempt's cgroup when there is one, tracked by the guard until it
  * ends (with the task's lock deadline), stopped with the attempt's signal.
  */
@@ -20,10 +20,12 @@ export class CommandRunner {
     private readonly locks: LockWatch,
   ) {}
 
-  async run(argv: readonly string[], ctx: TaskContext): Promise<RunOutcome> {
+  /** `at`: the folder to run in (a commit's checkout) and variables to add; the pool's workdir by default. */
+  async run(argv: readonly string[], ctx: TaskContext, at?: { cwd: string; env: Record<string, string> }): Promise<RunOutcome> {
     const cookie = randomBytes(16).toString('hex');
     const env = {
       ...process.env,
+      ...at?.env,
       FLEET_TASK_ID: ctx.taskId,
       FLEET_ATTEMPT: String(ctx.attempt),
       FLEET_WORKER_ID: ctx.workerId,
@@ -33,7 +35,7 @@ export class CommandRunner {
     try {
       return await runProcess({
         argv,
-        cwd: ctx.template.workdir,
+        cwd: at?.cwd ?? ctx.template.workdir,
         env,
         signal: ctx.signal,
         killGraceMs: this.settings.killGraceMs,

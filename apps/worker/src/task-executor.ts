@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { countCases, type Task, type TaskResult, type TaskType, type TestCase } from '@fleet/contracts';
 import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
-import type { TaskContext, TaskHandler } from './handlers/task-handler.js';
+import type { Prepared, TaskContext, TaskHandler } from './handlers/task-handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
 import { LockLostError } from './lock-watch.js';
 import { failureOf, taskFailure } from './task-failure.error.js';
@@ -27,10 +27,22 @@ export class TaskExecutor {
   async execute(task: Task, ctx: Omit<TaskContext, 'signal'>, attempt: AbortController): Promise<{ result: TaskResult; cases?: TestCase[] }> {
     const handler = this.handlers.get(task.type);
     if (!handler) throw taskFailure({ reason: 'invalid_task', message: `no handler for task type ${task.type}` });
+    let prepared: Prepared | undefined;
+    try {
+      prepared = await handler.prepare?.(task, { ...ctx, signal: attempt.signal });
+    } catch (err) {
+      // A lost lock stopped the preparation: the attempt is abandoned, whatever the preparation threw.
+      if (attempt.signal.reason instanceof LockLostError) throw attempt.signal.reason;
+      throw err;
+    }
+    if (attempt.signal.reason instanceof LockLostError) {
+      await prepared?.release();
+      throw attempt.signal.reason;
+    }
     const timer = setTimeout(() => attempt.abort(new TaskTimeout()), task.timeout_ms);
     const started = performance.now();
     try {
-      const { cases, ...out } = await handler.run(task, { ...ctx, signal: attempt.signal });
+      const { cases, ...out } = await handler.run(task, { ...ctx, signal: attempt.signal }, prepared);
       if (attempt.signal.reason instanceof LockLostError) throw attempt.signal.reason;
       return { result: { ...out, worker_id: ctx.workerId, ...(cases && { case_counts: countCases(cases) }) }, ...(cases && { cases }) };
     } catch (err) {
@@ -50,6 +62,7 @@ export class TaskExecutor {
       throw err;
     } finally {
       clearTimeout(timer);
+      await prepared?.release();
     }
   }
 }

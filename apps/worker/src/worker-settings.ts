@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -46,6 +47,12 @@ export interface WorkerSettings extends CommonSettings {
   httpPort: number | undefined;
   /** Who may reach that HTTP surface (only loaded when `WORKER_PORT` is set). */
   security: SecuritySettings | undefined;
+  /** The host's source cache (mirrors, checkouts, setup records), shared by every worker on the host. */
+  sourceDir: string;
+  /** What the checkouts may take on disk before the least recently used are evicted. */
+  sourceCacheBytes: number;
+  /** A fetch of one commit that takes longer is stopped, and the files that needed it end as `error`. */
+  sourceFetchTimeoutMs: number;
   warnings: string[];
 }
 
@@ -81,6 +88,9 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_CGROUP: envString('auto').refine((v) => v === 'auto' || v === 'off' || v.startsWith('/'), {
         error: 'must be auto, off or an absolute cgroup v2 directory',
       }),
+      WORKER_SOURCE_DIR: envString(join(tmpdir(), 'fleet-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
+      WORKER_SOURCE_CACHE_BYTES: envInt(0, Number.MAX_SAFE_INTEGER, 10 * 1024 ** 3),
+      WORKER_SOURCE_FETCH_TIMEOUT_MS: envInt(100, 24 * 3_600_000, 300_000),
     },
     {
       ...env,
@@ -120,6 +130,9 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     cgroup: e.WORKER_CGROUP,
     httpPort: e.WORKER_PORT,
     security: e.WORKER_PORT === undefined ? undefined : loadSecuritySettings(env, common.configDir, 'WORKER'),
+    sourceDir: e.WORKER_SOURCE_DIR,
+    sourceCacheBytes: e.WORKER_SOURCE_CACHE_BYTES,
+    sourceFetchTimeoutMs: e.WORKER_SOURCE_FETCH_TIMEOUT_MS,
     warnings: templates.warnings,
   };
 }

@@ -5,6 +5,7 @@ import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
 import { CommandRunner } from './command-runner.js';
+import { SourceCache } from './source-cache.js';
 import { Heartbeat } from './heartbeat.js';
 import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
@@ -39,6 +40,7 @@ export class WorkerModule {
         ProcessGuard,
         LockWatch,
         CommandRunner,
+        SourceCache,
         TestTaskHandler,
         BenchmarkTaskHandler,
         SyntheticTaskHandler,

@@ -83,6 +83,9 @@ export function parseWorkerTemplates(raw: unknown, baseDir: string): Loaded<Work
         test: { ...DEFAULT_TEST_RUNNERS, ...t.runners.test },
         ...(t.runners.benchmark && { benchmark: t.runners.benchmark }),
       },
+      sources: t.sources,
+      ...(t.setup && { setup: t.setup }),
+      setup_timeout_ms: t.setup_timeout_ms,
     });
   }
   if (problems.length > 0) throw new ConfigError(WORKER_TEMPLATES_FILE, problems);

@@ -2,6 +2,7 @@ export * from './command-template.js';
 export * from './field-error.js';
 export * from './priority.js';
 export * from './routing.js';
+export * from './source.js';
 export * from './task-id.js';
 export * from './task-outcome.js';
 export * from './task-state.js';

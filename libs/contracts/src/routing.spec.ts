@@ -10,6 +10,8 @@ const template = (pool: string, over: Partial<WorkerTemplate> = {}): WorkerTempl
   capabilities: ['CPU', 'ONNX'],
   concurrency: 2,
   workdir: '/tmp',
+  sources: [],
+  setup_timeout_ms: 600_000,
   runners: { test: { '.mjs': ['node', '--test', '{test_file}'] } },
   ...over,
 });

@@ -15,6 +15,8 @@ export const FAILURE_REASONS = [
   'synthetic_failure',
   'stalled',
   'worker_error',
+  'source_failed',
+  'setup_failed',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
@@ -49,7 +51,7 @@ export function countCases(cases: readonly TestCase[]): Record<TestCase['status'
 }
 
 /** Reasons that no retry can change: the worker fails these at once, whatever `max_attempts` says. */
-export const PERMANENT_FAILURES: ReadonlySet<FailureReason> = new Set(['invalid_task']);
+export const PERMANENT_FAILURES: ReadonlySet<FailureReason> = new Set(['invalid_task', 'source_failed', 'setup_failed']);
 
 /** What a task may store per attempt, whatever its command printed: message, output tail, metrics. */
 export const FAILURE_LIMITS = { messageChars: 1024, outputChars: 4096, metrics: 32 } as const;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type FieldError, prefixField, toFieldErrors } from './field-error.js';
+import { SourceSchema } from './source.js';
 
 /** The kinds of work a worker knows how to run; each has its own `config`. */
 export const TASK_TYPES = ['test', 'benchmark', 'synthetic'] as const;
@@ -61,6 +62,8 @@ export const TestConfigSchema = z.strictObject({
     .string({ error: 'must be a string' })
     .max(500, { error: 'must be at most 500 characters' })
     .regex(RELATIVE_PATH, { error: 'must be a relative path inside the runner directory (no leading /, no .., no hidden segments)' }),
+  /** Run the file at this commit of this repository (its checkout is the runner's directory), not in the pool's workdir. */
+  source: SourceSchema.optional(),
 });
 
 export const BenchmarkConfigSchema = z.strictObject({

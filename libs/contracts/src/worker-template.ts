@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { BENCHMARK_PLACEHOLDERS, TEST_PLACEHOLDERS, unknownPlaceholders } from './command-template.js';
+import { BENCHMARK_PLACEHOLDERS, COMMON_PLACEHOLDERS, TEST_PLACEHOLDERS, unknownPlaceholders } from './command-template.js';
+import { repoUrlProblem } from './source.js';
 import { CapabilityNameSchema } from './task.js';
 
 export const POOL_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -71,6 +72,29 @@ export const WorkerTemplateSchema = z.strictObject({
       benchmark: argvSchema(BENCHMARK_PLACEHOLDERS).optional(),
     })
     .default({}),
+  /**
+   * Repositories a run of this pool may name as its source: URL patterns where `*` matches within one path
+   * segment and `**` across segments (`https://git.example.com/org/*`, `file:///srv/git/**`). None: no sources.
+   */
+  sources: z
+    .array(
+      z
+        .string({ error: 'must be a string' })
+        .max(500, { error: 'must be at most 500 characters' })
+        .superRefine((pattern, ctx) => {
+          const problem = repoUrlProblem(pattern.replaceAll('*', '0'));
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    )
+    .max(100, { error: 'at most 100 patterns' })
+    .default([]),
+  /** Runs once per host and commit in the commit's checkout before its first test (argv, no shell), e.g. ["npm", "ci"]. */
+  setup: argvSchema(COMMON_PLACEHOLDERS).optional(),
+  setup_timeout_ms: z
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(100, { error: 'must be at least 100' })
+    .max(24 * 60 * 60 * 1000, { error: 'must be at most 86400000 (a day)' })
+    .default(10 * 60 * 1000),
 });
 export type WorkerTemplateInput = z.input<typeof WorkerTemplateSchema>;
 
@@ -91,4 +115,9 @@ export interface WorkerTemplate {
   /** Absolute directory. */
   workdir: string;
   runners: { test: Record<string, readonly string[]>; benchmark?: readonly string[] };
+  /** The allow-list of repositories runs may name (URL patterns); empty: this pool runs only its workdir. */
+  sources: string[];
+  /** Once per host and commit, in the checkout, before its first test. */
+  setup?: readonly string[];
+  setup_timeout_ms: number;
 }

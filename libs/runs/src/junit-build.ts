@@ -6,6 +6,8 @@ export interface JUnitRun {
   name: string;
   created_at: number;
   labels: Record<string, string>;
+  /** The repository and commit the run tested: `source_repo`, `source_commit` (and `source_ref`) properties. */
+  source?: { repo: string; commit: string; ref?: string };
   files: readonly FileResult[];
 }
 
@@ -91,7 +93,17 @@ export function buildJUnit(run: JUnitRun): string {
       '@time': secs(time),
       '@timestamp': new Date(run.created_at).toISOString(),
       properties: {
-        property: [{ '@name': 'run_id', '@value': run.id }, ...Object.entries(run.labels).map(([k, v]) => ({ '@name': k, '@value': v }))],
+        property: [
+          { '@name': 'run_id', '@value': run.id },
+          ...(run.source
+            ? [
+                { '@name': 'source_repo', '@value': run.source.repo },
+                { '@name': 'source_commit', '@value': run.source.commit },
+                ...(run.source.ref ? [{ '@name': 'source_ref', '@value': run.source.ref }] : []),
+              ]
+            : []),
+          ...Object.entries(run.labels).map(([k, v]) => ({ '@name': k, '@value': v })),
+        ],
       },
       testsuite: suites,
     },

@@ -21,7 +21,15 @@ export interface RunAttempt {
 }
 
 /** Failures that say nothing about the test itself (it could not run): JUnit `error`, run verdict `error`. */
-const INFRASTRUCTURE: ReadonlySet<FailureReason> = new Set(['invalid_task', 'spawn_failed', 'worker_error', 'bad_output', 'stalled']);
+const INFRASTRUCTURE: ReadonlySet<FailureReason> = new Set([
+  'invalid_task',
+  'spawn_failed',
+  'worker_error',
+  'bad_output',
+  'stalled',
+  'source_failed',
+  'setup_failed',
+]);
 
 export const attemptStatus = (reason: FailureReason | undefined): RunAttempt['status'] =>
   reason === undefined ? 'passed' : INFRASTRUCTURE.has(reason) ? 'error' : 'failed';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HardwareRequirementsSchema, PoolNameSchema, type ParseResult, TaskSchema, toFieldErrors } from '@fleet/contracts';
+import { HardwareRequirementsSchema, PoolNameSchema, type ParseResult, SourceSchema, TaskSchema, toFieldErrors } from '@fleet/contracts';
 
 /** A glob or a path relative to the pool's workdir: no absolute path, no `..`, no option-like or hidden segment. */
 const PATTERN = /^[A-Za-z0-9_*?[{][A-Za-z0-9_.*?[\]{},!-]*(\/[A-Za-z0-9_*?[{][A-Za-z0-9_.*?[\]{},!-]*)*\/?$/;
@@ -32,12 +32,14 @@ export const RunRequestSchema = z
     tests: z
       .array(
         z.string({ error: 'must be a string' }).max(500, { error: 'must be at most 500 characters' }).regex(PATTERN, {
-          error: 'must be a file, a folder or a glob relative to the pool workdir (no leading / or -, no .., no hidden segments)',
+          error: 'must be a file, a folder or a glob relative to the pool workdir or the source (no leading / or -, no .., no hidden segments)',
         }),
       )
       .max(MAX_RUN_FILES, { error: `at most ${MAX_RUN_FILES} entries` })
       .default([]),
     pool: PoolNameSchema.optional(),
+    /** Test this commit: the tests resolve against its tree and run in its checkout (a branch or tag becomes its sha). */
+    source: SourceSchema.optional(),
     hardware_requirements: HardwareRequirementsSchema.optional(),
     retries: z
       .int({ error: `must be a whole number from 0 to ${MAX_RETRIES}` })

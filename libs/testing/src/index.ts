@@ -15,3 +15,4 @@ export {
   startRedisCluster,
   startRedisServer,
 } from '../../../scripts/lib/redis-server.mjs';
+export * from './git-repos.js';

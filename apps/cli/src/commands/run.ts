@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Api, call, CliError } from '../api.js';
+import { sourceFromCheckout } from '../source-auto.js';
 
 interface FileView {
   key: string;
@@ -24,7 +25,19 @@ interface RunView {
   progress: number;
   eta_s: number | null;
   flaky: string[];
+  pool: string;
+  source: { repo: string; commit: string; ref?: string } | null;
   files: FileView[];
+}
+
+/** `--source auto` (this checkout's repository and HEAD) or `--source <repo url> --commit <sha|branch|tag>`. */
+async function sourceOption(source: string, commit: string | undefined, allowDirty: boolean): Promise<{ repo: string; commit: string }> {
+  if (source === 'auto') {
+    const found = await sourceFromCheckout(process.cwd(), allowDirty);
+    return commit ? { ...found, commit } : found;
+  }
+  if (!commit) throw new CliError('--source <repo url> needs --commit <sha, branch or tag> (or use --source auto in a checkout)', 2);
+  return { repo: source, commit };
 }
 
 const FINAL = new Set(['passed', 'failed', 'cancelled', 'error']);
@@ -45,7 +58,8 @@ const lastLines = (text: string | null | undefined, n: number) =>
     .join('\n');
 
 /**
- * `fleet run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]… [--name n]`:
+ * `fleet run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]… [--name n]
+ *  [--source auto [--allow-dirty] | --source <repo url> --commit <sha|branch|tag>]`:
  * submits a run, shows its progress (a bar on a terminal, a line every few seconds otherwise), prints a
  * summary (failures with their output, flaky tests, the slowest files), writes the JUnit report, and exits 0
  * when the run passed, 1 when it failed, 2 on an error (or when cancelled). Ctrl-C cancels what is queued.
@@ -62,10 +76,16 @@ export async function run(a: Api, argv: string[]): Promise<number> {
       name: { type: 'string' },
       'timeout-ms': { type: 'string' },
       'poll-ms': { type: 'string', default: '1000' },
+      source: { type: 'string' },
+      commit: { type: 'string' },
+      'allow-dirty': { type: 'boolean', default: false },
     },
   });
   if (positionals.length === 0)
-    throw new CliError('usage: fleet run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]', 2);
+    throw new CliError(
+      'usage: fleet run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v] [--source auto|<repo> [--commit <ref>]]',
+      2,
+    );
   const labels: Record<string, string> = {};
   for (const l of values.label) {
     const eq = l.indexOf('=');
@@ -79,10 +99,12 @@ export async function run(a: Api, argv: string[]): Promise<number> {
     labels,
     ...(values.pool && { pool: values.pool }),
     ...(values['timeout-ms'] && { timeout_ms: Number(values['timeout-ms']) }),
+    ...(values.source && { source: await sourceOption(values.source, values.commit, values['allow-dirty']) }),
   };
   const created = await call<RunView>(a, a.coordinator, 'POST', '/runs', spec);
   const tty = process.stderr.isTTY;
-  process.stderr.write(`run ${created.id}: ${created.counts.total} file(s) on pool ${(created as RunView & { pool: string }).pool}\n`);
+  const at = created.source ? ` at ${created.source.commit.slice(0, 12)} of ${created.source.repo}` : '';
+  process.stderr.write(`run ${created.id}: ${created.counts.total} file(s) on pool ${created.pool}${at}\n`);
 
   let interrupted = false;
   const onSigint = () => {
@@ -124,6 +146,7 @@ export async function run(a: Api, argv: string[]): Promise<number> {
 
 function summarize(r: RunView): void {
   console.log(`\nrun ${r.id} (${r.name}): ${r.state.toUpperCase()}`);
+  if (r.source) console.log(`  tested commit ${r.source.commit}${r.source.ref ? ` (${r.source.ref})` : ''} of ${r.source.repo}`);
   console.log(
     `  ${r.counts.total} file(s): ${r.counts.total - r.counts.failed - r.counts.error - r.counts.cancelled} passed (${r.counts.flaky} flaky), ${r.counts.failed} failed, ${r.counts.error} error, ${r.counts.cancelled} cancelled`,
   );

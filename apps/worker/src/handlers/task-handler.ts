@@ -25,9 +25,21 @@ export interface HandlerOutput {
   cases?: TestCase[];
 }
 
+/** What an attempt runs in when its task names a source: the commit's checkout, held until `release`. */
+export interface Prepared {
+  cwd: string;
+  env: Record<string, string>;
+  release(): Promise<void>;
+}
+
 export interface TaskHandler<T extends Task = Task> {
   readonly type: T['type'];
-  run(task: T, ctx: TaskContext): Promise<HandlerOutput>;
+  /**
+   * Work before the attempt's clock starts (fetching a commit, its setup): bounded by its own limits, stopped
+   * by the attempt's signal when the lock is lost. Not part of `timeout_ms`, which is the test's own.
+   */
+  prepare?(task: T, ctx: TaskContext): Promise<Prepared | undefined>;
+  run(task: T, ctx: TaskContext, prepared?: Prepared): Promise<HandlerOutput>;
 }
 
 /** The bounded tail of output kept in results and errors. */
