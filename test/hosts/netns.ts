@@ -71,3 +71,22 @@ export function makeHosts(count: number): { hosts: NetnsHost[]; remove: () => vo
 export function cutOff(h: NetnsHost): void {
   ip('-n', h.ns, 'link', 'set', h.ifname, 'down');
 }
+
+/**
+ * One address every host reaches the same way (a server's public name, as a git server has): added to this
+ * namespace's loopback, with a route to it over each host's own link. No forwarding is involved: the address
+ * is local here. `remove` takes it away again.
+ */
+export function sharedAddress(hosts: readonly NetnsHost[]): { address: string; remove: () => void } {
+  const net = (hosts[0]).gateway.split('.')[1];
+  const address = `10.${net}.250.1`;
+  ip('addr', 'add', `${address}/32`, 'dev', 'lo');
+  const remove = () => void spawnSync('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']);
+  try {
+    for (const h of hosts) ip('-n', h.ns, 'route', 'add', `${address}/32`, 'via', h.gateway);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { address, remove };
+}

@@ -316,7 +316,14 @@ export class RunsService {
   async junit(id: string, client: Client): Promise<string> {
     const run = await this.owned(id, client);
     const { files } = await this.files(run, true);
-    return buildJUnit({ id: run.id, name: run.name, created_at: run.created_at, labels: run.labels, files, ...(run.source && { source: run.source }) });
+    return buildJUnit({
+      id: run.id,
+      name: run.name,
+      created_at: run.created_at,
+      labels: run.labels,
+      files,
+      ...(run.source && { source: run.source }),
+    });
   }
 
   async flaky(limit: number): Promise<Array<FlakyRecord & { test: string; rate: number; quarantined: boolean }>> {

@@ -70,7 +70,10 @@ export class TasksService {
 
   async submit(task: Task, client: Client): Promise<Submitted> {
     const [one] = await this.enqueue(
-      await this.resolveSources(this.route([task], () => 'hardware_requirements'), () => 'config.source'),
+      await this.resolveSources(
+        this.route([task], () => 'hardware_requirements'),
+        () => 'config.source',
+      ),
       client,
     );
     return one;

@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
+import { repoRoot } from '@fleet/config';
 import {
   cpuTemplate,
   freePort,
@@ -97,11 +99,7 @@ describe('sources: a run tests the commit it names', () => {
   let relay: HoldingRelay;
   const files: Record<string, string | object> = {};
   beforeAll(async () => {
-    repo = makeRepo(gitDir, 'app', [
-      { files: tree('1'), tag: 'v1' },
-      { files: tree('2') },
-      { files: { 't/value.txt': '3' } },
-    ]);
+    repo = makeRepo(gitDir, 'app', [{ files: tree('1'), tag: 'v1' }, { files: tree('2') }, { files: { 't/value.txt': '3' } }]);
     // main is at the third commit (value 3); v1 tags the first.
     daemon = await gitDaemon(gitDir);
     relay = await holdingRelay(daemon.port);
@@ -169,8 +167,12 @@ describe('sources: a run tests the commit it names', () => {
     const [first, second] = await Promise.all(
       ['v1', 'main'].map(
         async (commit) =>
-          (await http().post('/runs').send({ name: `at ${commit}`, pool: 'src', tests: ['t/'], source: { repo: repo.url, commit } }).expect(201))
-            .body as RunView,
+          (
+            await http()
+              .post('/runs')
+              .send({ name: `at ${commit}`, pool: 'src', tests: ['t/'], source: { repo: repo.url, commit } })
+              .expect(201)
+          ).body as RunView,
       ),
     );
     expect(first.source).toEqual({ repo: repo.url, commit: repo.shas[0], ref: 'v1' });
@@ -205,13 +207,46 @@ describe('sources: a run tests the commit it names', () => {
 
   it('runs the same commit again without fetching or checking out anything', async () => {
     const before = events(hostCache);
-    const again = (await http().post('/runs').send({ name: 'again', pool: 'src', tests: ['t/'], source: { repo: repo.url, commit: repo.shas[0] } }).expect(201))
-      .body as RunView;
+    const again = (
+      await http()
+        .post('/runs')
+        .send({ name: 'again', pool: 'src', tests: ['t/'], source: { repo: repo.url, commit: repo.shas[0] } })
+        .expect(201)
+    ).body as RunView;
     expect(again.source).toEqual({ repo: repo.url, commit: repo.shas[0] });
     expect((await finished(again.id)).state).toBe('passed');
     expect(events(hostCache).filter((e) => e.event === 'fetch' || e.event === 'checkout')).toEqual(
       before.filter((e) => e.event === 'fetch' || e.event === 'checkout'),
     );
+  });
+
+  it('fleet run --source auto tests the checkout it runs in, at its HEAD, and refuses a tree with changes the commit lacks', () => {
+    const work = join(base, 'ci-checkout');
+    const git = (...args: string[]) => spawnSync('git', args, { cwd: work, encoding: 'utf8' });
+    spawnSync('git', ['clone', '-q', repo.bare, work]);
+    git('checkout', '-q', 'v1');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GITHUB_|CI_)/.test(k)));
+    const cli = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 't/', '--pool', 'src', '--source', 'auto', ...args, '--poll-ms', '200'],
+        {
+          cwd: work,
+          env: { ...env, COORDINATOR_URL: coordinator.url },
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+    const ok = cli();
+    expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining(`tested commit ${repo.shas[0]} of ${repo.url}`)]);
+    writeFileSync(join(work, 't', 'new.test.mjs'), waitMs(1));
+    const dirty = cli();
+    expect([dirty.status, dirty.stderr]).toEqual([
+      2,
+      expect.stringMatching(/has changes that are not in commit [0-9a-f]{12}[\s\S]*\?\? t\/new\.test\.mjs[\s\S]*--allow-dirty/),
+    ]);
+    const allowed = cli('--allow-dirty');
+    expect([allowed.status, allowed.stdout]).toEqual([0, expect.stringContaining('4 file(s)')]);
   });
 
   it('runs a setup once per host and commit before the tests; a failing setup ends every file as error with its output, once', async () => {
@@ -221,7 +256,13 @@ describe('sources: a run tests the commit it names', () => {
     const source = { repo: repo.url, commit: 'v1' };
     const [ok, bad] = await Promise.all(
       ['setup-ok', 'setup-bad'].map(
-        async (pool) => (await http().post('/runs').send({ name: pool, pool, tests: ['setup/'], retries: 2, source }).expect(201)).body as RunView,
+        async (pool) =>
+          (
+            await http()
+              .post('/runs')
+              .send({ name: pool, pool, tests: ['setup/'], retries: 2, source })
+              .expect(201)
+          ).body as RunView,
       ),
     );
     const good = await finished(ok.id);
@@ -244,7 +285,10 @@ describe('sources: a run tests the commit it names', () => {
     const dir = join(base, 'tiny-cache');
     suite.worker({ pool: 'tiny', id: 'tiny-1', env: { WORKER_SOURCE_DIR: dir, WORKER_SOURCE_CACHE_BYTES: '1' } });
     const holder = await submitTest('TINY', 'hold/hold.test.mjs', { repo: repo.url, commit: repo.shas[0] });
-    await waitFor(() => events(dir).some((e) => e.event === 'checkout' && e.commit === repo.shas[0]), { what: 'the held checkout', timeoutMs: 30_000 });
+    await waitFor(() => events(dir).some((e) => e.event === 'checkout' && e.commit === repo.shas[0]), {
+      what: 'the held checkout',
+      timeoutMs: 30_000,
+    });
     // A second commit is built while the first is in use: over budget, and neither may go.
     const other = await submitTest('TINY', 't/b.test.mjs', { repo: repo.url, commit: repo.shas[1] });
     expect((await taskDone(other)).state).toBe('completed');
@@ -302,8 +346,20 @@ describe('sources: a run tests the commit it names', () => {
   });
 
   it.each([
-    ['a repository outside the allow-list', { repo: 'file:///srv/elsewhere/app.git', commit: 'main' }, 422, 'source.repo', /is not on pool src's allow-list: file:\/\//],
-    ['a URL with credentials', { repo: 'https://me:secret@git.example.com/app.git', commit: 'main' }, 400, 'source.repo', /must not hold credentials/],
+    [
+      'a repository outside the allow-list',
+      { repo: 'file:///srv/elsewhere/app.git', commit: 'main' },
+      422,
+      'source.repo',
+      /is not on pool src's allow-list: file:\/\//,
+    ],
+    [
+      'a URL with credentials',
+      { repo: 'https://me:secret@git.example.com/app.git', commit: 'main' },
+      400,
+      'source.repo',
+      /must not hold credentials/,
+    ],
     ['an unknown commit', { repo: 'REPO', commit: 'f'.repeat(40) }, 422, 'source.commit', /commit f{40} is not in file:/],
     ['an unknown branch', { repo: 'REPO', commit: 'no-such-branch' }, 422, 'source.commit', /no branch or tag "no-such-branch" in file:/],
     ['an unreachable server', { repo: 'UNREACHABLE', commit: 'main' }, 502, 'source.repo', /could not be fetched for commit main: /],

@@ -26,7 +26,8 @@ export function repoUrlProblem(url: string): string | null {
   if (u.password !== '' || (u.username !== '' && u.protocol !== 'ssh:'))
     return 'must not hold credentials: each host fetches with its own git configuration (credential helper, ssh keys)';
   if (u.search !== '' || u.hash !== '') return 'must not have a query or a fragment';
-  if (u.protocol === 'file:' ? u.host !== '' : u.host === '') return u.protocol === 'file:' ? 'file URLs take no host (file:///path)' : 'names no host';
+  if (u.protocol === 'file:' ? u.host !== '' : u.host === '')
+    return u.protocol === 'file:' ? 'file URLs take no host (file:///path)' : 'names no host';
   if (u.pathname === '/' || u.pathname === '') return 'names no repository path';
   // Checked on the text as given: URL parsing already folded the segments away.
   if (/\/\.\.?(\/|$)/.test(url.replace(/^[a-z]+:\/\//, '/')) || /%2e/i.test(url)) return 'must not hold . or .. segments';

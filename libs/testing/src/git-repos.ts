@@ -53,13 +53,15 @@ export interface GitDaemon {
   url(name: string): string;
   /** Addresses that connected, one entry per connection (the daemon's own log). */
   connections(): string[];
+  /** Each fetch (upload-pack request): the address it came from and the repository it asked for. */
+  fetches(): Array<{ from: string; repo: string }>;
   stop(): Promise<void>;
 }
 
-export async function gitDaemon(base: string, host = '127.0.0.1', netns?: string): Promise<GitDaemon> {
+export async function gitDaemon(base: string, host = '127.0.0.1'): Promise<GitDaemon> {
   const port = await freePort();
-  const argv = ['git', 'daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, `--listen=${host}`, `--port=${port}`, '--verbose', base];
-  const child: ChildProcess = netns ? spawn('ip', ['netns', 'exec', netns, ...argv]) : spawn(argv[0], argv.slice(1));
+  const argv = ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, `--listen=${host}`, `--port=${port}`, '--verbose', base];
+  const child: ChildProcess = spawn('git', argv);
   let log = '';
   child.stderr?.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
@@ -68,6 +70,10 @@ export async function gitDaemon(base: string, host = '127.0.0.1', netns?: string
     port,
     url: (name) => `git://${host}:${port}/${name}.git`,
     connections: () => [...log.matchAll(/Connection from (\S+?):\d+/g)].map((m) => m[1]),
+    fetches() {
+      const from = new Map([...log.matchAll(/\[(\d+)\] Connection from (\S+?):\d+/g)].map((m) => [m[1], m[2]]));
+      return [...log.matchAll(/\[(\d+)\] Request upload-pack for '([^']+)'/g)].map((m) => ({ from: from.get(m[1]) ?? '?', repo: m[2] }));
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

@@ -102,7 +102,13 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), ctx.template.setup_timeout_ms);
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
-    const filled = fillArgv(argv, { task_id: ctx.taskId, attempt: String(ctx.attempt), timeout_ms: String(ctx.template.setup_timeout_ms), worker_id: ctx.workerId, pool: ctx.pool });
+    const filled = fillArgv(argv, {
+      task_id: ctx.taskId,
+      attempt: String(ctx.attempt),
+      timeout_ms: String(ctx.template.setup_timeout_ms),
+      worker_id: ctx.workerId,
+      pool: ctx.pool,
+    });
     try {
       const run = await this.commands.run(filled, { ...ctx, signal }, { cwd, env });
       if (ctx.signal.aborted) return undefined;
