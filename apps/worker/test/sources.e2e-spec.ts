@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -283,7 +284,7 @@ describe('sources: a run tests the commit it names', () => {
 
   it('under a tiny cache budget evicts checkouts, but never one a running test is using', async () => {
     const dir = join(base, 'tiny-cache');
-    suite.worker({ pool: 'tiny', id: 'tiny-1', env: { WORKER_SOURCE_DIR: dir, WORKER_SOURCE_CACHE_BYTES: '1' } });
+    const worker = suite.worker({ pool: 'tiny', id: 'tiny-1', env: { WORKER_SOURCE_DIR: dir, WORKER_SOURCE_CACHE_BYTES: '1' } });
     const holder = await submitTest('TINY', 'hold/hold.test.mjs', { repo: repo.url, commit: repo.shas[0] });
     await waitFor(() => events(dir).some((e) => e.event === 'checkout' && e.commit === repo.shas[0]), {
       what: 'the held checkout',
@@ -302,6 +303,7 @@ describe('sources: a run tests the commit it names', () => {
     const evicted = events(dir).filter((e) => e.event === 'evict');
     expect(evicted.map((e) => e.checkout?.split('@')[1]).sort()).toEqual([repo.shas[0], repo.shas[1]].sort());
     expect(readdirSync(join(dir, 'checkouts'))).toHaveLength(1);
+    await worker.stop();
   });
 
   const relayRepo = () => `git://127.0.0.1:${relay.port}/app.git`;
@@ -343,6 +345,26 @@ describe('sources: a run tests the commit it names', () => {
     const t = await taskDone(id);
     expect(t).toMatchObject({ state: 'failed', attempts: { made: 1 }, error: { reason: 'source_failed' } });
     expect(t.error?.message).toMatch(new RegExp(`^${gone.url} could not be fetched for commit ${gone.shas[0]}: `));
+  });
+
+  it('ends a file as error when the host has no room for its commit, naming repository and commit', async () => {
+    const small = join(base, 'small-disk');
+    mkdirSync(small);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      process.stdout.write(`full-disk case skipped: cannot mount a tmpfs here (${mounted.stderr.trim()})\n`);
+      return;
+    }
+    suite.onCleanup(() => spawnSync('umount', ['-l', small]));
+    // Two megabytes that do not compress, in a one-megabyte cache.
+    const big = makeRepo(gitDir, 'big', [{ files: { 't/b.test.mjs': waitMs(1), 'blob.bin': randomBytes(2 << 20).toString('base64') } }]);
+    const worker = suite.worker({ pool: 'tiny', id: 'tiny-full', env: { WORKER_SOURCE_DIR: small } });
+    const id = await submitTest('TINY', 't/b.test.mjs', { repo: big.url, commit: big.shas[0] }, { max_attempts: 3 });
+    const t = await taskDone(id);
+    await worker.stop();
+    expect(t).toMatchObject({ state: 'failed', attempts: { made: 1 }, error: { reason: 'source_failed' } });
+    expect(t.error?.message).toMatch(/no space left/i);
+    expect(t.error?.message).toContain(`commit ${big.shas[0]} of ${big.url}`);
   });
 
   it.each([
