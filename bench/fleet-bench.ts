@@ -12,6 +12,7 @@ import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
 import { shortSuite } from './short-suite.js';
+import { sourcesBench } from './sources.js';
 import { clusterDrain } from './cluster-drain.js';
 
 const { values: o } = parseArgs({
@@ -367,7 +368,7 @@ async function ingest() {
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-/** BENCH_ONLY=drain,submit,suite,ingest,latency,cluster (a profiling aid): the listed parts only, and no report. */
+/** BENCH_ONLY=drain,submit,suite,ingest,latency,cluster,sources (a profiling aid): the listed parts only, and no report. */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 /** BENCH_KINDS=fleet,equal (with BENCH_ONLY): which of raw, equal and fleet to run. */
 const kinds = new Set((process.env.BENCH_KINDS ?? 'raw,equal,fleet').split(','));
@@ -409,6 +410,10 @@ async function main() {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
     log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
   }
+  if (only?.has('sources')) {
+    const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
+    log(`sources: ${JSON.stringify(src)}`);
+  }
   if (only?.has('ingest')) {
     const cmd0 = await commandStats(redis);
     const ing = await ingest();
@@ -431,6 +436,8 @@ async function main() {
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
   const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
+  const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
+  log(`sources: submit → start cold ${src.submit_to_start_ms.cold} ms, warm ${src.submit_to_start_ms.warm} ms, workdir ${src.submit_to_start_ms.workdir} ms`);
 
   const med = (k: Kind, f: (d: Awaited<ReturnType<typeof drain>>) => number) => median(drains[k].map(f));
   const drainRate = { raw: med('raw', (d) => d.rate), equal: med('equal', (d) => d.rate), fleet: med('fleet', (d) => d.rate) };
@@ -485,6 +492,7 @@ async function main() {
     ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 150_000 },
     makespan: span,
     short_suite: suite,
+    sources: src,
     cluster: onCluster,
     memory: {
       worker_peak_rss_mb: med('fleet', (d) => d.rss),
@@ -516,6 +524,8 @@ async function main() {
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
+    `| a one-file run at a commit, submit → test start (ms): a commit no host has / one the host has | ${fmt(src.submit_to_start_ms.cold)} / ${fmt(src.submit_to_start_ms.warm)} | — | ${fmt(src.submit_to_start_ms.workdir)} (from a fixed workdir) | — | — |`,
+    `| ${src.files}-file run at a new commit vs the same files from a fixed workdir, 2 slots (s) | ${r2(src.suite_s.new_commit)} | — | ${r2(src.suite_s.workdir)} (workdir) | ${r2(src.ratio)} (workdir ÷ commit) | — |`,
     `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,
     `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${r2(span.history.efficiency)} by history (${r2(span.history.wall_s)} s); ${r2(span.no_history.efficiency)} before any history | — | ${r2(span.hash_split.efficiency)} hash split like Jest --shard (${r2(span.hash_split.wall_s)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
     `| drain on a 3-master Redis Cluster, ${onCluster.pools} pools × 1 worker, ${fmt(onCluster.tasks)} tasks (tasks/s; one hash tag: every pool on one master) | ${fmt(onCluster.cluster_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.ratio)} | — |`,

@@ -50,6 +50,7 @@ function tree(value: string): Record<string, string> {
     ...Object.fromEntries(
       [1, 2, 3, 4].map((i) => [`setup/check${i}.test.mjs`, nodeTest("test('the setup ran here', () => assert.ok(existsSync('.setup-done')));")]),
     ),
+    'flaky/f.test.mjs': nodeTest("test('settles', () => assert.notEqual(process.env.FLEET_ATTEMPT, '1', 'fails on its first attempt'));"),
     // Runs until the test lets it go, then checks its tree is still all there.
     'hold/hold.test.mjs': nodeTest(
       [
@@ -219,6 +220,20 @@ describe('sources: a run tests the commit it names', () => {
     expect(events(hostCache).filter((e) => e.event === 'fetch' || e.event === 'checkout')).toEqual(
       before.filter((e) => e.event === 'fetch' || e.event === 'checkout'),
     );
+  });
+
+  it('keeps flakiness per test file across commits', async () => {
+    for (const commit of ['v1', 'main']) {
+      const r = (
+        await http()
+          .post('/runs')
+          .send({ name: `flaky at ${commit}`, pool: 'src', tests: ['flaky/'], retries: 1, source: { repo: repo.url, commit } })
+          .expect(201)
+      ).body as RunView;
+      expect((await finished(r.id)).state).toBe('passed');
+    }
+    const { flaky } = (await http().get('/flaky').expect(200)).body as { flaky: Array<{ test: string; runs: number; flaky: number }> };
+    expect(flaky).toEqual([expect.objectContaining({ test: 'flaky/f.test.mjs', runs: 2, flaky: 2 })]);
   });
 
   it('fleet run --source auto tests the checkout it runs in, at its HEAD, and refuses a tree with changes the commit lacks', () => {
