@@ -36,6 +36,8 @@ export class SourceResolver {
   private readonly logger = new Logger(SourceResolver.name);
   /** Commits known to be in the mirror (a commit never changes): no git call for them again. */
   private readonly present = new Set<string>();
+  /** The file lists of recently used commits' trees (a commit's tree never changes), newest last. */
+  private readonly trees = new Map<string, readonly string[]>();
   /** Resolutions in flight, shared by identical requests (a batch of tasks naming one branch asks once). */
   private readonly inflight = new Map<string, Promise<ResolvedSource>>();
 
@@ -95,7 +97,11 @@ export class SourceResolver {
 
   /** A run's test entries resolved against the commit's tree (files the pool has a runner for). */
   async resolveTests(entries: readonly string[], source: ResolvedSource, template: WorkerTemplate): Promise<string[]> {
-    const files = await listTree(this.mirror(source.repo), source.commit);
+    const key = `${source.repo}\0${source.commit}`;
+    const files = this.trees.get(key) ?? (await listTree(this.mirror(source.repo), source.commit));
+    this.trees.delete(key);
+    this.trees.set(key, files);
+    if (this.trees.size > 32) this.trees.delete(this.trees.keys().next().value as string);
     const runnable = (f: string) => template.runners.test[extensionOf(f)] !== undefined;
     const { found, errors } = matchTests(entries, files, runnable, `commit ${source.commit} of ${source.repo}`);
     if (errors.length > 0) throw unprocessable(errors);
