@@ -323,6 +323,29 @@ describe('sources: a run tests the commit it names', () => {
 
   const relayRepo = () => `git://127.0.0.1:${relay.port}/app.git`;
 
+  it('two workers that start the same new commit at once fetch it once', async () => {
+    const dir = join(base, 'pair-cache');
+    const source = { repo: relayRepo(), commit: repo.shas[0] };
+    const ids = [await submitTest('REMOTE', 't/b.test.mjs', source), await submitTest('REMOTE', 't/c.test.mjs', source)];
+    // The coordinator has fetched through the relay; from here on it holds what the workers open.
+    relay.hold();
+    const before = relay.accepted();
+    const pair = ['pair-1', 'pair-2'].map((id) => suite.worker({ pool: 'remote', id, concurrency: 1, env: { WORKER_SOURCE_DIR: dir } }));
+    // Both tasks started, one on each worker: one is fetching (its connection held), the other waits for it.
+    await waitFor(
+      async () => {
+        const views = await Promise.all(ids.map(async (id) => (await http().get(`/tasks/${id}`).expect(200)).body as TaskView));
+        return views.every((v) => v.state === 'active') && new Set(views.map((v) => v.worker_id)).size === 2 && relay.held() === 1;
+      },
+      { what: 'both workers to start the commit while one fetches it', timeoutMs: 30_000, intervalMs: 100 },
+    );
+    relay.resume();
+    for (const id of ids) expect((await taskDone(id)).state).toBe('completed');
+    expect(relay.accepted() - before).toBe(1);
+    expect(events(dir).filter((e) => e.event === 'fetch')).toHaveLength(1);
+    await Promise.all(pair.map((w) => w.stop()));
+  });
+
   it('recovers from a worker SIGKILLed while it fetches: the next worker uses the same cache', async () => {
     const dir = join(base, 'killed-cache');
     // The coordinator resolves and fetches through the relay first; then the relay holds the worker's fetch.

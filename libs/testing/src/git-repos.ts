@@ -87,44 +87,53 @@ export async function gitDaemon(base: string, host = '127.0.0.1'): Promise<GitDa
  */
 export interface HoldingRelay {
   port: number;
-  /** Connections it has accepted while holding. */
+  /** Connections it holds now. */
   held(): number;
+  /** Connections it has accepted in all. */
+  accepted(): number;
   hold(): void;
   /** Relays again, and drops the held connections (the clients see the remote hang up). */
   release(): void;
+  /** Relays again, the held connections included (their requests go through as if they had never waited). */
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function holdingRelay(targetPort: number, host = '127.0.0.1'): Promise<HoldingRelay> {
   let holding = false;
   const held: Socket[] = [];
-  let heldCount = 0;
+  let acceptedCount = 0;
   const open = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    open.add(client);
-    client.on('close', () => open.delete(client));
-    client.on('error', () => undefined);
-    if (holding) {
-      heldCount++;
-      held.push(client);
-      return;
-    }
+  const relay = (client: Socket) => {
     const upstream = createConnection({ host, port: targetPort });
     open.add(upstream);
     upstream.on('close', () => open.delete(upstream));
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
     client.pipe(upstream).pipe(client);
+  };
+  const server: Server = createServer((client) => {
+    acceptedCount++;
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    client.on('error', () => undefined);
+    if (!holding) return relay(client);
+    held.push(client);
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return {
     port,
-    held: () => heldCount,
+    held: () => held.length,
+    accepted: () => acceptedCount,
     hold: () => (holding = true),
     release() {
       holding = false;
       for (const s of held.splice(0)) s.destroy();
+    },
+    resume() {
+      holding = false;
+      for (const s of held.splice(0)) relay(s);
     },
     async close() {
       for (const s of open) s.destroy();
