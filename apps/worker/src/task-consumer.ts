@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
+import { type Job, type Processor, WaitingError, Worker, type WorkerOptions } from 'bullmq';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { describeFieldErrors, parseQueuedTask, prepareQueuedTaskParser, type QueuedTask, type TaskResult, type TestCase } from '@fleet/contracts';
 import { type AttemptFacts, attemptOutcome } from '@fleet/runs';
@@ -108,6 +108,7 @@ export class TaskConsumer {
       if (err instanceof LockLostError) {
         this.abandoned++;
         this.logger.warn({ msg: `${err.message}; abandoned (its processes were stopped; another worker will run it)`, task_id: id });
+        throw await this.handBack(job);
       }
       throw err;
     } finally {
@@ -152,6 +153,21 @@ export class TaskConsumer {
     this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: 'completed' });
     this.logger.debug({ msg: 'task completed', task_id: ctx.taskId, attempt: outcome.event.attempt, run_ms: outcome.event.run_ms });
     return executed.result;
+  }
+
+  /**
+   * An abandoned attempt is never recorded as failed or completed by this worker. While its lock is still this
+   * worker's (a pause longer than 4/5 of the lock, shorter than the lock), the task goes back to its queue at
+   * once; when another worker holds the lock, or it has expired, the handing back is refused and the stall check
+   * or that worker has it. Either way BullMQ is told with a WaitingError, which it leaves alone.
+   */
+  private async handBack(job: Job<unknown, TaskResult>): Promise<WaitingError> {
+    try {
+      if (job.token) await job.moveToWait(job.token);
+    } catch {
+      // not this worker's any more: nothing to hand back
+    }
+    return new WaitingError();
   }
 
   /** The queue's facts about this attempt, for the pure outcome (`attemptOutcome`). */
