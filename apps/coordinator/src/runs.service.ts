@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { glob } from 'tinyglobby';
 import { conflict, notFound, unprocessable } from '@fleet/app';
@@ -63,6 +63,12 @@ const LIVE: Record<string, LiveState> = {
   'waiting-children': 'queued',
 };
 
+/** Whether `path`, links followed, is `dir` or inside it. */
+function isWithin(dir: string, path: string): boolean {
+  const rel = relative(realpathSync(dir), realpathSync(path));
+  return !rel.startsWith('..') && !isAbsolute(rel);
+}
+
 /** A run id; derived from the client and its idempotency key when there is one (a retried submission finds its run). */
 function runId(client: string, idempotencyKey: string | undefined): string {
   if (idempotencyKey === undefined) return `r-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -118,6 +124,10 @@ export class RunsService {
         else found.add(entry);
         continue;
       }
+      if (isDir && existsSync(join(t.workdir, entry)) && !isWithin(t.workdir, join(t.workdir, entry))) {
+        errors.push({ field: `tests[${i}]`, reason: `${entry} leads outside the workdir ${t.workdir} (a link)` });
+        continue;
+      }
       const pattern = isDir ? `${entry.replace(/\/$/, '')}/**/*` : entry;
       const matches = (
         await glob(pattern, { cwd: t.workdir, onlyFiles: true, dot: false, followSymbolicLinks: false, expandDirectories: false })
@@ -170,6 +180,10 @@ export class RunsService {
     }
     for (const [i, t] of spec.tasks.entries()) {
       const { key, depends_on, ...body } = t;
+      if (records.has(key)) {
+        errors.push({ field: `tasks[${i}].key`, reason: `"${key}" is a test file of this run; give the task another key` });
+        continue;
+      }
       const parsed = parseTask({ ...body, labels: { ...(body.labels as Record<string, string> | undefined), ...labels } });
       if (!parsed.ok) {
         for (const e of parsed.errors) errors.push({ field: `tasks[${i}].${e.field}`, reason: e.reason });

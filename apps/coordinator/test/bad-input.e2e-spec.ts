@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isolatedSuite } from '@fleet/testing';
 import { type Coordinator, suiteCoordinator } from './coordinator-harness.js';
 import { seedConfigFiles } from './fixtures.js';
@@ -102,11 +105,43 @@ const CASES: Case[] = [
     reason: /memory_gb/,
   },
   { kind: 'a batch without tasks', send: post('/tasks/batch', { jobs: [] }), status: 400, field: 'tasks', reason: /required/ },
+  {
+    kind: "a run's extra task keyed like one of its test files",
+    send: post('/runs', {
+      name: 'r',
+      pool: 'cpu-worker',
+      tests: ['passes.test.mjs'],
+      tasks: [{ key: 'passes.test.mjs', type: 'synthetic', name: 'x' }],
+    }),
+    status: 422,
+    field: 'tasks[0].key',
+    reason: /"passes.test.mjs" is a test file of this run/,
+  },
+  ...['{.hidden,x}/*.mjs', '[.]hidden/*.mjs', 'a/{b,.git}/*'].map((pattern) => ({
+    kind: `a test pattern that names hidden files through braces or a class (${pattern})`,
+    send: post('/runs', { name: 'r', pool: 'cpu-worker', tests: [pattern] }),
+    status: 400,
+    field: 'tests[0]',
+    reason: /no hidden segments/,
+  })),
+  {
+    kind: 'a test folder that is a link out of the workdir',
+    send: post('/runs', { name: 'r', pool: 'cpu-worker', tests: ['outside/'] }),
+    status: 422,
+    field: 'tests[0]',
+    reason: /leads outside the workdir/,
+  },
 ];
 
 describe('bad input gets a 4xx naming the field and the reason, and queues nothing', () => {
   const suite = isolatedSuite('bad', seedConfigFiles());
   const coordinatorOf = suiteCoordinator(suite, { HTTP_BODY_LIMIT_BYTES: '65536' });
+  const elsewhere = mkdtempSync(join(tmpdir(), 'fleet-outside-'));
+  beforeAll(() => {
+    writeFileSync(join(elsewhere, 'secret.test.mjs'), '');
+    symlinkSync(elsewhere, join(suite.config.path, 'outside'));
+  });
+  afterAll(() => rmSync(elsewhere, { recursive: true, force: true }));
 
   it.each(CASES.map((c) => [c.kind, c] as const))('%s', async (_kind, c) => {
     const res = await c.send(coordinatorOf());

@@ -13,6 +13,16 @@ export interface JUnitRun {
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', textNodeName: '#text', format: true, suppressEmptyNode: true });
 
+/** Terminal colour and cursor sequences (CSI … letter), which test runners print and XML has no use for. */
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
+/** What XML 1.0 forbids in a document: C0 controls other than tab, newline and return; U+FFFE/FFFF; lone surrogates. */
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Text a CI server's XML parser accepts: colour codes dropped, every other forbidden character replaced by U+FFFD. */
+export const xmlSafe = (text: string): string => text.replace(ANSI, '').replace(FORBIDDEN, '\ufffd');
+
 const secs = (ms: number | null | undefined) => ((ms ?? 0) / 1000).toFixed(3);
 
 /**
@@ -108,5 +118,6 @@ export function buildJUnit(run: JUnitRun): string {
       testsuite: suites,
     },
   };
-  return builder.build(doc);
+  // Test output and messages are copied in as they were printed; the builder escapes markup, not these.
+  return xmlSafe(builder.build(doc));
 }

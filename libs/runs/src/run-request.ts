@@ -3,6 +3,7 @@ import { HardwareRequirementsSchema, PoolNameSchema, type ParseResult, SourceSch
 
 /** A glob or a path relative to the pool's workdir: no absolute path, no `..`, no option-like or hidden segment. */
 const PATTERN = /^[A-Za-z0-9_*?[{][A-Za-z0-9_.*?[\]{},!-]*(\/[A-Za-z0-9_*?[{][A-Za-z0-9_.*?[\]{},!-]*)*\/?$/;
+const PATTERN_RULE = 'must be a file, a folder or a glob relative to the pool workdir or the source (no leading / or -, no .., no hidden segments)';
 export const RUN_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$/;
 export const MAX_RUN_FILES = 5000;
 export const MAX_RETRIES = 10;
@@ -31,9 +32,12 @@ export const RunRequestSchema = z
     name: z.string({ error: 'must be a string' }).trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }),
     tests: z
       .array(
-        z.string({ error: 'must be a string' }).max(500, { error: 'must be at most 500 characters' }).regex(PATTERN, {
-          error: 'must be a file, a folder or a glob relative to the pool workdir or the source (no leading / or -, no .., no hidden segments)',
-        }),
+        z
+          .string({ error: 'must be a string' })
+          .max(500, { error: 'must be at most 500 characters' })
+          .regex(PATTERN, { error: PATTERN_RULE })
+          // A dot that starts an alternative or sits in a class would name hidden files all the same.
+          .refine((p) => !/(^|[/{,])\./.test(p) && !/\[[^\]]*\.[^\]]*\]/.test(p), { error: PATTERN_RULE }),
       )
       .max(MAX_RUN_FILES, { error: `at most ${MAX_RUN_FILES} entries` })
       .default([]),
@@ -78,13 +82,33 @@ export function parseRunRequest(input: unknown): ParseResult<RunRequest> {
   }
   for (const [j, d] of r.data.tests_depend_on.entries()) {
     if (!keys.has(d)) errors.push({ field: `tests_depend_on[${j}]`, reason: `no task "${d}" in this run` });
-    else if (r.data.tasks.find((t) => t.key === d)?.depends_on.includes('*'))
-      errors.push({ field: `tests_depend_on[${j}]`, reason: `"${d}" waits for the tests itself` });
+    else {
+      const path = pathToTests(r.data.tasks, d);
+      if (path) errors.push({ field: `tests_depend_on[${j}]`, reason: `"${d}" waits for the tests itself (${[...path, '*'].join(' → ')})` });
+    }
   }
   const cycle = findCycle(r.data.tasks);
   if (cycle) errors.push({ field: 'tasks', reason: `dependencies go round in a circle: ${cycle.join(' → ')}` });
   if (r.data.pool && r.data.hardware_requirements) errors.push({ field: 'pool', reason: 'give a pool or hardware_requirements, not both' });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: r.data };
+}
+
+/** The chain by which task `from` waits, directly or through others, for the test files (`*`), or undefined. */
+function pathToTests(tasks: readonly RunTaskInput[], from: string): string[] | undefined {
+  const deps = new Map(tasks.map((t) => [t.key, t.depends_on]));
+  const seen = new Set<string>();
+  const walk = (k: string): string[] | undefined => {
+    if (seen.has(k)) return undefined;
+    seen.add(k);
+    const ds = deps.get(k) ?? [];
+    if (ds.includes('*')) return [k];
+    for (const d of ds) {
+      const rest = walk(d);
+      if (rest) return [k, ...rest];
+    }
+    return undefined;
+  };
+  return walk(from);
 }
 
 /** A cycle among the extra tasks' dependencies (`*` waits for the tests, which wait for nothing here), or undefined. */

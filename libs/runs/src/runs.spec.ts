@@ -122,6 +122,23 @@ describe('fileResult and the verdict', () => {
 });
 
 describe('buildJUnit', () => {
+  it('keeps out what XML 1.0 forbids: colour codes are dropped, other control characters replaced, so CI servers can read a failing run', () => {
+    const output = '\u001b[31mexpected 1\u001b[0m, got \u001b[1;32m2\u001b[0m\u0007\u0000 \ud800 done';
+    const failing = fileResult(
+      'c.mjs',
+      { id: 'c', pool: 'cpu' },
+      [attempt({ key: 'c.mjs', attempt: 1, status: 'failed', reason: 'test_failed', message: '\u001b[31mboom\u001b[0m', output_tail: output })],
+      undefined,
+      noQuarantine,
+    );
+    const xml = buildJUnit({ id: 'run-2', name: 'colours', created_at: 0, labels: { note: 'tab\there' }, files: [failing] });
+    // eslint-disable-next-line no-control-regex
+    expect(xml).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])/);
+    const failure = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml).testsuites.testsuite.testcase.failure;
+    expect(failure.message).toBe('boom');
+    expect(failure['#text']).toBe('expected 1, got 2\ufffd\ufffd \ufffd done');
+  });
+
   it('writes one document Jenkins and GitLab read: a suite per file, cases with failure, skipped, flakyFailure; totals add up', () => {
     const flaky = fileResult(
       'b.mjs',
@@ -188,6 +205,22 @@ describe('parseRunRequest', () => {
       'no task "nope" in this run (use "*" for every test file)',
       'a task cannot wait for itself',
       'dependencies go round in a circle: a → b → a',
+    ]);
+  });
+
+  it('refuses tests that wait for a task that waits, through others, for the tests ("*"): the run could never start', () => {
+    const r = parseRunRequest({
+      name: 'r',
+      tests: ['a.mjs'],
+      tests_depend_on: ['setup'],
+      tasks: [
+        { key: 'setup', type: 'synthetic', name: 'setup', depends_on: ['prepare'] },
+        { key: 'prepare', type: 'synthetic', name: 'prepare', depends_on: ['report'] },
+        { key: 'report', type: 'synthetic', name: 'report', depends_on: ['*'] },
+      ],
+    });
+    expect(r.ok ? [] : r.errors).toEqual([
+      { field: 'tests_depend_on[0]', reason: '"setup" waits for the tests itself (setup → prepare → report → *)' },
     ]);
   });
 });
