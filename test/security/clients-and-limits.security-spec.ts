@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { encodeTimingEvent } from '@fleet/contracts';
-import { bearer, freePort, isolatedSuite, startApp, waitFor } from '@fleet/testing';
+import { bearer, cpuTemplate, freePort, isolatedSuite, startApp, waitFor } from '@fleet/testing';
 import { CLIENTS, openConfigFiles, securedConfigFiles } from './security-fixtures.js';
 
 const task = (name: string, extra: object = {}) => ({ type: 'synthetic', name, ...extra });
@@ -99,6 +99,77 @@ describe('clients see their own tasks, own their idempotency keys, and are held 
     );
     // Each event starts two series (run time and queue wait, per worker): 3 kept, 9 samples refused.
     expect(series).toEqual({ kept: 3, max: 3, refused_samples: 9 });
+  });
+});
+
+describe("one client's cap does not stop other clients' runs", () => {
+  const suite = isolatedSuite(
+    'capruns',
+    securedConfigFiles({
+      'worker_templates.json': { cpu: cpuTemplate(), parked: cpuTemplate({ provider: 'MANUAL', capabilities: ['PARKED'] }) },
+    }),
+  );
+
+  it("a run whose released tasks hit its client's MAX_QUEUED_PER_CLIENT keeps them blocked; the other clients' runs are still released and finalized", async () => {
+    const coordinator = await suite.service('coordinator', { MAX_QUEUED_PER_CLIENT: '10', RUNS_TICK_MS: '200' });
+    // ci's run: a setup, then twelve tasks for a pool no worker serves: releasing the eleventh meets ci's cap.
+    const capped = (
+      await coordinator.http
+        .post('/runs')
+        .set(ci)
+        .send({
+          name: 'capped',
+          tasks: [
+            { key: 'setup', type: 'synthetic', name: 'setup' },
+            ...Array.from({ length: 12 }, (_, i) => ({
+              key: `t${i}`,
+              type: 'synthetic',
+              name: `t${i}`,
+              hardware_requirements: { capabilities: ['PARKED'] },
+              depends_on: ['setup'],
+            })),
+          ],
+        })
+        .expect(201)
+    ).body as { id: string };
+    suite.worker({ pool: 'cpu', id: 'cap-worker' });
+    // The setup passes; releasing its dependents meets ci's cap after ten: the run is stuck there.
+    const stuck = await waitFor(
+      async () => {
+        const r = (await coordinator.http.get(`/runs/${capped.id}`).set(ops).expect(200)).body as { files: Array<{ key: string; state: string }> };
+        const states = r.files.filter((f) => f.key !== 'setup').map((f) => f.state);
+        return states.filter((st) => st === 'queued').length === 10 && states.filter((st) => st === 'blocked').length === 2 ? r : undefined;
+      },
+      { what: "ci's run to release ten tasks and meet its cap", timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(stuck.files.find((f) => f.key === 'setup')?.state).toBe('passed');
+    // Runs of another client, one after another (its own cap is 10 too), each needing a reconciler pass to
+    // release its second task and another to finalize. Active runs are visited in Redis's set order: some of
+    // these come after ci's stuck run.
+    for (let i = 0; i < 5; i++) {
+      const body = {
+        name: `other ${i}`,
+        tasks: [
+          { key: 'a', type: 'synthetic', name: 'a' },
+          { key: 'b', type: 'synthetic', name: 'b', depends_on: ['a'] },
+        ],
+      };
+      const created = await coordinator.http.post('/runs').set(other).send(body);
+      expect([i, created.status, created.body.message]).toEqual([i, 201, undefined]);
+      const { id } = created.body as { id: string };
+      const run = await waitFor(
+        async () => {
+          const r = (await coordinator.http.get(`/runs/${id}`).set(ops).expect(200)).body as { state: string; finished_at: string | null };
+          return r.finished_at ? r : undefined;
+        },
+        { what: `other's run ${i} to be released and finalized`, timeoutMs: 20_000, intervalMs: 100 },
+      );
+      expect(run.state).toBe('passed');
+    }
+    // ci's two tasks are still blocked, not lost: released when ci's queue has room.
+    const after = (await coordinator.http.get(`/runs/${capped.id}`).set(ops).expect(200)).body as { files: Array<{ key: string; state: string }> };
+    expect(after.files.filter((f) => f.state === 'blocked')).toHaveLength(2);
+    await coordinator.http.delete(`/runs/${capped.id}`).set(ci).expect(200);
   });
 });
 

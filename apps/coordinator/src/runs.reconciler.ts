@@ -45,7 +45,15 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   private async pass(): Promise<void> {
     // Batches over spread pools that a failure left part-queued (see TaskQueueRepository.recordBatch).
     await this.tasks.settlePending(PENDING_SETTLE_MS);
-    for (const id of await this.runs.activeRuns()) await this.reconcile(id);
+    // Each run on its own: one that cannot go on (its client's queue is full, a record is bad) is retried next
+    // pass and holds up no other run.
+    for (const id of await this.runs.activeRuns()) {
+      try {
+        await this.reconcile(id);
+      } catch (err) {
+        this.logger.warn(`run ${id}: ${(err as Error).message}; tried again next pass`);
+      }
+    }
   }
 
   private async reconcile(id: string): Promise<void> {
