@@ -27,6 +27,7 @@ describe('the dashboard in a real browser, against a running fleet', () => {
   let page: Page;
   let coordinator: Service;
   let rm: Service;
+  let dashboard: Service;
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   const running = () => page.locator('[data-pool="cpu"] [data-stat="running"]');
   const workerRows = () => page.locator('#workers tbody tr[data-pool="cpu"]');
@@ -38,7 +39,7 @@ describe('the dashboard in a real browser, against a running fleet', () => {
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
     rm = await suite.service('resource-manager');
     const analyzer = await suite.service('trend-analyzer');
-    const dashboard = await suite.service('dashboard', {
+    dashboard = await suite.service('dashboard', {
       COORDINATOR_URL: coordinator.url,
       RESOURCE_MANAGER_URL: rm.url,
       TREND_ANALYZER_URL: analyzer.url,
@@ -66,6 +67,16 @@ describe('the dashboard in a real browser, against a running fleet', () => {
     page.on('pageerror', (e) => problems.push(e.message));
     suite.onCleanup(() => expect(problems).toEqual([]));
     await page.goto(`${dashboard.url}/`);
+  });
+
+  it('forwards requests with JSON bodies as they came: to an app (body intact) and to the queue board (answered, never left hanging)', async () => {
+    const created = await dashboard.http.post('/api/coordinator/tasks').send({ type: 'synthetic', name: 'through the dashboard' }).timeout(10_000);
+    expect(created.status).toBe(201);
+    const task = (await coordinator.http.get(`/tasks/${created.body.id}`).expect(200)).body as { name: string };
+    expect(task.name).toBe('through the dashboard');
+    // bull-board is read-only: whatever it answers, it answers.
+    const board = await dashboard.http.post('/board/api/queues/cpu/pause').send({ any: 'json' }).timeout(10_000);
+    expect(board.status).toBeGreaterThanOrEqual(200);
   });
 
   it('shows the pool and its workers, live', async () => {

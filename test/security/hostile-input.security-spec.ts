@@ -204,6 +204,15 @@ const CASES: Case[] = [
     status: 413,
     field: 'body',
   },
+  {
+    name: 'a body over 64 KiB to a route that takes small ones',
+    app: 'coordinator',
+    method: 'PUT',
+    path: '/quarantine',
+    body: { test: 'a.mjs', reason: 'x'.repeat(100_000) },
+    status: 413,
+    field: 'body',
+  },
   { name: 'pin of an unknown pool', app: 'resource-manager', method: 'PUT', path: '/pools/nope', body: { workers: 1 }, status: 404, field: 'pool' },
   ...[
     '/alerts?limit=-1',
@@ -245,6 +254,18 @@ describe(`hostile input: ${CASES.length} requests across the three apps`, () => 
     const fields = (res.body.errors as Array<{ field: string; reason: string }>).map((e) => e.field);
     expect(fields.some((f) => (typeof c.field === 'string' ? f === c.field : c.field.test(f)))).toBe(true);
     expect(res.body.errors.every((e: { reason: string }) => e.reason.length > 0)).toBe(true);
+  });
+
+  it.each([
+    ['POST', '/tasks/batch'],
+    ['POST', '/nowhere'],
+    ['PUT', '/pools/cpu'],
+  ])('reads no body before its sender is authenticated: an anonymous 8 MiB %s %s gets 401, unparsed', async (method, path) => {
+    const app = path === '/pools/cpu' ? apps['resource-manager'] : apps.coordinator;
+    const body = JSON.stringify({ tasks: Array.from({ length: 200_000 }, (_, i) => ({ type: 'synthetic', name: `n${i}` })) }).slice(0, 8 << 20);
+    const res = await (method === 'POST' ? app.http.post(path) : app.http.put(path)).set('content-type', 'application/json').send(body);
+    expect(res.status).toBe(401);
+    expect(res.body.errors).toEqual([{ field: 'Authorization', reason: expect.stringMatching(/the body was not read/) }]);
   });
 
   it('queued nothing, and no app restarted', async () => {

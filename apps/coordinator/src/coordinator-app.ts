@@ -1,6 +1,7 @@
 import { type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { configureHttpApp } from '@fleet/app';
+import { bodyAdmission } from '@fleet/auth';
 import { configureOps } from '@fleet/ops';
 import type { CoordinatorSettings } from './coordinator-settings.js';
 import { CoordinatorModule } from './coordinator.module.js';
@@ -11,7 +12,13 @@ import { TaskQueueRepository } from './task-queue.repository.js';
 /** Builds the coordinator (used by `main` and by the e2e tests); Redis must answer before it serves. */
 export async function createCoordinatorApp(settings: CoordinatorSettings, opts: { logger?: false } = {}): Promise<INestApplication> {
   const app = await NestFactory.create(CoordinatorModule.forRoot(settings), { bodyParser: false, ...(opts.logger === false && { logger: false }) });
-  configureHttpApp(app, { bodyLimitBytes: settings.bodyLimitBytes, security: settings.security });
+  configureHttpApp(app, {
+    bodyLimitBytes: settings.bodyLimitBytes,
+    // Only a batch and a run carry large bodies; every other route reads at most 64 KiB.
+    largeBodies: ['POST /tasks/batch', 'POST /runs'],
+    security: settings.security,
+    admits: bodyAdmission(settings.security.clients),
+  });
   configureOps(
     app,
     'Fleet coordinator',

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { type INestApplication, Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createProxyMiddleware, fixRequestBody } from 'http-proxy-middleware';
+import { createProxyMiddleware } from 'http-proxy-middleware';
 import { listenHttpApp, runMain } from '@fleet/app';
 import { repoRoot } from '@fleet/config';
 import { type DashboardSettings, loadDashboardSettings } from './dashboard-settings.js';
@@ -26,8 +26,6 @@ function serve(app: INestApplication, settings: DashboardSettings): void {
         changeOrigin: true,
         proxyTimeout: 30_000,
         on: {
-          // The fleet's JSON parser ran first: send the parsed body on as it came.
-          proxyReq: fixRequestBody,
           error: (err, _req, res) => {
             logger.warn(`${name} (${target}) is not reachable: ${err.message}`);
             const r = res as { headersSent?: boolean; writeHead?: (s: number, h: Record<string, string>) => void; end: (b: string) => void };
@@ -52,9 +50,16 @@ function serve(app: INestApplication, settings: DashboardSettings): void {
 
 await runMain('dashboard', async () => {
   const settings = loadDashboardSettings(process.env);
-  const app = await listenHttpApp('dashboard', DashboardModule.forRoot(settings), settings, (a) => {
-    configureOps(a, 'Fleet dashboard', 'The live page for operators, and its health, readiness and metrics.');
-    serve(a, settings);
-  });
+  const app = await listenHttpApp(
+    'dashboard',
+    DashboardModule.forRoot(settings),
+    settings,
+    (a) => {
+      configureOps(a, 'Fleet dashboard', 'The live page for operators, and its health, readiness and metrics.');
+      serve(a, settings);
+    },
+    // What it forwards goes on as it came, body unread: the app behind it reads, checks and answers it.
+    { unparsed: (path) => path.startsWith('/api/') || path === '/board' || path.startsWith('/board/') },
+  );
   return { close: () => app.close(), shutdownGraceMs: settings.shutdownGraceMs };
 });

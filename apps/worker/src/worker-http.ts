@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { configureHttpApp, loggerService, serveHttpApp } from '@fleet/app';
-import { AuthModule } from '@fleet/auth';
+import { AuthModule, bodyAdmission } from '@fleet/auth';
 import { configureOps, opsModuleParts } from '@fleet/ops';
 import { WorkerMetrics, WorkerReadiness } from './worker-ops.js';
 import type { WorkerSettings } from './worker-settings.js';
@@ -25,7 +25,7 @@ export async function serveWorkerHttp(
     providers: [...ops.providers, WorkerMetrics],
   };
   const http = await NestFactory.create(WorkerModule.forRoot(settings, parts), { bodyParser: false, logger: loggerService() });
-  configureHttpApp(http, { bodyLimitBytes: 64 * 1024, security: settings.security });
+  configureHttpApp(http, { bodyLimitBytes: 64 * 1024, security: settings.security, admits: bodyAdmission(settings.security.clients) });
   configureOps(http, `Fleet worker ${settings.workerId}`, `A worker of pool ${settings.pool}: health, readiness and metrics.`);
   http.get(WorkerMetrics);
   await serveHttpApp(`worker ${settings.workerId}`, http, { ...settings, port: settings.httpPort, security: settings.security });

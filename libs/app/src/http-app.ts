@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { type DynamicModule, type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { json } from 'body-parser';
 import helmet from 'helmet';
 import { isLoopback, redactUrl, type SecuritySettings } from '@fleet/config';
 import { type ErrorBody } from './http-errors.js';
@@ -14,12 +15,15 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 interface Req {
   body?: unknown;
+  on(event: 'end' | 'error', listener: () => void): void;
+  resume(): void;
   headers: Record<string, string | string[] | undefined>;
   socket: { localPort?: number };
 }
 interface Res {
   status(code: number): Res;
   json(body: ErrorBody): void;
+  setHeader(name: string, value: string): void;
 }
 
 const refuse = (res: Res, status: number, field: string, reason: string) =>
@@ -27,31 +31,71 @@ const refuse = (res: Res, status: number, field: string, reason: string) =>
     .status(status)
     .json({ statusCode: status, error: status === 400 ? 'Bad Request' : 'Forbidden', message: `${field}: ${reason}`, errors: [{ field, reason }] });
 
-/** The first place a parsed body nests too deep or uses a key that reaches into prototypes, as a path. */
+/**
+ * The first place a parsed body nests too deep or uses a key that reaches into prototypes, as a path. One pass
+ * over the values, linear in their number: a path is built only for the value at fault, from its parents.
+ */
 export function unsafeJson(body: unknown): { field: string; reason: string } | undefined {
-  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value: body, path: 'body', depth: 0 }];
+  interface Entry {
+    value: unknown;
+    depth: number;
+    parent: Entry | undefined;
+    key: string | number;
+  }
+  const pathOf = (e: Entry | undefined, last?: string): string => {
+    const parts: string[] = last === undefined ? [] : [`.${last}`];
+    for (let at = e; at?.parent; at = at.parent) parts.push(typeof at.key === 'number' ? `[${at.key}]` : `.${at.key}`);
+    return `body${parts.reverse().join('')}`;
+  };
+  const stack: Entry[] = [{ value: body, depth: 0, parent: undefined, key: '' }];
   while (stack.length > 0) {
-    const { value, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
+    const e = stack.pop() as Entry;
+    const value = e.value;
     if (typeof value !== 'object' || value === null) continue;
-    if (depth >= MAX_JSON_DEPTH) return { field: path, reason: `nested deeper than ${MAX_JSON_DEPTH} levels` };
-    if (Array.isArray(value)) value.forEach((v, i) => stack.push({ value: v, path: `${path}[${i}]`, depth: depth + 1 }));
-    else {
-      for (const [k, v] of Object.entries(value)) {
-        if (FORBIDDEN_KEYS.has(k)) return { field: `${path}.${k}`, reason: 'is not an allowed key' };
-        stack.push({ value: v, path: `${path}.${k}`, depth: depth + 1 });
+    if (e.depth >= MAX_JSON_DEPTH) return { field: pathOf(e), reason: `nested deeper than ${MAX_JSON_DEPTH} levels` };
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const v: unknown = value[i];
+        if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: e.depth + 1, parent: e, key: i });
+      }
+    } else {
+      for (const k in value) {
+        if (!Object.hasOwn(value, k)) continue;
+        if (FORBIDDEN_KEYS.has(k)) return { field: pathOf(e, k), reason: 'is not an allowed key' };
+        const v = (value as Record<string, unknown>)[k];
+        if (typeof v === 'object' && v !== null) stack.push({ value: v, depth: e.depth + 1, parent: e, key: k });
       }
     }
   }
   return undefined;
 }
 
+/** Bodies of routes not named in `largeBodies` are read up to this many bytes. */
+export const SMALL_BODY_BYTES = 64 * 1024;
+
+export interface HttpAppOptions {
+  /** The body limit of the routes in `largeBodies` (every other route: SMALL_BODY_BYTES, or less). */
+  bodyLimitBytes: number;
+  /** `METHOD /path` of the routes that take large bodies (a batch of tasks, a run). */
+  largeBodies?: readonly string[];
+  security: SecuritySettings;
+  /**
+   * Whether the `Authorization` header belongs to a known client. With it, a request that carries a body and no
+   * valid token is refused before a byte of the body is read or parsed (a body costs CPU and memory; a token
+   * check does not).
+   */
+  admits?: (authorization: string | undefined) => boolean;
+  /** Paths whose bodies are left unread (forwarded as they are by a proxy). */
+  unparsed?: (path: string) => boolean;
+}
+
 /**
  * Hardening every HTTP app of the fleet shares: security headers (helmet), no CORS unless origins are
  * configured, a `Host` check while bound to loopback (a page on another site cannot reach the API through
- * DNS rebinding), JSON bodies up to `bodyLimitBytes` no deeper than MAX_JSON_DEPTH and without prototype
- * keys, one error shape for everything, no `X-Powered-By`.
+ * DNS rebinding), no body read before its sender is authenticated, JSON bodies up to their route's limit no
+ * deeper than MAX_JSON_DEPTH and without prototype keys, one error shape for everything, no `X-Powered-By`.
  */
-export function configureHttpApp(app: INestApplication, opts: { bodyLimitBytes: number; security: SecuritySettings }): void {
+export function configureHttpApp(app: INestApplication, opts: HttpAppOptions): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   // helmet's defaults, but for upgrade-insecure-requests: a fleet served over plain HTTP inside a private network
@@ -71,7 +115,30 @@ export function configureHttpApp(app: INestApplication, opts: { bodyLimitBytes: 
       );
     });
   }
-  express.useBodyParser('json', { limit: opts.bodyLimitBytes });
+  const admits = opts.admits;
+  if (admits) {
+    express.use((req: Req, res: Res, next: () => void) => {
+      const length = req.headers['content-length'];
+      const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+      const auth = req.headers.authorization;
+      if (!hasBody || admits(typeof auth === 'string' ? auth : undefined)) return next();
+      // The body is never parsed or kept: it is drained as it arrives (so the client can read the answer), and
+      // the answer goes once it has all come, bounded by the server's request timeout.
+      res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
+      const answer = () => refuse(res, 401, 'Authorization', 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)');
+      req.on('end', answer);
+      req.on('error', () => undefined);
+      req.resume();
+    });
+  }
+  const small = json({ limit: Math.min(SMALL_BODY_BYTES, opts.bodyLimitBytes) });
+  const large = json({ limit: opts.bodyLimitBytes });
+  const largeRoutes = new Set(opts.largeBodies ?? []);
+  express.use((req: Req & { method: string; path: string }, res: Res, next: (err?: unknown) => void) => {
+    if (opts.unparsed?.(req.path)) return next();
+    const parse = largeRoutes.has(`${req.method} ${req.path}`) ? large : small;
+    parse(req as never, res as never, next);
+  });
   express.use((req: Req, res: Res, next: () => void) => {
     const bad = unsafeJson(req.body);
     if (bad) return refuse(res, 400, bad.field, bad.reason);
@@ -102,17 +169,18 @@ export async function serveHttpApp(name: string, app: INestApplication, settings
   );
 }
 
-/** Builds a small HTTP app (64 KiB bodies), prints its config warnings, lets `configure` add to it, listens. */
+/** Builds a small HTTP app (64 KiB bodies, `http` for token checks before bodies), prints its config warnings, lets `configure` add to it, listens. */
 export async function listenHttpApp(
   name: string,
   module: DynamicModule,
   settings: HttpAppSettings,
   configure: (app: INestApplication) => void = () => undefined,
+  http: Pick<HttpAppOptions, 'admits' | 'unparsed'> = {},
 ): Promise<INestApplication> {
   const logger = new Logger(name);
   for (const w of settings.warnings) logger.warn(w);
   const app = await NestFactory.create(module, { bodyParser: false, logger: loggerService() });
-  configureHttpApp(app, { bodyLimitBytes: 64 * 1024, security: settings.security });
+  configureHttpApp(app, { bodyLimitBytes: SMALL_BODY_BYTES, security: settings.security, ...http });
   configure(app);
   await serveHttpApp(name, app, settings);
   return app;

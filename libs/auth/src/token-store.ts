@@ -25,3 +25,16 @@ export class TokenStore {
     return found;
   }
 }
+
+/**
+ * For `configureHttpApp`: whether an `Authorization` header names a known client, checked before a body is read.
+ * Undefined without a clients file (every request is admitted, as the guard admits it).
+ */
+export function bodyAdmission(clients: readonly ClientEntry[] | null): ((authorization: string | undefined) => boolean) | undefined {
+  if (!clients) return undefined;
+  const tokens = new TokenStore(clients);
+  return (header) => {
+    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match !== null && tokens.authenticate(match[1]) !== undefined;
+  };
+}
