@@ -55,3 +55,70 @@ describe('a worker process', () => {
     expect(w.output()).toMatch(/draining 2 held task\(s\)/);
   });
 });
+
+/** Test files that do to their JUnit report path (argv[2]) what a hostile or broken test might. */
+const REPORTS: Record<string, string> = {
+  'fifo.mjs': "import { execFileSync } from 'node:child_process';\nexecFileSync('mkfifo', [process.argv[2]]);\n",
+  'link.mjs': [
+    "import { symlinkSync, writeFileSync } from 'node:fs';",
+    "const elsewhere = process.argv[2] + '.elsewhere';",
+    'writeFileSync(elsewhere, \'<testsuite><testcase name="borrowed"/></testsuite>\');',
+    'symlinkSync(elsewhere, process.argv[2]);',
+  ].join('\n'),
+  'big.mjs': [
+    "import { writeFileSync } from 'node:fs';",
+    "const cases = Array.from({ length: 90000 }, (_, i) => `<testcase name=\"case ${i} ${'x'.repeat(40)}\"/>`).join('');",
+    'writeFileSync(process.argv[2], `<testsuite>${cases}</testsuite>`);',
+  ].join('\n'),
+  'private.mjs': [
+    "import { statSync, writeFileSync } from 'node:fs';",
+    "import { dirname } from 'node:path';",
+    "import { tmpdir } from 'node:os';",
+    'const dir = dirname(process.argv[2]);',
+    "if (dir === tmpdir() || (statSync(dir).mode & 0o777) !== 0o700) { console.error('report folder ' + dir + ' is shared'); process.exit(1); }",
+    'writeFileSync(process.argv[2], \'<testsuite><testcase name="mine"/></testsuite>\');',
+  ].join('\n'),
+};
+
+describe("a test's JUnit report cannot hold up, mislead or be read by others", () => {
+  const suite = isolatedSuite('reports', {
+    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': ['node', '{test_file}', '{junit_file}'] } } }) },
+    ...REPORTS,
+  });
+
+  it('a FIFO or a link in its place, or one too large, is not read (the file is one case, the reason in its output); its folder is private', async () => {
+    const w = suite.worker({ pool: 'cpu', id: 'reports' });
+    try {
+      const ids = await suite
+        .queue('cpu')
+        .add(...Object.keys(REPORTS).map((f) => ({ type: 'test', name: f, config: { test_file: f }, timeout_ms: 60_000 })));
+      const done = await waitFor(
+        async () => {
+          const jobs = await Promise.all(ids.map((id) => suite.queue('cpu').job(id)));
+          return jobs.every((j) => j?.state === 'completed' || j?.state === 'failed') ? jobs : undefined;
+        },
+        { what: 'every report test to end (none hangs the worker)', timeoutMs: 60_000, intervalMs: 100 },
+      );
+      const results = Object.fromEntries(
+        Object.keys(REPORTS).map((f, i) => {
+          const j = done[i];
+          const r = j?.job.returnvalue as { case_counts?: Record<string, number>; output_tail?: string } | undefined;
+          return [f, { state: j?.state, case_counts: r?.case_counts, note: /\[fleet\] (.*)/.exec(r?.output_tail ?? '')?.[1] }];
+        }),
+      );
+      expect(results).toEqual({
+        'fifo.mjs': { state: 'completed', case_counts: undefined, note: 'the JUnit report is not a regular file: not read' },
+        'link.mjs': { state: 'completed', case_counts: undefined, note: 'the JUnit report is a link: not followed' },
+        'big.mjs': {
+          state: 'completed',
+          case_counts: undefined,
+          note: expect.stringMatching(/^the JUnit report is \d+ bytes, over the 4194304-byte limit: not read$/),
+        },
+        'private.mjs': { state: 'completed', case_counts: { passed: 1, failed: 0, error: 0, skipped: 0 }, note: undefined },
+      });
+      expect(isAlive(w.pid)).toBe(true);
+    } finally {
+      await w.stop();
+    }
+  });
+});

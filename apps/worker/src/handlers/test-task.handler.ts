@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync, realpathSync, rmSync } from 'node:fs';
+import { constants, realpathSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Injectable } from '@nestjs/common';
@@ -32,13 +32,32 @@ export function realPathWithin(dir: string, file: string): string | null | undef
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? null : real;
 }
 
-/** The cases of a JUnit report the runner wrote; undefined when it wrote none or not XML (the file is then one case). */
-function readCases(path: string): TestCase[] | undefined {
+/** A JUnit report larger than this is not read (the file is then one case): parsing it would hold the worker up. */
+export const JUNIT_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The cases of the JUnit report the runner wrote, or why there are none to read. The report is opened without
+ * following a link and without blocking (a FIFO put in its place cannot hang the worker), and read only when
+ * it is a regular file within JUNIT_MAX_BYTES. Not XML, or no cases: the file is one case.
+ */
+async function readCases(path: string): Promise<{ cases?: TestCase[]; note?: string }> {
+  let file;
   try {
-    const cases = parseJUnit(readFileSync(path, 'utf8'));
-    return cases.length > 0 ? cases : undefined;
+    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? {} : { note: code === 'ELOOP' ? 'the JUnit report is a link: not followed' : `the JUnit report could not be opened (${code})` };
+  }
+  try {
+    const st = await file.stat();
+    if (!st.isFile()) return { note: 'the JUnit report is not a regular file: not read' };
+    if (st.size > JUNIT_MAX_BYTES) return { note: `the JUnit report is ${st.size} bytes, over the ${JUNIT_MAX_BYTES}-byte limit: not read` };
+    const cases = parseJUnit(await file.readFile('utf8'));
+    return cases.length > 0 ? { cases } : {};
   } catch {
-    return undefined;
+    return {};
+  } finally {
+    await file.close();
   }
 }
 
@@ -146,14 +165,17 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const where = source ? `commit ${source.commit} of ${source.repo}` : workdir;
     if (real === undefined) throw taskFailure({ reason: 'invalid_task', message: `test file ${file} does not exist in ${where}` });
     if (real === null) throw taskFailure({ reason: 'invalid_task', message: `test file ${file} resolves to a path outside ${where}` });
-    // A runner that writes JUnit XML gets a fresh path for it; the worker reads the test cases back.
-    const junit = runner.some((a) => a.includes('{junit_file}')) ? join(tmpdir(), `fleet-junit-${randomBytes(12).toString('hex')}.xml`) : undefined;
+    // A runner that writes JUnit XML gets a path for it in a folder of this attempt's own (mode 0700, a random
+    // name): no other test can guess it, replace it or read it. The worker reads the test cases back.
+    const reportDir = runner.some((a) => a.includes('{junit_file}')) ? await mkdtemp(join(tmpdir(), 'fleet-attempt-')) : undefined;
+    const junit = reportDir && join(reportDir, 'junit.xml');
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
     try {
       const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env });
-      const output_tail = tail(run.output.text(), OUTPUT_TAIL_CHARS);
+      const report = junit ? await readCases(junit) : {};
+      const cases = report.cases;
+      const output_tail = tail(run.output.text() + (report.note ? `\n[fleet] ${report.note}\n` : ''), OUTPUT_TAIL_CHARS);
       const duration_ms = Math.round(run.durationMs);
-      const cases = junit ? readCases(junit) : undefined;
       if (run.exitCode === 0) {
         return {
           outcome: 'passed',
@@ -166,9 +188,10 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       }
       const failure = commandFailure(run, argv[0], 'test_failed', 'test');
       if (cases) failureOf(failure).cases = cases;
+      if (report.note) failureOf(failure).output_tail = output_tail;
       throw failure;
     } finally {
-      if (junit) rmSync(junit, { force: true });
+      if (reportDir) await rm(reportDir, { recursive: true, force: true });
     }
   }
 }
