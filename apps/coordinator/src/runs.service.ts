@@ -63,6 +63,9 @@ const LIVE: Record<string, LiveState> = {
   'waiting-children': 'queued',
 };
 
+/** The most time resolving one run's test entries in a workdir may take (the rest is refused, not queued). */
+const RESOLVE_BUDGET_MS = 5000;
+
 /** Whether `path`, links followed, is `dir` or inside it. */
 function isWithin(dir: string, path: string): boolean {
   const rel = relative(realpathSync(dir), realpathSync(path));
@@ -114,7 +117,15 @@ export class RunsService {
     const runnable = (f: string) => t.runners.test[extensionOf(f)] !== undefined;
     const errors: FieldError[] = [];
     const found = new Set<string>();
+    const deadline = Date.now() + RESOLVE_BUDGET_MS;
     for (const [i, entry] of spec.tests.entries()) {
+      if (Date.now() > deadline) {
+        errors.push({
+          field: `tests[${i}]`,
+          reason: `resolving the tests took longer than ${RESOLVE_BUDGET_MS} ms; name fewer or narrower patterns`,
+        });
+        break;
+      }
       const isGlob = /[*?[{]/.test(entry);
       const isDir = entry.endsWith('/') || (!isGlob && existsSync(join(t.workdir, entry)) && statSync(join(t.workdir, entry)).isDirectory());
       if (!isGlob && !isDir) {

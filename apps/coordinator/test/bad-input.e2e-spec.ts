@@ -125,6 +125,20 @@ const CASES: Case[] = [
     reason: /no hidden segments/,
   })),
   {
+    kind: 'a test pattern with too many wildcards',
+    send: post('/runs', { name: 'r', pool: 'cpu-worker', tests: Array.from({ length: 50 }, () => `${'*?'.repeat(30)}x`) }),
+    status: 400,
+    field: 'tests[0]',
+    reason: /at most 12 wildcards/,
+  },
+  {
+    kind: 'a run of more than 100 globs',
+    send: post('/runs', { name: 'r', pool: 'cpu-worker', tests: Array.from({ length: 101 }, (_, i) => `d${i}/*.mjs`) }),
+    status: 400,
+    field: 'tests',
+    reason: /at most 100 globs and folders per run/,
+  },
+  {
     kind: 'a test folder that is a link out of the workdir',
     send: post('/runs', { name: 'r', pool: 'cpu-worker', tests: ['outside/'] }),
     status: 422,

@@ -7,6 +7,10 @@ const PATTERN_RULE = 'must be a file, a folder or a glob relative to the pool wo
 export const RUN_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$/;
 export const MAX_RUN_FILES = 5000;
 export const MAX_RETRIES = 10;
+/** Per pattern; and per run, how many entries may be globs or folders (each one walks the tree). */
+export const MAX_WILDCARDS = 12;
+export const MAX_GROUPS = 6;
+export const MAX_RUN_GLOBS = 100;
 
 const LabelsSchema = z
   .record(
@@ -37,7 +41,11 @@ export const RunRequestSchema = z
           .max(500, { error: 'must be at most 500 characters' })
           .regex(PATTERN, { error: PATTERN_RULE })
           // A dot that starts an alternative or sits in a class would name hidden files all the same.
-          .refine((p) => !/(^|[/{,])\./.test(p) && !/\[[^\]]*\.[^\]]*\]/.test(p), { error: PATTERN_RULE }),
+          .refine((p) => !/(^|[/{,])\./.test(p) && !/\[[^\]]*\.[^\]]*\]/.test(p), { error: PATTERN_RULE })
+          // Each wildcard multiplies what matching may cost: a bounded number keeps a pattern cheap to match.
+          .refine((p) => (p.match(/[*?]/g) ?? []).length <= MAX_WILDCARDS && (p.match(/[{[]/g) ?? []).length <= MAX_GROUPS, {
+            error: `must have at most ${MAX_WILDCARDS} wildcards (* ?) and ${MAX_GROUPS} groups ({…} […])`,
+          }),
       )
       .max(MAX_RUN_FILES, { error: `at most ${MAX_RUN_FILES} entries` })
       .default([]),
@@ -58,7 +66,11 @@ export const RunRequestSchema = z
     tasks: z.array(RunTaskSchema).max(100, { error: 'at most 100 extra tasks' }).default([]),
     idempotency_key: z.string().min(1).max(200).optional(),
   })
-  .refine((r) => r.tests.length + r.tasks.length > 0, { error: 'a run needs tests or tasks', path: ['tests'] });
+  .refine((r) => r.tests.length + r.tasks.length > 0, { error: 'a run needs tests or tasks', path: ['tests'] })
+  .refine((r) => r.tests.filter((t) => /[*?[{]/.test(t) || t.endsWith('/')).length <= MAX_RUN_GLOBS, {
+    error: `at most ${MAX_RUN_GLOBS} globs and folders per run (files may be listed one by one)`,
+    path: ['tests'],
+  });
 
 export type RunRequest = z.output<typeof RunRequestSchema>;
 export type RunTaskInput = z.output<typeof RunTaskSchema>;
