@@ -83,6 +83,16 @@ export class RunsRepository implements OnApplicationShutdown {
     };
   }
 
+  /** Claims the creation of run `id` for this request (SET NX): true for the first of racing requests. */
+  async claim(id: string, ttlS: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.runClaim(id), String(process.pid), 'EX', ttlS, 'NX')) === 'OK';
+  }
+
+  /** Gives a claim back (the request that held it failed before the run was recorded). */
+  async unclaim(id: string): Promise<void> {
+    await this.redis.del(this.keys.runClaim(id));
+  }
+
   async run(id: string): Promise<RunRecord | undefined> {
     const h = await this.redis.hgetall(this.keys.run(id));
     if (!h.id) return undefined;

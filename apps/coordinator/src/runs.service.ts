@@ -63,6 +63,9 @@ const LIVE: Record<string, LiveState> = {
   'waiting-children': 'queued',
 };
 
+/** How long a racing request waits for the run another request with its idempotency key is creating. */
+const CLAIM_TTL_S = 60;
+
 /** The most time resolving one run's test entries in a workdir may take (the rest is refused, not queued). */
 const RESOLVE_BUDGET_MS = 5000;
 
@@ -155,6 +158,29 @@ export class RunsService {
     const id = runId(client.name, spec.idempotency_key);
     const existing = await this.runs.run(id);
     if (existing) return { run: await this.view(id, client, false), duplicate: true };
+    if (spec.idempotency_key === undefined) return { run: await this.createRun(id, spec, client), duplicate: false };
+    // Racing requests with one key: the first creates the run, the others answer with it once it is recorded.
+    if (!(await this.runs.claim(id, CLAIM_TTL_S))) return { run: await this.awaitRun(id, client), duplicate: true };
+    try {
+      return { run: await this.createRun(id, spec, client), duplicate: false };
+    } catch (err) {
+      // Refused (a bad pattern, a full queue): the key is free again for a corrected request.
+      await this.runs.unclaim(id);
+      throw err;
+    }
+  }
+
+  /** The run another request is creating under the same idempotency key, once it is recorded. */
+  private async awaitRun(id: string, client: Client): Promise<RunView> {
+    const deadline = Date.now() + CLAIM_TTL_S * 1000;
+    while (Date.now() < deadline) {
+      if (await this.runs.run(id)) return this.view(id, client, false);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw conflict('idempotency_key', 'a request with this key is still creating its run; retry');
+  }
+
+  private async createRun(id: string, spec: RunRequest, client: Client): Promise<RunView> {
 
     const template = this.poolFor(spec);
     const source = spec.source && (await this.sources.resolve(spec.source, template, 'source'));
@@ -220,7 +246,7 @@ export class RunsService {
       ...(source && { source }),
     };
     await this.tasks.enqueue(ready, [], client.name, this.runs.creation(run, records));
-    return { run: await this.view(id, client, false), duplicate: false };
+    return this.view(id, client, false);
   }
 
   private async owned(id: string, client: Client): Promise<RunRecord> {

@@ -18,6 +18,24 @@ describe('idempotency keys and cancellation', () => {
     expect(await queued()).toBe(1);
   });
 
+  it('makes one run for racing POST /runs with one idempotency key: one 201, the others get that run (200), nothing merged', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        coordinatorOf()
+          .http.post('/runs')
+          .send({ name: `race ${i}`, idempotency_key: 'race-2026-12-02', tasks: [{ key: `only-${i}`, type: 'synthetic', name: `t${i}` }] }),
+      ),
+    );
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+    const created = responses.find((r) => r.status === 201)?.body as { id: string; name: string; files: Array<{ key: string }> };
+    expect(new Set(responses.map((r) => r.body.id))).toEqual(new Set([created.id]));
+    const run = (await coordinatorOf().http.get(`/runs/${created.id}`).expect(200)).body as { name: string; files: Array<{ key: string }> };
+    // The run is one request's, whole: its name and its one task, no other request's task merged in.
+    expect(run.files).toHaveLength(1);
+    expect(run.files[0]?.key).toBe(`only-${run.name.split(' ')[1]}`);
+    await coordinatorOf().http.delete(`/runs/${created.id}`).expect(200);
+  });
+
   it('queues one task per key within a batch, and none for keys already used', async () => {
     const res = await coordinatorOf()
       .http.post('/tasks/batch')

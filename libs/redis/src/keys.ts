@@ -131,6 +131,11 @@ export class FleetKeys {
     return `${this.prefix}:run:${runId}`;
   }
 
+  /** Held by the request creating a run with an idempotency key, so a racing request waits for it instead of creating it again. */
+  runClaim(runId: string): string {
+    return `${this.prefix}:run:${runId}:claim`;
+  }
+
   /** Hash of a run's tasks: key (a test file, or an extra task's key) → the task's id, pool, dependencies, state. */
   runTasks(runId: string): string {
     return `${this.prefix}:run:${runId}:tasks`;
