@@ -33,6 +33,8 @@ export interface ResourceManagerSettings extends CommonSettings {
   workerEnv: Record<string, string>;
   /** This host as it offers itself to the fleet: its slots, and the pools it may run with a limit each. */
   host: { slots: number; pools: Record<string, number> };
+  /** A ready worker whose process lives but whose heartbeat has been gone this long (stopped, hung) is killed and replaced. */
+  silentWorkerMs: number;
   warnings: string[];
 }
 
@@ -73,6 +75,7 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
       RM_HOST_SLOTS: envInt(1, 65_536, availableParallelism()),
       RM_HOST_POOLS: envString(''),
       WORKER_ENTRY: envString(join(repoRoot(), 'dist', 'apps', 'worker', 'src', 'main.js')),
+      RM_SILENT_WORKER_S: envInt(1, 86_400, 30),
     },
     env,
   );
@@ -97,6 +100,7 @@ export function loadResourceManagerSettings(env: Env): ResourceManagerSettings {
     workerEntry: e.WORKER_ENTRY,
     workerEnv: { ...inherited, REDIS_URL: common.redisUrl, FLEET_PREFIX: common.prefix, FLEET_SPREAD: common.spread, CONFIG_DIR: common.configDir },
     host: { slots: e.RM_HOST_SLOTS, pools: parseHostPools(e.RM_HOST_POOLS, config.value) },
+    silentWorkerMs: e.RM_SILENT_WORKER_S * 1000,
     warnings: [...templates.warnings, ...config.warnings],
   };
 }

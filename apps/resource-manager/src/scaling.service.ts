@@ -111,6 +111,7 @@ export class ScalingService {
 
     const [registry, pins] = await Promise.all([this.repo.workers(), this.repo.pins()]);
     this.supervisor.markReady(registry);
+    this.supervisor.reapSilent();
     const load = this.host.read();
     const now = await this.repo.now();
     // Beaten before planning (a new host, the planner included, is in this tick's plan) and again after it

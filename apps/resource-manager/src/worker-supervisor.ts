@@ -19,6 +19,8 @@ export interface ManagedWorker {
   tail: string[];
   /** Attempts it finished, as its last heartbeat said: a worker that did work and then died is not a crash loop. */
   finished: number;
+  /** When the registry last listed it (its heartbeat was fresh). */
+  lastSeen?: number;
 }
 
 export interface CrashLoop {
@@ -90,10 +92,11 @@ export class WorkerSupervisor {
   }
 
   /** Marks started workers whose heartbeat has appeared as ready, and notes how much work each has done. */
-  markReady(registered: ReadonlyArray<{ id: string; completed: number; failed: number }>): void {
+  markReady(registered: ReadonlyArray<{ id: string; completed: number; failed: number }>, now = Date.now()): void {
     for (const r of registered) {
       const w = this.workers.get(r.id);
       if (!w) continue;
+      w.lastSeen = now;
       w.finished = r.completed + r.failed;
       if (w.state === 'starting') {
         w.state = 'ready';
@@ -101,6 +104,24 @@ export class WorkerSupervisor {
         this.healthOf(w.pool).consecutiveStartupCrashes = 0;
       }
     }
+  }
+
+  /**
+   * Kills the ready workers whose process lives but whose heartbeat has been gone for `silentWorkerMs` (a
+   * stopped or hung process: its tasks go elsewhere when their locks expire, but its slot would stay taken for
+   * ever). Its exit counts as a crash, and the next ticks replace it. Call after `markReady` with the same list.
+   */
+  reapSilent(now = Date.now()): ManagedWorker[] {
+    const silent = [...this.workers.values()].filter(
+      (w) => w.state === 'ready' && now - (w.lastSeen ?? w.readyAt ?? now) >= this.settings.silentWorkerMs,
+    );
+    for (const w of silent) {
+      this.logger.warn(
+        `worker ${w.id} (pid ${w.pid}) has sent no heartbeat for ${Math.round((now - (w.lastSeen ?? now)) / 1000)} s while its process lives (stopped or hung): SIGKILL; it will be replaced`,
+      );
+      w.process.kill('SIGKILL');
+    }
+    return silent;
   }
 
   start(pool: string, workerEnv: Record<string, string>): ManagedWorker {

@@ -1,4 +1,4 @@
-import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 describe('the resource manager supervises its workers', () => {
@@ -96,5 +96,38 @@ describe('the resource manager supervises its workers', () => {
     );
     expect(p.crash_loop?.reason).toMatch(/configuration error \(exit 78\)/);
     expect(p.crash_loop?.lastOutput.join('\n')).toMatch(/WORKER_LOCK_MS: must be an integer/);
+  });
+});
+
+describe('the resource manager replaces a worker whose process lives but whose heartbeat is gone', () => {
+  const suite = isolatedSuite('silent', {
+    'worker_templates.json': { cpu: cpuTemplate() },
+    'resource_manager_config.json': fastConfig({ min_workers: 1, max_workers: 1 }),
+  });
+
+  it('kills a stopped worker (SIGSTOP) once its heartbeat has been gone RM_SILENT_WORKER_S, and starts another', async () => {
+    const rm = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path, env: { RM_SILENT_WORKER_S: '2' } });
+    suite.onCleanup(() => rm.stop());
+    const before = await waitFor(
+      async () => {
+        const p = await rm.pool('cpu');
+        return p.ready === 1 ? p : undefined;
+      },
+      { what: 'a ready worker' },
+    );
+    const victim = before.workers[0] as { id: string; pid: number };
+    process.kill(victim.pid, 'SIGSTOP');
+    suite.onCleanup(() => {
+      if (isAlive(victim.pid)) process.kill(victim.pid, 'SIGKILL');
+    });
+    const after = await waitFor(
+      async () => {
+        const p = await rm.pool('cpu');
+        return !isAlive(victim.pid) && p.ready === 1 && !p.workers.some((w) => w.id === victim.id) ? p : undefined;
+      },
+      { what: 'the stopped worker to be killed and replaced', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(after.workers).toHaveLength(1);
+    expect(rm.output()).toMatch(new RegExp(`worker ${victim.id} \\(pid ${victim.pid}\\) has sent no heartbeat for \\d+ s while its process lives`));
   });
 });
