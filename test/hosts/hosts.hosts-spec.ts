@@ -13,7 +13,7 @@ import {
   uniquePrefix,
   waitFor,
 } from '@fleet/testing';
-import { cutOff, makeHosts, type NetnsHost, netnsUnavailable } from './netns.js';
+import { cutOff, makeHosts, type NetnsHost, netnsUnavailable, stopAll } from './netns.js';
 
 const unavailable = netnsUnavailable();
 if (unavailable) process.stdout.write(`hosts suite skipped: ${unavailable}\n`);
@@ -76,11 +76,7 @@ maybe('three hosts (network namespaces), each with a resource manager, one Redis
   });
 
   afterAll(async () => {
-    for (const m of managers.values()) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...managers.values()].map((m) => m.exited)), new Promise((r) => (timer = setTimeout(r, 20_000)))]);
-    clearTimeout(timer);
-    for (const m of managers.values()) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+    await stopAll([...managers.values()], 20_000);
     await queue?.close();
     redis?.disconnect();
     await server?.stop('SIGKILL');

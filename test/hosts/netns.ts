@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -78,7 +78,7 @@ export function cutOff(h: NetnsHost): void {
  * is local here. `remove` takes it away again.
  */
 export function sharedAddress(hosts: readonly NetnsHost[]): { address: string; remove: () => void } {
-  const net = (hosts[0]).gateway.split('.')[1];
+  const net = hosts[0].gateway.split('.')[1];
   const address = `10.${net}.250.1`;
   ip('addr', 'add', `${address}/32`, 'dev', 'lo');
   const remove = () => void spawnSync('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo']);
@@ -89,4 +89,31 @@ export function sharedAddress(hosts: readonly NetnsHost[]): { address: string; r
     throw err;
   }
   return { address, remove };
+}
+
+/** A fleet app started inside a host's namespace (`ip netns exec` execs node: the child's PID is the app's own). */
+export interface HostProcess {
+  child: ChildProcess;
+  exited: Promise<unknown>;
+  output: string[];
+}
+
+export function startInHost(h: NetnsHost, entry: string, args: string[], env: Record<string, string>): HostProcess {
+  const child = spawn('ip', ['netns', 'exec', h.ns, process.execPath, entry, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  for (const s of [child.stdout, child.stderr]) s.on('data', (b: Buffer) => output.push(b.toString()));
+  return { child, exited: new Promise((r) => child.once('exit', r)), output };
+}
+
+/** SIGTERM to each, SIGKILL to those still there after `graceMs`. */
+export async function stopAll(procs: readonly HostProcess[], graceMs: number): Promise<void> {
+  const running = (p: HostProcess) => p.child.exitCode === null && p.child.signalCode === null;
+  for (const p of procs) if (running(p)) p.child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+  clearTimeout(timer);
+  for (const p of procs) if (running(p)) p.child.kill('SIGKILL');
 }

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import {
   uniquePrefix,
   waitFor,
 } from '@fleet/testing';
-import { makeHosts, type NetnsHost, netnsUnavailable, sharedAddress } from './netns.js';
+import { type HostProcess, makeHosts, type NetnsHost, netnsUnavailable, sharedAddress, startInHost, stopAll } from './netns.js';
 
 const unavailable = netnsUnavailable();
 if (unavailable) process.stdout.write(`sources hosts suite skipped: ${unavailable}\n`);
@@ -42,7 +41,7 @@ maybe('three hosts fetch sources from a git server: once per host and commit', (
   let server: PrivateRedis;
   let config: ReturnType<typeof makeConfigDir>;
   let coordinator: Service;
-  const workers: Array<{ host: string; child: ChildProcess; exited: Promise<unknown>; output: string[] }> = [];
+  const workers: HostProcess[] = [];
 
   beforeAll(async () => {
     for (const name of ['app1.git', 'app2.git']) {
@@ -66,20 +65,15 @@ maybe('three hosts fetch sources from a git server: once per host and commit', (
     });
     net.hosts.forEach((host: NetnsHost, i) => {
       for (const slot of ['a', 'b']) {
-        const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, distEntry('worker'), '--pool', 'cpu', '--id', `h${i + 1}-${slot}`], {
-          env: {
-            ...process.env,
+        workers.push(
+          startInHost(host, distEntry('worker'), ['--pool', 'cpu', '--id', `h${i + 1}-${slot}`], {
             ...FAST_WORKER_ENV,
             REDIS_URL: `redis://${host.gateway}:${server.port}`,
             FLEET_PREFIX: prefix,
             CONFIG_DIR: config.path,
             WORKER_SOURCE_DIR: join(base, `cache-h${i + 1}`),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        const output: string[] = [];
-        for (const s of [child.stdout, child.stderr]) s.on('data', (b: Buffer) => output.push(b.toString()));
-        workers.push({ host: host.address, child, exited: new Promise((r) => child.once('exit', r)), output });
+          }),
+        );
       }
     });
     await waitFor(async () => ((await request(coordinator.url).get('/workers').expect(200)).body.workers as unknown[]).length === 6, {
@@ -90,11 +84,7 @@ maybe('three hosts fetch sources from a git server: once per host and commit', (
   });
 
   afterAll(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(workers.map((w) => w.exited)), new Promise((r) => (timer = setTimeout(r, 20_000)))]);
-    clearTimeout(timer);
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    await stopAll(workers, 20_000);
     await coordinator?.stop();
     await daemon?.stop();
     await server?.stop('SIGKILL');

@@ -72,8 +72,9 @@ export class SourceResolver {
         this.fail(field, err);
       }
     }
+    const resolved: ResolvedSource = { repo: source.repo, commit, ...(commit !== source.commit && { ref: source.commit }) };
     const mirror = this.mirror(source.repo);
-    if (this.present.has(`${source.repo}\0${commit}`)) return { repo: source.repo, commit, ...(commit !== source.commit && { ref: source.commit }) };
+    if (this.present.has(`${source.repo}\0${commit}`)) return resolved;
     try {
       await withFileLock(
         join(this.settings.sourceDir, 'locks', repoKey(source.repo)),
@@ -88,7 +89,7 @@ export class SourceResolver {
     } catch (err) {
       this.fail(field, err);
     }
-    return { repo: source.repo, commit, ...(commit !== source.commit && { ref: source.commit }) };
+    return resolved;
   }
 
   private mirror(repo: string): string {

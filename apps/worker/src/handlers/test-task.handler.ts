@@ -46,7 +46,9 @@ async function readCases(path: string): Promise<{ cases?: TestCase[]; note?: str
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? {} : { note: code === 'ELOOP' ? 'the JUnit report is a link: not followed' : `the JUnit report could not be opened (${code})` };
+    return code === 'ENOENT'
+      ? {}
+      : { note: code === 'ELOOP' ? 'the JUnit report is a link: not followed' : `the JUnit report could not be opened (${code})` };
   }
   try {
     const st = await file.stat();
@@ -97,7 +99,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     if (setup) {
       let record: SetupRecord;
       try {
-        record = await this.sources.setup(lease, ctx.template.setup_timeout_ms, ctx.signal, () => this.runSetup(setup, ctx, lease.dir, env));
+        record = await this.sources.setup(lease, ctx.template.setup_timeout_ms, ctx.signal, () => this.runSetup(task, setup, ctx, lease.dir, env));
       } catch (err) {
         await lease.release();
         throw err;
@@ -117,17 +119,17 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
   }
 
   /** Runs the pool's setup in the checkout, under its own timeout; undefined when the attempt's lock was lost. */
-  private async runSetup(argv: readonly string[], ctx: TaskContext, cwd: string, env: Record<string, string>): Promise<SetupRecord | undefined> {
+  private async runSetup(
+    task: TestTask,
+    argv: readonly string[],
+    ctx: TaskContext,
+    cwd: string,
+    env: Record<string, string>,
+  ): Promise<SetupRecord | undefined> {
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), ctx.template.setup_timeout_ms);
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
-    const filled = fillArgv(argv, {
-      task_id: ctx.taskId,
-      attempt: String(ctx.attempt),
-      timeout_ms: String(ctx.template.setup_timeout_ms),
-      worker_id: ctx.workerId,
-      pool: ctx.pool,
-    });
+    const filled = fillArgv(argv, { ...commonPlaceholders(task, ctx), timeout_ms: String(ctx.template.setup_timeout_ms) });
     try {
       const run = await this.commands.run(filled, { ...ctx, signal }, { cwd, env });
       if (ctx.signal.aborted) return undefined;
