@@ -28,8 +28,16 @@ describe('two resource managers on one Redis', () => {
       peak = Math.max(peak, n);
       return n;
     };
-    await queue.add(...Array.from({ length: 200 }, (_, i) => ({ type: 'synthetic', name: `s${i}`, config: { duration_ms: 100 } })));
-    await waitFor(async () => (await sample()) === 3, { what: 'the pool at max_workers (3)', timeoutMs: 20_000, intervalMs: 50 });
+    // Demand stays above three workers' worth until the test has seen what it waits for, however fast or slow
+    // the machine runs the tasks: each poll tops the backlog up to 40 waiting tasks.
+    let added = 0;
+    const keepBusy = async () => {
+      const { waiting = 0, prioritized = 0 } = await queue.queue.getJobCounts('waiting', 'prioritized');
+      const more = Math.max(0, 40 - waiting - prioritized);
+      if (more > 0) await queue.add(...Array.from({ length: more }, (_, i) => ({ type: 'synthetic', name: `s${added + i}`, config: { duration_ms: 100 } })));
+      added += more;
+    };
+    await waitFor(async () => (await keepBusy(), await sample()) === 3, { what: 'the pool at max_workers (3)', timeoutMs: 20_000, intervalMs: 50 });
     const views = [await a.pool('cpu'), await b.pool('cpu')];
     // One plans (holds the lease), both run workers: the plan gives each host a share, 3 in all.
     expect(views.map((v) => v.acting).sort()).toEqual([false, true]);
@@ -50,6 +58,7 @@ describe('two resource managers on one Redis', () => {
     await waitFor(() => leaderWorkers.every((pid) => !isAlive(pid)), { what: 'the dead manager’s workers to exit', timeoutMs: 20_000 });
     await waitFor(
       async () => {
+        await keepBusy();
         await sample();
         const v = await other.pool('cpu');
         return v.acting && v.quota === 3 && v.ready === 3;
@@ -59,7 +68,7 @@ describe('two resource managers on one Redis', () => {
     await waitFor(
       async () => {
         await sample();
-        return (await queue.queue.getJobCounts('completed')).completed === 200;
+        return (await queue.queue.getJobCounts('completed')).completed === added;
       },
       { what: 'all tasks done', timeoutMs: 60_000, intervalMs: 100 },
     );
