@@ -43,7 +43,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async pass(): Promise<void> {
-    // Batches over spread pools that a failure left part-queued (see TaskQueueRepository.recordBatch).
+    // Batches over spread pools that a failure left part-queued (see SpreadBatches).
     await this.tasks.settlePending(PENDING_SETTLE_MS);
     // Each run on its own: one that cannot go on (its client's queue is full, a record is bad) is retried next
     // pass and holds up no other run.

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
-import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, checkLayout, createRedis, delayedScoreDueBy, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
 
 export interface PoolDepth {
   waiting: number;
@@ -68,10 +68,9 @@ export class FleetStateRepository {
   async depth(pool: string, dueWithinMs: number): Promise<PoolDepth> {
     const queue = this.queues.get(pool) as Queue;
     const dueBy = Date.now() + dueWithinMs;
-    // BullMQ scores a delayed job as (timestamp * 0x1000 + counter).
     const [counts, due] = await Promise.all([
       queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'),
-      this.redis.zcount(this.keys.queueKey(pool, 'delayed'), 0, (dueBy + 1) * 0x1000 - 1),
+      this.redis.zcount(this.keys.queueKey(pool, 'delayed'), 0, delayedScoreDueBy(dueBy)),
     ]);
     return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, delayedDue: due, active: counts.active ?? 0 };
   }

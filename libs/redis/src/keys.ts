@@ -80,7 +80,7 @@ export class FleetKeys {
   /**
    * Hash batch id → a batch whose pools are queued in transactions of their own (spread pools): written with
    * its idempotency claims before any pool's part, deleted once every part is queued. What a failure leaves
-   * here is queued whole later (see the coordinator's `TaskQueueRepository.recordBatch`).
+   * here is queued whole later (see the coordinator's `SpreadBatches`).
    */
   get pendingBatches(): string {
     return `${this.prefix}:batches:pending`;

@@ -1,0 +1,73 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { addToTransaction, type FleetKeys, loadInsertScripts, queueTransaction, type Transaction, type TransactionJob } from '@fleet/redis';
+
+/** One task as its pool's queue takes it in a transaction. */
+export interface BatchEntry extends TransactionJob {
+  pool: string;
+  /** The idempotency key this task claimed. */
+  key?: string;
+}
+
+/** An idempotency key a task claims, and the task. */
+export interface Claim {
+  key: string;
+  id: string;
+}
+
+/**
+ * Transactions that queue tasks with the commands that must go with them (idempotency claims, a run's
+ * record), all or nothing: Redis runs a MULTI whole or not at all, and AOF replays it whole or not at all.
+ */
+export class QueueTransactions {
+  private scriptsLoaded = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: FleetKeys,
+    private readonly queue: (pool: string) => Queue,
+    private readonly claimTtlS: number,
+  ) {}
+
+  /** A MULTI the pool's queue can join (the queues share this repository's connection). */
+  forPool(pool: string): Promise<Transaction> {
+    return queueTransaction(this.queue(pool));
+  }
+
+  /** A MULTI on the connection, for commands in the fleet's own slot only. */
+  plain(): Transaction {
+    return this.redis.multi();
+  }
+
+  /** Claims idempotency keys (`SET NX GET`): the transaction's first replies say who held each already. */
+  claim(multi: Transaction, client: string, claims: readonly Claim[]): void {
+    for (const c of claims) multi.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'NX', 'GET');
+  }
+
+  /** Queues a task on the transaction (part of it once the promise resolves; `exec` awaits them first). */
+  add(multi: Transaction, e: BatchEntry): Promise<void> {
+    return addToTransaction(this.queue(e.pool), multi, e);
+  }
+
+  /** Loads BullMQ's insert scripts before the first transaction and after any that failed (see `loadInsertScripts`). */
+  async ready(): Promise<void> {
+    if (this.scriptsLoaded) return;
+    await loadInsertScripts(this.redis);
+    this.scriptsLoaded = true;
+  }
+
+  /** Runs the transaction; throws if Redis refused any of it. Returns, per claim, who held the key (null: this one). */
+  async exec(multi: Transaction, queued: ReadonlyArray<Promise<void>>, claims: number): Promise<Array<string | null>> {
+    try {
+      await Promise.all(queued);
+      const replies = await multi.exec();
+      if (!replies) throw new Error('the queueing transaction was aborted');
+      const failed = replies.find(([err]) => err);
+      if (failed) throw failed[0] as Error;
+      return replies.slice(0, claims).map(([, holder]) => (holder as string | null) ?? null);
+    } catch (err) {
+      this.scriptsLoaded = false;
+      throw err;
+    }
+  }
+}
