@@ -36,7 +36,8 @@ describe('BullMQ internals the fleet relies on', () => {
   it('are checked against the BullMQ minor version they were written for', () => {
     const installed = (JSON.parse(readFileSync(join(process.cwd(), 'node_modules/bullmq/package.json'), 'utf8')) as { version: string }).version;
     expect(installed.split('.').slice(0, 2).join('.')).toBe(BULLMQ_WRITTEN_FOR);
-    const pinned = (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.bullmq;
+    const pinned = (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies
+      .bullmq;
     expect(pinned).toBe(`~${BULLMQ_WRITTEN_FOR}.0`);
   });
 
@@ -91,7 +92,12 @@ describe('BullMQ internals the fleet relies on', () => {
     const flows = new FlowProducer({ connection: redis, prefix: suite.keys.queuePrefix(pool) });
     await queue.add('synthetic', {}, { jobId: 'prio', priority: 5 });
     await queue.add('synthetic', {}, { jobId: 'delay', delay: 60_000 });
-    await flows.add({ name: 'parent', queueName: pool, opts: { jobId: 'parent' }, children: [{ name: 'child', queueName: pool, opts: { jobId: 'child' } }] });
+    await flows.add({
+      name: 'parent',
+      queueName: pool,
+      opts: { jobId: 'parent' },
+      children: [{ name: 'child', queueName: pool, opts: { jobId: 'child' } }],
+    });
     const member = (set: (typeof NOT_YET_PICKED_SETS)[number], id: string) => redis.zscore(suite.keys.queueKey(pool, set), id);
     expect(await member('prioritized', 'prio')).not.toBeNull();
     expect(await member('delayed', 'delay')).not.toBeNull();

@@ -181,7 +181,6 @@ export class RunsService {
   }
 
   private async createRun(id: string, spec: RunRequest, client: Client): Promise<RunView> {
-
     const template = this.poolFor(spec);
     const source = spec.source && (await this.sources.resolve(spec.source, template, 'source'));
     const files = source ? await this.sources.resolveTests(spec.tests, source, template) : await this.resolveTests(spec, template);

@@ -51,7 +51,13 @@ export class SpreadBatches {
   ) {}
 
   /** Both steps; returns, per claim, who held the key already (null: this batch). */
-  async queue(batchId: string, entries: BatchEntry[], claims: readonly Claim[], client: string, extra?: (m: Transaction) => void): Promise<Array<string | null>> {
+  async queue(
+    batchId: string,
+    entries: BatchEntry[],
+    claims: readonly Claim[],
+    client: string,
+    extra?: (m: Transaction) => void,
+  ): Promise<Array<string | null>> {
     const { holders, batch } = await this.record(batchId, entries, claims, client, extra);
     const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
     try {

@@ -195,7 +195,12 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     return { pool, id, name: task.type, data: compactQueuedTask(task, client, run), opts: taskJobOptions(id, task) };
   }
 
-  private async transact(entries: readonly BatchEntry[], claims: readonly Claim[], client: string, extra: TransactionExtra | undefined): Promise<Array<string | null>> {
+  private async transact(
+    entries: readonly BatchEntry[],
+    claims: readonly Claim[],
+    client: string,
+    extra: TransactionExtra | undefined,
+  ): Promise<Array<string | null>> {
     const multi = await this.tx.forPool(entries[0]?.pool ?? this.pools[0]);
     this.tx.claim(multi, client, claims);
     extra?.(multi);
@@ -206,7 +211,13 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   /** Step 1 of a spread batch alone (`SpreadBatches.record`), so a test can stop after it as a crash would. */
   async recordPending(batchId: string, tasks: readonly NewTask[], claims: readonly Claim[], client: string, extra?: TransactionExtra): Promise<void> {
     await this.tx.ready();
-    await this.batches.record(batchId, tasks.map((t) => this.entryOf(t, client)), claims, client, extra);
+    await this.batches.record(
+      batchId,
+      tasks.map((t) => this.entryOf(t, client)),
+      claims,
+      client,
+      extra,
+    );
   }
 
   /** Queues what pending spread batches still owe (`SpreadBatches.settle`); 0 when pools are not spread. */

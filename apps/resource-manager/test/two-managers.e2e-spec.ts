@@ -34,7 +34,8 @@ describe('two resource managers on one Redis', () => {
     const keepBusy = async () => {
       const { waiting = 0, prioritized = 0 } = await queue.queue.getJobCounts('waiting', 'prioritized');
       const more = Math.max(0, 40 - waiting - prioritized);
-      if (more > 0) await queue.add(...Array.from({ length: more }, (_, i) => ({ type: 'synthetic', name: `s${added + i}`, config: { duration_ms: 100 } })));
+      if (more > 0)
+        await queue.add(...Array.from({ length: more }, (_, i) => ({ type: 'synthetic', name: `s${added + i}`, config: { duration_ms: 100 } })));
       added += more;
     };
     await waitFor(async () => (await keepBusy(), await sample()) === 3, { what: 'the pool at max_workers (3)', timeoutMs: 20_000, intervalMs: 50 });
