@@ -1,5 +1,5 @@
 import { loadCoordinatorSettings } from '../../apps/coordinator/src/coordinator-settings.js';
-import { idempotentTaskId, newTaskId, parseTask, type Task } from '@fleet/contracts';
+import { idempotentTaskId, newTaskId, parseTask, pendingClaim, type Task } from '@fleet/contracts';
 import { AppMetrics } from '@fleet/ops';
 import { clusterMasterOf, countMatching, createRedis, FleetKeys } from '@fleet/redis';
 import { cpuTemplate, isolatedSuite, type Service, startRedisCluster, waitFor } from '@fleet/testing';
@@ -238,8 +238,8 @@ describe('the fleet on a real 3-master Redis Cluster', () => {
         'crashed-keyed',
         keyed,
         [
-          { key: 'c0', id: keyed[0].id },
-          { key: 'c1', id: keyed[1].id },
+          { key: 'c0', id: keyed[0].id, pending: pendingClaim('crashed', keyed[0].id) },
+          { key: 'c1', id: keyed[1].id, pending: pendingClaim('crashed', keyed[1].id) },
         ],
         'anonymous',
       );

@@ -9,6 +9,9 @@ import { RunsController } from './runs.controller.js';
 import { SourceResolver } from './source-resolver.js';
 import { RunsReconciler } from './runs.reconciler.js';
 import { RunsRepository } from './runs.repository.js';
+import { QuarantineService } from './quarantine.service.js';
+import { RunPlanner } from './run-planner.js';
+import { RunViews } from './run-views.js';
 import { RunsService } from './runs.service.js';
 import { TasksController } from './tasks.controller.js';
 import { TasksService } from './tasks.service.js';
@@ -33,6 +36,9 @@ export class CoordinatorModule {
         TasksService,
         RunsRepository,
         RunsService,
+        RunPlanner,
+        RunViews,
+        QuarantineService,
         RunsReconciler,
         SourceResolver,
       ],

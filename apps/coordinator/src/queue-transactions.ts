@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { addToTransaction, type FleetKeys, loadInsertScripts, queueTransaction, type Transaction, type TransactionJob } from '@fleet/redis';
@@ -9,10 +10,11 @@ export interface BatchEntry extends TransactionJob {
   key?: string;
 }
 
-/** An idempotency key a task claims, and the task. */
+/** An idempotency key a task claims, the task, and the request's pending claim on it (`pendingClaim`). */
 export interface Claim {
   key: string;
   id: string;
+  pending: string;
 }
 
 /**
@@ -20,6 +22,7 @@ export interface Claim {
  * record), all or nothing: Redis runs a MULTI whole or not at all, and AOF replays it whole or not at all.
  */
 export class QueueTransactions {
+  private readonly logger = new Logger(QueueTransactions.name);
   private scriptsLoaded = false;
 
   constructor(
@@ -39,9 +42,12 @@ export class QueueTransactions {
     return this.redis.multi();
   }
 
-  /** Claims idempotency keys (`SET NX GET`): the transaction's first replies say who held each already. */
-  claim(multi: Transaction, client: string, claims: readonly Claim[]): void {
-    for (const c of claims) multi.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'NX', 'GET');
+  /**
+   * Commits the request's pending claims (see `@fleet/contracts` idempotency) to their tasks, for as long as
+   * the tasks are kept; these are the transaction's first commands.
+   */
+  commit(multi: Transaction, client: string, claims: readonly Claim[]): void {
+    for (const c of claims) multi.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'GET');
   }
 
   /** Queues a task on the transaction (part of it once the promise resolves; `exec` awaits them first). */
@@ -56,15 +62,20 @@ export class QueueTransactions {
     this.scriptsLoaded = true;
   }
 
-  /** Runs the transaction; throws if Redis refused any of it. Returns, per claim, who held the key (null: this one). */
-  async exec(multi: Transaction, queued: ReadonlyArray<Promise<void>>, claims: number): Promise<Array<string | null>> {
+  /** Runs the transaction; throws if Redis refused any of it. `claims`: those it commits first (`commit`). */
+  async exec(multi: Transaction, queued: ReadonlyArray<Promise<void>>, claims: readonly Claim[] = []): Promise<void> {
     try {
       await Promise.all(queued);
       const replies = await multi.exec();
       if (!replies) throw new Error('the queueing transaction was aborted');
       const failed = replies.find(([err]) => err);
       if (failed) throw failed[0] as Error;
-      return replies.slice(0, claims).map(([, holder]) => (holder as string | null) ?? null);
+      claims.forEach((c, i) => {
+        const before = replies[i]?.[1];
+        // Only if the request stalled past its pending claim's life and another request took the key meanwhile.
+        if (before !== c.pending)
+          this.logger.warn(`idempotency key "${c.key}": its pending claim had lapsed (held ${String(before)}) when task ${c.id} was queued`);
+      });
     } catch (err) {
       this.scriptsLoaded = false;
       throw err;

@@ -5,7 +5,9 @@ import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/au
 import type { Client } from '@fleet/config';
 import { ValidBody, ValidQuery } from '@fleet/ops';
 import { RUN_REQUEST_CONTRACT, type RunRequest } from '@fleet/runs';
-import { type RunView, RunsService } from './runs.service.js';
+import { QuarantineService } from './quarantine.service.js';
+import { type RunView, RunViews } from './run-views.js';
+import { RunsService } from './runs.service.js';
 
 interface StatusSettable {
   status(code: number): unknown;
@@ -27,10 +29,14 @@ const TestSchema = z.strictObject({
 const QUARANTINE_CONTRACT = contractOf(TestSchema);
 const FLAKY_QUERY = queryParser({ limit: limitParam(100, 1000) });
 
-/** Runs: a suite as one unit (see RunsService); flakiness across runs; quarantine. */
+/** Runs: a suite as one unit (see RunsService, RunPlanner, RunViews); flakiness across runs; quarantine. */
 @Controller()
 export class RunsController {
-  constructor(private readonly runs: RunsService) {}
+  constructor(
+    private readonly runs: RunsService,
+    private readonly views: RunViews,
+    private readonly tests: QuarantineService,
+  ) {}
 
   /** 201 with the run and its tasks (200 with the earlier run for a known idempotency key). */
   @Post('runs')
@@ -50,14 +56,14 @@ export class RunsController {
   @Access([...SUBMITTERS, ...READERS])
   async list(@ValidQuery(parseListQuery) q: { label?: string[]; limit: number }, @CurrentClient() client: Client) {
     const labels = Object.fromEntries((q.label ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    return { runs: await this.runs.list(client, labels, q.limit) };
+    return { runs: await this.views.list(client, labels, q.limit) };
   }
 
   /** State, counts, progress, ETA, flaky tests and every file's result; `?cases=true` adds each file's test cases. */
   @Get('runs/:id')
   @Access([...SUBMITTERS, ...READERS])
   get(@Param('id') id: string, @ValidQuery(parseRunQuery) q: { cases: string }, @CurrentClient() client: Client): Promise<RunView> {
-    return this.runs.view(id, client, q.cases === 'true');
+    return this.views.view(id, client, q.cases === 'true');
   }
 
   /** The run as one JUnit XML document (Jenkins, GitLab). */
@@ -65,7 +71,7 @@ export class RunsController {
   @Access([...SUBMITTERS, ...READERS])
   @Header('content-type', 'application/xml; charset=utf-8')
   junit(@Param('id') id: string, @ValidQuery(NO_QUERY) _q: object, @CurrentClient() client: Client): Promise<string> {
-    return this.runs.junit(id, client);
+    return this.views.junit(id, client);
   }
 
   /** Cancels what has not started yet; what runs finishes. */
@@ -79,20 +85,20 @@ export class RunsController {
   @Get('flaky')
   @Access([...SUBMITTERS, ...READERS])
   async flaky(@ValidQuery(FLAKY_QUERY) q: { limit: number }) {
-    return { flaky: await this.runs.flaky(q.limit) };
+    return { flaky: await this.tests.flaky(q.limit) };
   }
 
   @Get('quarantine')
   @Access([...SUBMITTERS, ...READERS])
   async quarantined(@ValidQuery(NO_QUERY) _q: object) {
-    return { quarantined: await this.runs.quarantineList() };
+    return { quarantined: await this.tests.quarantineList() };
   }
 
   /** `{"test": "tests/a.test.mjs" | "tests/a.test.mjs::case", "reason": "…"}`: it still runs, but no longer fails a run. */
   @Put('quarantine')
   @Access(OPERATORS)
   quarantine(@ValidBody(QUARANTINE_CONTRACT) body: { test: string; reason: string }, @CurrentClient() client: Client) {
-    return this.runs.quarantine(body.test, body.reason, client);
+    return this.tests.quarantine(body.test, body.reason, client);
   }
 
   @Delete('quarantine')
@@ -100,7 +106,7 @@ export class RunsController {
   async release(
     @ValidQuery(queryParser({ test: z.string().min(1, { error: 'must name a quarantined test' }).max(1000) })) q: { test: string },
   ): Promise<{ released: string }> {
-    await this.runs.release(q.test);
+    await this.tests.release(q.test);
     return { released: q.test };
   }
 }

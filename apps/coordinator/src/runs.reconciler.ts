@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { DONE_STATES, releaseBlocked, runState, testId } from '@fleet/runs';
 import { RunsRepository } from './runs.repository.js';
-import { RunsService } from './runs.service.js';
+import { RunViews } from './run-views.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { TickRunner } from '@fleet/app';
 
@@ -30,7 +30,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   constructor(
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
     private readonly runs: RunsRepository,
-    private readonly service: RunsService,
+    private readonly views: RunViews,
     private readonly tasks: TaskQueueRepository,
   ) {}
 
@@ -59,7 +59,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   private async reconcile(id: string): Promise<void> {
     const run = await this.runs.run(id);
     if (!run) return this.runs.forget(id);
-    const { files, tasks } = await this.service.files(run, false);
+    const { files, tasks } = await this.views.files(run, false);
     const testFiles = [...tasks].filter(([, t]) => t.file).map(([k]) => k);
     const blocked = [...tasks].filter(([, t]) => t.state === 'blocked').map(([key, t]) => ({ key, deps: t.deps }));
     for (const r of releaseBlocked(files, blocked, testFiles, run.cancelled_at !== undefined)) {
@@ -77,7 +77,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
       await this.runs.transition(id, r.key, 'blocked', { ...rest, state: 'queued' });
     }
     if (!files.every((f) => DONE_STATES.has(f.state))) return;
-    const full = (await this.service.files(run, true)).files;
+    const full = (await this.views.files(run, true)).files;
     const state = runState(full, run.cancelled_at !== undefined);
     if (!(await this.runs.finalize(id, state, Date.now()))) return;
     this.logger.log(`run ${id} (${run.name}) ${state}`);

@@ -29,7 +29,7 @@ export function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<stri
 
 /**
  * A batch over spread pools: a transaction can hold one slot only, so the batch goes in two steps.
- * 1. In the fleet's slot, one MULTI claims the idempotency keys, writes the run's record (`extra`) and
+ * 1. In the fleet's slot, one MULTI commits the idempotency claims, writes the run's record (`extra`) and
  *    records the whole batch as pending (`pendingBatches`). Refused or lost, it leaves nothing: the client
  *    gets an error and nothing is queued.
  * 2. Each pool's part is queued in a MULTI of its own slot, with a mark that it was (`batchPart`); then the
@@ -50,18 +50,11 @@ export class SpreadBatches {
     private readonly claimTtlS: number,
   ) {}
 
-  /** Both steps; returns, per claim, who held the key already (null: this batch). */
-  async queue(
-    batchId: string,
-    entries: BatchEntry[],
-    claims: readonly Claim[],
-    client: string,
-    extra?: (m: Transaction) => void,
-  ): Promise<Array<string | null>> {
-    const { holders, batch } = await this.record(batchId, entries, claims, client, extra);
-    const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
+  /** Both steps (the claims are this request's pending ones, committed in step 1). */
+  async queue(batchId: string, entries: BatchEntry[], claims: readonly Claim[], client: string, extra?: (m: Transaction) => void): Promise<void> {
+    const batch = await this.record(batchId, entries, claims, client, extra);
     try {
-      await this.queueParts(batchId, batch, (e) => !lost.has(e.id));
+      await this.queueParts(batchId, batch, () => true);
     } catch (err) {
       this.logger.warn(`batch ${batchId} recorded, not yet queued whole (settled later): ${(err as Error).message}`);
       const e = new FieldErrorsException(503, [
@@ -72,7 +65,6 @@ export class SpreadBatches {
       ]);
       throw Object.assign(e, { retryAfterS: 5, recorded: true });
     }
-    return holders;
   }
 
   /** Step 1 (public so a test can stop after it, as a crash would). */
@@ -82,14 +74,15 @@ export class SpreadBatches {
     claims: readonly Claim[],
     client: string,
     extra?: (m: Transaction) => void,
-  ): Promise<{ holders: Array<string | null>; batch: PendingBatch }> {
+  ): Promise<PendingBatch> {
     const keyOf = new Map(claims.map((c) => [c.id, c.key]));
     const batch: PendingBatch = { client, at: Date.now(), entries: entries.map((e) => ({ ...e, ...(keyOf.has(e.id) && { key: keyOf.get(e.id) }) })) };
     const multi = this.tx.plain();
-    this.tx.claim(multi, client, claims);
+    this.tx.commit(multi, client, claims);
     extra?.(multi);
     multi.hset(this.keys.pendingBatches, batchId, JSON.stringify(batch));
-    return { holders: await this.tx.exec(multi, [], claims.length), batch };
+    await this.tx.exec(multi, [], claims);
+    return batch;
   }
 
   /** Step 2: each pool's part not yet marked, in its own slot's MULTI; then the record goes. */
@@ -107,7 +100,7 @@ export class SpreadBatches {
         const multi = await this.tx.forPool(pool);
         const queued = entries.map((e) => this.tx.add(multi, e));
         multi.set(mark, '1', 'EX', this.claimTtlS);
-        await this.tx.exec(multi, queued, 0);
+        await this.tx.exec(multi, queued);
       }),
     );
     await this.redis.hdel(this.keys.pendingBatches, batchId);

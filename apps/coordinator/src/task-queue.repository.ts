@@ -26,6 +26,12 @@ import { groupBy, SpreadBatches } from './spread-batches.js';
 export type { BatchEntry } from './queue-transactions.js';
 export type { PendingBatch } from './spread-batches.js';
 
+/** How long a pending idempotency claim lives: a request queues its tasks well within it, or has died. */
+export const PENDING_CLAIM_MS = 60_000;
+
+/** Deletes a key only while it holds the given value. */
+const RELEASE_CLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
 export interface NewTask {
   id: string;
   pool: string;
@@ -71,7 +77,7 @@ export type QueueCounts = Record<'waiting' | 'prioritized' | 'delayed' | 'active
 @Injectable()
 export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly logger = new Logger(TaskQueueRepository.name);
-  private readonly redis: Redis;
+  private readonly redis: Redis & { releaseClaim(key: string, value: string): Promise<number> };
   private readonly keys: FleetKeys;
   private readonly queues = new Map<string, Queue>();
   private readonly registry: WorkerRegistry;
@@ -90,7 +96,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       'type',
     ]);
     this.keys = new FleetKeys(settings.prefix, settings.spread);
-    this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator');
+    this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
+    this.redis.defineCommand('releaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM });
     this.registry = new WorkerRegistry(this.redis, this.keys);
     // Claims last as long as the tasks they name are kept.
     const claimTtlS = Math.max(settings.retention.completedAgeS, settings.retention.failedAgeS);
@@ -151,25 +158,37 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     return q;
   }
 
-  /** The task ids that hold these idempotency keys of the client already (null where none does). */
-  async idempotencyHolders(client: string, keys: readonly string[]): Promise<Array<string | null>> {
-    if (keys.length === 0) return [];
-    return this.redis.mget(...keys.map((k) => this.keys.idempotency(client, k)));
+  /**
+   * Tries to take idempotency keys with the request's pending claims (`SET NX GET`, for
+   * PENDING_CLAIM_MS); returns what each key held before (null: taken now). See `@fleet/contracts` idempotency.
+   */
+  async tryClaims(client: string, claims: readonly Claim[]): Promise<Array<string | null>> {
+    if (claims.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const c of claims) p.set(this.keys.idempotency(client, c.key), c.pending, 'PX', PENDING_CLAIM_MS, 'NX', 'GET');
+    const replies = (await p.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return (value as string | null) ?? null;
+    });
+  }
+
+  /** Gives back pending claims this request took (a committed claim, or another request's, stays). */
+  async releaseClaims(client: string, claims: readonly Claim[]): Promise<void> {
+    for (const c of claims) await this.redis.releaseClaim(this.keys.idempotency(client, c.key), c.pending);
   }
 
   /**
-   * Queues tasks of any pools and claims idempotency keys (`SET NX GET`), all or nothing, after counting them
-   * against each client's cap (a 429 when it would pass). With every pool in the fleet's slot (the default) that
-   * is one MULTI. Job ids are chosen before the transaction, so running it twice adds nothing twice. With pools
-   * spread over slots, see `SpreadBatches`. Returns, per claim, the id that held the key already (another
-   * request won it meanwhile), or null when this one did.
+   * Queues tasks of any pools and commits the request's pending idempotency claims to them, all or nothing,
+   * after counting them against each client's cap (a 429 when it would pass). With every pool in the fleet's
+   * slot (the default) that is one MULTI. Job ids are chosen before the transaction, so running it twice adds
+   * nothing twice. With pools spread over slots, see `SpreadBatches`.
    */
-  async enqueue(tasks: readonly NewTask[], claims: readonly Claim[], client: string, extra?: TransactionExtra): Promise<Array<string | null>> {
-    if (tasks.length === 0 && claims.length === 0 && !extra) return [];
+  async enqueue(tasks: readonly NewTask[], claims: readonly Claim[], client: string, extra?: TransactionExtra): Promise<void> {
+    if (tasks.length === 0 && claims.length === 0 && !extra) return;
     await this.tx.ready();
     const byPool = groupBy(tasks, (t) => t.pool);
     const reserved: Array<[string, string[]]> = [];
-    let holders: Array<string | null>;
     try {
       for (const [pool, group] of byPool) {
         const ids = group.map((t) => t.id);
@@ -178,7 +197,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       }
       const entries = tasks.map((t) => this.entryOf(t, client));
       const spread = this.keys.spread === 'pools' && (claims.length > 0 || extra !== undefined || byPool.size > 1);
-      holders = spread ? await this.batches.queue(randomUUID(), entries, claims, client, extra) : await this.transact(entries, claims, client, extra);
+      if (spread) await this.batches.queue(randomUUID(), entries, claims, client, extra);
+      else await this.transact(entries, claims, client, extra);
     } catch (err) {
       // A recorded batch will be queued whole: its tasks keep their places under the cap.
       if (!(err as { recorded?: boolean }).recorded) {
@@ -186,9 +206,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
       }
       throw err;
     }
-    const lost = new Set(claims.filter((_, i) => holders[i] !== null).map((c) => c.id));
-    for (const t of tasks) if (!lost.has(t.id)) this.queuedTotal.inc({ pool: t.pool, type: t.task.type });
-    return holders;
+    for (const t of tasks) this.queuedTotal.inc({ pool: t.pool, type: t.task.type });
   }
 
   private entryOf({ id, pool, task, run }: NewTask, client: string): BatchEntry {
@@ -200,12 +218,12 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     claims: readonly Claim[],
     client: string,
     extra: TransactionExtra | undefined,
-  ): Promise<Array<string | null>> {
+  ): Promise<void> {
     const multi = await this.tx.forPool(entries[0]?.pool ?? this.pools[0]);
-    this.tx.claim(multi, client, claims);
+    this.tx.commit(multi, client, claims);
     extra?.(multi);
     const queued = entries.map((e) => this.tx.add(multi, e));
-    return this.tx.exec(multi, queued, claims.length);
+    await this.tx.exec(multi, queued, claims);
   }
 
   /** Step 1 of a spread batch alone (`SpreadBatches.record`), so a test can stop after it as a crash would. */

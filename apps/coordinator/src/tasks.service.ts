@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { conflict, notFound, unprocessable } from '@fleet/app';
@@ -5,8 +7,12 @@ import { seesAllTasks } from '@fleet/auth';
 import type { Client } from '@fleet/config';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import {
+  claimersOf,
+  claimStep,
   type FieldError,
   idempotentTaskId,
+  outcomesOf,
+  pendingClaim,
   newTaskId,
   poolOfTaskId,
   type QueuedTask,
@@ -14,9 +20,11 @@ import {
   type Task,
   type TaskResult,
   type TaskState,
+  toQueue,
   toTaskState,
 } from '@fleet/contracts';
 import { SourceResolver } from './source-resolver.js';
+import type { Claim } from './queue-transactions.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
 import { type TaskView, viewOfCancelled, viewOfJob } from './task-view.js';
 
@@ -35,6 +43,10 @@ const QUEUE_STATES_OF: Record<Exclude<TaskState, 'cancelled'>, string[]> = {
   completed: ['completed'],
   failed: ['failed'],
 };
+
+/** How long a request waits for another request to queue the task of a key they share (then 409). */
+const CLAIM_WAIT_MS = 10_000;
+const CLAIM_RETRY_MS = 25;
 
 type Found = { job: Job<QueuedTask, TaskResult>; pool: string; state: string } | { cancelled: TaskView };
 
@@ -90,41 +102,73 @@ export class TasksService {
   }
 
   /**
-   * Resolves idempotency keys, then queues what is new, all pools and every key claim in one transaction.
-   * Keys belong to the client that sent them: no client can claim or learn another's. A task with a key gets
-   * the id derived from the client and the key, so the same key can never queue two jobs. The first task
-   * with a key claims it; a task whose key is held already (by an earlier request, by a request racing this
-   * one, or earlier in this batch) returns the holder instead of being queued again.
+   * Settles the request's idempotency keys, then queues what is new, all pools and every key in one
+   * transaction. Keys belong to the client that sent them: no client can claim or learn another's. A task with
+   * a key gets the id derived from the client, its pool and the key. The first task with a key claims it; a task
+   * whose key is held already (by an earlier request, or earlier in this batch) returns the holder instead of
+   * being queued. A key that another request is queueing under right now is waited for (`settleKeys`), so
+   * racing requests whose tasks route to different pools still make one job.
    */
   private async enqueue(routed: NewTask[], client: Client): Promise<Submitted[]> {
-    const claimers = new Map<string, NewTask>();
-    for (const t of routed) {
-      const key = t.task.idempotency_key;
-      if (key === undefined) continue;
-      t.id = idempotentTaskId(t.pool, client.name, key);
-      if (!claimers.has(key)) claimers.set(key, t);
+    for (const t of routed) if (t.task.idempotency_key !== undefined) t.id = idempotentTaskId(t.pool, client.name, t.task.idempotency_key);
+    const keyed = routed.map((t, i) => ({ id: t.id, key: t.task.idempotency_key, i }));
+    const request = randomUUID();
+    const claims = [...claimersOf(keyed)].map(([key, t]) => ({ key, id: t.id, pending: pendingClaim(request, t.id) }));
+    const holders = await this.settleKeys(client.name, claims);
+    const won = claims.filter((c) => !holders.has(c.key));
+    try {
+      await this.repo.enqueue(
+        toQueue(keyed, holders).map((k) => routed[k.i]),
+        won,
+        client.name,
+      );
+    } catch (err) {
+      await this.repo.releaseClaims(client.name, won);
+      throw err;
     }
-    const keys = [...claimers.keys()];
-    const holderOf = new Map<string, string>();
-    (await this.repo.idempotencyHolders(client.name, keys)).forEach((holder, i) => holder && holderOf.set(keys[i], holder));
-    const first = (t: NewTask) => t.task.idempotency_key === undefined || claimers.get(t.task.idempotency_key) === t;
-    const fresh = routed.filter((t) => first(t) && !holderOf.has(t.task.idempotency_key ?? ''));
-    const claims = keys.filter((k) => !holderOf.has(k)).map((key) => ({ key, id: (claimers.get(key) as NewTask).id }));
-    // A request racing this one may have claimed a key between the read and the transaction.
-    (await this.repo.enqueue(fresh, claims, client.name)).forEach((holder, i) => holder && holderOf.set((claims[i] as { key: string }).key, holder));
-    const queuedNow = new Set(fresh.filter((t) => t.task.idempotency_key === undefined || !holderOf.has(t.task.idempotency_key)).map((t) => t.id));
-
     const described = new Map<string, Promise<Submitted>>();
     return Promise.all(
-      routed.map((t): Promise<Submitted> => {
-        if (first(t) && queuedNow.has(t.id)) return Promise.resolve({ id: t.id, pool: t.pool, state: 'queued', duplicate: false });
-        const key = t.task.idempotency_key as string;
-        const id = holderOf.get(key) ?? (claimers.get(key) as NewTask).id;
-        if (queuedNow.has(id)) return Promise.resolve({ id, pool: poolOfTaskId(id) ?? t.pool, state: 'queued', duplicate: true });
-        if (!described.has(id)) described.set(id, this.describe(id));
-        return described.get(id) as Promise<Submitted>;
+      outcomesOf(keyed, holders).map((o, i): Promise<Submitted> => {
+        const pool = routed[i].pool;
+        if (o.kind === 'queued') return Promise.resolve({ id: o.id, pool, state: 'queued', duplicate: false });
+        if (o.kind === 'same-request') return Promise.resolve({ id: o.id, pool: poolOfTaskId(o.id) ?? pool, state: 'queued', duplicate: true });
+        if (!described.has(o.id)) described.set(o.id, this.describe(o.id));
+        return described.get(o.id) as Promise<Submitted>;
       }),
     );
+  }
+
+  /**
+   * Takes each key with a pending claim, or learns the task an earlier request committed it to (returned: key →
+   * that task). When another request's claim on one of the keys is still pending, this request gives back what
+   * it took (so two requests never wait for each other), waits and tries again, for at most CLAIM_WAIT_MS; then
+   * answers 409.
+   */
+  private async settleKeys(client: string, claims: readonly Claim[]): Promise<Map<string, string>> {
+    const deadline = Date.now() + CLAIM_WAIT_MS;
+    for (;;) {
+      const previous = await this.repo.tryClaims(client, claims);
+      const steps = claims.map((c, i) => claimStep(previous[i] ?? null, c.pending));
+      const waitFor = claims.filter((_, i) => steps[i]?.kind === 'wait');
+      if (waitFor.length === 0) {
+        return new Map(
+          claims.flatMap((c, i) => {
+            const s = steps[i];
+            return s?.kind === 'duplicate' ? [[c.key, s.of] as const] : [];
+          }),
+        );
+      }
+      await this.repo.releaseClaims(
+        client,
+        claims.filter((_, i) => steps[i]?.kind === 'claim'),
+      );
+      if (Date.now() >= deadline) {
+        throw Object.assign(conflict('idempotency_key', `another request is still queueing the task of key "${waitFor[0]?.key}"; retry`), {
+          retryAfterS: 1,
+        });
+      }
+      await setTimeout(CLAIM_RETRY_MS);
+    }
   }
 
   private async describe(id: string): Promise<Submitted> {

@@ -85,4 +85,32 @@ describe('idempotency keys and cancellation', () => {
     const done = await coordinatorOf().http.delete(`/tasks/${long}`).expect(409);
     expect(done.body.message).toMatch(/already finished \(completed\)/);
   });
+
+  it('queues one job for racing requests with one key whose tasks route to different pools (issue 22, defect 7)', async () => {
+    const jobs = async () => {
+      const pools = (await coordinatorOf().http.get('/queues').expect(200)).body.pools as Array<{ counts: Record<string, number> }>;
+      return pools.reduce((n, p) => n + Object.values(p.counts).reduce((a, b) => a + b, 0), 0);
+    };
+    const before = await jobs();
+    const keys = Array.from({ length: 20 }, (_, i) => `cross-pool-${i}`);
+    const pairs = await Promise.all(
+      keys.map((key) =>
+        Promise.all([
+          coordinatorOf()
+            .http.post('/tasks')
+            .send({ type: 'synthetic', name: `${key} on cpu`, idempotency_key: key }),
+          coordinatorOf()
+            .http.post('/tasks')
+            .send({ type: 'synthetic', name: `${key} on gpu`, idempotency_key: key, hardware_requirements: { gpu: 1 } }),
+        ]),
+      ),
+    );
+    for (const [cpu, gpu] of pairs) {
+      // One request made the job, the other was told of it: the same id, one 201 and one duplicate.
+      expect([cpu.status, gpu.status].sort()).toEqual([200, 201]);
+      expect(cpu.body.id).toBe(gpu.body.id);
+      expect([cpu.body.duplicate, gpu.body.duplicate].sort()).toEqual([false, true]);
+    }
+    expect(await jobs()).toBe(before + keys.length);
+  });
 });

@@ -11,3 +11,4 @@ export * from './queued-task.js';
 export * from './test-case.js';
 export * from './timing-event.js';
 export * from './worker-template.js';
+export * from './idempotency.js';
