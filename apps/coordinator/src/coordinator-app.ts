@@ -7,6 +7,7 @@ import type { CoordinatorSettings } from './coordinator-settings.js';
 import { CoordinatorModule } from './coordinator.module.js';
 import { CoordinatorMetrics } from './coordinator-ops.js';
 import { mountQueueBoard } from './queue-board.js';
+import { RunsRepository } from './runs.repository.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
 /** Builds the coordinator (used by `main` and by the e2e tests); Redis must answer before it serves. */
@@ -27,6 +28,7 @@ export async function createCoordinatorApp(settings: CoordinatorSettings, opts: 
   app.get(CoordinatorMetrics);
   const repo = app.get(TaskQueueRepository);
   await repo.open();
+  await app.get(RunsRepository).open();
   mountQueueBoard(app, repo.allQueues(), settings.security);
   for (const w of settings.warnings) new Logger('config').warn(w);
   return app;

@@ -27,6 +27,10 @@ export interface CoordinatorSettings extends CommonSettings {
   retention: Retention;
   /** How long a run (its tasks' results, attempts and cases) stays readable. */
   runRetainS: number;
+  /** How many finished runs are kept at most (the oldest finished go first). */
+  runRetainCount: number;
+  /** How many tests the flaky index keeps at most (the least recently seen go first). */
+  flakyMaxTests: number;
   /** A test file's expected duration when its history has none. */
   runDefaultTestMs: number;
   /** How often runs are looked after (dependencies released, finished runs finalized). */
@@ -46,6 +50,8 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       COORDINATOR_PORT: envInt(0, 65535, 8080),
       HTTP_BODY_LIMIT_BYTES: envInt(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
       RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
+      RUN_RETAIN_COUNT: envInt(1, 10_000_000, 10_000),
+      FLAKY_MAX_TESTS: envInt(1, 10_000_000, 20_000),
       RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
       RUNS_TICK_MS: envInt(50, 60_000, 500),
       COORDINATOR_SOURCE_DIR: envString(join(tmpdir(), 'fleet-coordinator-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
@@ -61,6 +67,8 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
     retention: loadRetention(env),
     runRetainS: e.RUN_RETAIN_S,
+    runRetainCount: e.RUN_RETAIN_COUNT,
+    flakyMaxTests: e.FLAKY_MAX_TESTS,
     runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
     runsTickMs: e.RUNS_TICK_MS,
     templates: templates.value,

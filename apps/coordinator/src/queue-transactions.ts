@@ -47,7 +47,10 @@ export class QueueTransactions {
    * the tasks are kept; these are the transaction's first commands.
    */
   commit(multi: Transaction, client: string, claims: readonly Claim[]): void {
+    const at = Date.now();
     for (const c of claims) multi.set(this.keys.idempotency(client, c.key), c.id, 'EX', this.claimTtlS, 'GET');
+    // Indexed for the bound by count (`TaskQueueRepository.trimRecords`).
+    for (const c of claims) multi.zadd(this.keys.claims, at, this.keys.idempotency(client, c.key));
   }
 
   /** Queues a task on the transaction (part of it once the promise resolves; `exec` awaits them first). */

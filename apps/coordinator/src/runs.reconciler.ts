@@ -45,6 +45,9 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   private async pass(): Promise<void> {
     // Batches over spread pools that a failure left part-queued (see SpreadBatches).
     await this.tasks.settlePending(PENDING_SETTLE_MS);
+    // What requests leave behind, bounded by count as well as by age.
+    await this.tasks.trimRecords();
+    await this.runs.trimFinished();
     // Each run on its own: one that cannot go on (its client's queue is full, a record is bad) is retried next
     // pass and holds up no other run.
     for (const id of await this.runs.activeRuns()) {

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import type { Task, TestCase } from '@fleet/contracts';
-import { bestEffort, createRedis, FleetKeys, WorkerRegistry } from '@fleet/redis';
+import { bestEffort, createRedis, FleetKeys, trimIndex, unlinkAll, waitUntilReady, WorkerRegistry } from '@fleet/redis';
 import type { RunAttempt } from '@fleet/runs';
 import type { TransactionExtra } from './task-queue.repository.js';
 
@@ -62,6 +62,11 @@ export class RunsRepository implements OnApplicationShutdown {
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-runs') as RunsRepository['redis'];
     this.redis.defineCommand('transitionRunTask', { numberOfKeys: 1, lua: TRANSITION });
     for (const t of settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
+  }
+
+  /** Waits for its connection to Redis (requests are refused until then, not queued). */
+  async open(timeoutMs = 10_000): Promise<void> {
+    await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
   }
 
   /** Commands that create a run's record, for the transaction that queues its first tasks. */
@@ -155,8 +160,27 @@ export class RunsRepository implements OnApplicationShutdown {
   /** Marks the run finished with its state; true for the one caller that did (flakiness is counted once). */
   async finalize(runId: string, state: string, at: number): Promise<boolean> {
     const first = (await this.redis.hsetnx(this.keys.run(runId), 'finalized_at', String(at))) === 1;
-    if (first) await this.redis.multi().hset(this.keys.run(runId), 'state', state).srem(this.keys.activeRuns, runId).exec();
+    if (first)
+      await this.redis
+        .multi()
+        .hset(this.keys.run(runId), 'state', state)
+        .srem(this.keys.activeRuns, runId)
+        .zadd(this.keys.finishedRuns, at, runId)
+        .exec();
     return first;
+  }
+
+  /** Keeps at most RUN_RETAIN_COUNT finished runs: the oldest finished go, records and all. Returns how many went. */
+  async trimFinished(): Promise<number> {
+    const gone = await trimIndex(this.redis, this.keys.finishedRuns, this.settings.runRetainCount);
+    if (gone.length === 0) return 0;
+    const k = this.keys;
+    await unlinkAll(
+      this.redis,
+      gone.flatMap((id) => [k.run(id), k.runTasks(id), k.runAttempts(id), k.runCases(id)]),
+    );
+    await this.redis.zrem(k.runs, ...gone);
+    return gone.length;
   }
 
   async activeRuns(): Promise<string[]> {
@@ -189,13 +213,27 @@ export class RunsRepository implements OnApplicationShutdown {
         last_flaky_run: t.flaky ? runId : c.last_flaky_run,
       };
       multi.hset(this.keys.flaky, t.id, JSON.stringify(next));
+      multi.zadd(this.keys.flakySeen, at, t.id);
+      if (next.flaky > 0) multi.sadd(this.keys.flakyTests, t.id);
     });
     await multi.exec();
+    // At most FLAKY_MAX_TESTS tests: those no run has seen for longest go.
+    const gone = await trimIndex(this.redis, this.keys.flakySeen, this.settings.flakyMaxTests);
+    for (let i = 0; i < gone.length; i += 500) {
+      const part = gone.slice(i, i + 500);
+      await this.redis
+        .multi()
+        .hdel(this.keys.flaky, ...part)
+        .srem(this.keys.flakyTests, ...part)
+        .exec();
+    }
   }
 
+  /** The tests that have been flaky, with their counts (never the whole index). */
   async flakiness(): Promise<Map<string, FlakyRecord>> {
-    const raw = await this.redis.hgetall(this.keys.flaky);
-    return new Map(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as FlakyRecord]));
+    const tests = await this.redis.smembers(this.keys.flakyTests);
+    const raw = tests.length === 0 ? [] : await this.redis.hmget(this.keys.flaky, ...tests);
+    return new Map(tests.flatMap((t, i) => (raw[i] ? [[t, JSON.parse(raw[i]) as FlakyRecord] as const] : [])));
   }
 
   async quarantined(): Promise<Map<string, QuarantineRecord>> {

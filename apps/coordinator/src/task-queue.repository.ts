@@ -13,6 +13,8 @@ import {
   pingWithin,
   taskJobOptions,
   type Transaction,
+  trimIndex,
+  unlinkAll,
   waitUntilReady,
   type WorkerRecord,
   WorkerRegistry,
@@ -266,16 +268,31 @@ export class TaskQueueRepository implements OnApplicationShutdown {
    */
   async cancel(job: Job<QueuedTask>, record: CancelledRecord): Promise<boolean> {
     const key = this.keys.cancelled(record.id);
-    await this.redis.set(key, JSON.stringify(record), 'EX', this.settings.retention.failedAgeS);
+    await this.redis
+      .multi()
+      .set(key, JSON.stringify(record), 'EX', this.settings.retention.failedAgeS)
+      .zadd(this.keys.cancelledIndex, record.cancelled_at, key)
+      .exec();
     try {
       await job.remove();
       await this.cap.release(record.pool, record.submitted_by, [record.id]);
       return true;
     } catch (err) {
-      await this.redis.del(key);
+      await this.redis.multi().del(key).zrem(this.keys.cancelledIndex, key).exec();
       if (/locked/i.test((err as Error).message)) return false;
       throw err;
     }
+  }
+
+  /**
+   * Bounds by count what requests leave besides tasks (their age bound is their TTL): idempotency claims
+   * (at most as many as finished tasks are kept, completed and failed: a claim outliving its task names
+   * nothing), and cancelled tasks' records (as many as failed tasks). The oldest go first.
+   */
+  async trimRecords(): Promise<void> {
+    const r = this.settings.retention;
+    await unlinkAll(this.redis, await trimIndex(this.redis, this.keys.claims, r.completedCount + r.failedCount));
+    await unlinkAll(this.redis, await trimIndex(this.redis, this.keys.cancelledIndex, r.failedCount));
   }
 
   async counts(): Promise<Array<{ pool: string; counts: QueueCounts }>> {

@@ -59,6 +59,16 @@ export class FleetKeys {
     return `${this.prefix}:timings`;
   }
 
+  /** Sorted set of idempotency claims' key names by when they were committed (the count bound, `trimIndex`). */
+  get claims(): string {
+    return `${this.prefix}:idem-index`;
+  }
+
+  /** Sorted set of cancelled tasks' record key names by when they were cancelled (the count bound). */
+  get cancelledIndex(): string {
+    return `${this.prefix}:cancelled-index`;
+  }
+
   /** Task id already created for a client's idempotency key (keys are per client). */
   idempotency(client: string, key: string): string {
     return `${this.prefix}:idem:${client}:${key}`;
@@ -156,6 +166,11 @@ export class FleetKeys {
     return `${this.prefix}:runs`;
   }
 
+  /** Sorted set of finished runs by when they finished (the count bound: the oldest go first). */
+  get finishedRuns(): string {
+    return `${this.prefix}:runs:finished`;
+  }
+
   /** Set of runs still in progress (dependencies to release, results to finalize). */
   get activeRuns(): string {
     return `${this.prefix}:runs:active`;
@@ -164,6 +179,16 @@ export class FleetKeys {
   /** Hash of flakiness per test (`file` or `file::case`) across runs: runs seen, runs flaky, last seen. */
   get flaky(): string {
     return `${this.prefix}:flaky`;
+  }
+
+  /** Sorted set of the flaky index's tests by when a run last saw them (the count bound: the least recent go). */
+  get flakySeen(): string {
+    return `${this.prefix}:flaky:seen`;
+  }
+
+  /** Set of the flaky index's tests that have been flaky at least once (what `GET /flaky` reads). */
+  get flakyTests(): string {
+    return `${this.prefix}:flaky:tests`;
   }
 
   /** Hash of quarantined tests → who quarantined them, when, why. */

@@ -1,0 +1,104 @@
+import { isolatedSuite, TEST_REDIS_URL, waitFor } from '@fleet/testing';
+import { loadCoordinatorSettings } from '../src/coordinator-settings.js';
+import { RunsRepository } from '../src/runs.repository.js';
+import { suiteCoordinator } from './coordinator-harness.js';
+import { seedConfigFiles } from './fixtures.js';
+
+// What requests leave behind is bounded by count as well as by age (issue 22, defects 8 and 9): idempotency
+// claims, cancelled tasks' records, finished runs and the flaky-test index.
+describe('records bounded by count', () => {
+  const suite = isolatedSuite('bounds', seedConfigFiles());
+  const env = { TASK_RETAIN_COMPLETED_COUNT: '3', TASK_RETAIN_FAILED_COUNT: '2', RUN_RETAIN_COUNT: '2', FLAKY_MAX_TESTS: '3' };
+  const coordinatorOf = suiteCoordinator(suite, env);
+  const count = async (pattern: string) => {
+    let n = 0;
+    for await (const keys of suite.redis.scanStream({ match: `${suite.prefix}:${pattern}`, count: 1000 })) n += (keys as string[]).length;
+    return n;
+  };
+
+  it('keeps at most as many idempotency claims as finished tasks are kept (completed + failed), the newest', async () => {
+    for (let i = 0; i < 12; i++)
+      await coordinatorOf()
+        .http.post('/tasks')
+        .send({ type: 'synthetic', name: `k${i}`, idempotency_key: `key-${i}` })
+        .expect(201);
+    await waitFor(async () => (await count('idem:*')) <= 5, { what: 'at most 3 + 2 claims', timeoutMs: 10_000, intervalMs: 100 });
+    // The newest key still names its task: a retry is a duplicate, not a second task.
+    const again = await coordinatorOf().http.post('/tasks').send({ type: 'synthetic', name: 'k11 again', idempotency_key: 'key-11' }).expect(200);
+    expect(again.body.duplicate).toBe(true);
+  });
+
+  it('keeps at most as many cancelled tasks’ records as failed tasks are kept', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { id } = (
+        await coordinatorOf()
+          .http.post('/tasks')
+          .send({ type: 'synthetic', name: `c${i}` })
+          .expect(201)
+      ).body as { id: string };
+      await coordinatorOf().http.delete(`/tasks/${id}`).expect(200);
+    }
+    await waitFor(async () => (await count('cancelled:*')) <= 2, { what: 'at most 2 cancel records', timeoutMs: 10_000, intervalMs: 100 });
+  });
+
+  it('keeps at most RUN_RETAIN_COUNT finished runs, the oldest finished going first with all their keys', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const run = (
+        await coordinatorOf()
+          .http.post('/runs')
+          .send({ name: `r${i}`, tasks: [{ key: 'only', type: 'synthetic', name: `r${i}` }] })
+          .expect(201)
+      ).body as { id: string };
+      ids.push(run.id);
+      await coordinatorOf().http.delete(`/runs/${run.id}`).expect(200);
+      await waitFor(async () => ((await coordinatorOf().http.get(`/runs/${run.id}`)).body as { finished_at?: string | null }).finished_at != null, {
+        what: `run ${i} finished (cancelled)`,
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      });
+    }
+    await waitFor(async () => (await coordinatorOf().http.get(`/runs/${ids[1]}`)).status === 404, {
+      what: 'the second oldest run gone',
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    await coordinatorOf().http.get(`/runs/${ids[0]}`).expect(404);
+    await coordinatorOf().http.get(`/runs/${ids[2]}`).expect(200);
+    await coordinatorOf().http.get(`/runs/${ids[3]}`).expect(200);
+    expect(await count(`run:${ids[0]}*`)).toBe(0);
+  });
+
+  it('keeps at most FLAKY_MAX_TESTS tests in the flaky index, and GET /flaky reads only flaky ones', async () => {
+    const repo = new RunsRepository(
+      loadCoordinatorSettings({ REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: suite.prefix, CONFIG_DIR: suite.config.path, ...env }),
+    );
+    try {
+      await repo.open();
+      await repo.countFlakiness(
+        [
+          { id: 'old-flaky', flaky: true },
+          { id: 'a', flaky: false },
+        ],
+        'run-1',
+        1_000,
+      );
+      await repo.countFlakiness(
+        [
+          { id: 'b', flaky: false },
+          { id: 'c', flaky: true },
+          { id: 'd', flaky: false },
+        ],
+        'run-2',
+        2_000,
+      );
+      // Five tests seen, three kept: the two seen least recently went, with their counts.
+      expect(await suite.redis.hlen(suite.keys.flaky)).toBe(3);
+      expect([...(await repo.flakiness()).keys()]).toEqual(['c']);
+      const listed = (await coordinatorOf().http.get('/flaky').expect(200)).body as { flaky: Array<{ test: string }> };
+      expect(listed.flaky.map((f) => f.test)).toEqual(['c']);
+    } finally {
+      await repo.onApplicationShutdown();
+    }
+  });
+});
