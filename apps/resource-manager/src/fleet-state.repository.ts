@@ -2,7 +2,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
-import { bestEffort, checkLayout, createRedis, delayedScoreDueBy, FleetKeys, pingWithin, waitUntilReady, type WorkerRecord, WorkerRegistry } from '@fleet/redis';
+import {
+  bestEffort,
+  checkLayout,
+  createRedis,
+  delayedScoreDueBy,
+  FleetKeys,
+  pingWithin,
+  waitUntilReady,
+  type WorkerRecord,
+  WorkerRegistry,
+} from '@fleet/redis';
 
 export interface PoolDepth {
   waiting: number;

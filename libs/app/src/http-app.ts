@@ -125,7 +125,8 @@ export function configureHttpApp(app: INestApplication, opts: HttpAppOptions): v
       // The body is never parsed or kept: it is drained as it arrives (so the client can read the answer), and
       // the answer goes once it has all come, bounded by the server's request timeout.
       res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
-      const answer = () => refuse(res, 401, 'Authorization', 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)');
+      const answer = () =>
+        refuse(res, 401, 'Authorization', 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)');
       req.on('end', answer);
       req.on('error', () => undefined);
       req.resume();

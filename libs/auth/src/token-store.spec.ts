@@ -1,7 +1,11 @@
 import { hashToken } from '@fleet/config';
 import { TokenStore } from './token-store.js';
 
-const entry = (name: string, token: string, roles: Array<'submit' | 'operate' | 'read'>) => ({ name, roles, tokenSha256: hashToken(token).toString('hex') });
+const entry = (name: string, token: string, roles: Array<'submit' | 'operate' | 'read'>) => ({
+  name,
+  roles,
+  tokenSha256: hashToken(token).toString('hex'),
+});
 
 describe('TokenStore: which client a presented token belongs to', () => {
   const store = new TokenStore([entry('ci', 'fleet_ci-secret', ['submit', 'read']), entry('ops', 'fleet_ops-secret', ['operate'])]);

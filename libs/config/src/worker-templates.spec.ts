@@ -69,7 +69,11 @@ describe('worker_templates.json', () => {
     ['two templates for one pool', { a: { pool: 'x' }, b: { pool: 'x' } }, 'template b: pool: pool "x" is already served by template a'],
     ['a missing workdir', { a: { workdir: 'nowhere' } }, 'template a: workdir:'],
     ['zero concurrency', { a: { concurrency: 0 } }, 'template a: concurrency: must be at least 1'],
-    ['a source pattern with credentials', { a: { sources: ['https://me:pw@git.example.com/*'] } }, 'template a: sources[0]: must not hold credentials'],
+    [
+      'a source pattern with credentials',
+      { a: { sources: ['https://me:pw@git.example.com/*'] } },
+      'template a: sources[0]: must not hold credentials',
+    ],
     ['a source pattern that is not a URL', { a: { sources: ['git.example.com/org/*'] } }, 'template a: sources[0]: must be a URL'],
     ['a setup as a shell string', { a: { setup: 'npm ci' } }, 'template a: setup: must be an array of strings'],
     ['a setup with an unknown placeholder', { a: { setup: ['make', '{test_file}'] } }, 'template a: setup: unknown placeholder {test_file}'],
