@@ -27,6 +27,8 @@ export interface CoordinatorSettings extends CommonSettings {
   retention: Retention;
   /** How long a run (its tasks' results, attempts and cases) stays readable. */
   runRetainS: number;
+  /** A run older than this has what has not started cancelled (so no run waits for ever). */
+  runMaxAgeS: number;
   /** How many finished runs are kept at most (the oldest finished go first). */
   runRetainCount: number;
   /** How many tests the flaky index keeps at most (the least recently seen go first). */
@@ -51,6 +53,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       HTTP_BODY_LIMIT_BYTES: envInt(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
       RUN_RETAIN_S: envInt(60, 365 * DAY_S, 14 * DAY_S),
       RUN_RETAIN_COUNT: envInt(1, 10_000_000, 10_000),
+      RUN_MAX_AGE_S: envInt(1, 365 * DAY_S, DAY_S),
       FLAKY_MAX_TESTS: envInt(1, 10_000_000, 20_000),
       RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
       RUNS_TICK_MS: envInt(50, 60_000, 500),
@@ -68,6 +71,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     retention: loadRetention(env),
     runRetainS: e.RUN_RETAIN_S,
     runRetainCount: e.RUN_RETAIN_COUNT,
+    runMaxAgeS: e.RUN_MAX_AGE_S,
     flakyMaxTests: e.FLAKY_MAX_TESTS,
     runDefaultTestMs: e.RUN_DEFAULT_TEST_MS,
     runsTickMs: e.RUNS_TICK_MS,

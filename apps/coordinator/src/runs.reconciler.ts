@@ -3,6 +3,7 @@ import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-se
 import { DONE_STATES, releaseBlocked, runState, testId } from '@fleet/runs';
 import { RunsRepository } from './runs.repository.js';
 import { RunViews } from './run-views.js';
+import { RunsService } from './runs.service.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { TickRunner } from '@fleet/app';
 
@@ -32,6 +33,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     private readonly runs: RunsRepository,
     private readonly views: RunViews,
     private readonly tasks: TaskQueueRepository,
+    private readonly commands: RunsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -62,6 +64,13 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
   private async reconcile(id: string): Promise<void> {
     const run = await this.runs.run(id);
     if (!run) return this.runs.forget(id);
+    // A run may not wait for ever (a pool without workers, a task that never becomes ready): past
+    // RUN_MAX_AGE_S what has not started is cancelled, and the run ends when what is running has finished.
+    if (run.cancelled_at === undefined && Date.now() - run.created_at > this.settings.runMaxAgeS * 1000) {
+      this.logger.warn(`run ${id} (${run.name}) is older than RUN_MAX_AGE_S (${this.settings.runMaxAgeS} s): what has not started is cancelled`);
+      await this.commands.cancelRun(run, `the run was not done within RUN_MAX_AGE_S (${this.settings.runMaxAgeS} s)`);
+      return;
+    }
     const { files, tasks } = await this.views.files(run, false);
     const testFiles = [...tasks].filter(([, t]) => t.file).map(([k]) => k);
     const blocked = [...tasks].filter(([, t]) => t.state === 'blocked').map(([key, t]) => ({ key, deps: t.deps }));

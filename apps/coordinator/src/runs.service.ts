@@ -5,7 +5,7 @@ import type { Task } from '@fleet/contracts';
 import type { RunRequest } from '@fleet/runs';
 import { RunPlanner } from './run-planner.js';
 import { type RunView, RunViews } from './run-views.js';
-import { RunsRepository } from './runs.repository.js';
+import { type RunRecord, RunsRepository } from './runs.repository.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
 /**
@@ -32,22 +32,28 @@ export class RunsService {
     const run = await this.views.owned(id, client);
     if (run.cancelled_at) return this.views.view(id, client, false);
     if (run.finalized_at) throw conflict('id', `run has already finished (${run.state ?? 'done'})`);
+    await this.cancelRun(run, 'the run was cancelled');
+    return this.views.view(id, client, false);
+  }
+
+  /** Cancels the run's tasks that have not started, each with `reason`. */
+  async cancelRun(run: RunRecord, reason: string): Promise<void> {
+    const id = run.id;
     await this.runs.markCancelled(id, Date.now());
     const { tasks, attempts } = await this.views.files(run, false);
     const finished = new Set(attempts.filter((a) => a.final).map((a) => a.key));
     for (const [key, t] of tasks) {
       if (t.state === 'cancelled' || finished.has(key)) continue;
       if (t.state === 'blocked') {
-        await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason: 'the run was cancelled' });
+        await this.runs.transition(id, key, 'blocked', { ...t, state: 'cancelled', reason });
         continue;
       }
       const found = await this.tasks.getJob(t.pool, t.id);
       if (!found || found.state === 'active') continue;
       if (await this.tasks.cancel(found.job, cancelledRecord(found.job, t.pool, run.submitted_by))) {
-        await this.runs.transition(id, key, 'queued', { ...t, state: 'cancelled', reason: 'the run was cancelled' });
+        await this.runs.transition(id, key, 'queued', { ...t, state: 'cancelled', reason });
       }
     }
-    return this.views.view(id, client, false);
   }
 }
 

@@ -102,3 +102,41 @@ describe('records bounded by count', () => {
     }
   });
 });
+
+describe('a run that cannot finish', () => {
+  const suite = isolatedSuite('run-age', seedConfigFiles());
+  // No worker serves these pools: without a bound the run would wait for ever.
+  const coordinatorOf = suiteCoordinator(suite, { RUN_MAX_AGE_S: '2' });
+
+  it('has what has not started cancelled after RUN_MAX_AGE_S, and ends', async () => {
+    const run = (
+      await coordinatorOf()
+        .http.post('/runs')
+        .send({
+          name: 'stuck',
+          tasks: [
+            { key: 'first', type: 'synthetic', name: 'first' },
+            { key: 'then', type: 'synthetic', name: 'then', depends_on: ['first'] },
+          ],
+        })
+        .expect(201)
+    ).body as { id: string };
+    const ended = await waitFor(
+      async () => {
+        const v = (await coordinatorOf().http.get(`/runs/${run.id}`).expect(200)).body as {
+          state: string;
+          finished_at: string | null;
+          files: Array<{ key: string; state: string; reason: string | null }>;
+        };
+        return v.finished_at !== null ? v : undefined;
+      },
+      { what: 'the run to end', timeoutMs: 20_000, intervalMs: 100 },
+    );
+    expect(ended.state).toBe('cancelled');
+    expect(ended.files.map((f) => [f.key, f.state]).sort()).toEqual([
+      ['first', 'cancelled'],
+      ['then', 'cancelled'],
+    ]);
+    expect(ended.files.every((f) => /RUN_MAX_AGE_S \(2 s\)/.test(f.reason ?? ''))).toBe(true);
+  });
+});
