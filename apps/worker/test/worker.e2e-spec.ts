@@ -70,6 +70,12 @@ const REPORTS: Record<string, string> = {
     "const cases = Array.from({ length: 90000 }, (_, i) => `<testcase name=\"case ${i} ${'x'.repeat(40)}\"/>`).join('');",
     'writeFileSync(process.argv[2], `<testsuite>${cases}</testsuite>`);',
   ].join('\n'),
+  // 2,000 cases in about 1.4 MiB: over JUNIT_INLINE_MAX_BYTES, so parsed on a thread of its own.
+  'large.mjs': [
+    "import { writeFileSync } from 'node:fs';",
+    "const cases = Array.from({ length: 2000 }, (_, i) => `<testcase classname=\"c${i % 7}\" name=\"case ${i} ${'x'.repeat(600)}\">${i === 7 ? '<failure message=\"no\"/>' : ''}</testcase>`).join('');",
+    'writeFileSync(process.argv[2], `<testsuite>${cases}</testsuite>`);',
+  ].join('\n'),
   'private.mjs': [
     "import { statSync, writeFileSync } from 'node:fs';",
     "import { dirname } from 'node:path';",
@@ -114,6 +120,7 @@ describe("a test's JUnit report cannot hold up, mislead or be read by others", (
           case_counts: undefined,
           note: expect.stringMatching(/^the JUnit report is \d+ bytes, over the 4194304-byte limit: not read$/),
         },
+        'large.mjs': { state: 'completed', case_counts: { passed: 1999, failed: 1, error: 0, skipped: 0 }, note: undefined },
         'private.mjs': { state: 'completed', case_counts: { passed: 1, failed: 0, error: 0, skipped: 0 }, note: undefined },
       });
       expect(isAlive(w.pid)).toBe(true);

@@ -8,7 +8,7 @@ import { extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestCase, t
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
 import { type SetupRecord, SourceCache } from '../source-cache.js';
-import { parseJUnit } from '@fleet/runs';
+import { parseJUnitOffLoop } from './junit-thread.js';
 import { failureOf, taskFailure } from '../task-failure.error.js';
 import {
   commandFailure,
@@ -38,7 +38,8 @@ export const JUNIT_MAX_BYTES = 4 * 1024 * 1024;
 /**
  * The cases of the JUnit report the runner wrote, or why there are none to read. The report is opened without
  * following a link and without blocking (a FIFO put in its place cannot hang the worker), and read only when
- * it is a regular file within JUNIT_MAX_BYTES. Not XML, or no cases: the file is one case.
+ * it is a regular file within JUNIT_MAX_BYTES; a large one is parsed off the event loop (`parseJUnitOffLoop`).
+ * Not XML, or no cases: the file is one case.
  */
 async function readCases(path: string): Promise<{ cases?: TestCase[]; note?: string }> {
   let file;
@@ -54,7 +55,7 @@ async function readCases(path: string): Promise<{ cases?: TestCase[]; note?: str
     const st = await file.stat();
     if (!st.isFile()) return { note: 'the JUnit report is not a regular file: not read' };
     if (st.size > JUNIT_MAX_BYTES) return { note: `the JUnit report is ${st.size} bytes, over the ${JUNIT_MAX_BYTES}-byte limit: not read` };
-    const cases = parseJUnit(await file.readFile('utf8'));
+    const cases = await parseJUnitOffLoop(await file.readFile('utf8'));
     return cases.length > 0 ? { cases } : {};
   } catch {
     return {};
