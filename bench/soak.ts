@@ -1,6 +1,8 @@
-// `npm run soak [-- --tasks 100000] [--workers 4] [--concurrency 8] [--kill-every 3] [--duration-ms 5]`
+// `npm run soak [-- --tasks 100000] [--workers 4] [--concurrency 8] [--kill-every 3] [--pause-every 0] [--duration-ms 5]`
 // The whole fleet (coordinator, resource manager with its workers, trend analyzer) under a long run while a
-// worker is killed with SIGKILL every few seconds and the resource manager replaces it. It checks that every
+// worker is killed with SIGKILL every few seconds and the resource manager replaces it, and (with
+// `--pause-every`) another is paused with SIGSTOP for 1-12 s, across its lock's renewal and expiry
+// (WORKER_LOCK_MS, 10 s), then resumed with SIGCONT. It checks that every
 // task ended completed once, that every recorded attempt has its timing event and the analyzer counted each
 // once, and that Redis memory stays within what retention keeps and comes back when the fleet's keys go.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ const { values: o } = parseArgs({
     workers: { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '8' },
     'kill-every': { type: 'string', default: '3' },
+    'pause-every': { type: 'string', default: '0' },
     'duration-ms': { type: 'string', default: '5' },
   },
 });
@@ -26,6 +29,7 @@ const N = Number(o.tasks);
 const W = Number(o.workers);
 const C = Number(o.concurrency);
 const KILL_EVERY_MS = Number(o['kill-every']) * 1000;
+const PAUSE_EVERY_MS = Number(o['pause-every']) * 1000;
 const DURATION_MS = Number(o['duration-ms']);
 const BATCH = 1000;
 const url = loadCommonSettings(process.env).redisUrl;
@@ -72,7 +76,10 @@ async function main(): Promise<number> {
   }
   const api = (port: number, path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init);
   let killed = 0;
+  let paused = 0;
   let killer: NodeJS.Timeout | undefined;
+  let pauser: NodeJS.Timeout | undefined;
+  const stopped = new Set<number>();
   try {
     for (const port of Object.values(ports))
       await until(async () => (await api(port, '/health').catch(() => undefined))?.ok, `the app on :${port}`, 60_000, 100);
@@ -98,6 +105,36 @@ async function main(): Promise<number> {
       })();
     }, KILL_EVERY_MS);
 
+    // A worker paused at a random moment for 1-12 s: some resume before their lock's renewal, some after it
+    // was due, some after it expired and another worker took the task. Each is resumed, never left stopped.
+    if (PAUSE_EVERY_MS > 0) {
+      pauser = setInterval(() => {
+        void (async () => {
+          const live = (await new WorkerRegistry(redis, keys).list()).filter((w) => w.completed + w.failed > 0 && !stopped.has(w.pid));
+          const victim = live[Math.floor(Math.random() * live.length)];
+          if (!victim) return;
+          try {
+            process.kill(victim.pid, 'SIGSTOP');
+          } catch {
+            return;
+          }
+          stopped.add(victim.pid);
+          paused++;
+          setTimeout(
+            () => {
+              stopped.delete(victim.pid);
+              try {
+                process.kill(victim.pid, 'SIGCONT');
+              } catch {
+                // killed meanwhile
+              }
+            },
+            1000 + Math.random() * 11_000,
+          );
+        })();
+      }, PAUSE_EVERY_MS);
+    }
+
     for (let sent = 0; sent < N; sent += BATCH) {
       const n = Math.min(BATCH, N - sent);
       const tasks = Array.from({ length: n }, (_, i) => ({ type: 'synthetic', name: `soak ${sent + i}`, config: { duration_ms: DURATION_MS } }));
@@ -116,7 +153,9 @@ async function main(): Promise<number> {
         const c = await counts();
         if (Date.now() - last > 5000) {
           last = Date.now();
-          say(`${c.completed ?? 0} completed, ${c.active ?? 0} active, ${(c.prioritized ?? 0) + (c.waiting ?? 0)} queued, ${killed} workers killed`);
+          say(
+            `${c.completed ?? 0} completed, ${c.active ?? 0} active, ${(c.prioritized ?? 0) + (c.waiting ?? 0)} queued, ${killed} workers killed, ${paused} paused`,
+          );
         }
         return (c.completed ?? 0) + (c.failed ?? 0) >= N;
       },
@@ -125,6 +164,7 @@ async function main(): Promise<number> {
       500,
     );
     clearInterval(killer);
+    clearInterval(pauser);
     const seconds = (Date.now() - started) / 1000;
     const c = await counts();
     const peak = await usedMemory();
@@ -184,7 +224,7 @@ async function main(): Promise<number> {
         peak - baseline < N * 6000 && after - baseline < 8 * 1024 * 1024,
       ],
     ];
-    say(`${N} tasks in ${seconds.toFixed(1)} s (${Math.round(N / seconds)}/s), ${killed} workers killed and replaced`);
+    say(`${N} tasks in ${seconds.toFixed(1)} s (${Math.round(N / seconds)}/s), ${killed} workers killed and replaced, ${paused} paused and resumed`);
     say(
       `${ranTwice} task(s) ran to their end twice: a worker killed after its task finished, before the outcome was recorded (the task runs again; it is completed once)`,
     );
@@ -195,6 +235,14 @@ async function main(): Promise<number> {
     return passed ? 0 : 1;
   } finally {
     clearInterval(killer);
+    clearInterval(pauser);
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
     for (const a of apps) await a.stop();
     await deleteMatching(redis, `${prefix}:*`);
     rmSync(configDir, { recursive: true, force: true });

@@ -31,8 +31,12 @@ export type { PendingBatch } from './spread-batches.js';
 /** How long a pending idempotency claim lives: a request queues its tasks well within it, or has died. */
 export const PENDING_CLAIM_MS = 60_000;
 
-/** Deletes a key only while it holds the given value. */
-const RELEASE_CLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/**
+ * Deletes a key only while it holds the given value. `allow-oom`: a claim is given back when its transaction
+ * was refused, out of memory included (DEL frees memory; Redis refuses a script without the flag then).
+ */
+const RELEASE_CLAIM = `#!lua flags=allow-oom
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface NewTask {
   id: string;
@@ -169,10 +173,14 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     const p = this.redis.pipeline();
     for (const c of claims) p.set(this.keys.idempotency(client, c.key), c.pending, 'PX', PENDING_CLAIM_MS, 'NX', 'GET');
     const replies = (await p.exec()) ?? [];
-    return replies.map(([err, value]) => {
-      if (err) throw err;
-      return (value as string | null) ?? null;
-    });
+    const failed = replies.find(([err]) => err);
+    if (failed) {
+      // Refused part way (out of memory): the claims taken are given back, so the request leaves no key behind.
+      const taken = claims.filter((_, i) => !replies[i]?.[0] && replies[i]?.[1] === null);
+      await this.releaseClaims(client, taken).catch(() => undefined);
+      throw failed[0] as Error;
+    }
+    return replies.map(([, value]) => (value as string | null) ?? null);
   }
 
   /** Gives back pending claims this request took (a committed claim, or another request's, stays). */

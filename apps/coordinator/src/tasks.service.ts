@@ -123,7 +123,8 @@ export class TasksService {
         client.name,
       );
     } catch (err) {
-      await this.repo.releaseClaims(client.name, won);
+      // Given back so a corrected or later request can use the keys; if even that fails, they lapse on their own.
+      await this.repo.releaseClaims(client.name, won).catch(() => undefined);
       throw err;
     }
     const described = new Map<string, Promise<Submitted>>();
