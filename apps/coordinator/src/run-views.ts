@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { notFound } from '@fleet/app';
 import { seesAllTasks } from '@fleet/auth';
 import type { Client } from '@fleet/config';
@@ -45,9 +47,22 @@ const LIVE: Record<string, LiveState> = {
   'waiting-children': 'queued',
 };
 
+/** A run's files with their results, its tasks as recorded and every attempt. */
+export interface RunFiles {
+  files: FileResult[];
+  tasks: Map<string, RunTaskRecord>;
+  attempts: RunAttempt[];
+}
+
 /** What a client reads of runs: one run with its files (and their cases), the list, the JUnit report. */
 @Injectable()
 export class RunViews {
+  /** Finished runs' results with cases, by run and quarantine; bounded by their files and cases in all. */
+  private readonly finished = new LRUCache<string, RunFiles>({
+    maxSize: 100_000,
+    sizeCalculation: (r) => Math.max(1, r.files.reduce((n, f) => n + 1 + f.cases.length, 0)),
+  });
+
   constructor(
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
     private readonly runs: RunsRepository,
@@ -60,31 +75,46 @@ export class RunViews {
     return run;
   }
 
-  /** Every file's result, from its attempts and, while it has no final one, from BullMQ and the run's record. */
-  async files(run: RunRecord, withCases: boolean): Promise<{ files: FileResult[]; tasks: Map<string, RunTaskRecord>; attempts: RunAttempt[] }> {
-    const [tasks, attempts, quarantine] = await Promise.all([
-      this.runs.tasks(run.id),
-      this.runs.attempts(run.id, withCases),
-      this.runs.quarantined(),
-    ]);
+  /**
+   * Every file's result, from its attempts and, while it has no final one, from BullMQ and the run's record.
+   * `live: false` skips asking BullMQ for each unfinished task's state (one script call per task): its files
+   * read as queued, and a task gone from Redis is not seen (the reconciler asks now and then, not every pass).
+   * A finished run's results with their cases (the JUnit report, `?cases=true`) no longer change but for the
+   * quarantine: they are kept in memory, by run and quarantine, rather than read and rebuilt on every call.
+   */
+  async files(run: RunRecord, withCases: boolean, live = true): Promise<RunFiles> {
+    const quarantine = await this.runs.quarantined();
+    if (run.finalized_at === undefined || !withCases) return this.readFiles(run, withCases, live, quarantine);
+    const key = createHash('sha256')
+      .update([run.id, run.finalized_at, ...[...quarantine.keys()].sort()].join('\0'))
+      .digest('base64url');
+    const kept = this.finished.get(key);
+    if (kept) return kept;
+    const read = await this.readFiles(run, withCases, live, quarantine);
+    this.finished.set(key, read);
+    return read;
+  }
+
+  private async readFiles(run: RunRecord, withCases: boolean, live: boolean, quarantine: ReadonlyMap<string, unknown>): Promise<RunFiles> {
+    const [tasks, attempts] = await Promise.all([this.runs.tasks(run.id), this.runs.attempts(run.id, withCases)]);
     const byKey = new Map<string, RunAttempt[]>();
     for (const a of attempts) byKey.set(a.key, [...(byKey.get(a.key) ?? []), a]);
     const unfinished = [...tasks].filter(([key, t]) => t.state === 'queued' && !byKey.get(key)?.some((a) => a.final));
-    const states = await this.runs.liveStates(unfinished.map(([, t]) => t));
-    const live = new Map(unfinished.map(([key], i) => [key, states[i]]));
+    const states = live ? await this.runs.liveStates(unfinished.map(([, t]) => t)) : unfinished.map(() => 'waiting');
+    const liveOf = new Map(unfinished.map(([key], i) => [key, states[i]]));
     const files = [...tasks].map(([key, t]) => {
       const liveState: LiveState | undefined =
         t.state === 'blocked'
           ? 'blocked'
           : t.state === 'cancelled'
             ? 'cancelled'
-            : live.has(key)
-              ? (LIVE[live.get(key) as string] ?? 'cancelled')
+            : liveOf.has(key)
+              ? (LIVE[liveOf.get(key) as string] ?? 'cancelled')
               : undefined;
       const reason =
         t.state === 'cancelled'
           ? t.reason
-          : live.get(key) === 'unknown'
+          : liveOf.get(key) === 'unknown'
             ? 'its task is gone from Redis (removed, or Redis lost its data)'
             : undefined;
       return fileResult(key, { id: t.id, pool: t.pool }, byKey.get(key) ?? [], liveState, (test) => quarantine.has(test), reason);

@@ -10,6 +10,9 @@ import { TickRunner } from '@fleet/app';
 /** Longer than a live coordinator's own queueing of a batch's parts can take (two commands, 5 s timeout each). */
 const PENDING_SETTLE_MS = 15_000;
 
+/** How often, at most, the reconciler asks BullMQ for the state of a run's unfinished tasks. */
+const LIVE_CHECK_MS = 10_000;
+
 /**
  * Looks after runs in progress, every RUNS_TICK_MS (never two passes at once): a task whose dependencies have
  * all passed is queued; one whose dependency failed, errored or was cancelled is cancelled with that reason
@@ -27,6 +30,8 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     (err) => this.logger.warn(`looking after runs failed: ${err.message}`),
     { rerun: false },
   );
+  /** When each active run's tasks' states were last asked (LIVE_CHECK_MS). */
+  private readonly liveCheckedAt = new Map<string, number>();
 
   constructor(
     @Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings,
@@ -63,7 +68,10 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
 
   private async reconcile(id: string): Promise<void> {
     const run = await this.runs.run(id);
-    if (!run) return this.runs.forget(id);
+    if (!run) {
+      this.liveCheckedAt.delete(id);
+      return this.runs.forget(id);
+    }
     // A run may not wait for ever (a pool without workers, a task that never becomes ready): past
     // RUN_MAX_AGE_S what has not started is cancelled, and the run ends when what is running has finished.
     if (run.cancelled_at === undefined && Date.now() - run.created_at > this.settings.runMaxAgeS * 1000) {
@@ -71,7 +79,13 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
       await this.commands.cancelRun(run, `the run was not done within RUN_MAX_AGE_S (${this.settings.runMaxAgeS} s)`);
       return;
     }
-    const { files, tasks } = await this.views.files(run, false);
+    // BullMQ's state of every unfinished task (to see one gone from Redis) costs a script call per task: asked
+    // when the run was last asked LIVE_CHECK_MS ago or more, not every pass (a 5,000-file run waiting for
+    // workers cost 10,000 calls a second).
+    const now = Date.now();
+    const live = now - (this.liveCheckedAt.get(id) ?? 0) >= LIVE_CHECK_MS;
+    if (live) this.liveCheckedAt.set(id, now);
+    const { files, tasks } = await this.views.files(run, false, live);
     const testFiles = [...tasks].filter(([, t]) => t.file).map(([k]) => k);
     const blocked = [...tasks].filter(([, t]) => t.state === 'blocked').map(([key, t]) => ({ key, deps: t.deps }));
     for (const r of releaseBlocked(files, blocked, testFiles, run.cancelled_at !== undefined)) {
@@ -91,6 +105,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     if (!files.every((f) => DONE_STATES.has(f.state))) return;
     const full = (await this.views.files(run, true)).files;
     const state = runState(full, run.cancelled_at !== undefined);
+    this.liveCheckedAt.delete(id);
     if (!(await this.runs.finalize(id, state, Date.now()))) return;
     this.logger.log(`run ${id} (${run.name}) ${state}`);
     // Flakiness across runs: each test of a run that ran its course is seen once; flaky if it failed then passed.

@@ -1,7 +1,8 @@
 import { isolatedSuite, TEST_REDIS_URL, waitFor } from '@fleet/testing';
 import { loadCoordinatorSettings } from '../src/coordinator-settings.js';
 import { RunsRepository } from '../src/runs.repository.js';
-import { suiteCoordinator } from './coordinator-harness.js';
+import { RunsReconciler } from '../src/runs.reconciler.js';
+import { type Coordinator, startCoordinator, suiteCoordinator } from './coordinator-harness.js';
 import { seedConfigFiles } from './fixtures.js';
 
 // What requests leave behind is bounded by count as well as by age (issue 22, defects 8 and 9): idempotency
@@ -138,5 +139,66 @@ describe('a run that cannot finish', () => {
       ['then', 'cancelled'],
     ]);
     expect(ended.files.every((f) => /RUN_MAX_AGE_S \(2 s\)/.test(f.reason ?? ''))).toBe(true);
+  });
+});
+
+describe('a large run waiting for workers', () => {
+  // A Redis of its own: the test counts the script calls the coordinator makes.
+  const suite = isolatedSuite('run-wait', seedConfigFiles(), { privateRedis: {} });
+
+  let coordinator: Coordinator | undefined;
+  // Passes only when the test asks (`tick`): the counts below are per pass.
+  const started = async () => {
+    if (!coordinator) {
+      const c = await startCoordinator({
+        prefix: suite.prefix,
+        configDir: suite.config.path,
+        env: { REDIS_URL: suite.redisUrl, RUNS_TICK_MS: '60000' },
+      });
+      suite.onCleanup(() => c.close());
+      coordinator = c;
+    }
+    return coordinator;
+  };
+  const calls = async (command: string) =>
+    Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await suite.redis.info('commandstats'))?.[1] ?? 0);
+
+  it('costs no script call per task on every pass of the reconciler (its tasks’ states are asked every 10 s at most)', async () => {
+    const c = await started();
+    const tasks = Array.from({ length: 100 }, (_, i) => ({ key: `t${i}`, type: 'synthetic', name: `t${i}` }));
+    await c.http.post('/runs').send({ name: 'waits', tasks }).expect(201);
+    const reconciler = c.app.get(RunsReconciler);
+    const scriptCalls = () => calls('evalsha');
+    await reconciler.tick(); // the first pass asks for the 100 states
+    const before = await scriptCalls();
+    for (let i = 0; i < 10; i++) await reconciler.tick();
+    // Ten passes: without the bound, 10 × 100 calls.
+    expect((await scriptCalls()) - before).toBeLessThan(100);
+  });
+
+  it('reads a finished run’s results once for its JUnit report, not on every call', async () => {
+    const c = await started();
+    const run = (
+      await c.http
+        .post('/runs')
+        .send({ name: 'done', tasks: [{ key: 'only', type: 'synthetic', name: 'only' }] })
+        .expect(201)
+    ).body as { id: string };
+    await c.http.delete(`/runs/${run.id}`).expect(200);
+    await c.app.get(RunsReconciler).tick();
+    await c.http
+      .get(`/runs/${run.id}`)
+      .expect(200)
+      .expect((r) => expect(r.body.state).toBe('cancelled'));
+    const reads = async () => (await calls('hgetall')) + (await calls('hmget'));
+    const a = await reads();
+    const first = (await c.http.get(`/runs/${run.id}/junit.xml`).expect(200)).text;
+    const b = await reads();
+    const second = (await c.http.get(`/runs/${run.id}/junit.xml`).expect(200)).text;
+    const d = await reads();
+    expect(second).toBe(first);
+    // The first read the run, its tasks, attempts, cases and the quarantine; the second only the run and the quarantine.
+    expect(b - a).toBeGreaterThanOrEqual(5);
+    expect(d - b).toBe(2);
   });
 });
