@@ -34,7 +34,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
       configDir: suite.config.path,
       shutdownGraceMs: 1000,
       port: 0,
-      security: { host: '127.0.0.1', clients: null, rateLimitPerMinute: 1000, maxQueuedPerClient: 1000, corsOrigins: [] },
+      security: { host: '127.0.0.1', clients: null, rateLimitPerMinute: 1000, maxQueuedPerClient: 1000, corsOrigins: [], insecure: false },
       analyzerId: id,
       readyMaxLag: 100_000,
       // Claim anything pending at once: the test decides when a claim happens.

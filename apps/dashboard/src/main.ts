@@ -8,6 +8,7 @@ import { repoRoot } from '@fleet/config';
 import { type DashboardSettings, loadDashboardSettings } from './dashboard-settings.js';
 import { configureOps } from '@fleet/ops';
 import { DashboardModule } from './dashboard.module.js';
+import { OpenUpstreams } from './open-upstreams.js';
 
 /**
  * The page's origin: `/` serves the static page (apps/dashboard/public, no build step), `/vendor/uplot/` the
@@ -18,9 +19,11 @@ import { DashboardModule } from './dashboard.module.js';
 function serve(app: INestApplication, settings: DashboardSettings): void {
   const express = app as NestExpressApplication;
   const logger = new Logger('dashboard');
+  const upstreams = new OpenUpstreams(settings.security);
   for (const [name, target] of Object.entries(settings.upstreams)) {
     express.use(
       `/api/${name}`,
+      upstreams.guard(name, target),
       createProxyMiddleware({
         target,
         changeOrigin: true,
@@ -43,7 +46,11 @@ function serve(app: INestApplication, settings: DashboardSettings): void {
       }),
     );
   }
-  express.use('/board', createProxyMiddleware({ target: `${settings.upstreams.coordinator}/board`, changeOrigin: true }));
+  express.use(
+    '/board',
+    upstreams.guard('coordinator', settings.upstreams.coordinator),
+    createProxyMiddleware({ target: `${settings.upstreams.coordinator}/board`, changeOrigin: true }),
+  );
   express.useStaticAssets(join(repoRoot(), 'node_modules', 'uplot', 'dist'), { prefix: '/vendor/uplot/' });
   express.useStaticAssets(join(repoRoot(), 'apps', 'dashboard', 'public'), { index: 'index.html' });
 }

@@ -74,6 +74,8 @@ export interface SecuritySettings {
   maxQueuedPerClient: number;
   /** Origins allowed to call the API from a browser; none by default. */
   corsOrigins: string[];
+  /** FLEET_INSECURE=1: reachable beyond this machine without tokens, on purpose. */
+  insecure: boolean;
 }
 
 /**
@@ -120,6 +122,7 @@ export function loadSecuritySettings(
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE as number,
     maxQueuedPerClient: e.MAX_QUEUED_PER_CLIENT as number,
     corsOrigins: origins,
+    insecure: e.FLEET_INSECURE === '1',
   };
 }
 
