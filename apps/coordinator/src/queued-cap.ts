@@ -34,7 +34,28 @@ redis.call('EXPIRE', key, ARGV[3])
 return {1, count + n}
 `;
 
-type CapRedis = Redis & { reserveQueued(...args: Array<string | number>): Promise<[number, number]> };
+/**
+ * Room left under the cap for `n` more tasks: ids no longer waiting are forgotten first when the set would not
+ * have room (as RESERVE_QUEUED does). KEYS as RESERVE_QUEUED; ARGV: cap, now (ms), n. Returns cap - count.
+ */
+const QUEUED_ROOM = `
+local key, cap, now, n = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = redis.call('ZCARD', key)
+if count + n > cap then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - 60000)) do
+    if not redis.call('ZSCORE', KEYS[2], m) and not redis.call('ZSCORE', KEYS[3], m) and not redis.call('ZSCORE', KEYS[4], m) then
+      redis.call('ZREM', key, m)
+    end
+  end
+  count = redis.call('ZCARD', key)
+end
+return cap - count
+`;
+
+type CapRedis = Redis & {
+  reserveQueued(...args: Array<string | number>): Promise<[number, number]>;
+  queuedRoom(...args: Array<string | number>): Promise<number>;
+};
 
 /** Each client's cap of tasks waiting in a pool (MAX_QUEUED_PER_CLIENT), kept by a Lua script per reservation. */
 export class QueuedCap {
@@ -48,6 +69,18 @@ export class QueuedCap {
   ) {
     this.redis = redis as CapRedis;
     if (!('reserveQueued' in redis)) this.redis.defineCommand('reserveQueued', { numberOfKeys: 4, lua: RESERVE_QUEUED });
+    if (!('queuedRoom' in redis)) this.redis.defineCommand('queuedRoom', { numberOfKeys: 4, lua: QUEUED_ROOM });
+  }
+
+  /** How many more tasks the client may queue in the pool now (negative: over; for a pre-check, not a reservation). */
+  room(pool: string, client: string, n: number): Promise<number> {
+    return this.redis.queuedRoom(
+      this.keys.queuedBy(pool, client),
+      ...NOT_YET_PICKED_SETS.map((set) => this.keys.queueKey(pool, set)),
+      this.cap,
+      Date.now(),
+      n,
+    );
   }
 
   /**

@@ -60,7 +60,11 @@ export class RunViews {
   /** Finished runs' results with cases, by run and quarantine; bounded by their files and cases in all. */
   private readonly finished = new LRUCache<string, RunFiles>({
     maxSize: 100_000,
-    sizeCalculation: (r) => Math.max(1, r.files.reduce((n, f) => n + 1 + f.cases.length, 0)),
+    sizeCalculation: (r) =>
+      Math.max(
+        1,
+        r.files.reduce((n, f) => n + 1 + f.cases.length, 0),
+      ),
   });
 
   constructor(

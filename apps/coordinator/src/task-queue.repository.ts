@@ -188,6 +188,22 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     for (const c of claims) await this.redis.releaseClaim(this.keys.idempotency(client, c.key), c.pending);
   }
 
+  /** Each client's cap of tasks waiting in one pool (MAX_QUEUED_PER_CLIENT). */
+  get queuedCap(): number {
+    return this.settings.security.maxQueuedPerClient;
+  }
+
+  /**
+   * Whether `n` more tasks of the client could fit under its caps, in whatever pools they go to: false only
+   * when they certainly cannot (the room left in all pools together is less than `n`). A cheap check before a
+   * large batch is validated and routed; the reservation at queueing time is what holds.
+   */
+  async mayFit(client: string, n: number): Promise<{ fits: boolean; room: number }> {
+    const rooms = await Promise.all(this.pools.map((pool) => this.cap.room(pool, client, n)));
+    const room = rooms.reduce((sum, r) => sum + Math.max(0, r), 0);
+    return { fits: room >= n, room };
+  }
+
   /**
    * Queues tasks of any pools and commits the request's pending idempotency claims to them, all or nothing,
    * after counting them against each client's cap (a 429 when it would pass). With every pool in the fleet's

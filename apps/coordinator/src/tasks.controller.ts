@@ -1,10 +1,11 @@
-import { Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { limitParam, NO_QUERY, queryParser } from '@fleet/app';
 import { z } from 'zod';
 import { Access, CurrentClient, OPERATORS, READERS, SUBMITTERS } from '@fleet/auth';
 import type { Client } from '@fleet/config';
 import { PoolNameSchema, TASK_CONTRACT, TASK_LIST_CONTRACT, type Task } from '@fleet/contracts';
 import { ValidBody, ValidQuery } from '@fleet/ops';
+import { QueueRoomGuard } from './queue-room.guard.js';
 import { type Submitted, TasksService } from './tasks.service.js';
 import type { TaskView } from './task-view.js';
 
@@ -38,6 +39,7 @@ export class TasksController {
   /** All or nothing: one bad task refuses the whole batch and queues none. */
   @Post('batch')
   @Access(SUBMITTERS)
+  @UseGuards(QueueRoomGuard)
   @HttpCode(HttpStatus.CREATED)
   async submitBatch(@ValidBody(TASK_LIST_CONTRACT) tasks: Task[], @CurrentClient() client: Client): Promise<{ ids: string[]; duplicates: number }> {
     const submitted = await this.tasks.submitBatch(tasks, client);

@@ -202,3 +202,27 @@ describe('a large run waiting for workers', () => {
     expect(d - b).toBe(2);
   });
 });
+
+describe('a batch with no room under the client’s caps', () => {
+  const suite = isolatedSuite('room', seedConfigFiles());
+  const coordinatorOf = suiteCoordinator(suite, { MAX_QUEUED_PER_CLIENT: '50' });
+
+  it('is answered 429 before its tasks are validated or routed (the work a refused batch costs is bounded)', async () => {
+    const c = coordinatorOf();
+    // The cpu pool full (50 of 50); the gpu pool has room for 50.
+    await c.http
+      .post('/tasks/batch')
+      .send({ tasks: Array.from({ length: 50 }, (_, i) => ({ type: 'synthetic', name: `fill ${i}` })) })
+      .expect(201);
+    // 10,000 tasks, the last one invalid: validated, this would be a 400 naming tasks[9999].
+    const tasks: object[] = Array.from({ length: 9_999 }, (_, i) => ({ type: 'synthetic', name: `big ${i}` }));
+    tasks.push({ type: 'synthetic' });
+    const refused = await c.http.post('/tasks/batch').send({ tasks });
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body.errors[0].reason).toMatch(/room for 50 more queued task\(s\) in all pools together \(at most 50 may wait in each pool: MAX_QUEUED_PER_CLIENT\), and the batch holds 10000/);
+    // A batch that may fit is still validated as before.
+    const bad = await c.http.post('/tasks/batch').send({ tasks: [{ type: 'synthetic' }] });
+    expect(bad.status).toBe(400);
+  });
+});
