@@ -20,12 +20,19 @@ export async function startService(app: string, env: Record<string, string>): Pr
   const port = await freePort();
   const proc = startApp(app, [], { ...env, [PORT_VARIABLE[app]]: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new StopWaiting(`${app} failed to start:\n${proc.output()}`);
-      return (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok;
-    },
-    { what: `${app} to be ready (/health/ready)`, timeoutMs: 30_000, intervalMs: 100 },
-  );
+  try {
+    await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new StopWaiting(`${app} failed to start:\n${proc.output()}`);
+        return (await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined))?.ok;
+      },
+      { what: `${app} to be ready (/health/ready)`, timeoutMs: 30_000, intervalMs: 100 },
+    );
+  } catch (err) {
+    // Never ready: the process is stopped here, since no caller holds it to stop (left running, it kept jest
+    // from exiting). Its output goes with the error.
+    await proc.stop('SIGKILL');
+    throw new Error(`${(err as Error).message}\n--- ${app}'s output ---\n${proc.output().slice(-4000)}`, { cause: err });
+  }
   return { ...proc, url, http: request(url) };
 }
