@@ -169,6 +169,25 @@ async function main(): Promise<number> {
     const c = await counts();
     const peak = await usedMemory();
 
+    // Paused workers are resumed now, and the analyzer has caught up, before the stream is read: an attempt that
+    // wrote its event late would otherwise be counted by the analyzer and missed here.
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    stopped.clear();
+    const analyzed = await until(
+      async () => {
+        const e = ((await (await api(ports.analyzer, '/metrics/summary')).json()) as { events: Record<string, number> }).events;
+        return e.unread === 0 && e.pending === 0 ? e : undefined;
+      },
+      'the analyzer to catch up',
+      120_000,
+      500,
+    );
     // Every recorded attempt has its event: the attempt each completed task finished on is in the stream.
     const completedAttempts = new Map<string, Set<number>>();
     const attempts = new Set<string>();
@@ -196,15 +215,6 @@ async function main(): Promise<number> {
       });
     }
     const ranTwice = [...completedAttempts.values()].filter((s) => s.size > 1).length;
-    const analyzed = await until(
-      async () => {
-        const e = ((await (await api(ports.analyzer, '/metrics/summary')).json()) as { events: Record<string, number> }).events;
-        return e.unread === 0 && e.pending === 0 ? e : undefined;
-      },
-      'the analyzer to catch up',
-      120_000,
-      500,
-    );
     for (const a of apps.reverse()) await a.stop();
     // The ones killed leave when their heartbeat entry expires; the others leave when stopped.
     await until(async () => (await new WorkerRegistry(redis, keys).list()).length === 0, 'the workers to leave', 30_000, 100);
