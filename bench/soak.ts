@@ -61,10 +61,11 @@ async function main(): Promise<number> {
     WORKER_STALLED_INTERVAL_MS: '2000',
   };
   const baseline = await usedMemory();
+  const manager = run([dist('resource-manager')], { ...env, RESOURCE_MANAGER_PORT: String(ports.rm) });
   const apps: Proc[] = [
     run([dist('coordinator')], { ...env, COORDINATOR_PORT: String(ports.coordinator) }),
     run([dist('trend-analyzer')], { ...env, TREND_ANALYZER_PORT: String(ports.analyzer) }),
-    run([dist('resource-manager')], { ...env, RESOURCE_MANAGER_PORT: String(ports.rm) }),
+    manager,
   ];
   // Stopped from outside (a test's timeout, Ctrl-C): the apps it started go too, and nothing is left in Redis.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -169,8 +170,9 @@ async function main(): Promise<number> {
     const c = await counts();
     const peak = await usedMemory();
 
-    // Paused workers are resumed now, and the analyzer has caught up, before the stream is read: an attempt that
-    // wrote its event late would otherwise be counted by the analyzer and missed here.
+    // Before the stream is read, paused workers are resumed and every worker is stopped (with its manager), and
+    // the analyzer has caught up: nothing can write an event after the read, so what the analyzer counted and
+    // what the stream holds are compared on the same events.
     for (const pid of stopped) {
       try {
         process.kill(pid, 'SIGCONT');
@@ -179,6 +181,8 @@ async function main(): Promise<number> {
       }
     }
     stopped.clear();
+    await manager.stop();
+    await until(async () => (await new WorkerRegistry(redis, keys).list()).length === 0, 'the workers to leave', 30_000, 100);
     const analyzed = await until(
       async () => {
         const e = ((await (await api(ports.analyzer, '/metrics/summary')).json()) as { events: Record<string, number> }).events;

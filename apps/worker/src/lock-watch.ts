@@ -68,17 +68,6 @@ export class LockWatch implements OnModuleDestroy {
     return (this.held.get(jobId)?.until ?? Date.now()) - this.marginMs;
   }
 
-  /**
-   * Checks one task's lock now, before its outcome is written: after a pause the lock's deadline may have
-   * passed before the periodic check has run, and an attempt whose lock another worker may hold records
-   * nothing. Abandons it (its `onLost`) when the deadline has passed.
-   */
-  confirm(jobId: string): void {
-    const h = this.held.get(jobId);
-    if (h && Date.now() >= h.until - this.marginMs)
-      this.lost(jobId, `no renewal confirmed for ${this.settings.lockMs - this.marginMs} ms (seen before its outcome was written)`);
-  }
-
   private check(): void {
     const now = Date.now();
     for (const [jobId, h] of this.held) {

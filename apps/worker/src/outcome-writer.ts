@@ -26,8 +26,6 @@ interface Pending {
   outcome: AttemptOutcome;
   resolve: () => void;
   reject: (err: Error) => void;
-  /** The attempt's signal: aborted when the attempt was abandoned (then it is not written, if not sent yet). */
-  signal?: AbortSignal;
 }
 
 /**
@@ -56,10 +54,8 @@ export class OutcomeWriter {
 
   /** Resolves once the outcome is in Redis; rejects only if `signal` gives up on it first. */
   write(outcome: AttemptOutcome, signal?: AbortSignal): Promise<void> {
-    // Given up already (the attempt was abandoned): nothing of it is written.
-    if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ outcome, resolve, reject, ...(signal && { signal }) });
+      this.queue.push({ outcome, resolve, reject });
       signal?.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
       this.writing ??= this.drain().finally(() => (this.writing = undefined));
     });
@@ -74,8 +70,7 @@ export class OutcomeWriter {
     // Let every attempt that finished in this turn of the event loop join the first batch.
     await new Promise((r) => setImmediate(r));
     while (this.queue.length > 0) {
-      // An attempt abandoned while it waited here (its promise rejected already) is left out.
-      let batch = this.queue.splice(0, MAX_BATCH).filter((p) => !p.signal?.aborted);
+      let batch = this.queue.splice(0, MAX_BATCH);
       for (let failures = 0; batch.length > 0; failures++) {
         if (failures > 0) await sleep(Math.min(100 * 2 ** (failures - 1), 2000));
         batch = await this.writeBatch(batch, failures);

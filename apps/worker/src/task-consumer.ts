@@ -134,7 +134,6 @@ export class TaskConsumer {
       if (err instanceof LockLostError) throw err;
       const failure = failureOf(err);
       const { final, ...outcome } = attemptOutcome(this.facts(job), task, { failure });
-      this.locks.confirm(ctx.taskId);
       await this.outcomes.write(outcome, attempt.signal);
       this.failed++;
       this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: outcome.event.outcome });
@@ -149,8 +148,6 @@ export class TaskConsumer {
     }
     this.doneExecuting();
     const { final: _final, ...outcome } = attemptOutcome(this.facts(job), task, executed);
-    // A pause may have outlasted the lock while the task ran: then nothing is written (see LockWatch.confirm).
-    this.locks.confirm(ctx.taskId);
     await this.outcomes.write(outcome, attempt.signal);
     this.completed++;
     this.attemptsTotal.inc({ pool: this.settings.pool, type: task.type, outcome: 'completed' });
