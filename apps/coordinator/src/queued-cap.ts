@@ -3,23 +3,33 @@ import { FieldErrorsException } from '@fleet/app';
 import { type FleetKeys, NOT_YET_PICKED_SETS } from '@fleet/redis';
 
 /**
+ * Lua shared by both scripts: forgets ids of the client's set that no longer wait (not prioritized, delayed or
+ * waiting for dependencies), keeping those added in the last minute; returns the set's size after.
+ */
+const FORGET_STALE = `
+local function forgetStale(key, now)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - 60000)) do
+    if not redis.call('ZSCORE', KEYS[2], m) and not redis.call('ZSCORE', KEYS[3], m) and not redis.call('ZSCORE', KEYS[4], m) then
+      redis.call('ZREM', key, m)
+    end
+  end
+  return redis.call('ZCARD', key)
+end
+`;
+
+/**
  * Adds task ids to a client's set of queued tasks in a pool unless that would pass the cap. When it would,
  * ids no longer waiting (not prioritized, delayed or waiting for dependencies) are forgotten first; ids added in
  * the last minute stay (their transaction may not have run yet). The set expires with failed-task retention.
  * KEYS: the client's set, the pool's prioritized, delayed and waiting-children sets.
  * ARGV: cap, now (ms), ttl (s), ids…  Returns {1, count} when added, {0, count} when refused.
  */
-const RESERVE_QUEUED = `
+const RESERVE_QUEUED = `${FORGET_STALE}
 local key, cap, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local n = #ARGV - 3
 local count = redis.call('ZCARD', key)
 if count + n > cap then
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - 60000)) do
-    if not redis.call('ZSCORE', KEYS[2], m) and not redis.call('ZSCORE', KEYS[3], m) and not redis.call('ZSCORE', KEYS[4], m) then
-      redis.call('ZREM', key, m)
-    end
-  end
-  count = redis.call('ZCARD', key)
+  count = forgetStale(key, now)
   if count + n > cap then return {0, count} end
 end
 for i = 4, #ARGV, 500 do
@@ -38,16 +48,11 @@ return {1, count + n}
  * Room left under the cap for `n` more tasks: ids no longer waiting are forgotten first when the set would not
  * have room (as RESERVE_QUEUED does). KEYS as RESERVE_QUEUED; ARGV: cap, now (ms), n. Returns cap - count.
  */
-const QUEUED_ROOM = `
+const QUEUED_ROOM = `${FORGET_STALE}
 local key, cap, now, n = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local count = redis.call('ZCARD', key)
 if count + n > cap then
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now - 60000)) do
-    if not redis.call('ZSCORE', KEYS[2], m) and not redis.call('ZSCORE', KEYS[3], m) and not redis.call('ZSCORE', KEYS[4], m) then
-      redis.call('ZREM', key, m)
-    end
-  end
-  count = redis.call('ZCARD', key)
+  count = forgetStale(key, now)
 end
 return cap - count
 `;
