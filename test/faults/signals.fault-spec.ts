@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@fleet/config';
 import { freePort, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
-import { pidsWithCookie } from '../../apps/worker/src/process-tree.js';
+import { pidsWithCookie } from '@fleet/exec';
 import { faultConfigFiles, syntheticBatch } from './fault-fixtures.js';
 
 /** Every process still running that belongs to this fleet: each one inherits FLEET_PREFIX. */

@@ -18,6 +18,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** The HTTP status of a refused call; 0 when the app was not reachable. */
+    readonly status?: number,
   ) {
     super(message);
   }
@@ -42,11 +44,11 @@ export async function call<T>(a: Api, base: string, method: string, path: string
   try {
     res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) });
   } catch (err) {
-    throw new CliError(`${APP_OF[base] ?? base} is not reachable (${(err as Error).message}): is the fleet running (npm start)?`, 2);
+    throw new CliError(`${APP_OF[base] ?? base} is not reachable (${(err as Error).message}): is the fleet running (npm start)?`, 2, 0);
   }
   if (res.ok) return (accept === 'json' ? await res.json() : await res.text()) as T;
   const json = (await res.json().catch(() => ({}))) as ErrorBody;
   const why = json.errors?.length ? json.errors.map((e) => `${e.field}: ${e.reason}`).join('; ') : (json.message ?? `HTTP ${res.status}`);
   const hint = res.status === 401 ? ' (set FLEET_TOKEN to a client token)' : '';
-  throw new CliError(`${method} ${path}: ${res.status} ${why}${hint}`, 2);
+  throw new CliError(`${method} ${path}: ${res.status} ${why}${hint}`, 2, res.status);
 }

@@ -11,6 +11,9 @@ import { token } from './commands/token.js';
 const USAGE = `usage: npm run fleet -- <command>
   run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]… [--name n]
                                   run a suite across the fleet; exits 0 passed, 1 failed, 2 error (submit, read)
+  run <files|folders|globs…> --build <id> --node-index i --node-total K [--slots N] [--only-failed <build>]
+                                  be node i (from 0) of a CI build's K parallel jobs: run the build's files here,
+                                  from this checkout, N at a time, until none are left; exit with the verdict
   scale <pool> <workers>|auto     pin a pool at a number of workers, or return it to its policy (operate)
   pools                           pools with their size, depth, mode and last decision (read)
   decisions [pool]                the latest scaling decisions (read)

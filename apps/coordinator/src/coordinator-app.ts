@@ -7,6 +7,7 @@ import type { CoordinatorSettings } from './coordinator-settings.js';
 import { CoordinatorModule } from './coordinator.module.js';
 import { CoordinatorMetrics } from './coordinator-ops.js';
 import { mountQueueBoard } from './queue-board.js';
+import { BuildsService } from './builds.service.js';
 import { RunsRepository } from './runs.repository.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
@@ -29,6 +30,7 @@ export async function createCoordinatorApp(settings: CoordinatorSettings, opts: 
   const repo = app.get(TaskQueueRepository);
   await repo.open();
   await app.get(RunsRepository).open();
+  await app.get(BuildsService).open();
   mountQueueBoard(app, repo.allQueues(), settings.security);
   for (const w of settings.warnings) new Logger('config').warn(w);
   return app;

@@ -42,6 +42,12 @@ export interface CoordinatorSettings extends CommonSettings {
   sourceDir: string;
   /** Resolving a branch, or fetching a commit to list its tree, is stopped after this long (the request fails). */
   sourceFetchTimeoutMs: number;
+  /** A CI node's hold on a file it runs: renewed while it runs; a node gone for this long gives the file back. */
+  ciLeaseMs: number;
+  /** A build none of whose nodes has asked for work or renewed a file for this long ends as `error`. */
+  ciNodesGoneMs: number;
+  /** The timing stream's length, kept near this (the outcomes CI nodes report are written by the coordinator). */
+  timingsMaxLen: number;
   warnings: string[];
 }
 
@@ -59,6 +65,9 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       RUNS_TICK_MS: envInt(50, 60_000, 500),
       COORDINATOR_SOURCE_DIR: envString(join(tmpdir(), 'fleet-coordinator-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
       COORDINATOR_SOURCE_FETCH_TIMEOUT_MS: envInt(100, 3_600_000, 120_000),
+      CI_LEASE_MS: envInt(1000, 3_600_000, 30_000),
+      CI_NODES_GONE_MS: envInt(1000, 24 * 3_600_000, 300_000),
+      TIMINGS_MAXLEN: envInt(100, 100_000_000, 100_000),
     },
     env,
   );
@@ -78,6 +87,9 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
     templates: templates.value,
     sourceDir: e.COORDINATOR_SOURCE_DIR,
     sourceFetchTimeoutMs: e.COORDINATOR_SOURCE_FETCH_TIMEOUT_MS,
+    ciLeaseMs: e.CI_LEASE_MS,
+    ciNodesGoneMs: e.CI_NODES_GONE_MS,
+    timingsMaxLen: e.TIMINGS_MAXLEN,
     warnings: templates.warnings,
   };
 }

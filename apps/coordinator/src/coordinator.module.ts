@@ -3,6 +3,9 @@ import { AuthModule } from '@fleet/auth';
 import { opsModuleParts } from '@fleet/ops';
 import { CoordinatorMetrics, CoordinatorReadiness } from './coordinator-ops.js';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
+import { BuildsController } from './builds.controller.js';
+import { BuildsService } from './builds.service.js';
+import { CiLeases } from './ci-leases.js';
 import { FleetController } from './fleet.controller.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { RunsController } from './runs.controller.js';
@@ -27,7 +30,7 @@ export class CoordinatorModule {
         AuthModule.forRoot({ security: settings.security, redisUrl: settings.redisUrl, prefix: settings.prefix, app: 'coordinator' }),
         ...ops.imports,
       ],
-      controllers: [TasksController, RunsController, FleetController, ...ops.controllers],
+      controllers: [TasksController, RunsController, BuildsController, FleetController, ...ops.controllers],
       providers: [
         ...ops.providers,
         CoordinatorMetrics,
@@ -41,6 +44,8 @@ export class CoordinatorModule {
         QuarantineService,
         RunsReconciler,
         SourceResolver,
+        BuildsService,
+        CiLeases,
       ],
     };
   }

@@ -9,6 +9,7 @@ import {
   byCost,
   extensionOf,
   type FieldError,
+  ciQueueName,
   idempotentTaskId,
   parseTask,
   routeTask,
@@ -21,6 +22,12 @@ import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-se
 import { type RunRecord, RunsRepository, type RunTaskRecord } from './runs.repository.js';
 import { SourceResolver } from './source-resolver.js';
 import { type NewTask, TaskQueueRepository } from './task-queue.repository.js';
+
+/** A CI build's run: its build id and the files its first node found. */
+export interface CiPlan {
+  build: string;
+  files: readonly string[];
+}
 
 /** How long a racing request waits for the run another request with its idempotency key is creating. */
 const CLAIM_TTL_S = 60;
@@ -35,7 +42,7 @@ function isWithin(dir: string, path: string): boolean {
 }
 
 /** A run id; derived from the client and its idempotency key when there is one (a retried submission finds its run). */
-function runId(client: string, idempotencyKey: string | undefined): string {
+export function runId(client: string, idempotencyKey: string | undefined): string {
   if (idempotencyKey === undefined) return `r-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const h = createHash('sha256').update(`${client}\0run\0${idempotencyKey}`).digest();
   return `r-${h.readUIntBE(0, 6).toString(36).padStart(6, '0').slice(0, 12)}-${h.subarray(6, 10).toString('hex')}`;
@@ -112,16 +119,19 @@ export class RunPlanner {
     return [...found];
   }
 
-  /** Creates the run, or finds the one its idempotency key made; returns its id. */
-  async create(spec: RunRequest, client: Client): Promise<{ id: string; duplicate: boolean }> {
+  /**
+   * Creates the run, or finds the one its idempotency key made; returns its id. `ci`: a CI build's run, whose
+   * files are the ones its first node found in its checkout, queued in a queue of the run's own.
+   */
+  async create(spec: RunRequest, client: Client, ci?: CiPlan): Promise<{ id: string; duplicate: boolean }> {
     const id = runId(client.name, spec.idempotency_key);
     const existing = await this.runs.run(id);
     if (existing) return { id, duplicate: true };
-    if (spec.idempotency_key === undefined) return { id: await this.createRun(id, spec, client), duplicate: false };
+    if (spec.idempotency_key === undefined) return { id: await this.createRun(id, spec, client, ci), duplicate: false };
     // Racing requests with one key: the first creates the run, the others answer with it once it is recorded.
     if (!(await this.runs.claim(id, CLAIM_TTL_S))) return { id: await this.awaitRun(id), duplicate: true };
     try {
-      return { id: await this.createRun(id, spec, client), duplicate: false };
+      return { id: await this.createRun(id, spec, client, ci), duplicate: false };
     } catch (err) {
       // Refused (a bad pattern, a full queue): the key is free again for a corrected request.
       await this.runs.unclaim(id);
@@ -139,10 +149,24 @@ export class RunPlanner {
     throw conflict('idempotency_key', 'a request with this key is still creating its run; retry');
   }
 
-  private async createRun(id: string, spec: RunRequest, client: Client): Promise<string> {
+  /** A CI node's files: each must have a runner in the pool's template (the node runs it with that runner). */
+  private ciFiles(files: readonly string[], t: WorkerTemplate): string[] {
+    const errors = files.flatMap((f, i) =>
+      t.runners.test[extensionOf(f)] === undefined ? [{ field: `tests[${i}]`, reason: `pool ${t.pool} has no test runner for "${extensionOf(f)}" files` }] : [],
+    );
+    if (errors.length > 0) throw unprocessable(errors.slice(0, 20));
+    return [...new Set(files)];
+  }
+
+  private async createRun(id: string, spec: RunRequest, client: Client, ci?: CiPlan): Promise<string> {
     const template = this.poolFor(spec);
     const source = spec.source && (await this.sources.resolve(spec.source, template, 'source'));
-    const files = source ? await this.sources.resolveTests(spec.tests, source, template) : await this.resolveTests(spec, template);
+    const files = ci
+      ? this.ciFiles(ci.files, template)
+      : source
+        ? await this.sources.resolveTests(spec.tests, source, template)
+        : await this.resolveTests(spec, template);
+    const testQueue = ci ? ciQueueName(id) : template.pool;
     const history = await this.runs.expectedDurations(template.pool, files);
     const known = history.filter((d): d is number => d !== null).sort((a, b) => a - b);
     // A file without history is expected to take as long as the middle of the ones with history.
@@ -171,7 +195,7 @@ export class RunPlanner {
         labels,
       });
       if (!parsed.ok) errors.push({ field: 'tests', reason: `${f.key}: ${parsed.errors.map((e) => `${e.field} ${e.reason}`).join('; ')}` });
-      else add(f.key, parsed.value, template.pool, spec.tests_depend_on, true, f.expectedMs);
+      else add(f.key, parsed.value, testQueue, spec.tests_depend_on, true, f.expectedMs);
     }
     for (const [i, t] of spec.tasks.entries()) {
       const { key, depends_on, ...body } = t;
@@ -202,6 +226,7 @@ export class RunPlanner {
       retries: spec.retries,
       labels: spec.labels,
       ...(source && { source }),
+      ...(ci && { build: ci.build }),
     };
     await this.tasks.enqueue(ready, [], client.name, this.runs.creation(run, records));
     return id;

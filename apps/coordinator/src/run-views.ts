@@ -20,6 +20,12 @@ import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-se
 import { type RunRecord, RunsRepository, type RunTaskRecord } from './runs.repository.js';
 import type { ResolvedSource } from './source-resolver.js';
 
+/** A run's state from its files, before it is finalized (a given-up run that has ended is an `error`). */
+export function liveRunState(run: RunRecord, files: readonly FileResult[]): RunState {
+  const state = runState(files, run.cancelled_at !== undefined);
+  return run.abandoned !== undefined && state === 'cancelled' ? 'error' : state;
+}
+
 export interface RunView {
   id: string;
   name: string;
@@ -31,6 +37,10 @@ export interface RunView {
   pool: string;
   /** The repository and commit the run tests (`ref`: the branch or tag it was asked by), or null for the pool's workdir. */
   source: ResolvedSource | null;
+  /** The CI build whose nodes run it (`fleet run --build`), or null. */
+  build: string | null;
+  /** Why the run was given up (its CI nodes gone), or null. */
+  abandoned: string | null;
   counts: RunCounts;
   /** Done of total, 0..1. */
   progress: number;
@@ -130,7 +140,7 @@ export class RunViews {
     const run = await this.owned(id, client);
     const { files, tasks } = await this.files(run, withCases);
     const counts = countFiles(files);
-    const state = (run.state as RunState | undefined) ?? runState(files, run.cancelled_at !== undefined);
+    const state = (run.state as RunState | undefined) ?? liveRunState(run, files);
     const left = files
       .filter((f) => f.state === 'queued' || f.state === 'running' || f.state === 'blocked')
       .map((f) => ({ expectedMs: tasks.get(f.key)?.expected_ms ?? this.settings.runDefaultTestMs }));
@@ -145,6 +155,8 @@ export class RunViews {
       labels: run.labels,
       pool: run.pool,
       source: run.source ?? null,
+      build: run.build ?? null,
+      abandoned: run.abandoned ?? null,
       counts,
       progress: counts.total === 0 ? 1 : counts.done / counts.total,
       eta_s: state === 'queued' || state === 'running' ? etaSeconds(left, slots) : 0,

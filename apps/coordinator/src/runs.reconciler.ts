@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
-import { DONE_STATES, releaseBlocked, runState, testId } from '@fleet/runs';
+import { DONE_STATES, releaseBlocked, testId } from '@fleet/runs';
+import { BuildsService } from './builds.service.js';
+import { ciQueueName } from '@fleet/contracts';
 import { RunsRepository } from './runs.repository.js';
-import { RunViews } from './run-views.js';
+import { liveRunState, RunViews } from './run-views.js';
 import { RunsService } from './runs.service.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { TickRunner } from '@fleet/app';
@@ -39,6 +41,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     private readonly views: RunViews,
     private readonly tasks: TaskQueueRepository,
     private readonly commands: RunsService,
+    private readonly builds: BuildsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -55,6 +58,7 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     // What requests leave behind, bounded by count as well as by age.
     await this.tasks.trimRecords();
     await this.runs.trimFinished();
+    await this.builds.dropFinishedQueues();
     // Each run on its own: one that cannot go on (its client's queue is full, a record is bad) is retried next
     // pass and holds up no other run.
     for (const id of await this.runs.activeRuns()) {
@@ -78,6 +82,18 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
       this.logger.warn(`run ${id} (${run.name}) is older than RUN_MAX_AGE_S (${this.settings.runMaxAgeS} s): what has not started is cancelled`);
       await this.commands.cancelRun(run, `the run was not done within RUN_MAX_AGE_S (${this.settings.runMaxAgeS} s)`);
       return;
+    }
+    // A build's run: its queue's stalled check stays on while it is active; when its nodes are all gone, what
+    // has not run is cancelled (each pass: a file whose lease ran out comes back to the queue first).
+    if (run.build !== undefined && run.finalized_at === undefined) {
+      if (await this.builds.watch(run)) {
+        // Finalized on a later pass, from the record as it is now (given up, cancelled).
+        await this.commands.cancelRun(run, (await this.runs.run(id))?.abandoned ?? 'the build was given up');
+        this.liveCheckedAt.delete(id);
+        return;
+      }
+      // Files whose leases ran out since come back to the queue: they are cancelled too.
+      if (run.abandoned !== undefined) await this.commands.cancelRun(run, run.abandoned);
     }
     // BullMQ's state of every unfinished task (to see one gone from Redis) costs a script call per task: asked
     // when the run was last asked LIVE_CHECK_MS ago or more, not every pass (a 5,000-file run waiting for
@@ -104,10 +120,11 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     }
     if (!files.every((f) => DONE_STATES.has(f.state))) return;
     const full = (await this.views.files(run, true)).files;
-    const state = runState(full, run.cancelled_at !== undefined);
+    const state = liveRunState(run, full);
     this.liveCheckedAt.delete(id);
     if (!(await this.runs.finalize(id, state, Date.now()))) return;
     this.logger.log(`run ${id} (${run.name}) ${state}`);
+    if (run.build !== undefined) await this.runs.dropQueueLater(ciQueueName(id), Date.now());
     // Flakiness across runs: each test of a run that ran its course is seen once; flaky if it failed then passed.
     const tests = full
       .filter((f) => f.state !== 'cancelled')

@@ -1,10 +1,10 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import type { Task, TestCase } from '@fleet/contracts';
 import { bestEffort, createRedis, FleetKeys, trimIndex, unlinkAll, waitUntilReady, WorkerRegistry } from '@fleet/redis';
 import type { RunAttempt } from '@fleet/runs';
+import { QueueSet } from './queue-set.js';
 import type { TransactionExtra } from './task-queue.repository.js';
 
 /** A run as stored: what it was asked to do, by whom, and when it was cancelled or finished. */
@@ -18,6 +18,10 @@ export interface RunRecord {
   labels: Record<string, string>;
   /** The repository and commit every test file of the run ran at (absent: the pool's workdir). */
   source?: { repo: string; commit: string; ref?: string };
+  /** A CI build's run (`fleet run --build`): its files are in its own queue, run by the build's nodes. */
+  build?: string;
+  /** Why the run was given up (its CI nodes all gone): it ends as `error`. */
+  abandoned?: string;
   cancelled_at?: number;
   finalized_at?: number;
   /** The final state, once finalized. */
@@ -55,13 +59,13 @@ return 1
 export class RunsRepository implements OnApplicationShutdown {
   private readonly redis: Redis & { transitionRunTask(key: string, field: string, from: string, to: string): Promise<number> };
   readonly keys: FleetKeys;
-  private readonly queues = new Map<string, Queue>();
+  private readonly queues: QueueSet;
 
   constructor(@Inject(COORDINATOR_SETTINGS) private readonly settings: CoordinatorSettings) {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-runs') as RunsRepository['redis'];
     this.redis.defineCommand('transitionRunTask', { numberOfKeys: 1, lua: TRANSITION });
-    for (const t of settings.templates) this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
+    this.queues = new QueueSet(this.redis, this.keys, settings.templates.map((t) => t.pool));
   }
 
   /** Waits for its connection to Redis (requests are refused until then, not queued). */
@@ -110,6 +114,8 @@ export class RunsRepository implements OnApplicationShutdown {
       retries: Number(h.retries ?? 0),
       labels: JSON.parse(h.labels ?? '{}') as Record<string, string>,
       ...(h.source && { source: JSON.parse(h.source) as NonNullable<RunRecord['source']> }),
+      ...(h.build && { build: h.build }),
+      ...(h.abandoned && { abandoned: h.abandoned }),
       ...(h.cancelled_at && { cancelled_at: Number(h.cancelled_at) }),
       ...(h.finalized_at && { finalized_at: Number(h.finalized_at) }),
       ...(h.state && { state: h.state }),
@@ -139,7 +145,7 @@ export class RunsRepository implements OnApplicationShutdown {
 
   /** BullMQ's state of each task (`active`, `prioritized`, … or `unknown` when the job is gone). */
   async liveStates(tasks: ReadonlyArray<{ id: string; pool: string }>): Promise<string[]> {
-    return Promise.all(tasks.map((t) => this.queues.get(t.pool)?.getJobState(t.id) ?? Promise.resolve('unknown')));
+    return Promise.all(tasks.map((t) => this.queues.find(t.pool)?.getJobState(t.id) ?? Promise.resolve('unknown')));
   }
 
   /** Task slots of the pool's live workers (for a run's ETA). */
@@ -155,6 +161,35 @@ export class RunsRepository implements OnApplicationShutdown {
 
   async markCancelled(runId: string, at: number): Promise<void> {
     await this.redis.hsetnx(this.keys.run(runId), 'cancelled_at', String(at));
+  }
+
+  /** A CI node of the run asked for work or renewed a file now. */
+  async nodeSeen(runId: string, node: string, at: number): Promise<void> {
+    const key = this.keys.runNodes(runId);
+    await this.redis.multi().hset(key, node, String(at)).expire(key, this.settings.runRetainS).exec();
+  }
+
+  /** When any of the run's CI nodes was last seen (0: never). */
+  async nodesLastSeen(runId: string): Promise<{ at: number; nodes: number }> {
+    const seen = Object.values(await this.redis.hgetall(this.keys.runNodes(runId))).map(Number);
+    return { at: Math.max(0, ...seen), nodes: seen.length };
+  }
+
+  /** Marks a run given up, with why (it ends as `error`); what has not run is then cancelled. */
+  async abandon(runId: string, why: string): Promise<void> {
+    await this.redis.hsetnx(this.keys.run(runId), 'abandoned', why);
+  }
+
+  /** A finished build's queue, to be removed once no node can still be reporting to it. */
+  async dropQueueLater(queue: string, at: number): Promise<void> {
+    await this.redis.zadd(this.keys.ciQueuesToDrop, at, queue);
+  }
+
+  /** The finished builds' queues due for removal (finished before `before`), taken off the list. */
+  async queuesToDrop(before: number): Promise<string[]> {
+    const due = await this.redis.zrangebyscore(this.keys.ciQueuesToDrop, 0, before, 'LIMIT', 0, 100);
+    if (due.length > 0) await this.redis.zrem(this.keys.ciQueuesToDrop, ...due);
+    return due;
   }
 
   /** Marks the run finished with its state; true for the one caller that did (flakiness is counted once). */
@@ -177,7 +212,7 @@ export class RunsRepository implements OnApplicationShutdown {
     const k = this.keys;
     await unlinkAll(
       this.redis,
-      gone.flatMap((id) => [k.run(id), k.runTasks(id), k.runAttempts(id), k.runCases(id)]),
+      gone.flatMap((id) => [k.run(id), k.runTasks(id), k.runAttempts(id), k.runCases(id), k.runNodes(id)]),
     );
     await this.redis.zrem(k.runs, ...gone);
     return gone.length;
@@ -250,7 +285,7 @@ export class RunsRepository implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await bestEffort(Promise.allSettled([...this.queues.values()].map((q) => q.close())), 'closing the queues');
+    await bestEffort(this.queues.close(), 'closing the queues');
     await bestEffort(this.redis.quit(), 'QUIT');
     this.redis.disconnect();
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { Job, Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { compactQueuedTask, type QueuedTask, type RunRef, type Task, type TaskResult } from '@fleet/contracts';
@@ -24,6 +24,7 @@ import type { Counter } from 'prom-client';
 import { QueuedCap } from './queued-cap.js';
 import { type BatchEntry, type Claim, QueueTransactions } from './queue-transactions.js';
 import { groupBy, SpreadBatches } from './spread-batches.js';
+import { QueueSet } from './queue-set.js';
 
 export type { BatchEntry } from './queue-transactions.js';
 export type { PendingBatch } from './spread-batches.js';
@@ -85,7 +86,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly logger = new Logger(TaskQueueRepository.name);
   private readonly redis: Redis & { releaseClaim(key: string, value: string): Promise<number> };
   private readonly keys: FleetKeys;
-  private readonly queues = new Map<string, Queue>();
+  private readonly queues: QueueSet;
   private readonly registry: WorkerRegistry;
   private readonly cap: QueuedCap;
   private readonly tx: QueueTransactions;
@@ -105,6 +106,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
     this.redis.defineCommand('releaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM });
     this.registry = new WorkerRegistry(this.redis, this.keys);
+    this.queues = new QueueSet(this.redis, this.keys, settings.templates.map((t) => t.pool));
     // Claims last as long as the tasks they name are kept.
     const claimTtlS = Math.max(settings.retention.completedAgeS, settings.retention.failedAgeS);
     this.cap = new QueuedCap(this.redis, this.keys, settings.security.maxQueuedPerClient, settings.retention.failedAgeS);
@@ -116,16 +118,13 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   async open(timeoutMs = 10_000): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
     await checkLayout(this.redis, this.keys);
-    for (const t of this.settings.templates) {
-      this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
-    }
     // Ready queues have defined BullMQ's scripts on the shared connection (the transaction needs them).
-    await Promise.all([...this.queues.values()].map((q) => q.waitUntilReady()));
-    this.logger.log(`queues open for pools: ${[...this.queues.keys()].join(', ')}`);
+    await Promise.all(this.queues.configured().map((q) => q.waitUntilReady()));
+    this.logger.log(`queues open for pools: ${this.queues.names.join(', ')}`);
   }
 
   get pools(): string[] {
-    return [...this.queues.keys()];
+    return this.queues.names;
   }
 
   /**
@@ -151,17 +150,15 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   /** Every pool's queue (for the queue board). */
   allQueues(): Queue[] {
-    return [...this.queues.values()];
+    return this.queues.configured();
   }
 
   hasPool(pool: string): boolean {
-    return this.queues.has(pool);
+    return this.queues.names.includes(pool);
   }
 
   private queue(pool: string): Queue {
-    const q = this.queues.get(pool);
-    if (!q) throw new Error(`no queue for pool ${pool}`);
-    return q;
+    return this.queues.get(pool);
   }
 
   /**
@@ -236,7 +233,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   }
 
   private entryOf({ id, pool, task, run }: NewTask, client: string): BatchEntry {
-    return { pool, id, name: task.type, data: compactQueuedTask(task, client, run), opts: taskJobOptions(id, task) };
+    return { pool, id, name: task.type, data: compactQueuedTask(task, client, run), opts: taskJobOptions(id, task, pool) };
   }
 
   private async transact(
@@ -321,7 +318,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
 
   async counts(): Promise<Array<{ pool: string; counts: QueueCounts }>> {
     return Promise.all(
-      [...this.queues].map(async ([pool, q]) => {
+      this.queues.configured().map(async (q) => {
+        const pool = q.name;
         const c = await q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
         return { pool, counts: c as QueueCounts };
       }),
@@ -363,7 +361,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await bestEffort(Promise.allSettled([...this.queues.values()].map((q) => q.close())), 'closing the queues');
+    await bestEffort(this.queues.close(), 'closing the queues');
     await bestEffort(this.redis.quit(), 'QUIT');
     this.redis.disconnect();
   }

@@ -4,8 +4,8 @@ import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { TaskContext } from './handlers/task-handler.js';
 import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
-import { type RunOutcome, runProcess } from './process-runner.js';
-import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from './process-tree.js';
+import { type RunOutcome, runProcess } from '@fleet/exec';
+import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from '@fleet/exec';
 
 /**
  * Runs one filled template command for one attempt: in the pool's workdir (or a commit's checkout), marked with a fresh attempt

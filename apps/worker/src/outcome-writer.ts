@@ -1,26 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { encodeTimingEvent } from '@fleet/contracts';
+import { addOutcome, defineRecordAttempt } from '@fleet/redis';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { AttemptOutcome } from '@fleet/runs';
 import { WorkerRedis } from './worker-redis.js';
 
 const MAX_BATCH = 512;
-
-/**
- * A run's record of an attempt goes only into a run that still exists (not expired, not deleted); its test
- * cases go to the run's cases hash, so reading a run's progress does not read every case.
- * KEYS: the run's attempts hash, its cases hash. ARGV: field, attempt JSON, cases JSON ('' for none).
- */
-const RECORD_ATTEMPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-return 1
-`;
-
-/** What a finished attempt writes: its timing event and, for a task of a run, its record in the run. */
 
 interface Pending {
   outcome: AttemptOutcome;
@@ -42,14 +28,14 @@ export class OutcomeWriter {
   private readonly logger = new Logger(OutcomeWriter.name);
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
-  private readonly redis: Redis & { recordAttempt(...args: string[]): unknown };
+  private readonly redis: Redis;
 
   constructor(
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly worker: WorkerRedis,
   ) {
-    this.redis = worker.connection as OutcomeWriter['redis'];
-    this.redis.defineCommand('recordAttempt', { numberOfKeys: 2, lua: RECORD_ATTEMPT });
+    this.redis = worker.connection;
+    defineRecordAttempt(this.redis);
   }
 
   /** Resolves once the outcome is in Redis; rejects only if `signal` gives up on it first. */
@@ -80,24 +66,8 @@ export class OutcomeWriter {
 
   /** Writes a batch; returns the outcomes that must be written again. */
   private async writeBatch(batch: Pending[], failures: number): Promise<Pending[]> {
-    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & { recordAttempt(...args: string[]): unknown };
-    const keys = this.worker.keys;
-    const commands: number[] = [];
-    for (const p of batch) {
-      pipeline.xadd(keys.timings, 'MAXLEN', '~', this.settings.timingsMaxLen, '*', ...encodeTimingEvent(p.outcome.event));
-      const run = p.outcome.run;
-      if (run) {
-        const { cases, ...attempt } = run.attempt;
-        pipeline.recordAttempt(
-          keys.runAttempts(run.id),
-          keys.runCases(run.id),
-          `${attempt.attempt}:${attempt.key}`,
-          JSON.stringify(attempt),
-          cases ? JSON.stringify(cases) : '',
-        );
-      }
-      commands.push(run ? 2 : 1);
-    }
+    const pipeline = this.redis.pipeline();
+    const commands = batch.map((p) => addOutcome(pipeline, this.worker.keys, this.settings.timingsMaxLen, p.outcome));
     try {
       const replies = (await pipeline.exec()) ?? [];
       let at = 0;

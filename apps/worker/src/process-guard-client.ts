@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { GuardMessage } from './process-guard.js';
-import { CgroupTree, type TaskTree } from './process-tree.js';
+import { CgroupTree, type TaskTree } from '@fleet/exec';
 
 const GUARD_ENTRY = join(fileURLToPath(new URL('.', import.meta.url)), 'process-guard.js');
 

@@ -12,7 +12,7 @@
  * Usage: node process-guard.js <worker cookie> [<worker cgroup dir>]
  */
 import { createInterface } from 'node:readline';
-import { CgroupTree, signalCookie, signalTree, type TaskTree, WORKER_COOKIE_VAR } from './process-tree.js';
+import { CgroupTree, signalCookie, signalTree, type TaskTree, WORKER_COOKIE_VAR } from '@fleet/exec';
 
 export type GuardMessage =
   { op: 'track'; key: string; tree: TaskTree; ms: number } | { op: 'deadline'; key: string; ms: number } | { op: 'untrack'; key: string };

@@ -5,7 +5,7 @@ import { describeFieldErrors, parseQueuedTask, prepareQueuedTaskParser, type Que
 import { type AttemptFacts, attemptOutcome } from '@fleet/runs';
 import { retentionOptions } from '@fleet/redis';
 import { LockLostError, LockWatch } from './lock-watch.js';
-import { failureOf, taskFailure } from './task-failure.error.js';
+import { failureOf, taskFailure } from '@fleet/redis';
 import { TaskExecutor } from './task-executor.js';
 import { OutcomeWriter } from './outcome-writer.js';
 import { AppMetrics } from '@fleet/metrics';

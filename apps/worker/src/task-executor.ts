@@ -5,7 +5,7 @@ import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import type { Prepared, TaskContext, TaskHandler } from './handlers/task-handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
 import { LockLostError } from './lock-watch.js';
-import { failureOf, taskFailure } from './task-failure.error.js';
+import { failureOf, taskFailure } from '@fleet/redis';
 
 class TaskTimeout extends Error {}
 

@@ -6,7 +6,12 @@ import { CapabilityNameSchema } from './task.js';
 export const POOL_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const PoolNameSchema = z
   .string()
-  .regex(POOL_NAME, { error: 'pool names are 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' });
+  .regex(POOL_NAME, { error: 'pool names are 1-63 lowercase letters, digits, _ or -, starting with a letter or digit' })
+  .refine((p) => !isCiQueue(p), { error: 'pool names starting with "ci-" are kept for CI builds\' queues' });
+
+/** The queue of a CI build's run: its nodes take only its tasks (a queue of its own per run). */
+export const ciQueueName = (runId: string): string => `ci-${runId}`;
+export const isCiQueue = (name: string): boolean => name.startsWith('ci-');
 
 /** `LOCAL`: the resource manager runs this pool's workers as child processes. `MANUAL`: workers are started by hand (any host); the resource manager only counts them. */
 export const PROVIDERS = ['LOCAL', 'MANUAL'] as const;

@@ -5,3 +5,5 @@ export * from './task-jobs.js';
 export * from './redis-address.js';
 export * from './bullmq-internals.js';
 export * from './record-index.js';
+export * from './task-failure.error.js';
+export * from './attempt-record.js';

@@ -161,6 +161,16 @@ export class FleetKeys {
     return `${this.prefix}:run:${runId}:cases`;
   }
 
+  /** Hash of a CI build's nodes: node name → when it last asked for work or renewed a file (ms). */
+  runNodes(runId: string): string {
+    return `${this.prefix}:run:${runId}:nodes`;
+  }
+
+  /** Sorted set of finished CI builds' runs by when they finished: their queues are removed a while after. */
+  get ciQueuesToDrop(): string {
+    return `${this.prefix}:ci-queues-to-drop`;
+  }
+
   /** Sorted set of runs by creation time (the recent ones, for listing). */
   get runs(): string {
     return `${this.prefix}:runs`;

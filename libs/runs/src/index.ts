@@ -5,3 +5,4 @@ export * from './run-request.js';
 export * from './shard-order.js';
 export * from './dependency-release.js';
 export * from './attempt-outcome.js';
+export * from './build-request.js';

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Api, call, CliError } from '../api.js';
+import { serveBuild } from '../ci-node.js';
 import { sourceFromCheckout } from '../source-auto.js';
 
 interface FileView {
@@ -63,6 +64,10 @@ const lastLines = (text: string | null | undefined, n: number) =>
  * submits a run, shows its progress (a bar on a terminal, a line every few seconds otherwise), prints a
  * summary (failures with their output, flaky tests, the slowest files), writes the JUnit report, and exits 0
  * when the run passed, 1 when it failed, 2 on an error (or when cancelled). Ctrl-C cancels what is queued.
+ *
+ * With `--build <id> --node-index i --node-total K [--slots N] [--only-failed <earlier build>]` this process is
+ * one of a CI build's K parallel nodes (see ci-node.ts): the files run here, from this checkout, N at a time,
+ * taken from the build's own queue until the run has ended; every node exits with the run's verdict.
  */
 export async function run(a: Api, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -79,6 +84,11 @@ export async function run(a: Api, argv: string[]): Promise<number> {
       source: { type: 'string' },
       commit: { type: 'string' },
       'allow-dirty': { type: 'boolean', default: false },
+      build: { type: 'string' },
+      'node-index': { type: 'string', default: '0' },
+      'node-total': { type: 'string', default: '1' },
+      slots: { type: 'string', default: '1' },
+      'only-failed': { type: 'string' },
     },
   });
   if (positionals.length === 0)
@@ -91,6 +101,36 @@ export async function run(a: Api, argv: string[]): Promise<number> {
     const eq = l.indexOf('=');
     if (eq < 1) throw new CliError(`--label ${l}: must be name=value`, 2);
     labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  if (values.build !== undefined) {
+    if (values.source) throw new CliError('--build runs the files of this checkout: it takes no --source', 2);
+    const n = (name: string, v: string, min: number) => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < min) throw new CliError(`--${name} ${v}: must be a whole number of at least ${min}`, 2);
+      return x;
+    };
+    const nodeIndex = n('node-index', values['node-index'], 0);
+    const nodeTotal = n('node-total', values['node-total'], 1);
+    if (nodeIndex >= nodeTotal) throw new CliError(`--node-index ${nodeIndex} must be below --node-total ${nodeTotal} (indexes count from 0)`, 2);
+    const served = await serveBuild(a, {
+      build: values.build,
+      nodeIndex,
+      nodeTotal,
+      slots: n('slots', values.slots, 1),
+      patterns: positionals,
+      retries: Number(values.retries),
+      labels,
+      pollMs: Math.min(Number(values['poll-ms']), 500),
+      ...(values.pool && { pool: values.pool }),
+      ...(values.name && { name: values.name }),
+      ...(values['timeout-ms'] && { timeoutMs: Number(values['timeout-ms']) }),
+      ...(values['only-failed'] && { onlyFailedOf: values['only-failed'] }),
+    });
+    const mine = served.ran.filter((r) => r.status !== 'lost');
+    process.stderr.write(
+      `this node ran ${mine.length} attempt(s) of ${new Set(mine.map((r) => r.file)).size} file(s) in ${(mine.reduce((t, r) => t + r.ms, 0) / 1000).toFixed(1)} s\n`,
+    );
+    return finish(a, `/builds/${encodeURIComponent(values.build)}`, values.junit);
   }
   const spec = {
     name: values.name ?? `${positionals.join(' ')}`.slice(0, 200),
@@ -134,12 +174,17 @@ export async function run(a: Api, argv: string[]): Promise<number> {
     process.off('SIGINT', onSigint);
   }
   if (tty) process.stderr.write('\n');
-  const full = await call<RunView>(a, a.coordinator, 'GET', `/runs/${created.id}?cases=true`);
+  return finish(a, `/runs/${created.id}`, values.junit);
+}
+
+/** Prints the ended run's summary, writes its JUnit report when asked, and gives the exit code of its verdict. */
+async function finish(a: Api, path: string, junit: string | undefined): Promise<number> {
+  const full = await call<RunView>(a, a.coordinator, 'GET', `${path}?cases=true`);
   summarize(full);
-  if (values.junit) {
-    const xml = await call<string>(a, a.coordinator, 'GET', `/runs/${created.id}/junit.xml`, undefined, 'text');
-    writeFileSync(resolve(values.junit), xml);
-    console.log(`JUnit report: ${resolve(values.junit)}`);
+  if (junit) {
+    const xml = await call<string>(a, a.coordinator, 'GET', `${path}/junit.xml`, undefined, 'text');
+    writeFileSync(resolve(junit), xml);
+    console.log(`JUnit report: ${resolve(junit)}`);
   }
   return EXIT[full.state] ?? 2;
 }

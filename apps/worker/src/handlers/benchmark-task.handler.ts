@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { type BenchmarkTask, FAILURE_LIMITS, fillArgv, METRIC_NAME, tail } from '@fleet/contracts';
 import { CommandRunner } from '../command-runner.js';
-import { taskFailure } from '../task-failure.error.js';
+import { taskFailure } from '@fleet/redis';
 import { commandFailure, commonPlaceholders, type HandlerOutput, OUTPUT_TAIL_CHARS, type TaskContext, type TaskHandler } from './task-handler.js';
 
 /** The metrics a benchmark printed: the last stdout line that is a JSON object; its finite numbers. */

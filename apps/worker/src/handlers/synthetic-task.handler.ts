@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import type { SyntheticTask } from '@fleet/contracts';
-import { taskFailure } from '../task-failure.error.js';
+import { taskFailure } from '@fleet/redis';
 import type { HandlerOutput, TaskContext, TaskHandler } from './task-handler.js';
 
 /** Burns CPU for `ms` in short slices, yielding between them so heartbeats and lock renewals keep running. */

@@ -1,6 +1,6 @@
 import { type FailureReason, tail, type Task, type TestCase, type WorkerTemplate } from '@fleet/contracts';
-import type { RunOutcome } from '../process-runner.js';
-import { taskFailure } from '../task-failure.error.js';
+import type { RunOutcome } from '@fleet/exec';
+import { taskFailure } from '@fleet/redis';
 
 /** What a handler needs to run one attempt of one task. */
 export interface TaskContext {

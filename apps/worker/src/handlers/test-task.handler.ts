@@ -1,15 +1,15 @@
-import { constants, realpathSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestCase, type TestTask } from '@fleet/contracts';
+import { extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
+import { readJUnitReport, realPathWithin } from '@fleet/exec';
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
 import { type SetupRecord, SourceCache } from '../source-cache.js';
 import { parseJUnitOffLoop } from './junit-thread.js';
-import { failureOf, taskFailure } from '../task-failure.error.js';
+import { failureOf, taskFailure } from '@fleet/redis';
 import {
   commandFailure,
   commonPlaceholders,
@@ -19,50 +19,6 @@ import {
   type TaskContext,
   type TaskHandler,
 } from './task-handler.js';
-
-/** The file's real path when it is inside `dir` (symlinks followed); null when it leads outside; undefined when absent. */
-export function realPathWithin(dir: string, file: string): string | null | undefined {
-  let real: string;
-  try {
-    real = realpathSync(resolve(dir, file));
-  } catch {
-    return undefined;
-  }
-  const rel = relative(realpathSync(dir), real);
-  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? null : real;
-}
-
-/** A JUnit report larger than this is not read (the file is then one case): parsing it would hold the worker up. */
-export const JUNIT_MAX_BYTES = 4 * 1024 * 1024;
-
-/**
- * The cases of the JUnit report the runner wrote, or why there are none to read. The report is opened without
- * following a link and without blocking (a FIFO put in its place cannot hang the worker), and read only when
- * it is a regular file within JUNIT_MAX_BYTES; a large one is parsed off the event loop (`parseJUnitOffLoop`).
- * Not XML, or no cases: the file is one case.
- */
-async function readCases(path: string): Promise<{ cases?: TestCase[]; note?: string }> {
-  let file;
-  try {
-    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT'
-      ? {}
-      : { note: code === 'ELOOP' ? 'the JUnit report is a link: not followed' : `the JUnit report could not be opened (${code})` };
-  }
-  try {
-    const st = await file.stat();
-    if (!st.isFile()) return { note: 'the JUnit report is not a regular file: not read' };
-    if (st.size > JUNIT_MAX_BYTES) return { note: `the JUnit report is ${st.size} bytes, over the ${JUNIT_MAX_BYTES}-byte limit: not read` };
-    const cases = await parseJUnitOffLoop(await file.readFile('utf8'));
-    return cases.length > 0 ? { cases } : {};
-  } catch {
-    return {};
-  } finally {
-    await file.close();
-  }
-}
 
 /**
  * Runs `config.test_file` with the pool's runner for its extension; exit 0 passes, anything else fails. A task
@@ -175,7 +131,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
     try {
       const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env });
-      const report = junit ? await readCases(junit) : {};
+      const report = junit ? await readJUnitReport(junit, parseJUnitOffLoop) : {};
       const cases = report.cases;
       const output_tail = tail(run.output.text() + (report.note ? `\n[fleet] ${report.note}\n` : ''), OUTPUT_TAIL_CHARS);
       const duration_ms = Math.round(run.durationMs);

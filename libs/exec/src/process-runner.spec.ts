@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, waitFor } from '@fleet/testing';
-import { parseBenchmarkMetrics } from './handlers/benchmark-task.handler.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree, TASK_COOKIE_VAR } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
@@ -115,16 +114,5 @@ describe('TailBuffer', () => {
     expect(t.text().endsWith('mnopq')).toBe(true);
     expect(t.text(4)).toBe('nopq');
     expect(t.text().length).toBeLessThanOrEqual(10 + 8);
-  });
-});
-
-describe('parseBenchmarkMetrics', () => {
-  it.each([
-    ['the last JSON line', 'warming up\n{"x": 1}\nbatch 1 done\n{"latency_ms": 2.5, "note": "fast", "NaN": null}\n', { latency_ms: 2.5 }],
-    ['no JSON at all', 'just text\n', undefined],
-    ['a JSON array', '[1, 2]\n', undefined],
-    ['broken JSON', '{"latency_ms": \n', undefined],
-  ])('%s', (_label, stdout, metrics) => {
-    expect(parseBenchmarkMetrics(stdout)).toEqual(metrics);
   });
 });

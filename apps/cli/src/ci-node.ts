@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { glob } from 'tinyglobby';
+import { extensionOf, fillArgv, tail, type TestCase } from '@fleet/contracts';
+import { readJUnitReport, realPathWithin, runProcess, TASK_COOKIE_VAR } from '@fleet/exec';
+import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit } from '@fleet/runs';
+import { type Api, call, CliError } from './api.js';
+
+/** What `fleet run --build` was asked (see `run`). */
+export interface NodeOptions {
+  build: string;
+  nodeIndex: number;
+  nodeTotal: number;
+  slots: number;
+  patterns: string[];
+  retries: number;
+  pool?: string;
+  name?: string;
+  labels: Record<string, string>;
+  timeoutMs?: number;
+  onlyFailedOf?: string;
+  pollMs: number;
+}
+
+interface Joined {
+  run: { id: string; state: string; counts: { total: number }; pool: string };
+  lease_ms: number;
+  runners: Record<string, string[]>;
+  differs: { only_here: number; only_in_run: number };
+}
+
+/** Output kept per attempt in the report (the coordinator keeps the end). */
+const OUTPUT_CHARS = 16 * 1024;
+/** A runner is stopped this long after SIGTERM with SIGKILL. */
+const KILL_GRACE_MS = 5000;
+/** How long a node keeps trying a coordinator that is restarting or overloaded before it gives up. */
+const TRANSIENT_FOR_MS = 60_000;
+
+/**
+ * One call to the coordinator that rides out what passes (the coordinator restarting, a 429, a 502/503):
+ * retried with backoff for up to a minute. A refusal (4xx) is not retried.
+ */
+async function steady<T>(a: Api, method: string, path: string, body?: unknown): Promise<T> {
+  const deadline = Date.now() + TRANSIENT_FOR_MS;
+  for (let wait = 200; ; wait = Math.min(wait * 2, 5000)) {
+    try {
+      return await call<T>(a, a.coordinator, method, path, body);
+    } catch (err) {
+      const status = err instanceof CliError ? err.status : undefined;
+      const transient = status === 0 || status === 429 || status === 502 || status === 503 || status === 504;
+      if (!transient || Date.now() + wait > deadline) throw err;
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * The test files the patterns name in this checkout: files as given, folders and globs expanded (hidden
+ * entries and node_modules skipped), sorted, each once. The build's first node makes the run of its list.
+ */
+export async function findTests(patterns: readonly string[], cwd = process.cwd()): Promise<string[]> {
+  const found = new Set<string>();
+  for (const p of patterns) {
+    const isGlob = /[*?[{]/.test(p);
+    const path = join(cwd, p);
+    if (!isGlob && existsSync(path) && statSync(path).isFile()) {
+      found.add(p.replace(/^\.\//, ''));
+      continue;
+    }
+    const isDir = !isGlob && existsSync(path) && statSync(path).isDirectory();
+    if (!isGlob && !isDir) throw new CliError(`${p}: no such file or folder in ${cwd}`, 2);
+    const pattern = isDir ? `${p.replace(/\/$/, '')}/**/*` : p;
+    const matches = await glob(pattern, { cwd, onlyFiles: true, dot: false, followSymbolicLinks: false, ignore: ['**/node_modules/**'] });
+    if (matches.length === 0) throw new CliError(`${p}: matches no file in ${cwd}`, 2);
+    for (const m of matches) found.add(m);
+  }
+  return [...found].sort();
+}
+
+/** The node's record of what it ran itself, printed at the end. */
+interface Ran {
+  file: string;
+  attempt: number;
+  status: 'passed' | 'failed' | 'lost';
+  ms: number;
+}
+
+/**
+ * Serves a build as one of its nodes: joins (the first node creates the run), then keeps its slots busy with
+ * the run's files until the run has ended, each file run here with the pool's runner, its lease renewed while
+ * it runs. Returns the run's id and what this node ran.
+ */
+export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: string; ran: Ran[] }> {
+  const node = `${o.nodeIndex}@${hostname()}:${process.pid}`.replace(/[^A-Za-z0-9_.:@-]/g, '-').slice(0, 100);
+  const files = await findTests(o.patterns);
+  const build = encodeURIComponent(o.build);
+  const joined = await steady<Joined>(a, 'POST', `/builds/${build}/nodes`, {
+    node,
+    node_index: o.nodeIndex,
+    node_total: o.nodeTotal,
+    slots: o.slots,
+    tests: files,
+    retries: o.retries,
+    labels: o.labels,
+    ...(o.pool && { pool: o.pool }),
+    ...(o.name && { name: o.name }),
+    ...(o.timeoutMs !== undefined && { timeout_ms: o.timeoutMs }),
+    ...(o.onlyFailedOf && { only_failed_of: o.onlyFailedOf }),
+  });
+  process.stderr.write(
+    `build ${o.build}: run ${joined.run.id}, ${joined.run.counts.total} file(s) on pool ${joined.run.pool}; node ${o.nodeIndex + 1} of ${o.nodeTotal} (${node}) with ${o.slots} slot(s)\n`,
+  );
+  if (joined.differs.only_here + joined.differs.only_in_run > 0)
+    process.stderr.write(
+      `warning: this checkout's files differ from the run's (${joined.differs.only_here} here only, ${joined.differs.only_in_run} in the run only): are the nodes at one commit?\n`,
+    );
+
+  const ran: Ran[] = [];
+  const running = new Map<string, Promise<void>>();
+  // A node that joins after the end has nothing to run: it goes straight to the verdict.
+  const ended = ['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state);
+  while (!ended) {
+    const free = o.slots - running.size;
+    const answer = await steady<LeaseAnswer>(a, 'POST', `/builds/${build}/leases`, { node, want: free });
+    if (answer.ended !== undefined) break;
+    for (const lease of answer.leases) {
+      const p = runLease(a, build, node, lease, joined.runners, answer.lease_ms).then((r) => {
+        ran.push(r);
+        running.delete(lease.task_id);
+      });
+      running.set(lease.task_id, p);
+    }
+    // Nothing new to start: wait for a slot to free up, or a moment (a retry, a file another node gives back).
+    if (answer.leases.length === 0 || running.size >= o.slots) await Promise.race([...running.values(), sleep(o.pollMs)]);
+  }
+  await Promise.all(running.values());
+  return { runId: joined.run.id, ran };
+}
+
+/** Runs one leased file with the pool's runner for its extension and reports the outcome (unless the lease was lost). */
+async function runLease(a: Api, build: string, node: string, lease: Lease, runners: Record<string, string[]>, leaseMs: number): Promise<Ran> {
+  const attempt = new AbortController();
+  let lost = false;
+  let timedOut = false;
+  const renew = setInterval(
+    () =>
+      void call(a, a.coordinator, 'POST', `/builds/${build}/tasks/${encodeURIComponent(lease.task_id)}/renew`, { node, token: lease.token }).catch(
+        (err: CliError) => {
+          // A lease the coordinator no longer gives this node: stop the file; it runs elsewhere.
+          if (err.status === 409 || err.status === 404) {
+            lost = true;
+            attempt.abort();
+          }
+        },
+      ),
+    Math.max(250, Math.floor(leaseMs / 3)),
+  );
+  const timer = setTimeout(() => {
+    timedOut = true;
+    attempt.abort();
+  }, lease.timeout_ms);
+  let report: Omit<AttemptReport, 'node' | 'token'>;
+  try {
+    report = await runFile(lease, runners, attempt.signal, () => timedOut);
+  } finally {
+    clearInterval(renew);
+    clearTimeout(timer);
+  }
+  if (lost) {
+    process.stderr.write(`  ~ ${lease.file}: lease lost (this node was too slow to renew it); another node runs it\n`);
+    return { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms };
+  }
+  const mark = report.status === 'passed' ? '✓' : '✗';
+  const again = lease.attempt > 1 ? ` (attempt ${lease.attempt})` : '';
+  process.stderr.write(
+    `  ${mark} ${lease.file}${again}  ${(report.duration_ms / 1000).toFixed(2)} s${report.status === 'failed' ? `  ${report.reason}: ${report.message}` : ''}\n`,
+  );
+  try {
+    await steady(a, 'POST', `/builds/${build}/tasks/${encodeURIComponent(lease.task_id)}/outcome`, { ...report, node, token: lease.token });
+  } catch (err) {
+    if ((err as CliError).status !== 409) throw err;
+    process.stderr.write(`  ~ ${lease.file}: its lease ran out before the outcome was recorded; another node runs it\n`);
+    return { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms };
+  }
+  return { file: lease.file, attempt: lease.attempt, status: report.status, ms: report.duration_ms };
+}
+
+/** Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end. */
+async function runFile(
+  lease: Lease,
+  runners: Record<string, string[]>,
+  signal: AbortSignal,
+  timedOut: () => boolean,
+): Promise<Omit<AttemptReport, 'node' | 'token'>> {
+  const cwd = process.cwd();
+  const runner = runners[extensionOf(lease.file)];
+  const failed = (reason: AttemptReport['reason'], message: string) => ({
+    status: 'failed' as const,
+    reason,
+    message,
+    exit_code: null,
+    duration_ms: 0,
+    output_tail: '',
+  });
+  if (!runner) return failed('invalid_task', `the pool has no test runner for "${extensionOf(lease.file)}" files`);
+  const real = realPathWithin(cwd, lease.file);
+  if (real === undefined) return failed('invalid_task', `test file ${lease.file} does not exist in this checkout (${cwd})`);
+  if (real === null) return failed('invalid_task', `test file ${lease.file} resolves to a path outside this checkout`);
+  const reportDir = runner.some((x) => x.includes('{junit_file}')) ? await mkdtemp(join(tmpdir(), 'fleet-attempt-')) : undefined;
+  const junit = reportDir ? join(reportDir, 'junit.xml') : '';
+  const argv = fillArgv(runner, {
+    task_id: lease.task_id,
+    attempt: String(lease.attempt),
+    timeout_ms: String(lease.timeout_ms),
+    worker_id: hostname(),
+    pool: 'ci',
+    test_file: lease.file,
+    junit_file: junit,
+  });
+  const cookie = randomBytes(16).toString('hex');
+  try {
+    const run = await runProcess({
+      argv,
+      cwd,
+      env: { ...process.env, FLEET_TASK_ID: lease.task_id, FLEET_ATTEMPT: String(lease.attempt), [TASK_COOKIE_VAR]: cookie },
+      signal,
+      killGraceMs: KILL_GRACE_MS,
+      cookie,
+    });
+    const found: { cases?: TestCase[]; note?: string } = junit ? await readJUnitReport(junit, parseJUnit) : {};
+    const output_tail = tail(run.output.text() + (found.note ? `\n[fleet] ${found.note}\n` : ''), OUTPUT_CHARS);
+    const duration_ms = Math.round(run.durationMs);
+    const cases = found.cases && { cases: found.cases };
+    if (timedOut())
+      return { status: 'failed', reason: 'timeout', message: `exceeded timeout_ms ${lease.timeout_ms}; its process tree was stopped`, exit_code: run.exitCode, duration_ms, output_tail, ...cases };
+    if (run.exitCode === 0) return { status: 'passed', message: '', exit_code: 0, duration_ms, output_tail, ...cases };
+    return {
+      status: 'failed',
+      reason: run.started ? 'test_failed' : 'spawn_failed',
+      message: run.started ? `test exited with code ${run.exitCode}` : `runner ${argv[0]} could not be started`,
+      exit_code: run.exitCode,
+      duration_ms,
+      output_tail,
+      ...cases,
+    };
+  } finally {
+    if (reportDir) await rm(reportDir, { recursive: true, force: true });
+  }
+}
