@@ -8,7 +8,7 @@ import { run } from './commands/run.js';
 import { decisions, pools, scale } from './commands/scale.js';
 import { token } from './commands/token.js';
 
-const USAGE = `usage: npm run fleet -- <command>
+const USAGE = `usage: fleet <command>   (in the fleet's own repository: npm run fleet -- <command>)
   run <files|folders|globs…> [--pool cpu] [--retries 1] [--junit out.xml] [--label k=v]… [--name n]
                                   run a suite across the fleet; exits 0 passed, 1 failed, 2 error (submit, read)
   run <files|folders|globs…> --build <id> --node-index i --node-total K [--slots N] [--only-failed <build>]

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { survivePipeErrors } from './pipe-errors.js';
 import { ConfigError, loadLogSettings } from '@fleet/config';
 import { installLogger } from './logging.js';
 
@@ -13,15 +14,6 @@ export interface MainOptions {
 
 /** Exit code of a process whose configuration is wrong: a supervisor must not restart it in a loop. */
 export const EXIT_CONFIG_ERROR = 78;
-
-/**
- * Output that nobody reads any more (`npm start | tee log` after Ctrl-C, a supervisor killed while its child
- * still logs) must never take the process down: EPIPE and any other write error on stdout or stderr is
- * swallowed, and the process goes on draining as documented.
- */
-export function survivePipeErrors(): void {
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
-}
 
 /**
  * Runs one app process. A configuration error prints one readable line and exits 78 (EX_CONFIG);
