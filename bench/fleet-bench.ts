@@ -11,6 +11,7 @@ import { compactQueuedTask, encodeTimingEvent, newTaskId, parseTask, type Task }
 import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
+import { ciNodes } from './ci-nodes.js';
 import { shortSuite } from './short-suite.js';
 import { sourcesBench } from './sources.js';
 import { clusterDrain } from './cluster-drain.js';
@@ -410,6 +411,7 @@ async function main() {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
     log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
   }
+  if (only?.has('ci')) log(`ci nodes: ${JSON.stringify(await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log }))}`);
   if (only?.has('sources')) {
     const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
     log(`sources: ${JSON.stringify(src)}`);
@@ -433,11 +435,17 @@ async function main() {
   log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)})`);
   const span = await makespan({ redis, url, dist, scale: quick ? 0.15 : 1, files: quick ? 100 : 200, log });
   log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
+  const ci = await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log });
+  log(
+    `ci nodes: dynamic ${ci.dynamic.efficiency.toFixed(2)}, by timings ${ci.timing_split.efficiency.toFixed(2)}, by hash ${ci.hash_split.efficiency.toFixed(2)} of ideal`,
+  );
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
   const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
-  log(`sources: submit → start cold ${src.submit_to_start_ms.cold} ms, warm ${src.submit_to_start_ms.warm} ms, workdir ${src.submit_to_start_ms.workdir} ms`);
+  log(
+    `sources: submit → start cold ${src.submit_to_start_ms.cold} ms, warm ${src.submit_to_start_ms.warm} ms, workdir ${src.submit_to_start_ms.workdir} ms`,
+  );
 
   const med = (k: Kind, f: (d: Awaited<ReturnType<typeof drain>>) => number) => median(drains[k].map(f));
   const drainRate = { raw: med('raw', (d) => d.rate), equal: med('equal', (d) => d.rate), fleet: med('fleet', (d) => d.rate) };
@@ -491,6 +499,7 @@ async function main() {
     scale_up: scale,
     ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 150_000 },
     makespan: span,
+    ci_nodes: ci,
     short_suite: suite,
     sources: src,
     cluster: onCluster,
@@ -528,6 +537,7 @@ async function main() {
     `| ${src.files}-file run at a new commit vs the same files from a fixed workdir, 2 slots (s) | ${r2(src.suite_s.new_commit)} | — | ${r2(src.suite_s.workdir)} (workdir) | ${r2(src.ratio)} (workdir ÷ commit) | — |`,
     `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,
     `| makespan efficiency, ${span.files}-file skewed suite on ${span.slots} slots (ideal ${span.ideal_s.toFixed(2)} s ÷ wall) | ${r2(span.history.efficiency)} by history (${r2(span.history.wall_s)} s); ${r2(span.no_history.efficiency)} before any history | — | ${r2(span.hash_split.efficiency)} hash split like Jest --shard (${r2(span.hash_split.wall_s)} s) | — | ≥ 0.9 by history: ${mark(span.history.efficiency >= 0.9)} |`,
+    `| CI nodes: ${ci.files}-file skewed suite on ${ci.nodes} nodes × ${ci.slots_per_node} slots, nodes starting ${ci.node_start_offsets_ms.join(' / ')} ms apart (ideal ${r2(ci.ideal_s)} s ÷ wall) | ${r2(ci.dynamic.efficiency)} dynamic, \`fleet run --build\` (${r2(ci.dynamic.wall_s)} s; ${r2(ci.dynamic_no_history.efficiency)} before any history) | — | ${r2(ci.timing_split.efficiency)} split by timings like CircleCI (${r2(ci.timing_split.wall_s)} s); ${r2(ci.hash_split.efficiency)} hash split (${r2(ci.hash_split.wall_s)} s) | ${r2(ci.dynamic.wall_s > 0 ? ci.timing_split.wall_s / ci.dynamic.wall_s : 0)} (timings ÷ dynamic) | ≥ 0.9 and ahead of both: ${mark(ci.dynamic.efficiency >= 0.9 && ci.dynamic.wall_s < ci.timing_split.wall_s && ci.dynamic.wall_s < ci.hash_split.wall_s)} |`,
     `| drain on a 3-master Redis Cluster, ${onCluster.pools} pools × 1 worker, ${fmt(onCluster.tasks)} tasks (tasks/s; one hash tag: every pool on one master) | ${fmt(onCluster.cluster_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.ratio)} | — |`,
     `| the same drain with the pools spread (\`FLEET_SPREAD=pools\`: each pool on its own master) | ${fmt(onCluster.spread_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.spread_ratio)} | — |`,
     `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,

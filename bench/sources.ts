@@ -132,7 +132,9 @@ export async function sourcesBench(opts: {
         if (kind === 'src') suiteAt.push(await whole('src', { repo, commit: newCommit() }));
         else suiteFixed.push(await whole('fixed'));
       }
-      opts.log(`sources #${r + 1}: ${opts.files}-file run at a new commit ${suiteAt.at(-1)?.toFixed(0)} ms, from a workdir ${suiteFixed.at(-1)?.toFixed(0)} ms`);
+      opts.log(
+        `sources #${r + 1}: ${opts.files}-file run at a new commit ${suiteAt.at(-1)?.toFixed(0)} ms, from a workdir ${suiteFixed.at(-1)?.toFixed(0)} ms`,
+      );
     }
     return {
       files: opts.files,

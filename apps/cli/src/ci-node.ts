@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { glob } from 'tinyglobby';
 import { extensionOf, fillArgv, tail, type TestCase } from '@fleet/contracts';
 import { readJUnitReport, realPathWithin, runProcess, TASK_COOKIE_VAR } from '@fleet/exec';
-import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit } from '@fleet/runs';
+import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
 import { type Api, call, CliError } from './api.js';
 
 /** What `fleet run --build` was asked (see `run`). */
@@ -23,7 +23,6 @@ export interface NodeOptions {
   labels: Record<string, string>;
   timeoutMs?: number;
   onlyFailedOf?: string;
-  pollMs: number;
 }
 
 interface Joined {
@@ -37,6 +36,8 @@ interface Joined {
 const OUTPUT_CHARS = 16 * 1024;
 /** A runner is stopped this long after SIGTERM with SIGKILL. */
 const KILL_GRACE_MS = 5000;
+/** How long an idle slot's request waits on the coordinator for a file or the run's end. */
+const IDLE_WAIT_MS = 2000;
 /** How long a node keeps trying a coordinator that is restarting or overloaded before it gives up. */
 const TRANSIENT_FOR_MS = 60_000;
 
@@ -120,29 +121,35 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
     );
 
   const ran: Ran[] = [];
-  const running = new Map<string, Promise<void>>();
-  // A node that joins after the end has nothing to run: it goes straight to the verdict.
-  const ended = ['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state);
-  while (!ended) {
-    const free = o.slots - running.size;
-    const answer = await steady<LeaseAnswer>(a, 'POST', `/builds/${build}/leases`, { node, want: free });
-    if (answer.ended !== undefined) break;
-    for (const lease of answer.leases) {
-      const p = runLease(a, build, node, lease, joined.runners, answer.lease_ms).then((r) => {
-        ran.push(r);
-        running.delete(lease.task_id);
-      });
-      running.set(lease.task_id, p);
+  // Each slot takes a file, runs it, and asks for the next one with its report; an idle slot waits on the
+  // coordinator (a long poll) for a file or the run's end. A node that joins after the end runs nothing.
+  const slot = async () => {
+    let next: Lease | undefined;
+    for (;;) {
+      if (!next) {
+        const answer = await steady<LeaseAnswer>(a, 'POST', `/builds/${build}/leases`, { node, want: 1, wait_ms: IDLE_WAIT_MS });
+        if (answer.ended !== undefined) return;
+        next = answer.leases[0];
+        if (!next) continue;
+      }
+      const done = await runLease(a, build, node, next, joined.runners, joined.lease_ms);
+      ran.push(done.ran);
+      next = done.next;
     }
-    // Nothing new to start: wait for a slot to free up, or a moment (a retry, a file another node gives back).
-    if (answer.leases.length === 0 || running.size >= o.slots) await Promise.race([...running.values(), sleep(o.pollMs)]);
-  }
-  await Promise.all(running.values());
+  };
+  if (!['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state)) await Promise.all(Array.from({ length: o.slots }, slot));
   return { runId: joined.run.id, ran };
 }
 
 /** Runs one leased file with the pool's runner for its extension and reports the outcome (unless the lease was lost). */
-async function runLease(a: Api, build: string, node: string, lease: Lease, runners: Record<string, string[]>, leaseMs: number): Promise<Ran> {
+async function runLease(
+  a: Api,
+  build: string,
+  node: string,
+  lease: Lease,
+  runners: Record<string, string[]>,
+  leaseMs: number,
+): Promise<{ ran: Ran; next?: Lease }> {
   const attempt = new AbortController();
   let lost = false;
   let timedOut = false;
@@ -163,7 +170,7 @@ async function runLease(a: Api, build: string, node: string, lease: Lease, runne
     timedOut = true;
     attempt.abort();
   }, lease.timeout_ms);
-  let report: Omit<AttemptReport, 'node' | 'token'>;
+  let report: Outcome;
   try {
     report = await runFile(lease, runners, attempt.signal, () => timedOut);
   } finally {
@@ -172,30 +179,34 @@ async function runLease(a: Api, build: string, node: string, lease: Lease, runne
   }
   if (lost) {
     process.stderr.write(`  ~ ${lease.file}: lease lost (this node was too slow to renew it); another node runs it\n`);
-    return { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms };
+    return { ran: { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms } };
   }
   const mark = report.status === 'passed' ? '✓' : '✗';
   const again = lease.attempt > 1 ? ` (attempt ${lease.attempt})` : '';
   process.stderr.write(
     `  ${mark} ${lease.file}${again}  ${(report.duration_ms / 1000).toFixed(2)} s${report.status === 'failed' ? `  ${report.reason}: ${report.message}` : ''}\n`,
   );
+  let answer: ReportAnswer;
   try {
-    await steady(a, 'POST', `/builds/${build}/tasks/${encodeURIComponent(lease.task_id)}/outcome`, { ...report, node, token: lease.token });
+    answer = await steady(a, 'POST', `/builds/${build}/tasks/${encodeURIComponent(lease.task_id)}/outcome`, {
+      ...report,
+      node,
+      token: lease.token,
+      want: 1,
+    });
   } catch (err) {
     if ((err as CliError).status !== 409) throw err;
     process.stderr.write(`  ~ ${lease.file}: its lease ran out before the outcome was recorded; another node runs it\n`);
-    return { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms };
+    return { ran: { file: lease.file, attempt: lease.attempt, status: 'lost', ms: report.duration_ms } };
   }
-  return { file: lease.file, attempt: lease.attempt, status: report.status, ms: report.duration_ms };
+  return { ran: { file: lease.file, attempt: lease.attempt, status: report.status, ms: report.duration_ms }, next: answer.leases[0] };
 }
 
+/** What a node reports of an attempt, before naming itself and its lease. */
+type Outcome = Omit<AttemptReport, 'node' | 'token' | 'want'>;
+
 /** Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end. */
-async function runFile(
-  lease: Lease,
-  runners: Record<string, string[]>,
-  signal: AbortSignal,
-  timedOut: () => boolean,
-): Promise<Omit<AttemptReport, 'node' | 'token'>> {
+async function runFile(lease: Lease, runners: Record<string, string[]>, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
   const cwd = process.cwd();
   const runner = runners[extensionOf(lease.file)];
   const failed = (reason: AttemptReport['reason'], message: string) => ({
@@ -236,7 +247,15 @@ async function runFile(
     const duration_ms = Math.round(run.durationMs);
     const cases = found.cases && { cases: found.cases };
     if (timedOut())
-      return { status: 'failed', reason: 'timeout', message: `exceeded timeout_ms ${lease.timeout_ms}; its process tree was stopped`, exit_code: run.exitCode, duration_ms, output_tail, ...cases };
+      return {
+        status: 'failed',
+        reason: 'timeout',
+        message: `exceeded timeout_ms ${lease.timeout_ms}; its process tree was stopped`,
+        exit_code: run.exitCode,
+        duration_ms,
+        output_tail,
+        ...cases,
+      };
     if (run.exitCode === 0) return { status: 'passed', message: '', exit_code: 0, duration_ms, output_tail, ...cases };
     return {
       status: 'failed',

@@ -15,6 +15,7 @@ import {
   LeaseSchema,
   type RenewRequest,
   RenewSchema,
+  type ReportAnswer,
 } from '@fleet/runs';
 import { BuildsService, type Joined } from './builds.service.js';
 import { type RunView, RunViews } from './run-views.js';
@@ -74,7 +75,7 @@ export class BuildsController {
     @Param('task') task: string,
     @ValidBody(REPORT) body: AttemptReport,
     @CurrentClient() client: Client,
-  ): Promise<{ final: boolean; state: string }> {
+  ): Promise<ReportAnswer> {
     return this.builds.report(build, task, body, client);
   }
 

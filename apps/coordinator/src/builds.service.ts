@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,13 +18,18 @@ import {
   type LeaseAnswer,
   type LeaseRequest,
   type RenewRequest,
+  type ReportAnswer,
   type RunRequest,
 } from '@fleet/runs';
 import { CiLeases } from './ci-leases.js';
+import { RunSignals } from './run-signals.js';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { RunPlanner, runId } from './run-planner.js';
 import { type RunView, RunViews } from './run-views.js';
 import { type RunRecord, RunsRepository } from './runs.repository.js';
+
+/** How often a waiting lease request looks for a file or the run's end. */
+const LEASE_POLL_MS = 50;
 
 /** What a node learns when it joins: the run, how long a lease lasts, and the runner for each extension. */
 export interface Joined {
@@ -52,6 +58,7 @@ export class BuildsService {
     private readonly runs: RunsRepository,
     private readonly views: RunViews,
     private readonly leases: CiLeases,
+    private readonly signals: RunSignals,
   ) {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-builds');
@@ -131,15 +138,28 @@ export class BuildsService {
     return rerun;
   }
 
-  /** Up to `want` files for the node, each held under a token of its own for a lease. */
+  /**
+   * Up to `want` files for the node, each held under a token of its own for a lease. With none to hand out,
+   * waits up to `wait_ms` (checking every LEASE_POLL_MS) for one, or for the run's end.
+   */
   async lease(build: string, req: LeaseRequest, client: Client): Promise<LeaseAnswer> {
-    const run = await this.buildRun(build, client);
+    const deadline = Date.now() + req.wait_ms;
+    let run = await this.buildRun(build, client);
     await this.runs.nodeSeen(run.id, req.node, Date.now());
-    if (run.finalized_at !== undefined) return { leases: [], lease_ms: this.leases.leaseMs, ended: run.state ?? 'error' };
-    if (run.cancelled_at !== undefined || run.abandoned !== undefined) return { leases: [], lease_ms: this.leases.leaseMs };
+    for (;;) {
+      if (run.finalized_at !== undefined) return { leases: [], lease_ms: this.leases.leaseMs, ended: run.state ?? 'error' };
+      const leases = run.cancelled_at !== undefined || run.abandoned !== undefined ? [] : await this.take(run, req.want);
+      if (leases.length > 0 || req.want === 0 || Date.now() >= deadline) return { leases, lease_ms: this.leases.leaseMs };
+      await sleep(LEASE_POLL_MS);
+      run = (await this.runs.run(run.id)) ?? run;
+    }
+  }
+
+  /** Takes up to `want` of the run's files from its queue, each under a fresh token. */
+  private async take(run: RunRecord, want: number): Promise<Lease[]> {
     const consumer = this.leases.consumer(ciQueueName(run.id));
     const leases: Lease[] = [];
-    while (leases.length < req.want) {
+    while (leases.length < want) {
       const token = randomUUID();
       const job = await consumer.getNextJob(token, { block: false });
       if (!job) break;
@@ -150,9 +170,15 @@ export class BuildsService {
         await job.moveToFailed(taskFailure({ reason: 'invalid_task', message: `invalid task payload: ${why}` }), token, false);
         continue;
       }
-      leases.push({ task_id: job.id as string, token, file: task.value.config.test_file, attempt: job.attemptsMade + 1, timeout_ms: task.value.timeout_ms });
+      leases.push({
+        task_id: job.id as string,
+        token,
+        file: task.value.config.test_file,
+        attempt: job.attemptsMade + 1,
+        timeout_ms: task.value.timeout_ms,
+      });
     }
-    return { leases, lease_ms: this.leases.leaseMs };
+    return leases;
   }
 
   /** The node's file, if the token still holds it; 409 when the lease was lost (nothing is then recorded). */
@@ -176,7 +202,7 @@ export class BuildsService {
    * BullMQ (a failure with attempts left goes back to the queue for any node). A lease no longer held records
    * nothing (another node has the file).
    */
-  async report(build: string, taskId: string, req: AttemptReport, client: Client): Promise<{ final: boolean; state: string }> {
+  async report(build: string, taskId: string, req: AttemptReport, client: Client): Promise<ReportAnswer> {
     const run = await this.buildRun(build, client);
     const job = await this.held(run, taskId, req.node, req.token);
     const parsed = parseQueuedTask(job.data);
@@ -208,7 +234,7 @@ export class BuildsService {
       };
       await this.write(attemptOutcome(facts, task, { result, ...(cases && { cases }) }));
       await job.moveToCompleted(result, req.token, false);
-      return { final: true, state: 'passed' };
+      return this.settled(run, true, 'passed', req.want);
     }
     const failure: TaskFailure = {
       reason: req.reason ?? 'test_failed',
@@ -221,7 +247,13 @@ export class BuildsService {
     const outcome = attemptOutcome(facts, task, { failure });
     await this.write(outcome);
     await job.moveToFailed(taskFailure(failure), req.token, false);
-    return { final: outcome.final, state: outcome.run?.attempt.status ?? 'failed' };
+    return this.settled(run, outcome.final, outcome.run?.attempt.status ?? 'failed', req.want);
+  }
+
+  /** After an attempt is recorded: the run is finalized now if that was its last file; the node's next files. */
+  private async settled(run: RunRecord, final: boolean, state: string, want: number): Promise<ReportAnswer> {
+    if (final && (await this.leases.unfinished(ciQueueName(run.id))) === 0) this.signals.maybeDone(run.id);
+    return { final, state, leases: want > 0 ? await this.take(run, want) : [] };
   }
 
   private async write(outcome: Parameters<typeof addOutcome>[3]): Promise<void> {

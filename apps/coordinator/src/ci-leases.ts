@@ -18,7 +18,7 @@ const IDLE_CLOSE_FACTOR = 4;
 @Injectable()
 export class CiLeases implements OnApplicationShutdown {
   private readonly logger = new Logger(CiLeases.name);
-  private readonly consumers = new Map<string, { worker: Worker<QueuedTask, TaskResult>; usedAt: number }>();
+  private readonly consumers = new Map<string, { worker: Worker<QueuedTask, TaskResult>; queue: Queue; usedAt: number }>();
   private readonly redis: Redis;
   private readonly keys: FleetKeys;
   private closing = false;
@@ -34,12 +34,22 @@ export class CiLeases implements OnApplicationShutdown {
 
   /** The build queue's consumer, opened on first use; its stalled check runs while it is open. */
   consumer(queue: string): Worker<QueuedTask, TaskResult> {
+    return this.held(queue).worker;
+  }
+
+  /** How many of a build's files are not finished (waiting, held by a node, or waiting for a retry). */
+  async unfinished(queue: string): Promise<number> {
+    const c = await this.held(queue).queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'waiting-children');
+    return Object.values(c).reduce((a, b) => a + b, 0);
+  }
+
+  private held(queue: string): { worker: Worker<QueuedTask, TaskResult>; queue: Queue; usedAt: number } {
     if (this.closing) throw new Error('the coordinator is shutting down');
     const now = Date.now();
     const held = this.consumers.get(queue);
     if (held) {
       held.usedAt = now;
-      return held.worker;
+      return held;
     }
     const worker = new Worker<QueuedTask, TaskResult>(queue, null, {
       connection: this.redis,
@@ -52,9 +62,10 @@ export class CiLeases implements OnApplicationShutdown {
     });
     worker.on('error', (err) => this.logger.warn(`build queue ${queue}: ${err.message}`));
     void worker.startStalledCheckTimer().catch((err: Error) => this.logger.warn(`build queue ${queue}: stalled check: ${err.message}`));
-    this.consumers.set(queue, { worker, usedAt: now });
+    const entry = { worker, queue: new Queue(queue, { connection: this.redis, prefix: this.keys.queuePrefix(queue) }), usedAt: now };
+    this.consumers.set(queue, entry);
     this.sweep(now);
-    return worker;
+    return entry;
   }
 
   /** A job of a build's queue, or undefined when it is gone (finished and removed). */
@@ -66,7 +77,7 @@ export class CiLeases implements OnApplicationShutdown {
   async close(queue: string): Promise<void> {
     const held = this.consumers.get(queue);
     this.consumers.delete(queue);
-    if (held) await bestEffort(held.worker.close(true), `closing ${queue}`);
+    if (held) await bestEffort(Promise.all([held.worker.close(true), held.queue.close()]), `closing ${queue}`);
   }
 
   /** Removes a finished build's queue and everything in it (its run's record keeps every attempt). */

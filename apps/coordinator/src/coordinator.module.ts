@@ -6,6 +6,7 @@ import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-se
 import { BuildsController } from './builds.controller.js';
 import { BuildsService } from './builds.service.js';
 import { CiLeases } from './ci-leases.js';
+import { RunSignals } from './run-signals.js';
 import { FleetController } from './fleet.controller.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { RunsController } from './runs.controller.js';
@@ -46,6 +47,7 @@ export class CoordinatorModule {
         SourceResolver,
         BuildsService,
         CiLeases,
+        RunSignals,
       ],
     };
   }

@@ -152,7 +152,9 @@ export class RunPlanner {
   /** A CI node's files: each must have a runner in the pool's template (the node runs it with that runner). */
   private ciFiles(files: readonly string[], t: WorkerTemplate): string[] {
     const errors = files.flatMap((f, i) =>
-      t.runners.test[extensionOf(f)] === undefined ? [{ field: `tests[${i}]`, reason: `pool ${t.pool} has no test runner for "${extensionOf(f)}" files` }] : [],
+      t.runners.test[extensionOf(f)] === undefined
+        ? [{ field: `tests[${i}]`, reason: `pool ${t.pool} has no test runner for "${extensionOf(f)}" files` }]
+        : [],
     );
     if (errors.length > 0) throw unprocessable(errors.slice(0, 20));
     return [...new Set(files)];

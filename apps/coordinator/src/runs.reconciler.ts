@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { DONE_STATES, releaseBlocked, testId } from '@fleet/runs';
 import { BuildsService } from './builds.service.js';
+import { RunSignals } from './run-signals.js';
 import { ciQueueName } from '@fleet/contracts';
 import { RunsRepository } from './runs.repository.js';
 import { liveRunState, RunViews } from './run-views.js';
@@ -42,7 +43,26 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     private readonly tasks: TaskQueueRepository,
     private readonly commands: RunsService,
     private readonly builds: BuildsService,
-  ) {}
+    signals: RunSignals,
+  ) {
+    signals.onMaybeDone((id) => void this.reconcileNow(id));
+  }
+
+  /** Runs being reconciled out of turn (a run's last file may have ended), each at most once at a time. */
+  private readonly early = new Set<string>();
+
+  /** Reconciles one run now (finalizing it if its last file has ended); the tick's pass does the same later. */
+  private async reconcileNow(id: string): Promise<void> {
+    if (this.early.has(id)) return;
+    this.early.add(id);
+    try {
+      await this.reconcile(id);
+    } catch (err) {
+      this.logger.warn(`run ${id}: ${(err as Error).message}; tried again next pass`);
+    } finally {
+      this.early.delete(id);
+    }
+  }
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.tick(), this.settings.runsTickMs);

@@ -65,7 +65,11 @@ export class RunsRepository implements OnApplicationShutdown {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator-runs') as RunsRepository['redis'];
     this.redis.defineCommand('transitionRunTask', { numberOfKeys: 1, lua: TRANSITION });
-    this.queues = new QueueSet(this.redis, this.keys, settings.templates.map((t) => t.pool));
+    this.queues = new QueueSet(
+      this.redis,
+      this.keys,
+      settings.templates.map((t) => t.pool),
+    );
   }
 
   /** Waits for its connection to Redis (requests are refused until then, not queued). */

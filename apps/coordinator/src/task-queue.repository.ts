@@ -106,7 +106,11 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     this.redis = createRedis(settings.redisUrl, 'producer', 'coordinator') as TaskQueueRepository['redis'];
     this.redis.defineCommand('releaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM });
     this.registry = new WorkerRegistry(this.redis, this.keys);
-    this.queues = new QueueSet(this.redis, this.keys, settings.templates.map((t) => t.pool));
+    this.queues = new QueueSet(
+      this.redis,
+      this.keys,
+      settings.templates.map((t) => t.pool),
+    );
     // Claims last as long as the tasks they name are kept.
     const claimTtlS = Math.max(settings.retention.completedAgeS, settings.retention.failedAgeS);
     this.cap = new QueuedCap(this.redis, this.keys, settings.security.maxQueuedPerClient, settings.retention.failedAgeS);

@@ -3,7 +3,7 @@ import { buildJUnit } from './junit-build.js';
 import { parseJUnit } from './junit-parse.js';
 import { countFiles, etaSeconds, fileResult, type RunAttempt, runState } from './run-outcome.js';
 import { parseRunRequest } from './run-request.js';
-import { hashSplitMakespanMs, idealMakespanMs, longestFirst } from './shard-order.js';
+import { hashSplitMakespanMs, idealMakespanMs, longestFirst, timingSplit } from './shard-order.js';
 
 const NODE_JUNIT = `<?xml version="1.0" encoding="utf-8"?>
 <testsuites>
@@ -243,5 +243,21 @@ describe('ordering by history', () => {
     };
     expect(ideal / makespan(longestFirst(files))).toBeGreaterThan(0.95);
     expect(ideal / hashSplitMakespanMs(files, 4)).toBeLessThan(ideal / makespan(longestFirst(files)));
+  });
+
+  it('a split by timings balances the expected totals, and keeps every file once', () => {
+    const files = Array.from({ length: 60 }, (_, i) => ({ key: `t${i}.mjs`, expectedMs: i < 3 ? 3000 : 100 + (i % 9) * 50 }));
+    const shards = timingSplit(files, 3);
+    expect(
+      shards
+        .flat()
+        .map((f) => f.key)
+        .sort(),
+    ).toEqual(files.map((f) => f.key).sort());
+    const sums = shards.map((s) => s.reduce((t, f) => t + f.expectedMs, 0));
+    // Greedy by longest first: no shard is more than one file's time above another.
+    expect(Math.max(...sums) - Math.min(...sums)).toBeLessThanOrEqual(3000);
+    // Each long file went to its own shard.
+    expect(shards.map((s) => s.filter((f) => f.expectedMs === 3000).length)).toEqual([1, 1, 1]);
   });
 });

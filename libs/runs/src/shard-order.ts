@@ -29,3 +29,19 @@ export function hashSplitMakespanMs(files: readonly Timed[], shards: number): nu
   for (const f of files) sums[hashShard(f.key, shards)] = (sums[hashShard(f.key, shards)] ?? 0) + f.expectedMs;
   return Math.max(...sums);
 }
+
+/**
+ * A static split by timings, as CircleCI's `--split-by=timings` and Knapsack's regular mode make it: files
+ * longest first, each to the shard with the least expected time so far. Fixed before the build starts, so a
+ * shard that runs slower than its history (a busy node, a file grown slower) cannot hand work to another.
+ */
+export function timingSplit<T extends Timed>(files: readonly T[], shards: number): T[][] {
+  const out = Array.from({ length: shards }, () => [] as T[]);
+  const sums = new Array<number>(shards).fill(0);
+  for (const f of longestFirst(files)) {
+    const i = sums.indexOf(Math.min(...sums));
+    out[i]?.push(f);
+    sums[i] = (sums[i] ?? 0) + f.expectedMs;
+  }
+  return out;
+}

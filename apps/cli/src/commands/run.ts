@@ -120,7 +120,6 @@ export async function run(a: Api, argv: string[]): Promise<number> {
       patterns: positionals,
       retries: Number(values.retries),
       labels,
-      pollMs: Math.min(Number(values['poll-ms']), 500),
       ...(values.pool && { pool: values.pool }),
       ...(values.name && { name: values.name }),
       ...(values['timeout-ms'] && { timeoutMs: Number(values['timeout-ms']) }),
