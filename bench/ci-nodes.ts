@@ -139,7 +139,7 @@ export async function ciNodes(opts: { redis: Redis; url: string; dist: (...p: st
     const script = opts.dist('bench', 'static-shard.js');
     const wall = async (shards: string[][]) => {
       const t0 = performance.now();
-      await Promise.all(shards.map((files, n) => runShard(script, files, checkouts[n] as string, SLOTS, startOf(n))));
+      await Promise.all(shards.map((files, n) => runShard(script, files, checkouts[n], SLOTS, startOf(n))));
       return performance.now() - t0;
     };
     // By timings: each node gets its shard by the last build's durations, and runs it longest first on its slots.

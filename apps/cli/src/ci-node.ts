@@ -54,6 +54,7 @@ async function steady<T>(a: Api, method: string, path: string, body?: unknown): 
       const status = err instanceof CliError ? err.status : undefined;
       const transient = status === 0 || status === 429 || status === 502 || status === 503 || status === 504;
       if (!transient || Date.now() + wait > deadline) throw err;
+      if (wait === 200) process.stderr.write(`${(err as Error).message}: retrying for up to ${TRANSIENT_FOR_MS / 1000} s\n`);
       await sleep(wait);
     }
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { repoRoot } from '@fleet/config';
 import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
+import { freePort } from '../../../scripts/lib/redis-server.mjs';
 
 const NODE_JUNIT = [
   'node',
@@ -86,7 +87,20 @@ describe('CI nodes as workers: fleet run --build', () => {
   it('three nodes run one 60-file run: each file once (the flaky one twice), one verdict, the whole JUnit on every node', async () => {
     const dirs = ['n0', 'n1', 'n2'].map((n) => checkout(join('b1', n)));
     const nodes = dirs.map((cwd, i) =>
-      node(cwd, ['--build', 'b1', '--node-index', String(i), '--node-total', '3', '--slots', '2', '--retries', '1', '--junit', join(cwd, 'junit.xml')]),
+      node(cwd, [
+        '--build',
+        'b1',
+        '--node-index',
+        String(i),
+        '--node-total',
+        '3',
+        '--slots',
+        '2',
+        '--retries',
+        '1',
+        '--junit',
+        join(cwd, 'junit.xml'),
+      ]),
     );
     const codes = await Promise.all(nodes.map((n) => n.exited));
     expect(codes).toEqual([1, 1, 1]);
@@ -104,7 +118,11 @@ describe('CI nodes as workers: fleet run --build', () => {
     for (const n of nodes) expect(n.stderr).toMatch(/this node ran [1-9]\d* attempt/);
 
     // The JUnit file is the whole run's, the same on every node, checked case by case.
-    const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => ['testsuite', 'testcase', 'flakyFailure'].includes(n) });
+    const parser = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (n) => ['testsuite', 'testcase', 'flakyFailure'].includes(n),
+    });
     const docs = dirs.map((d) => readFileSync(join(d, 'junit.xml'), 'utf8'));
     type Case = { name: string; classname: string; failure?: unknown; flakyFailure?: unknown[] };
     const cases = (xml: string) =>
@@ -138,7 +156,9 @@ describe('CI nodes as workers: fleet run --build', () => {
   it('a node SIGKILLed midway: the others run its files once its leases run out, and the verdict is still right', async () => {
     const before = ranSoFar().length;
     const dirs = ['n0', 'n1', 'n2'].map((n) => checkout(join('b2', n)));
-    const nodes = dirs.map((cwd, i) => node(cwd, ['--build', 'b2', '--node-index', String(i), '--node-total', '3', '--slots', '2', '--retries', '1']));
+    const nodes = dirs.map((cwd, i) =>
+      node(cwd, ['--build', 'b2', '--node-index', String(i), '--node-total', '3', '--slots', '2', '--retries', '1']),
+    );
     const victim = nodes[1];
     // Killed while it holds files: after it has started some and finished at least one.
     await waitFor(() => /✓/.test(victim.stderr), { what: 'node 1 to finish a file', timeoutMs: 60_000, intervalMs: 20 });
@@ -148,7 +168,11 @@ describe('CI nodes as workers: fleet run --build', () => {
     const view = (await coordinator.http.get('/builds/b2').expect(200)).body as { state: string; counts: Record<string, number> };
     expect(view).toMatchObject({ state: 'failed', counts: { total: 60, failed: 1, error: 0, cancelled: 0, done: 60 } });
     // Every file ran to an end at least once; the ones the killed node held ran again elsewhere.
-    const ran = new Set(ranSoFar().slice(before).map((l) => l.split(' ')[0]));
+    const ran = new Set(
+      ranSoFar()
+        .slice(before)
+        .map((l) => l.split(' ')[0]),
+    );
     expect(ran.size).toBe(60);
   });
 
@@ -158,7 +182,11 @@ describe('CI nodes as workers: fleet run --build', () => {
     only.child.kill('SIGKILL');
     const ended = await waitFor(
       async () => {
-        const v = (await coordinator.http.get('/builds/b3').expect(200)).body as { state: string; abandoned: string | null; finished_at: string | null };
+        const v = (await coordinator.http.get('/builds/b3').expect(200)).body as {
+          state: string;
+          abandoned: string | null;
+          finished_at: string | null;
+        };
         return v.finished_at !== null ? v : undefined;
       },
       { what: 'build b3 to end', timeoutMs: 60_000, intervalMs: 200 },
@@ -166,12 +194,64 @@ describe('CI nodes as workers: fleet run --build', () => {
     expect(ended).toMatchObject({ state: 'error', abandoned: expect.stringMatching(/nodes are gone/) });
   });
 
+  it('a node rides out a coordinator that is not there yet (a restart): it joins once it answers, and serves the build', async () => {
+    const port = String(await freePort());
+    const cwd = checkout(join('b4', 'n0'));
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 'tests/t0*.test.mjs', '--build', 'b4', '--slots', '2'],
+      {
+        cwd,
+        env: { ...process.env, COORDINATOR_URL: `http://127.0.0.1:${port}`, RAN_LOG: ranLog },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    suite.onCleanup(() => child.exitCode === null && child.kill('SIGKILL'));
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    // The node is up and retrying before any coordinator listens on its URL.
+    await waitFor(() => /not reachable[\s\S]*retrying for up to 60 s/.test(err), { what: 'the node to retry', timeoutMs: 10_000, intervalMs: 20 });
+    const late = await suite.service('coordinator', { COORDINATOR_PORT: port, RUNS_TICK_MS: '200' });
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/: PASSED[\s\S]*10 file\(s\): 10 passed/);
+    await late.http.get('/builds/b4').expect(200);
+  });
+
   it('refuses a bad join with the field and the reason, and a lease it does not hold', async () => {
-    const bad = await coordinator.http.post('/builds/b9/nodes').send({ node: 'x', node_index: 0, node_total: 1, slots: 0, tests: ['../etc/passwd'] }).expect(400);
+    const bad = await coordinator.http
+      .post('/builds/b9/nodes')
+      .send({ node: 'x', node_index: 0, node_total: 1, slots: 0, tests: ['../etc/passwd'] })
+      .expect(400);
     expect(bad.body.errors).toEqual(
       expect.arrayContaining([expect.objectContaining({ field: 'slots' }), expect.objectContaining({ field: 'tests[0]' })]),
     );
-    await coordinator.http.post('/builds/b1/tasks/nope/renew').send({ node: 'x', token: 'aaaaaaaa-bbbb' }).expect(409);
     await coordinator.http.post('/builds/never/leases').send({ node: 'x', want: 1 }).expect(404);
+
+    // Only the lease's holder records the file: another token is refused and records nothing.
+    await coordinator.http
+      .post('/builds/b5/nodes')
+      .send({ node: 'a', node_index: 0, node_total: 1, slots: 1, tests: ['tests/t00.test.mjs'] })
+      .expect(200);
+    await coordinator.http.post('/builds/b5/tasks/nope/renew').send({ node: 'x', token: 'aaaaaaaa-bbbb' }).expect(409);
+    const [lease] = (await coordinator.http.post('/builds/b5/leases').send({ node: 'a', want: 1 }).expect(200)).body.leases as Array<{
+      task_id: string;
+      token: string;
+    }>;
+    const outcome = (token: string) =>
+      coordinator.http.post(`/builds/b5/tasks/${lease?.task_id ?? ''}/outcome`).send({ node: 'b', token, status: 'passed', duration_ms: 5 });
+    expect((await outcome('00000000-0000-0000-0000-000000000000').expect(409)).body.errors[0]).toMatchObject({ field: 'token' });
+    expect((await coordinator.http.get('/builds/b5').expect(200)).body).toMatchObject({ counts: { done: 0 } });
+    await outcome(lease?.token ?? '').expect(200);
+    const ended = await waitFor(
+      async () => {
+        const v = (await coordinator.http.get('/builds/b5').expect(200)).body as { state: string; finished_at: string | null };
+        return v.finished_at !== null ? v : undefined;
+      },
+      { what: 'build b5 to end', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(ended.state).toBe('passed');
   });
 });

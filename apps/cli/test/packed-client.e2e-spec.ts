@@ -39,10 +39,11 @@ describe('the packed fleet client, installed into a project of its own', () => {
     const app = join(project, 'app');
     mkdirSync(join(app, 'tests'), { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'some-app', version: '1.0.0', private: true, type: 'module' }));
-    for (let i = 0; i < 4; i++)
-      writeFileSync(join(app, 'tests', `t${i}.test.mjs`), `import { test } from 'node:test';\ntest('t${i}', () => {});\n`);
+    for (let i = 0; i < 4; i++) writeFileSync(join(app, 'tests', `t${i}.test.mjs`), `import { test } from 'node:test';\ntest('t${i}', () => {});\n`);
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: app, encoding: 'utf8' });
-    const installed = JSON.parse(readFileSync(join(app, 'node_modules', 'redis-test-fleet-cli', 'package.json'), 'utf8')) as { dependencies?: object };
+    const installed = JSON.parse(readFileSync(join(app, 'node_modules', 'redis-test-fleet-cli', 'package.json'), 'utf8')) as {
+      dependencies?: object;
+    };
     expect(installed.dependencies).toBeUndefined();
     // Nothing but the client in its node_modules (no Nest, no BullMQ, no ioredis).
     expect(existsSync(join(app, 'node_modules', 'ioredis'))).toBe(false);

@@ -16,8 +16,9 @@ const PORT_VARIABLE: Record<string, string> = {
   dashboard: 'DASHBOARD_PORT',
 };
 
+/** Starts an app on a free port, or on the one `env` names (to start it again where clients already point). */
 export async function startService(app: string, env: Record<string, string>): Promise<Service> {
-  const port = await freePort();
+  const port = env[PORT_VARIABLE[app] ?? ''] ? Number(env[PORT_VARIABLE[app] ?? '']) : await freePort();
   const proc = startApp(app, [], { ...env, [PORT_VARIABLE[app]]: String(port) });
   const url = `http://127.0.0.1:${port}`;
   try {
