@@ -9,7 +9,8 @@ interface Route {
   path: string;
   /** Roles that may call it; 'public' needs no token. */
   roles: readonly Role[] | 'public';
-  body?: object;
+  /** The body, or a function giving it once `beforeAll` has made what it names (a build's lease). */
+  body?: object | (() => object);
   /** Query string the call needs (not part of the route's path). */
   query?: string;
 }
@@ -45,6 +46,31 @@ const ROUTES: Route[] = [
   { app: 'coordinator', method: 'GET', path: '/quarantine', roles: ['submit', 'read', 'operate'] },
   { app: 'coordinator', method: 'PUT', path: '/quarantine', roles: ['operate'], body: { test: 'a.mjs', reason: 'matrix' } },
   { app: 'coordinator', method: 'DELETE', path: '/quarantine', roles: ['operate'], query: '?test=a.mjs' },
+  {
+    app: 'coordinator',
+    method: 'POST',
+    path: '/builds/:build/nodes',
+    roles: ['submit'],
+    body: { node: 'n', node_index: 0, node_total: 1, slots: 1, tests: ['a.mjs'] },
+  },
+  { app: 'coordinator', method: 'POST', path: '/builds/:build/leases', roles: ['submit'], body: { node: 'n', want: 0 } },
+  {
+    app: 'coordinator',
+    method: 'POST',
+    path: '/builds/:build/tasks/:task/renew',
+    roles: ['submit'],
+    body: () => ({ node: 'n', token: lease.token }),
+  },
+  {
+    app: 'coordinator',
+    method: 'POST',
+    path: '/builds/:build/tasks/:task/outcome',
+    roles: ['submit'],
+    body: () => ({ node: 'n', token: lease.token, status: 'passed', duration_ms: 1 }),
+  },
+  // A build is its client's (the id is the client's CI build id); readers find its run by its `build` label.
+  { app: 'coordinator', method: 'GET', path: '/builds/:build', roles: ['submit'] },
+  { app: 'coordinator', method: 'GET', path: '/builds/:build/junit.xml', roles: ['submit'] },
   { app: 'coordinator', method: 'GET', path: '/health', roles: 'public' },
   { app: 'resource-manager', method: 'GET', path: '/pools', roles: READ },
   { app: 'resource-manager', method: 'GET', path: '/pools/:pool', roles: READ },
@@ -65,6 +91,9 @@ const ROUTES: Route[] = [
   ...opsRoutes('trend-analyzer'),
   ...opsRoutes('dashboard'),
 ];
+
+/** The lease the submitting client holds on the matrix build's one file (taken in beforeAll). */
+const lease = { task_id: '', token: '' };
 
 const CLIENT_OF: Record<Role, string> = { submit: 'ci', operate: 'ops', read: 'viewer' };
 
@@ -90,6 +119,14 @@ describe('who may call what: every route of every app × no token, a bad token, 
         .expect(201)
     ).body.id;
     // PUT /quarantine comes before DELETE /quarantine in the matrix: the operator's release finds the test quarantined.
+    // A build with one file, leased by the submitting client: renew comes before outcome in the matrix.
+    const ci = bearer(CLIENTS.tokens.ci);
+    await apps.coordinator.http
+      .post('/builds/matrix/nodes')
+      .set(ci)
+      .send({ node: 'n', node_index: 0, node_total: 1, slots: 1, tests: ['a.mjs'] })
+      .expect(200);
+    Object.assign(lease, (await apps.coordinator.http.post('/builds/matrix/leases').set(ci).send({ node: 'n', want: 1 }).expect(200)).body.leases[0]);
   });
 
   it('lists every route the apps serve (so none is left out of the matrix)', () => {
@@ -103,10 +140,16 @@ describe('who may call what: every route of every app × no token, a bad token, 
   });
 
   const send = (r: Route, headers: Record<string, string>) => {
-    const path = r.path.replace(':id', r.path.startsWith('/runs') ? runId : taskId).replace(':pool', 'cpu') + (r.query ?? '');
+    const path =
+      r.path
+        .replace(':id', r.path.startsWith('/runs') ? runId : taskId)
+        .replace(':pool', 'cpu')
+        .replace(':build', 'matrix')
+        .replace(':task', lease.task_id) + (r.query ?? '');
     const http = apps[r.app].http;
     const req = r.method === 'GET' ? http.get(path) : r.method === 'POST' ? http.post(path) : r.method === 'PUT' ? http.put(path) : http.delete(path);
-    return (r.body ? req.send(r.body) : req).set(headers);
+    const body = typeof r.body === 'function' ? r.body() : r.body;
+    return (body ? req.send(body) : req).set(headers);
   };
 
   it.each(ROUTES.map((r) => [`${r.app} ${r.method} ${r.path}`, r] as const))('%s', async (_name, r) => {

@@ -2,7 +2,7 @@ import { Controller, Get, Header, HttpCode, HttpStatus, Param, Post } from '@nes
 import { ApiOperation } from '@nestjs/swagger';
 import { z } from 'zod';
 import { contractOf, NO_QUERY, queryParser } from '@fleet/app';
-import { Access, CurrentClient, READERS, SUBMITTERS } from '@fleet/auth';
+import { Access, CurrentClient, SUBMITTERS } from '@fleet/auth';
 import type { Client } from '@fleet/config';
 import { ValidBody, ValidQuery } from '@fleet/ops';
 import {
@@ -79,15 +79,18 @@ export class BuildsController {
     return this.builds.report(build, task, body, client);
   }
 
-  /** The build's run (as `GET /runs/:id`); `?cases=true` adds each file's test cases. */
+  /**
+   * The build's run (as `GET /runs/:id`); `?cases=true` adds each file's test cases. A build id is its client's
+   * (its CI's build id): readers find the run by its label, `GET /runs?label=build=<id>`.
+   */
   @Get(':build')
-  @Access([...SUBMITTERS, ...READERS])
+  @Access(SUBMITTERS)
   async view(@Param('build') build: string, @ValidQuery(parseViewQuery) q: { cases: string }, @CurrentClient() client: Client): Promise<RunView> {
     return this.views.view(await this.builds.runIdOf(build, client), client, q.cases === 'true');
   }
 
   @Get(':build/junit.xml')
-  @Access([...SUBMITTERS, ...READERS])
+  @Access(SUBMITTERS)
   @Header('content-type', 'application/xml; charset=utf-8')
   async junit(@Param('build') build: string, @ValidQuery(NO_QUERY) _q: object, @CurrentClient() client: Client): Promise<string> {
     return this.views.junit(await this.builds.runIdOf(build, client), client);

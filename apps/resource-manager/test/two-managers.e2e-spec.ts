@@ -52,8 +52,15 @@ describe('two resource managers on one Redis', () => {
     expect(hosts.lease_holder).toBe(leader === a ? 'rm-a' : 'rm-b');
 
     // The planner dies: its workers see their parent go and drain; the other takes the lease and the share.
-    const leaderWorkers = (await leader.pool('cpu')).workers.filter((w) => w.started_by_this_manager).map((w) => w.pid);
-    expect(leaderWorkers.length).toBeGreaterThan(0);
+    // Read while demand is kept up: once the backlog drains, the leader may already be scaling its share in.
+    const leaderWorkers = await waitFor(
+      async () => {
+        await keepBusy();
+        const pids = (await leader.pool('cpu')).workers.filter((w) => w.started_by_this_manager && w.status !== 'draining').map((w) => w.pid);
+        return pids.length > 0 ? pids : undefined;
+      },
+      { what: 'the leader to run workers of its own', timeoutMs: 20_000, intervalMs: 50 },
+    );
     leader.child.kill('SIGKILL');
     await leader.exited;
     await waitFor(() => leaderWorkers.every((pid) => !isAlive(pid)), { what: 'the dead manager’s workers to exit', timeoutMs: 20_000 });

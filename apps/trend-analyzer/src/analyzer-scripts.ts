@@ -134,3 +134,29 @@ if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 return 1
 `;
+
+/**
+ * Appends derived samples (rates) under the same cap as ingest: a sample of a series not kept yet is refused
+ * and counted (`series_refused`) once `max series` are kept.
+ * KEYS: the series index, the counters hash. ARGV: max series, history window, then per sample its list key,
+ * series name and row.
+ */
+export const APPEND_SAMPLES = `
+local maxSeries, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local kept = redis.call('SCARD', KEYS[1])
+for i = 3, #ARGV, 3 do
+  local list, series, row = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local known = redis.call('SISMEMBER', KEYS[1], series) == 1
+  if known or kept < maxSeries then
+    if not known then
+      redis.call('SADD', KEYS[1], series)
+      kept = kept + 1
+    end
+    redis.call('RPUSH', list, row)
+    redis.call('LTRIM', list, -window, -1)
+  else
+    redis.call('HINCRBY', KEYS[2], 'series_refused', 1)
+  end
+end
+return kept
+`;

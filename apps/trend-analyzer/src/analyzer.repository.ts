@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
-import { CLEAR_ALERT, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
+import { CLEAR_ALERT, APPEND_SAMPLES, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
 import { parseSampleRow, type Sample, sampleRow } from './event-samples.js';
 
 /** A stored sample, as the analysis reads it back. */
@@ -66,6 +66,7 @@ const SEEN_TTL_S = 3 * 3600;
 
 interface FleetScripts {
   commitBatch(...args: Array<string | number>): Promise<number[]>;
+  appendSamples(...args: Array<string | number>): Promise<number>;
   raiseAlert(...args: Array<string | number>): Promise<number>;
   escalateAlert(...args: Array<string | number>): Promise<number>;
   clearAlert(...args: Array<string | number>): Promise<number>;
@@ -88,6 +89,7 @@ export class AnalyzerRepository {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
     this.redis.defineCommand('commitBatch', { numberOfKeys: 4, lua: COMMIT_BATCH });
+    this.redis.defineCommand('appendSamples', { numberOfKeys: 2, lua: APPEND_SAMPLES });
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
     this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
     this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
@@ -262,15 +264,17 @@ export class AnalyzerRepository {
     return out;
   }
 
+  /** Appends derived samples, under `max_series` as ingest's are (a new series past it is refused and counted). */
   async appendSamples(samples: Sample[]): Promise<void> {
     if (samples.length === 0) return;
-    const multi = this.redis.multi();
-    for (const s of samples) {
-      multi.rpush(this.seriesList(s.series), sampleRow(s));
-      multi.ltrim(this.seriesList(s.series), -this.settings.config.historyWindow, -1);
-      multi.sadd(this.seriesIndex, s.series);
-    }
-    await multi.exec();
+    const c = this.settings.config;
+    await this.redis.appendSamples(
+      this.seriesIndex,
+      this.countersKey,
+      c.maxSeries,
+      c.historyWindow,
+      ...samples.flatMap((s) => [this.seriesList(s.series), s.series, sampleRow(s)]),
+    );
   }
 
   /** One analyzer per period records the derived rates: the first to claim the slot. */
