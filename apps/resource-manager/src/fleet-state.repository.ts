@@ -85,6 +85,12 @@ export class FleetStateRepository {
     return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), delayed: counts.delayed ?? 0, delayedDue: due, active: counts.active ?? 0 };
   }
 
+  /** The pool's completed tasks and their total run time (ms), as the analyzer has counted them so far. */
+  async completedRunTime(pool: string): Promise<{ count: number; ms: number }> {
+    const [count, ms] = await this.redis.hmget(this.keys.analyzerCounters, `completed:${pool}`, `run_ms:${pool}`);
+    return { count: Number(count ?? 0), ms: Number(ms ?? 0) };
+  }
+
   workers(): Promise<WorkerRecord[]> {
     return this.registry.list();
   }

@@ -156,6 +156,24 @@ export class ScalingService {
     return this.settings.config.pools.find((p) => p.pool === pool) as ManagedPool;
   }
 
+  /** Per pool: the analyzer's completed count and run time at the last tick, and the recent mean task time. */
+  private readonly runTimes = new Map<string, { count: number; ms: number; meanMs?: number }>();
+
+  /**
+   * What DEMAND reads besides the queue: a task's expected run time in the pool (the mean of the tasks completed
+   * since the last tick, smoothed; before any, of all counted so far) and a worker's measured start-up time.
+   */
+  private async taskTimes(pool: string): Promise<Pick<Observation, 'expectedTaskMs' | 'startupMs'>> {
+    const now = await this.repo.completedRunTime(pool);
+    const before = this.runTimes.get(pool);
+    const recent = before && now.count > before.count ? (now.ms - before.ms) / (now.count - before.count) : undefined;
+    const all = now.count > 0 ? now.ms / now.count : undefined;
+    const meanMs = recent === undefined ? (before?.meanMs ?? all) : before?.meanMs === undefined ? recent : 0.5 * before.meanMs + 0.5 * recent;
+    this.runTimes.set(pool, { ...now, ...(meanMs !== undefined && { meanMs }) });
+    const startupMs = this.supervisor.startupMs(pool);
+    return { ...(meanMs !== undefined && { expectedTaskMs: Math.max(1, meanMs) }), ...(startupMs !== undefined && { startupMs }) };
+  }
+
   /** Reads a pool's depth and workers fleet-wide and asks the policy for the fleet's size of it. */
   private async observe(
     cfg: ManagedPool,
@@ -186,6 +204,8 @@ export class ScalingService {
       busy: counted.filter((r) => r.current_tasks.length > 0).length,
       hostCpuPercent: host.cpuPercent,
       hostMemoryPercent: host.memoryPercent,
+      slotsPerWorker: cfg.slotsPerWorker,
+      ...(cfg.policy.strategy === 'DEMAND' && (await this.taskTimes(cfg.pool))),
     };
     const status: PoolStatus = { at: now, depth, observation, registered, pin, decision: undefined, outcome: 'observed', quota: undefined };
     this.statuses.set(cfg.pool, status);
@@ -272,10 +292,10 @@ export class ScalingService {
       if (w) void this.supervisor.stop(w, cfg.stopGraceMs);
     }
     const to = own.length + plan.start - plan.stop.length;
-    if (to !== own.length) await this.record(cfg, status, own.length, to, quota);
+    if (to !== own.length) await this.record(cfg, status, own.length, to, quota, plan.stop);
   }
 
-  private async record(cfg: ManagedPool, status: PoolStatus, from: number, to: number, quota: number): Promise<void> {
+  private async record(cfg: ManagedPool, status: PoolStatus, from: number, to: number, quota: number, stopped: string[]): Promise<void> {
     const o = status.observation;
     const reason = status.decision?.reason ?? '';
     this.logger.log(`pool ${cfg.pool}: ${from} → ${to} on this host (quota ${quota}; ${reason})`);
@@ -295,6 +315,8 @@ export class ScalingService {
         pin: status.pin ?? null,
         desired: status.decision?.desired ?? null,
         quota,
+        // The workers this step stopped (idle ones only: none held a task as far as their heartbeats said).
+        stopped,
       },
     });
   }

@@ -53,7 +53,14 @@ export class WorkerSupervisor {
   private readonly logger = new Logger(WorkerSupervisor.name);
   private readonly workers = new Map<string, ManagedWorker>();
   private readonly health = new Map<string, PoolHealth>();
+  /** Per pool, how long a worker takes from spawn to its first heartbeat (ms, a moving average). */
+  private readonly startups = new Map<string, number>();
   private seq = 0;
+
+  /** How long this pool's workers have taken to become ready, as measured here (undefined before the first). */
+  startupMs(pool: string): number | undefined {
+    return this.startups.get(pool);
+  }
 
   constructor(@Inject(RM_SETTINGS) private readonly settings: ResourceManagerSettings) {}
 
@@ -101,6 +108,9 @@ export class WorkerSupervisor {
       if (w.state === 'starting') {
         w.state = 'ready';
         w.readyAt = Date.now();
+        const took = w.readyAt - w.startedAt;
+        const before = this.startups.get(w.pool);
+        this.startups.set(w.pool, before === undefined ? took : 0.7 * before + 0.3 * took);
         this.healthOf(w.pool).consecutiveStartupCrashes = 0;
       }
     }

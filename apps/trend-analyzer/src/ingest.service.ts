@@ -182,6 +182,8 @@ export class IngestService {
         counters: [
           ['events', 1],
           [`${e.outcome === 'completed' ? 'completed' : 'failed'}:${e.pool}`, 1],
+          // The pool's total run time of completed tasks: with the count, the mean the resource manager scales by.
+          ...(e.outcome === 'completed' ? [[`run_ms:${e.pool}`, Math.round(e.run_ms)] as [string, number]] : []),
         ],
         samples: samplesOf(e, this.settings.config),
       });

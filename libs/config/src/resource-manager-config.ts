@@ -107,6 +107,8 @@ export interface ManagedPool {
   policy: PoolPolicy;
   workerEnv: Record<string, string>;
   stopGraceMs: number;
+  /** Tasks one worker of the pool runs at once (its template's concurrency). */
+  slotsPerWorker: number;
 }
 
 export interface ResourceManagerConfig {
@@ -153,13 +155,18 @@ export function parseResourceManagerConfig(raw: unknown, templates: readonly Wor
     const low = pick('queue_threshold_low') ?? DEFAULTS.queue_threshold_low;
     if (low > high) problems.push({ field: where('queue_threshold_low'), reason: `${low} is above queue_threshold_high ${high}` });
     const downCooldown = pick('scale_down_cooldown') ?? DEFAULTS.scale_down_cooldown;
+    const strategy = pick('scaling_strategy') ?? DEFAULTS.scaling_strategy;
+    // DEMAND measures start-up and scales down by its window: the seed's 120 s buffer and 600 s cooldown would
+    // hold idle workers for ten minutes. Its own defaults: 5 s before a start-up is measured, a 60 s window.
+    const demand = strategy === 'DEMAND';
     return {
       pool: t.pool,
       managed: t.provider === 'LOCAL',
       workerEnv: pick('worker_env') ?? {},
       stopGraceMs: (pick('stop_grace_period') ?? DEFAULTS.stop_grace_period) * 1000,
+      slotsPerWorker: t.concurrency,
       policy: {
-        strategy: pick('scaling_strategy') ?? DEFAULTS.scaling_strategy,
+        strategy,
         minWorkers: min,
         maxWorkers: max,
         queueThresholdHigh: high,
@@ -167,9 +174,9 @@ export function parseResourceManagerConfig(raw: unknown, templates: readonly Wor
         targetBacklogPerWorker: pick('target_backlog_per_worker') ?? t.concurrency,
         scaleUpCooldownMs: (pick('scale_up_cooldown') ?? DEFAULTS.scale_up_cooldown) * 1000,
         scaleDownCooldownMs: downCooldown * 1000,
-        scaleDownStabilizationMs: (pick('scale_down_stabilization') ?? downCooldown) * 1000,
+        scaleDownStabilizationMs: (pick('scale_down_stabilization') ?? (demand ? 60 : downCooldown)) * 1000,
         forecastHorizon: pick('forecast_horizon') ?? DEFAULTS.forecast_horizon,
-        startupBufferMs: (pick('worker_startup_buffer') ?? DEFAULTS.worker_startup_buffer) * 1000,
+        startupBufferMs: (pick('worker_startup_buffer') ?? (demand ? 5 : DEFAULTS.worker_startup_buffer)) * 1000,
         maxStepUp: pick('max_step_up') ?? DEFAULTS.max_step_up,
         maxStepDown: pick('max_step_down') ?? DEFAULTS.max_step_down,
         predictive: pick('enable_predictive_scaling') ?? DEFAULTS.enable_predictive_scaling,

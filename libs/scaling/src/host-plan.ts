@@ -12,13 +12,14 @@ export interface HostPoolAction {
 }
 
 /**
- * Which of this host's workers to stop, `n` of them: idle ones first, then ones still starting, then the least
- * busy (`load`: tasks each holds, by worker id, as its last heartbeat said). Draining ones are already going.
+ * Which of this host's workers to stop, up to `n` of them: idle ones, then those still starting (`load`: tasks
+ * each holds, by worker id, as its last heartbeat said). A worker that holds a task is never chosen: the pool
+ * stays above its quota until enough are idle (the next tick looks again). Draining ones are already going.
  */
 export function pickToStop(own: readonly OwnWorker[], load: ReadonlyMap<string, number>, n: number): string[] {
-  const rank = (w: OwnWorker) => (w.state === 'starting' ? 0.5 : (load.get(w.id) ?? 0) === 0 ? 0 : 1 + (load.get(w.id) ?? 0));
+  const rank = (w: OwnWorker) => (w.state === 'starting' ? 1 : 0);
   return own
-    .filter((w) => w.state !== 'draining')
+    .filter((w) => w.state !== 'draining' && (w.state === 'starting' || (load.get(w.id) ?? 0) === 0))
     .sort((a, b) => rank(a) - rank(b))
     .slice(0, Math.max(0, n))
     .map((w) => w.id);
@@ -48,8 +49,14 @@ export function applyQuota(o: {
     return { start: n, stop: [], outcome };
   }
   if (o.quota < active.length) {
-    const stop = pickToStop(active, o.load, active.length - o.quota);
-    return { start: 0, stop, outcome: `stopping ${stop.length}` };
+    const over = active.length - o.quota;
+    const stop = pickToStop(active, o.load, over);
+    const held = over - stop.length;
+    return {
+      start: 0,
+      stop,
+      outcome: held > 0 ? `stopping ${stop.length} idle; ${held} more once idle (they hold tasks)` : `stopping ${stop.length}`,
+    };
   }
   return { start: 0, stop: [], outcome: 'holding' };
 }

@@ -290,6 +290,83 @@ describe('decide', () => {
   });
 });
 
+describe('DEMAND: work in expected seconds, wake without blocking, stabilized scale-down of idle workers', () => {
+  const demand: PoolPolicy = {
+    ...base,
+    strategy: 'DEMAND',
+    minWorkers: 0,
+    maxWorkers: 6,
+    scaleUpCooldownMs: 10 * S,
+    scaleDownCooldownMs: 20 * S,
+    scaleDownStabilizationMs: 4 * S,
+    startupBufferMs: 2 * S,
+    maxStepUp: 1,
+    maxStepDown: 1,
+  };
+  const at = (t: number, o: Partial<Observation>) => obs({ at: t * S, expectedTaskMs: 1000, startupMs: 2 * S, ...o });
+
+  it.each([
+    // 20 queued tasks of 1 s, workers useful after 2 s: 10 workers would finish it in 2 s, capped at 6.
+    ['a backlog in seconds, capped at max_workers', { current: 1, busy: 1, active: 1, waiting: 20 }, 6],
+    // 2 queued short tasks: the running worker finishes them before a new one could start.
+    ['work shorter than a start-up needs no new worker', { current: 1, busy: 1, active: 1, waiting: 2, expectedTaskMs: 300 }, 1],
+    // The same count of long tasks does need workers: seconds, not counts.
+    ['the same count of long tasks does: a worker for each', { current: 1, busy: 1, active: 1, waiting: 2, expectedTaskMs: 10_000 }, 3],
+    ['two slots per worker need half the workers', { current: 1, busy: 1, active: 1, waiting: 10, slotsPerWorker: 2 }, 3],
+    ['never below the workers that hold tasks', { current: 4, busy: 4, active: 4, waiting: 0 }, 4],
+    ['never more workers than tasks, however long they are', { current: 0, waiting: 1, expectedTaskMs: 60_000 }, 1],
+  ])('%s', (_name, o, desired) => {
+    expect(decide(demand, at(100, o), initialPolicyState()).decision.desired).toBe(desired);
+  });
+
+  it('a wake-up starts no cooldown: the burst that lands next tick is met at once, beyond max_step_up', () => {
+    const woke = decide(demand, at(100, { current: 0, busy: 0, waiting: 1 }), initialPolicyState());
+    expect(woke.decision).toMatchObject({ desired: 1, reason: expect.stringMatching(/waking/) });
+    const burst = decide(demand, at(101, { current: 1, busy: 1, active: 1, waiting: 40 }), woke.state);
+    expect(burst.decision).toMatchObject({ desired: 6, action: 'up' });
+    // The seed's strategies keep their cooldown after a real step up, but not after a wake-up either.
+    const adaptive = { ...demand, strategy: 'ADAPTIVE' as const, maxStepUp: 10 };
+    const w2 = decide(adaptive, at(100, { current: 0, waiting: 1 }), initialPolicyState());
+    expect(decide(adaptive, at(101, { current: 1, busy: 1, active: 1, waiting: 40 }), w2.state).decision.action).toBe('up');
+  });
+
+  it('back to min_workers within one window after the queue empties, all idle workers at once, not one per cooldown', () => {
+    let state = decide(demand, at(100, { current: 6, busy: 6, active: 6, waiting: 30 }), initialPolicyState()).state;
+    // The queue empties at 101 s; the window is max(4 s, 2 × start-up 2 s) = 4 s.
+    const seen: number[] = [];
+    for (let t = 101; t <= 110; t++) {
+      const r = decide(demand, at(t, { current: seen.at(-1) ?? 6, busy: 0 }), state);
+      state = r.state;
+      seen.push(r.decision.desired);
+    }
+    expect(seen.indexOf(0)).toBeGreaterThan(-1);
+    // Held while the window still remembers the burst, then 6 → 0 in one decision.
+    expect(seen.slice(0, 3)).toEqual([6, 6, 6]);
+    expect(seen.indexOf(0) + 101).toBeLessThanOrEqual(100 + 4 + 1);
+    expect(seen.filter((n, i) => i > 0 && n < (seen[i - 1] ?? 6) && n > 0)).toEqual([]);
+  });
+
+  it('does not stop a worker that arrivals within a start-up time would need again (no down-then-up inside it)', () => {
+    // A trickle: a task every 1.5 s, each needing a worker for a moment; the pool stays at one, never 1 → 0 → 1.
+    let state = initialPolicyState();
+    let current = 0;
+    const changes: Array<{ t: number; from: number; to: number }> = [];
+    for (let t = 0; t < 30; t += 0.5) {
+      const arriving = Math.round(t * 2) % 3 === 0;
+      const r = decide(demand, at(t, { current, busy: arriving && current > 0 ? 1 : 0, waiting: arriving ? 1 : 0 }), state);
+      state = r.state;
+      if (r.decision.desired !== current) changes.push({ t, from: current, to: r.decision.desired });
+      current = r.decision.desired;
+    }
+    expect(changes).toEqual([{ t: 0, from: 0, to: 1 }]);
+  });
+
+  it('the reason says what it saw: work in seconds, idle workers, start-up time', () => {
+    const r = decide(demand, at(100, { current: 3, busy: 1, active: 1, waiting: 4 }), initialPolicyState());
+    expect(r.decision.reason).toMatch(/4\.5 s of work \(4 queued \+ 1 running × 1\.00 s\), 2 idle of 3, start-up 2\.0 s/);
+  });
+});
+
 describe('linearForecast', () => {
   it.each([
     [[], 10, 0],

@@ -1,6 +1,9 @@
 import { linearForecast } from './forecast.js';
 
-export const SCALING_STRATEGIES = ['STATIC', 'STEPWISE', 'ADAPTIVE', 'PREDICTIVE'] as const;
+export const SCALING_STRATEGIES = ['STATIC', 'STEPWISE', 'ADAPTIVE', 'PREDICTIVE', 'DEMAND'] as const;
+
+/** DEMAND: a task's expected run time when the analyzer has no history for the pool yet. */
+export const DEFAULT_TASK_MS = 1000;
 export type ScalingStrategy = (typeof SCALING_STRATEGIES)[number];
 
 /** One pool's limits and knobs, in milliseconds and task counts. */
@@ -47,6 +50,12 @@ export interface Observation {
   busy: number;
   hostCpuPercent?: number;
   hostMemoryPercent?: number;
+  /** DEMAND: a task's expected run time in this pool (the analyzer's durations); DEFAULT_TASK_MS without. */
+  expectedTaskMs?: number;
+  /** DEMAND: how long a new worker takes to become ready, as measured; the policy's startup buffer without. */
+  startupMs?: number;
+  /** DEMAND: tasks one worker runs at once. */
+  slotsPerWorker?: number;
 }
 
 export interface Sample {
@@ -91,6 +100,18 @@ function recommend(p: PoolPolicy, o: Observation, state: PolicyState, demand: nu
       }
       return { n: o.current, why: `backlog ${Math.round(seen)} within thresholds` };
     }
+    case 'DEMAND': {
+      const d = demandOf(p, o);
+      // Never more workers than there are tasks to give them.
+      const tasks = Math.ceil((o.waiting + o.delayedDue + o.active) / d.slots);
+      const n = Math.min(tasks, Math.ceil(d.workSeconds / (d.slots * d.horizonSeconds) - 1e-9));
+      return {
+        n: Math.max(n, o.busy),
+        why:
+          `${d.workSeconds.toFixed(1)} s of work (${o.waiting + o.delayedDue} queued + ${o.active} running × ${(d.taskMs / 1000).toFixed(2)} s), ` +
+          `${o.current - o.busy} idle of ${o.current}, start-up ${(d.startupMs / 1000).toFixed(1)} s → ${Math.max(n, o.busy)}`,
+      };
+    }
     case 'ADAPTIVE':
     case 'PREDICTIVE': {
       const usesForecast = p.strategy === 'PREDICTIVE' || p.predictive;
@@ -101,6 +122,18 @@ function recommend(p: PoolPolicy, o: Observation, state: PolicyState, demand: nu
       return { n, why: `${what} / ${p.targetBacklogPerWorker} per worker → ${n}` };
     }
   }
+}
+
+/**
+ * DEMAND's view of the work: queued tasks at their expected run time and running ones at half of it (on
+ * average half done), in seconds; and the horizon it should be done within: a worker's start-up time (a worker
+ * started now is of use only after it, so no more are started than would finish the work in that time).
+ */
+function demandOf(p: PoolPolicy, o: Observation) {
+  const taskMs = o.expectedTaskMs ?? DEFAULT_TASK_MS;
+  const startupMs = o.startupMs ?? p.startupBufferMs;
+  const workSeconds = ((o.waiting + o.delayedDue) * taskMs + (o.active * taskMs) / 2) / 1000;
+  return { taskMs, startupMs, workSeconds, slots: Math.max(1, o.slotsPerWorker ?? 1), horizonSeconds: Math.max(0.5, startupMs / 1000) };
 }
 
 /** Demand expected `forecastHorizon` samples plus the start-up buffer from now, by a least-squares trend. */
@@ -131,7 +164,7 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   const state: PolicyState = { ...prev, history };
   const { n: raw, why } = recommend(p, o, state, demand);
   const recommended = clamp(raw, p.minWorkers, p.maxWorkers);
-  const windowStart = o.at - p.scaleDownStabilizationMs;
+  const windowStart = o.at - (p.strategy === 'DEMAND' ? demandWindowMs(p, o) : p.scaleDownStabilizationMs);
   state.recommendations = [...prev.recommendations.filter((r) => r.at > windowStart), { at: o.at, desired: recommended }];
 
   const result = (desired: number, reason: string, replacing = false) => {
@@ -146,7 +179,9 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   if (o.current < p.minWorkers) return result(p.minWorkers, `below min_workers ${p.minWorkers}`);
   if (o.current > p.maxWorkers) return result(p.maxWorkers, `above max_workers ${p.maxWorkers}`);
   if (o.current === 0 && demand > 0 && p.maxWorkers > 0) {
-    return result(clamp(Math.max(1, recommended), 1, Math.min(p.maxWorkers, p.maxStepUp)), `waking: ${demand} task(s) and no worker`);
+    // A wake-up is not a step up: it starts no cooldown, so the burst that follows is met on the next tick.
+    const cap = p.strategy === 'DEMAND' ? p.maxWorkers : Math.min(p.maxWorkers, p.maxStepUp);
+    return result(clamp(Math.max(1, recommended), 1, cap), `waking: ${demand} task(s) and no worker`, true);
   }
 
   // The host guards hold every scale-up above min_workers, replacements of lost workers included.
@@ -168,6 +203,7 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   }
 
   const capped = raw > p.maxWorkers && recommended > o.current ? `, capped at max_workers ${p.maxWorkers}` : '';
+  if (p.strategy === 'DEMAND') return decideDemand(p, o, state, recommended, why + capped, hostBusy, result);
   if (recommended > o.current) {
     const since = o.at - (prev.lastScaleUpAt ?? -Infinity);
     if (since < p.scaleUpCooldownMs)
@@ -189,5 +225,35 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
     return result(desired, `${why}${desired > stable ? `; step limited to -${p.maxStepDown}` : ''}`);
   }
 
+  return result(o.current, why);
+}
+
+/** How long DEMAND holds workers after the work that needed them: the stabilization window, at least twice a start-up. */
+export function demandWindowMs(p: PoolPolicy, o: Pick<Observation, 'startupMs'>): number {
+  return Math.max(p.scaleDownStabilizationMs, 2 * (o.startupMs ?? p.startupBufferMs));
+}
+
+/**
+ * DEMAND: up at once to what the work needs (no cooldown, no step limit: within max_workers and the host
+ * guards); down, to the highest need seen within the window (`demandWindowMs`), never below the workers that
+ * hold tasks, all the idle ones it can spare at once. The window outlasts a start-up twice over, so a worker is
+ * not stopped when the arrivals of the last moments say another would be started within its start-up time.
+ */
+function decideDemand(
+  p: PoolPolicy,
+  o: Observation,
+  state: PolicyState,
+  recommended: number,
+  why: string,
+  hostBusy: string | undefined,
+  result: (desired: number, reason: string) => { decision: Decision; state: PolicyState },
+): { decision: Decision; state: PolicyState } {
+  const windowMs = demandWindowMs(p, o);
+  if (recommended > o.current) return hostBusy ? result(o.current, `${why}; holding: ${hostBusy}`) : result(recommended, why);
+  if (recommended < o.current) {
+    const stable = Math.max(p.minWorkers, o.busy, ...state.recommendations.map((r) => r.desired));
+    if (stable >= o.current) return result(o.current, `${why}; holding: needed up to ${stable} within the last ${seconds(windowMs)} (stabilization)`);
+    return result(stable, `${why}; the last ${seconds(windowMs)} needed at most ${stable}: stopping ${o.current - stable} idle`);
+  }
   return result(o.current, why);
 }

@@ -1,0 +1,112 @@
+import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
+import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
+
+interface DecisionRecord {
+  at: number;
+  from: number;
+  to: number;
+  reason: string;
+  inputs: { stopped?: string[] };
+}
+
+const TICK_S = 0.3;
+const WINDOW_S = 2;
+
+describe('DEMAND: the pool follows the work in seconds, wakes without blocking, and scales in only idle workers', () => {
+  const suite = isolatedSuite('demand', {
+    'worker_templates.json': { work: cpuTemplate({ concurrency: 1 }) },
+    'resource_manager_config.json': fastConfig({
+      min_workers: 0,
+      max_workers: 3,
+      polling_interval: TICK_S,
+      scaling_strategy: 'DEMAND',
+      // Cooldowns that would hold the seed's strategies for a minute: DEMAND has none.
+      scale_up_cooldown: 60,
+      scale_down_cooldown: 60,
+      scale_down_stabilization: WINDOW_S,
+      worker_startup_buffer: 0.5,
+      max_step_up: 1,
+      max_step_down: 1,
+    }),
+  });
+  let rm: ResourceManager;
+  const decisions = async () =>
+    ((await rm.http.get('/decisions?pool=work').expect(200)).body.decisions as DecisionRecord[]).sort((a, b) => a.at - b.at);
+
+  beforeAll(async () => {
+    rm = await startResourceManager({ prefix: suite.prefix, configDir: suite.config.path });
+    suite.onCleanup(() => rm.stop('SIGKILL'));
+  });
+
+  it('a wake-up is followed by a scale-up on the next tick that sees a burst; back to min_workers in one step within a window of the queue emptying; no task is cut short', async () => {
+    const queue = suite.queue('work');
+    expect((await rm.pool('work')).running).toBe(0);
+    const [first] = await queue.add({ type: 'synthetic', name: 'trickle', config: { duration_ms: 1500 } });
+    await waitFor(async () => (await decisions()).some((d) => d.from === 0 && d.to === 1 && /waking/.test(d.reason)), {
+      what: 'the pool to wake',
+      timeoutMs: 20_000,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}; decisions: ${JSON.stringify(await decisions())}; pool: ${JSON.stringify(await rm.pool('work'))}`);
+    });
+    const burstAt = Date.now();
+    const burst = await queue.add(...Array.from({ length: 12 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 700 } })));
+    // Every tick that sees the burst while the pool is below max decides to grow: the wake started no cooldown.
+    const seen = await waitFor(
+      async () => {
+        const v = await rm.pool('work');
+        const at = v.last_decision ? Date.parse(v.last_decision.at) : 0;
+        return at > burstAt && (v.depth?.waiting ?? 0) > 0 ? v.last_decision : undefined;
+      },
+      { what: 'a tick that saw the burst', timeoutMs: 20_000, intervalMs: 20 },
+    );
+    expect(seen).toMatchObject({ action: 'up', desired: 3 });
+    expect(seen?.reason).toMatch(/s of work .* idle of 1, start-up/);
+
+    const ids = [first, ...burst];
+    await waitFor(async () => (await Promise.all(ids.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed'), {
+      what: 'every task to complete',
+      timeoutMs: 60_000,
+    });
+    const emptiedAt = Math.max(...(await Promise.all(ids.map(async (id) => (await queue.job(id))?.job.finishedOn ?? 0))));
+    await waitFor(async () => (await rm.pool('work')).running === 0, { what: 'the pool back at min_workers (0)', timeoutMs: 30_000 });
+    const all = await decisions();
+    const downs = all.filter((d) => d.to < d.from);
+    const last = downs.at(-1);
+    expect(last).toMatchObject({ to: 0, reason: expect.stringMatching(/the last \d+s needed at most 0: stopping \d+ idle/) });
+    // Back at min_workers within one stabilization window (as the decision states it: at least twice the
+    // measured start-up) of the last task's end, give or take the ticks it takes to see it.
+    const windowMs = Number(/the last (\d+)s/.exec(last?.reason ?? '')?.[1]) * 1000;
+    expect((last?.at ?? 0) - emptiedAt).toBeLessThanOrEqual(windowMs + 3 * TICK_S * 1000);
+    // Stopped only idle workers, and never started one again within a start-up time of stopping one.
+    for (const d of downs) expect(d.reason).toMatch(/stopping \d+ idle/);
+    for (const d of downs) expect(all.filter((u) => u.to > u.from && u.at > d.at && u.at - d.at < windowMs / 2)).toEqual([]);
+    // No task was cut short by a scale-down: each ran once, to its end.
+    for (const id of ids) expect((await queue.job(id))?.job.attemptsStarted).toBe(1);
+  });
+
+  it('a scale-down stops only idle workers: the one holding a long task runs it to the end', async () => {
+    const queue = suite.queue('work');
+    // One long task and a dozen short ones: the pool grows to max_workers; once the short ones are done, the
+    // workers without a task are stopped while the long one runs on.
+    const long = await queue.add({ type: 'synthetic', name: 'long', config: { duration_ms: 25_000 } });
+    const short = await queue.add(...Array.from({ length: 12 }, (_, i) => ({ type: 'synthetic', name: `short ${i}`, config: { duration_ms: 300 } })));
+    await waitFor(async () => (await rm.pool('work')).running === 3, { what: 'the pool at max_workers (3)', timeoutMs: 30_000 });
+    await waitFor(async () => (await Promise.all(long.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed'), {
+      what: 'the long task to complete',
+      timeoutMs: 90_000,
+    });
+    const jobs = await Promise.all([...long, ...short].map(async (id) => (await queue.job(id))?.job));
+    for (const job of jobs) expect([job?.id, job?.attemptsStarted, job?.finishedOn !== undefined]).toEqual([job?.id, 1, true]);
+    // While the long tasks ran, the short ones' workers were stopped: by BullMQ's own record of which worker
+    // ran what, no stopped worker was running a task when it was stopped.
+    const cuts = (await decisions()).filter((d) => d.to < d.from);
+    const longJob = jobs[0];
+    const whileLong = cuts.filter((d) => d.at > (longJob?.processedOn ?? Infinity) && d.at < (longJob?.finishedOn ?? 0));
+    expect(whileLong.flatMap((d) => d.inputs.stopped ?? []).length).toBeGreaterThan(0);
+    for (const d of cuts)
+      for (const id of d.inputs.stopped ?? []) {
+        const running = jobs.filter((j) => j?.processedBy === id && (j.processedOn ?? Infinity) < d.at && (j.finishedOn ?? Infinity) > d.at);
+        expect([id, running.map((j) => j?.name)]).toEqual([id, []]);
+      }
+  });
+});
