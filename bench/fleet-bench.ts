@@ -12,6 +12,7 @@ import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
 import { ciNodes } from './ci-nodes.js';
+import { autoscale } from './autoscale.js';
 import { shortSuite } from './short-suite.js';
 import { sourcesBench } from './sources.js';
 import { clusterDrain } from './cluster-drain.js';
@@ -411,6 +412,7 @@ async function main() {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
     log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
   }
+  if (only?.has('autoscale')) log(`autoscale: ${JSON.stringify(await autoscale({ redis, url, dist, log }))}`);
   if (only?.has('ci')) log(`ci nodes: ${JSON.stringify(await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log }))}`);
   if (only?.has('sources')) {
     const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
@@ -441,6 +443,7 @@ async function main() {
   );
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
+  const scaling = await autoscale({ redis, url, dist, log });
   const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
   log(
@@ -500,6 +503,7 @@ async function main() {
     ingest: { fleet_events_per_s: ing.rate, raw_xrange_events_per_s: ing.raw, ratio: ing.rate / ing.raw, goal_events_per_s: 150_000 },
     makespan: span,
     ci_nodes: ci,
+    autoscale: scaling,
     short_suite: suite,
     sources: src,
     cluster: onCluster,
@@ -542,10 +546,22 @@ async function main() {
     `| the same drain with the pools spread (\`FLEET_SPREAD=pools\`: each pool on its own master) | ${fmt(onCluster.spread_tasks_per_s)} | — | ${fmt(onCluster.one_redis_tasks_per_s)} (the fleet on one Redis) | ${r2(onCluster.spread_ratio)} | — |`,
     `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,
   ].join('\n');
+  const f1 = (n: number) => n.toFixed(1);
+  const scalingTable = [
+    '',
+    `Autoscaling: ${scaling.tasks} tasks of a seeded bursty trace, 0-${scaling.max_workers} workers, time-scaled by ${scaling.scale} (see bench/autoscale.ts)`,
+    '',
+    '| policy | p50 / p95 wait (s) | worker-s while working | worker-s after the last task | back to 0 (s) | scale changes | workers started | down-then-up within 2 s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...scaling.policies.map(
+      (r) =>
+        `| ${r.policy} | ${f1(r.wait_p50_s)} / ${f1(r.wait_p95_s)} | ${f1(r.worker_s_working)} | ${f1(r.worker_s_after)} | ${r.back_to_zero_s === null ? '> 40' : f1(r.back_to_zero_s)} | ${r.scale_changes} | ${r.workers_started} | ${r.reversals} |`,
+    ),
+  ].join('\n');
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(o.out, 'latest.md'), `${md}\n`);
-  console.log(md);
+  writeFileSync(join(o.out, 'latest.md'), `${md}\n${scalingTable}\n`);
+  console.log(`${md}\n${scalingTable}`);
 }
 
 try {

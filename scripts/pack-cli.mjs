@@ -23,7 +23,9 @@ export async function packCli({ quiet = false, dest = join(root, 'dist') } = {})
     target: 'node20',
     tsconfig: join(root, 'tsconfig.json'),
     // Bundled CommonJS modules call require(): give them one.
-    banner: { js: "#!/usr/bin/env node\nimport { createRequire as __fleetRequire } from 'node:module';\nconst require = __fleetRequire(import.meta.url);" },
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __fleetRequire } from 'node:module';\nconst require = __fleetRequire(import.meta.url);",
+    },
     legalComments: 'none',
     // Reached only through the libs' index files and shaken out (the CLI uses no Nest code); kept external so
     // esbuild need not resolve Nest's optional peers. The check below fails the pack if any is still imported.
@@ -41,7 +43,9 @@ export async function packCli({ quiet = false, dest = join(root, 'dist') } = {})
   const name = execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: out, encoding: 'utf8' }).trim().split('\n').at(-1);
   const tarball = join(dest, name);
   if (!quiet) {
-    const inputs = Object.values(result.metafile.outputs).flatMap((o) => Object.keys(o.inputs)).filter((p) => p.includes('node_modules/'));
+    const inputs = Object.values(result.metafile.outputs)
+      .flatMap((o) => Object.keys(o.inputs))
+      .filter((p) => p.includes('node_modules/'));
     const packages = [...new Set(inputs.map((p) => p.replace(/^.*node_modules\/((?:@[^/]+\/)?[^/]+).*$/, '$1')))].sort();
     console.log(`fleet.mjs: ${(statSync(join(out, 'fleet.mjs')).size / 1024).toFixed(0)} KiB, bundling ${packages.join(', ') || 'no package'}`);
   }

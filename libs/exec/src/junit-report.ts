@@ -24,7 +24,10 @@ export const JUNIT_MAX_BYTES = 4 * 1024 * 1024;
  * it is a regular file within JUNIT_MAX_BYTES; a large one is parsed off the event loop (`parse` (the worker parses a large one off its event loop)).
  * Not XML, or no cases: the file is one case.
  */
-export async function readJUnitReport(path: string, parse: (xml: string) => Promise<TestCase[]> | TestCase[]): Promise<{ cases?: TestCase[]; note?: string }> {
+export async function readJUnitReport(
+  path: string,
+  parse: (xml: string) => Promise<TestCase[]> | TestCase[],
+): Promise<{ cases?: TestCase[]; note?: string }> {
   let file;
   try {
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -46,4 +49,3 @@ export async function readJUnitReport(path: string, parse: (xml: string) => Prom
     await file.close();
   }
 }
-

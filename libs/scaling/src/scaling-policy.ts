@@ -228,16 +228,17 @@ export function decide(p: PoolPolicy, o: Observation, prev: PolicyState, pin?: n
   return result(o.current, why);
 }
 
-/** How long DEMAND holds workers after the work that needed them: the stabilization window, at least twice a start-up. */
+/** How long DEMAND holds workers after the work that needed them: the stabilization window, at least one start-up. */
 export function demandWindowMs(p: PoolPolicy, o: Pick<Observation, 'startupMs'>): number {
-  return Math.max(p.scaleDownStabilizationMs, 2 * (o.startupMs ?? p.startupBufferMs));
+  return Math.max(p.scaleDownStabilizationMs, o.startupMs ?? p.startupBufferMs);
 }
 
 /**
  * DEMAND: up at once to what the work needs (no cooldown, no step limit: within max_workers and the host
  * guards); down, to the highest need seen within the window (`demandWindowMs`), never below the workers that
- * hold tasks, all the idle ones it can spare at once. The window outlasts a start-up twice over, so a worker is
- * not stopped when the arrivals of the last moments say another would be started within its start-up time.
+ * hold tasks, all the idle ones it can spare at once. The window outlasts a start-up, so a worker is not
+ * stopped when the arrivals of the last start-up time say another would be started within it. (Two start-ups
+ * were measured too: the same waits, twice the idle tail.)
  */
 function decideDemand(
   p: PoolPolicy,
