@@ -332,7 +332,7 @@ describe('DEMAND: work in expected seconds, wake without blocking, stabilized sc
 
   it('back to min_workers within one window after the queue empties, all idle workers at once, not one per cooldown', () => {
     let state = decide(demand, at(100, { current: 6, busy: 6, active: 6, waiting: 30 }), initialPolicyState()).state;
-    // The queue empties at 101 s; the window is max(4 s, 2 × start-up 2 s) = 4 s.
+    // The queue empties at 101 s; the window is max(4 s, one start-up of 2 s) = 4 s.
     const seen: number[] = [];
     for (let t = 101; t <= 110; t++) {
       const r = decide(demand, at(t, { current: seen.at(-1) ?? 6, busy: 0 }), state);
