@@ -284,6 +284,8 @@ export class ScalingService {
       maxWorkers: cfg.policy.maxWorkers,
       alive: o.alive,
       blocked: this.supervisor.blocked(cfg.pool, Date.now()),
+      // DEMAND never stops a worker that holds a task; the seed's strategies keep their order (busy last).
+      idleOnly: cfg.policy.strategy === 'DEMAND',
     });
     status.outcome = plan.outcome;
     for (let i = 0; i < plan.start; i++) this.supervisor.start(cfg.pool, cfg.workerEnv);

@@ -2,17 +2,23 @@ import { applyQuota, type OwnWorker, pickToStop } from './host-plan.js';
 
 const w = (id: string, state: OwnWorker['state'] = 'ready'): OwnWorker => ({ id, state });
 
-describe('pickToStop: idle first, then starting; never one that holds a task or is already draining', () => {
+describe('pickToStop: idle first, then starting, then the least busy (none busy when idle-only); never one already draining', () => {
   it.each([
     ['idle before busy', [w('a'), w('b')], { a: 2, b: 0 }, 1, ['b']],
     ['starting after idle, before busy', [w('busy'), w('new', 'starting'), w('idle')], { busy: 1, idle: 0 }, 2, ['idle', 'new']],
-    ['none of the busy ones, however many are asked for', [w('a'), w('b'), w('c')], { a: 3, b: 1, c: 2 }, 1, []],
-    ['only the idle ones when more are asked for', [w('a'), w('b'), w('c')], { a: 3, b: 0, c: 2 }, 3, ['b']],
-    ['a draining one is not picked again', [w('d', 'draining'), w('a')], { a: 0, d: 0 }, 1, ['a']],
+    ['the least busy of busy ones', [w('a'), w('b'), w('c')], { a: 3, b: 1, c: 2 }, 1, ['b']],
+    ['a draining one is not picked again', [w('d', 'draining'), w('a')], { a: 4, d: 0 }, 1, ['a']],
     ['no more than there are', [w('a')], {}, 3, ['a']],
     ['none asked, none picked', [w('a')], {}, 0, []],
   ])('%s', (_name, own, load, n, expected) => {
     expect(pickToStop(own, new Map(Object.entries(load)), n)).toEqual(expected);
+  });
+
+  it.each([
+    ['idle-only: none of the busy ones, however many are asked for', [w('a'), w('b'), w('c')], { a: 3, b: 1, c: 2 }, 1, []],
+    ['idle-only: only the idle and starting ones when more are asked for', [w('a'), w('b'), w('n', 'starting')], { a: 3, b: 0 }, 3, ['b', 'n']],
+  ])('%s', (_name, own, load, n, expected) => {
+    expect(pickToStop(own, new Map(Object.entries(load)), n, true)).toEqual(expected);
   });
 });
 
@@ -32,7 +38,7 @@ describe('applyQuota: a host meets its quota within max_workers', () => {
     ],
     ['stops down to the quota', { quota: 1, own: [w('a'), w('b')], alive: 2, maxWorkers: 4 }, { start: 0, stop: ['a'], outcome: 'stopping 1' }],
     [
-      'stops only idle workers; the busy stay until idle',
+      'idle-only: stops only idle workers; the busy stay until idle',
       {
         quota: 0,
         own: [w('a'), w('b')],
@@ -42,6 +48,7 @@ describe('applyQuota: a host meets its quota within max_workers', () => {
         ]),
         alive: 2,
         maxWorkers: 4,
+        idleOnly: true,
       },
       { start: 0, stop: ['b'], outcome: 'stopping 1 idle; 1 more once idle (they hold tasks)' },
     ],

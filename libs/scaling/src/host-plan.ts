@@ -12,14 +12,16 @@ export interface HostPoolAction {
 }
 
 /**
- * Which of this host's workers to stop, up to `n` of them: idle ones, then those still starting (`load`: tasks
- * each holds, by worker id, as its last heartbeat said). A worker that holds a task is never chosen: the pool
- * stays above its quota until enough are idle (the next tick looks again). Draining ones are already going.
+ * Which of this host's workers to stop, up to `n` of them: idle ones first, then ones still starting, then the
+ * least busy (`load`: tasks each holds, by worker id, as its last heartbeat said). With `idleOnly` (DEMAND
+ * pools), a worker that holds a task is never chosen: the pool stays above its quota until enough are idle
+ * (the next tick looks again). Draining ones are already going.
  */
-export function pickToStop(own: readonly OwnWorker[], load: ReadonlyMap<string, number>, n: number): string[] {
-  const rank = (w: OwnWorker) => (w.state === 'starting' ? 1 : 0);
+export function pickToStop(own: readonly OwnWorker[], load: ReadonlyMap<string, number>, n: number, idleOnly = false): string[] {
+  const busy = (w: OwnWorker) => w.state !== 'starting' && (load.get(w.id) ?? 0) > 0;
+  const rank = (w: OwnWorker) => (w.state === 'starting' ? 0.5 : (load.get(w.id) ?? 0) === 0 ? 0 : 1 + (load.get(w.id) ?? 0));
   return own
-    .filter((w) => w.state !== 'draining' && (w.state === 'starting' || (load.get(w.id) ?? 0) === 0))
+    .filter((w) => w.state !== 'draining' && !(idleOnly && busy(w)))
     .sort((a, b) => rank(a) - rank(b))
     .slice(0, Math.max(0, n))
     .map((w) => w.id);
@@ -36,6 +38,8 @@ export function applyQuota(o: {
   maxWorkers: number;
   alive: number;
   blocked?: string;
+  /** Stop only workers that hold no task (DEMAND pools). */
+  idleOnly?: boolean;
 }): HostPoolAction {
   const active = o.own.filter((w) => w.state !== 'draining');
   if (o.quota > active.length) {
@@ -50,7 +54,7 @@ export function applyQuota(o: {
   }
   if (o.quota < active.length) {
     const over = active.length - o.quota;
-    const stop = pickToStop(active, o.load, over);
+    const stop = pickToStop(active, o.load, over, o.idleOnly);
     const held = over - stop.length;
     return {
       start: 0,
