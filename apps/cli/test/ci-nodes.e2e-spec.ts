@@ -3,18 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
 import { freePort } from '../../../scripts/lib/redis-server.mjs';
-
-const NODE_JUNIT = [
-  'node',
-  '--test',
-  '--test-reporter=spec',
-  '--test-reporter-destination=stdout',
-  '--test-reporter=junit',
-  '--test-reporter-destination={junit_file}',
-  '{test_file}',
-];
 
 /** A test file that notes each run of itself (file and attempt) in RAN_LOG, then does what `body` says. */
 const testFile = (name: string, body: string) =>

@@ -3,17 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
-
-const NODE_JUNIT = [
-  'node',
-  '--test',
-  '--test-reporter=spec',
-  '--test-reporter-destination=stdout',
-  '--test-reporter=junit',
-  '--test-reporter-destination={junit_file}',
-  '{test_file}',
-];
+import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
 
 const testFile = (body: string) => `import { test } from 'node:test';\nimport assert from 'node:assert/strict';\n${body}\n`;
 const waits = (ms: number) => testFile(`test('works', async () => { await new Promise((r) => setTimeout(r, ${ms})); assert.ok(true); });`);

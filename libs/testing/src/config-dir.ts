@@ -41,3 +41,14 @@ export function cpuTemplate(overrides: Record<string, unknown> = {}): Record<str
     ...overrides,
   };
 }
+
+/** A `node --test` runner that prints its spec report and writes JUnit XML where the attempt says (`{junit_file}`). */
+export const NODE_JUNIT = [
+  'node',
+  '--test',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=junit',
+  '--test-reporter-destination={junit_file}',
+  '{test_file}',
+];
