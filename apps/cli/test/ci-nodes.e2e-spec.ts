@@ -210,8 +210,8 @@ describe('CI nodes as workers: fleet run --build', () => {
     // The node is up and retrying before any coordinator listens on its URL.
     await waitFor(() => /not reachable[\s\S]*retrying for up to 60 s/.test(err), { what: 'the node to retry', timeoutMs: 10_000, intervalMs: 20 });
     const late = await suite.service('coordinator', { COORDINATOR_PORT: port, RUNS_TICK_MS: '200' });
-    expect(await exited).toBe(0);
-    expect(out).toMatch(/: PASSED[\s\S]*10 file\(s\): 10 passed/);
+    // The node's own account comes with a failure (it was one exit code 2 in a loaded CI run, cause unseen).
+    expect([await exited, out, err]).toEqual([0, expect.stringMatching(/: PASSED[\s\S]*10 file\(s\): 10 passed/), expect.any(String)]);
     await late.http.get('/builds/b4').expect(200);
   });
 
