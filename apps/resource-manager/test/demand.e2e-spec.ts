@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
@@ -15,6 +17,14 @@ const WINDOW_S = 2;
 describe('DEMAND: the pool follows the work in seconds, wakes without blocking, and scales in only idle workers', () => {
   const suite = isolatedSuite('demand', {
     'worker_templates.json': { work: cpuTemplate({ concurrency: 1 }) },
+    // Holds its worker until the test writes `release` (bounded: it gives up after two minutes).
+    'hold.test.mjs': [
+      "import { existsSync } from 'node:fs';",
+      'const until = Date.now() + 120_000;',
+      "while (!existsSync('release') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));",
+      "if (!existsSync('release')) process.exit(1);",
+      '',
+    ].join('\n'),
     'resource_manager_config.json': fastConfig({
       min_workers: 0,
       max_workers: 3,
@@ -86,23 +96,32 @@ describe('DEMAND: the pool follows the work in seconds, wakes without blocking, 
 
   it('a scale-down stops only idle workers: the one holding a long task runs it to the end', async () => {
     const queue = suite.queue('work');
-    // One long task and a dozen short ones: the pool grows to max_workers; once the short ones are done, the
-    // workers without a task are stopped while the long one runs on.
-    const long = await queue.add({ type: 'synthetic', name: 'long', config: { duration_ms: 25_000 } });
+    // A task that holds its worker until the test releases it, and a dozen short ones behind it: the pool must
+    // grow past the held worker to run them, and once they are done it must stop the idle workers while the held
+    // one runs on. Nothing here depends on how fast the machine is: the hold ends when the test says so.
+    const release = join(suite.config.path, 'release');
+    const long = await queue.add({ type: 'test', name: 'long', config: { test_file: 'hold.test.mjs' } });
+    await waitFor(async () => (await queue.job(long[0]))?.state === 'active', { what: 'the long task to start', timeoutMs: 30_000 });
     const short = await queue.add(...Array.from({ length: 12 }, (_, i) => ({ type: 'synthetic', name: `short ${i}`, config: { duration_ms: 300 } })));
-    await waitFor(async () => (await rm.pool('work')).running === 3, { what: 'the pool at max_workers (3)', timeoutMs: 30_000 });
-    await waitFor(async () => (await Promise.all(long.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed'), {
-      what: 'the long task to complete',
-      timeoutMs: 90_000,
+    const stoppedWhileHeld = await waitFor(
+      async () => {
+        const ds = await decisions();
+        const grew = ds.some((d) => d.to > 1);
+        const allShortDone = (await Promise.all(short.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed');
+        const cut = ds.find((d) => d.to < d.from && (d.inputs.stopped ?? []).length > 0);
+        return grew && allShortDone && cut && (await queue.job(long[0]))?.state === 'active' ? cut : undefined;
+      },
+      { what: 'a scale-down while the long task is held', timeoutMs: 60_000 },
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}; decisions: ${JSON.stringify(await decisions())}; pool: ${JSON.stringify(await rm.pool('work'))}`);
     });
+    expect(stoppedWhileHeld.to).toBeGreaterThanOrEqual(1);
+    writeFileSync(release, '');
+    await waitFor(async () => (await queue.job(long[0]))?.state === 'completed', { what: 'the long task to complete', timeoutMs: 30_000 });
     const jobs = await Promise.all([...long, ...short].map(async (id) => (await queue.job(id))?.job));
     for (const job of jobs) expect([job?.id, job?.attemptsStarted, job?.finishedOn !== undefined]).toEqual([job?.id, 1, true]);
-    // While the long tasks ran, the short ones' workers were stopped: by BullMQ's own record of which worker
-    // ran what, no stopped worker was running a task when it was stopped.
+    // By BullMQ's own record of which worker ran what, no stopped worker was running a task when it was stopped.
     const cuts = (await decisions()).filter((d) => d.to < d.from);
-    const longJob = jobs[0];
-    const whileLong = cuts.filter((d) => d.at > (longJob?.processedOn ?? Infinity) && d.at < (longJob?.finishedOn ?? 0));
-    expect(whileLong.flatMap((d) => d.inputs.stopped ?? []).length).toBeGreaterThan(0);
     for (const d of cuts)
       for (const id of d.inputs.stopped ?? []) {
         const running = jobs.filter((j) => j?.processedBy === id && (j.processedOn ?? Infinity) < d.at && (j.finishedOn ?? Infinity) > d.at);
