@@ -101,11 +101,18 @@ describe('DEMAND: the pool follows the work in seconds, wakes without blocking, 
     // one runs on. Nothing here depends on how fast the machine is: the hold ends when the test says so.
     const release = join(suite.config.path, 'release');
     const long = await queue.add({ type: 'test', name: 'long', config: { test_file: 'hold.test.mjs' } });
-    await waitFor(async () => (await queue.job(long[0]))?.state === 'active', { what: 'the long task to start', timeoutMs: 30_000 });
+    const heldSince = await waitFor(
+      async () => {
+        const j = await queue.job(long[0]);
+        return j?.state === 'active' ? (j.job.processedOn ?? 0) : undefined;
+      },
+      { what: 'the long task to start', timeoutMs: 30_000 },
+    );
     const short = await queue.add(...Array.from({ length: 12 }, (_, i) => ({ type: 'synthetic', name: `short ${i}`, config: { duration_ms: 300 } })));
     const stoppedWhileHeld = await waitFor(
       async () => {
-        const ds = await decisions();
+        // Only this test's decisions: the one before it ended with the pool's own scale-in to 0.
+        const ds = (await decisions()).filter((d) => d.at > heldSince);
         const grew = ds.some((d) => d.to > 1);
         const allShortDone = (await Promise.all(short.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed');
         const cut = ds.find((d) => d.to < d.from && (d.inputs.stopped ?? []).length > 0);
