@@ -18,10 +18,11 @@ export interface HostPoolAction {
  * (the next tick looks again). Draining ones are already going.
  */
 export function pickToStop(own: readonly OwnWorker[], load: ReadonlyMap<string, number>, n: number, idleOnly = false): string[] {
-  const busy = (w: OwnWorker) => w.state !== 'starting' && (load.get(w.id) ?? 0) > 0;
-  const rank = (w: OwnWorker) => (w.state === 'starting' ? 0.5 : (load.get(w.id) ?? 0) === 0 ? 0 : 1 + (load.get(w.id) ?? 0));
+  const tasks = (w: OwnWorker) => (w.state === 'starting' ? 0 : (load.get(w.id) ?? 0));
+  // Idle 0, starting 0.5, busy 1 + its tasks.
+  const rank = (w: OwnWorker) => (w.state === 'starting' ? 0.5 : tasks(w) === 0 ? 0 : 1 + tasks(w));
   return own
-    .filter((w) => w.state !== 'draining' && !(idleOnly && busy(w)))
+    .filter((w) => w.state !== 'draining' && !(idleOnly && tasks(w) > 0))
     .sort((a, b) => rank(a) - rank(b))
     .slice(0, Math.max(0, n))
     .map((w) => w.id);
