@@ -1,4 +1,7 @@
-import { loadResourceManagerSettings } from './rm-settings.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultWorkerEntry, loadResourceManagerSettings } from './rm-settings.js';
 
 describe('resource manager settings', () => {
   it('reads the host a resource manager offers: slots, and the pools it may run with a limit each', () => {
@@ -14,7 +17,16 @@ describe('resource manager settings', () => {
   });
 
   it('starts the built worker app unless WORKER_ENTRY names another', () => {
-    expect(loadResourceManagerSettings({}).workerEntry).toMatch(/dist\/apps\/worker\/src\/main\.js$/);
+    expect(loadResourceManagerSettings({}).workerEntry).toBe(defaultWorkerEntry());
+    // The bundle when the build made one, the compiled app otherwise.
+    const dir = mkdtempSync(join(tmpdir(), 'rm-entry-'));
+    try {
+      expect(defaultWorkerEntry(dir)).toBe(join(dir, 'main.js'));
+      writeFileSync(join(dir, 'main.bundle.mjs'), '');
+      expect(defaultWorkerEntry(dir)).toBe(join(dir, 'main.bundle.mjs'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(loadResourceManagerSettings({ WORKER_ENTRY: '/opt/w.js' }).workerEntry).toBe('/opt/w.js');
   });
 });

@@ -1,14 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { GuardMessage } from './process-guard.js';
 import { CgroupTree, type TaskTree } from '@fleet/exec';
-
-const GUARD_ENTRY = join(fileURLToPath(new URL('.', import.meta.url)), 'process-guard.js');
+import { guardEntry } from './worker-files.js';
 
 /**
  * The worker's side of its guard process (see process-guard.ts): starts it, tells it which process trees
@@ -32,7 +29,7 @@ export class ProcessGuard {
   }
 
   start(): void {
-    const child = spawn(process.execPath, [GUARD_ENTRY, this.workerCookie, ...(this.cgroup ? [this.cgroup] : [])], {
+    const child = spawn(process.execPath, [guardEntry(), this.workerCookie, ...(this.cgroup ? [this.cgroup] : [])], {
       stdio: ['pipe', 'pipe', 'inherit'],
       detached: true,
     });

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { parseJUnit } from '@fleet/runs';
 import type { TestCase } from '@fleet/contracts';
+import { workerFile } from '../worker-files.js';
 
 /**
  * Reports up to this size are parsed on the worker's own thread (at most ~60 ms on this 2-core machine);
@@ -16,7 +17,7 @@ const THREAD_TIMEOUT_MS = 60_000;
 export function parseJUnitOffLoop(xml: string): Promise<TestCase[]> {
   if (Buffer.byteLength(xml) <= JUNIT_INLINE_MAX_BYTES) return Promise.resolve(parseJUnit(xml));
   return new Promise((resolve, reject) => {
-    const thread = new Worker(new URL('./junit-parse.thread.js', import.meta.url), { workerData: xml });
+    const thread = new Worker(workerFile('handlers/junit-parse.thread.js'), { workerData: xml });
     const timer = setTimeout(() => {
       void thread.terminate();
       reject(new Error(`parsing the JUnit report took over ${THREAD_TIMEOUT_MS} ms`));
