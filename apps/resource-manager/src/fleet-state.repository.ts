@@ -74,6 +74,11 @@ export class FleetStateRepository {
       this.queues.set(t.pool, new Queue(t.pool, { connection: this.redis, prefix: this.keys.queuePrefix(t.pool) }));
   }
 
+  /** The pool's BullMQ events stream (every change of every task of the pool is an entry). */
+  eventsKey(pool: string): string {
+    return (this.queues.get(pool) as Queue).keys.events;
+  }
+
   /** Waiting (incl. prioritized), active, delayed, and delayed retries due within `dueWithinMs`. */
   async depth(pool: string, dueWithinMs: number): Promise<PoolDepth> {
     const queue = this.queues.get(pool) as Queue;

@@ -9,6 +9,7 @@ import { PoolsController } from './pools.controller.js';
 import { PoolsService } from './pools.service.js';
 import { ResourceManagerLifecycle } from './rm-lifecycle.js';
 import { ScalingService } from './scaling.service.js';
+import { QueueWatch } from './queue-watch.js';
 import { WorkerSupervisor } from './worker-supervisor.js';
 
 @Module({})
@@ -30,6 +31,7 @@ export class ResourceManagerModule {
         FleetStateRepository,
         WorkerSupervisor,
         ScalingService,
+        QueueWatch,
         PoolsService,
         ResourceManagerLifecycle,
       ],

@@ -91,6 +91,19 @@ export class ScalingService {
     );
   }
 
+  /**
+   * Whether work arriving in a pool is worth a tick before the interval's (QueueWatch): when the pool is empty
+   * (a wake-up, for every strategy), or, for DEMAND, when it is below max_workers; never for a pinned or MANUAL
+   * pool. The seed's strategies otherwise keep their cadence (their cooldowns and forecasts count in ticks).
+   */
+  wantsNudge(pool: string): boolean {
+    const cfg = this.settings.config.pools.find((p) => p.pool === pool);
+    const status = this.statuses.get(pool);
+    if (!cfg?.managed || !status || status.pin !== undefined) return false;
+    const current = status.observation.current;
+    return current === 0 || (cfg.policy.strategy === 'DEMAND' && current < cfg.policy.maxWorkers);
+  }
+
   status(pool: string): PoolStatus | undefined {
     return this.statuses.get(pool);
   }
