@@ -19,6 +19,10 @@ export interface PoolView {
   ready: number;
   busy: number;
   draining: number;
+  /** Warm spares this manager keeps for the pool: loaded, waiting, not workers (`warm_spares`). */
+  spares: Array<{ id: string; pid: number }>;
+  /** How long this manager's workers of the pool took to start, as measured (ms; null before the first). */
+  startup_ms: number | null;
   depth: { waiting: number; delayed: number; delayed_due: number; active: number } | null;
   workers: Array<{
     id: string;
@@ -91,6 +95,11 @@ export class PoolsService {
       ready: registered.filter((r) => !isDraining(r.id, r.status)).length,
       busy: registered.filter((r) => r.current_tasks.length > 0).length,
       draining: registered.filter((r) => isDraining(r.id, r.status)).length,
+      spares: this.supervisor
+        .listSpares(cfg.pool)
+        .filter((w) => w.state === 'spare')
+        .map((w) => ({ id: w.id, pid: w.pid })),
+      startup_ms: this.supervisor.startupMs(cfg.pool) ?? null,
       depth: s ? { waiting: s.depth.waiting, delayed: s.depth.delayed, delayed_due: s.depth.delayedDue, active: s.depth.active } : null,
       workers: [
         ...registered.map((r) => ({

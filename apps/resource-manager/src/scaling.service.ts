@@ -306,6 +306,10 @@ export class ScalingService {
       const w = own.find((x) => x.id === id);
       if (w) void this.supervisor.stop(w, cfg.stopGraceMs);
     }
+    // As many spares as this host may run workers of the pool, at most: a steady number (the pool going up and
+    // down does not end and restart them); none is made while a worker starts, so refills never slow a burst.
+    const spares = Math.min(cfg.warmSpares, this.settings.host.pools[cfg.pool] ?? cfg.policy.maxWorkers);
+    if (plan.start === 0 && !own.some((w) => w.state === 'starting')) this.supervisor.keepSpares(cfg.pool, cfg.workerEnv, spares);
     const to = own.length + plan.start - plan.stop.length;
     if (to !== own.length) await this.record(cfg, status, own.length, to, quota, plan.stop);
   }

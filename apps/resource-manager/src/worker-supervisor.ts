@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { EXIT_CONFIG_ERROR } from '@fleet/app';
+import { EXIT_CONFIG_ERROR, STANDBY_GO_LINE } from '@fleet/app';
 import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 
-export type ChildState = 'starting' | 'ready' | 'draining';
+/** A spare is loaded but not yet a worker (see `keepSpares`); activated, it starts like any other. */
+export type WorkerState = 'starting' | 'ready' | 'draining';
+export type ChildState = 'spare' | WorkerState;
 
 export interface ManagedWorker {
   id: string;
@@ -52,6 +54,8 @@ const TAIL_LINES = 20;
 export class WorkerSupervisor {
   private readonly logger = new Logger(WorkerSupervisor.name);
   private readonly workers = new Map<string, ManagedWorker>();
+  /** Warm spares by id: processes with the worker's code loaded, waiting for `go` (apps/worker/src/standby.ts). */
+  private readonly spares = new Map<string, ManagedWorker>();
   private readonly health = new Map<string, PoolHealth>();
   /** Per pool, how long a worker takes from spawn to its first heartbeat (ms, a moving average). */
   private readonly startups = new Map<string, number>();
@@ -73,8 +77,11 @@ export class WorkerSupervisor {
     return h;
   }
 
-  list(pool?: string): ManagedWorker[] {
-    return [...this.workers.values()].filter((w) => pool === undefined || w.pool === pool);
+  /** Workers (not spares) of the pool, or all. */
+  list(pool?: string): Array<ManagedWorker & { state: WorkerState }> {
+    return [...this.workers.values()].filter(
+      (w): w is ManagedWorker & { state: WorkerState } => w.state !== 'spare' && (pool === undefined || w.pool === pool),
+    );
   }
 
   has(id: string): boolean {
@@ -134,7 +141,55 @@ export class WorkerSupervisor {
     return silent;
   }
 
+  /**
+   * Starts a worker of the pool: a warm spare of the pool when there is one (it only has to connect, about a
+   * tenth of a cold start's CPU), else a new process.
+   */
   start(pool: string, workerEnv: Record<string, string>): ManagedWorker {
+    const spare = [...this.spares.values()].find((w) => w.pool === pool && w.state === 'spare');
+    if (spare && spare.process.stdin?.writable) {
+      this.spares.delete(spare.id);
+      spare.state = 'starting';
+      spare.startedAt = Date.now();
+      spare.process.stdin.write(`${STANDBY_GO_LINE}\n`);
+      this.workers.set(spare.id, spare);
+      this.logger.log(`started worker ${spare.id} (pid ${spare.pid}) for pool ${pool} from a warm spare`);
+      return spare;
+    }
+    const w = this.spawnChild(pool, workerEnv, false);
+    this.workers.set(w.id, w);
+    this.logger.log(`started worker ${w.id} (pid ${w.pid}) for pool ${pool}`);
+    return w;
+  }
+
+  /**
+   * Keeps `n` warm spares of the pool: processes that have loaded the worker's code and wait, holding no
+   * connection and taking no work, until `start` makes one a worker. They cost memory (about 70 MB each), no
+   * CPU while they wait, and are not workers: they count toward no limit. New ones are started one per call,
+   * so refilling never competes with a burst's cold starts; extra ones are ended. Only for workers bound to
+   * this manager (`deprovision_on_stop`): a spare needs its stdin.
+   */
+  keepSpares(pool: string, workerEnv: Record<string, string>, n: number): void {
+    const mine = [...this.spares.values()].filter((w) => w.pool === pool && w.state === 'spare');
+    const want = this.settings.config.deprovisionOnStop ? n : 0;
+    for (const extra of mine.slice(want)) this.retireSpare(extra);
+    if (mine.length < want && !this.blocked(pool)) {
+      const w = this.spawnChild(pool, workerEnv, true);
+      this.spares.set(w.id, w);
+    }
+  }
+
+  /** Warm spares of the pool (or all), waiting. */
+  listSpares(pool?: string): ManagedWorker[] {
+    return [...this.spares.values()].filter((w) => pool === undefined || w.pool === pool);
+  }
+
+  private retireSpare(w: ManagedWorker): void {
+    w.state = 'draining';
+    w.process.kill('SIGTERM');
+  }
+
+  private spawnChild(pool: string, workerEnv: Record<string, string>, standby: boolean): ManagedWorker {
     const id = `${this.settings.managerId}-${pool}-${++this.seq}`;
     // With deprovision_on_stop (the default) a worker drains and exits when this manager goes away, even
     // if it is killed (its stdin closes). Without it, workers outlive the manager. Either way a worker has a
@@ -148,6 +203,7 @@ export class WorkerSupervisor {
         LOG_FORMAT: 'json',
         WORKER_PORT: '',
         WORKER_EXIT_WITH_PARENT: bound ? '1' : '0',
+        WORKER_STANDBY: standby ? '1' : '',
         ...workerEnv,
       },
       stdio: bound ? ['pipe', 'pipe', 'pipe'] : 'ignore',
@@ -159,7 +215,7 @@ export class WorkerSupervisor {
       id,
       pool,
       pid: child.pid ?? -1,
-      state: 'starting',
+      state: standby ? 'spare' : 'starting',
       startedAt: Date.now(),
       process: child,
       tail: [],
@@ -175,13 +231,12 @@ export class WorkerSupervisor {
         relayWorkerLine(this.logger, id, line);
       });
     }
-    this.workers.set(id, w);
-    this.logger.log(`started worker ${id} (pid ${w.pid}) for pool ${pool}`);
     return w;
   }
 
   private onExit(w: ManagedWorker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.id);
+    this.spares.delete(w.id);
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (w.state === 'draining') {
       this.logger.log(`worker ${w.id} stopped (${how})`);
@@ -189,7 +244,8 @@ export class WorkerSupervisor {
     }
     const h = this.healthOf(w.pool);
     const now = Date.now();
-    const beforeReady = w.state === 'starting';
+    // A spare that dies unasked is a start-up crash like any other (a broken build crashes both).
+    const beforeReady = w.state === 'starting' || w.state === 'spare';
     if (w.finished > 0 && code !== EXIT_CONFIG_ERROR) {
       // It did work before it died (killed from outside, out of memory): replace it at once, no loop.
       this.logger.warn(`worker ${w.id} died (${how}) after finishing ${w.finished} attempt(s); replacing it`);
@@ -233,7 +289,9 @@ export class WorkerSupervisor {
   }
 
   async stopAll(graceFor: (pool: string) => number): Promise<void> {
-    await Promise.all(this.list().map((w) => this.stop(w, graceFor(w.pool))));
+    const spares = this.listSpares();
+    for (const w of spares) this.retireSpare(w);
+    await Promise.all([...this.list().map((w) => this.stop(w, graceFor(w.pool))), ...spares.map((w) => w.exited)]);
   }
 }
 

@@ -38,6 +38,11 @@ export interface WorkerSettings extends CommonSettings {
   killGraceMs: number;
   /** Drain and exit when stdin closes: set for workers a resource manager starts, so none outlives it. */
   exitWithParent: boolean;
+  /**
+   * `WORKER_STANDBY=1` (a resource manager's warm spare): load everything, then wait for a `go` line on stdin
+   * before connecting and taking work; exit when stdin closes first.
+   */
+  standby: boolean;
   /** `auto` (a writable cgroup v2 when the host has one), `off`, or a cgroup v2 directory for task containment. */
   cgroup: string;
   /**
@@ -127,6 +132,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     timingsMaxLen: e.TIMINGS_MAXLEN,
     killGraceMs: e.WORKER_KILL_GRACE_MS,
     exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
+    standby: env.WORKER_STANDBY === '1',
     cgroup: e.WORKER_CGROUP,
     httpPort: e.WORKER_PORT,
     security: e.WORKER_PORT === undefined ? undefined : loadSecuritySettings(env, common.configDir, 'WORKER'),

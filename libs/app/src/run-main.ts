@@ -15,6 +15,9 @@ export interface MainOptions {
 /** Exit code of a process whose configuration is wrong: a supervisor must not restart it in a loop. */
 export const EXIT_CONFIG_ERROR = 78;
 
+/** The line a resource manager writes to a warm spare worker's stdin to make it a worker (WORKER_STANDBY=1). */
+export const STANDBY_GO_LINE = 'go';
+
 /**
  * Runs one app process. A configuration error prints one readable line and exits 78 (EX_CONFIG);
  * SIGTERM or SIGINT closes the app, which drains it (workers finish held tasks), and exits 0. The same

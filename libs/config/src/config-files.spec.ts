@@ -64,10 +64,20 @@ describe('resource_manager_config.json: the key and the reason', () => {
     ['a zero polling interval', { polling_interval: 0 }, 'polling_interval: must be greater than 0'],
     ['an unknown key', { max_wrokers: 3 }, 'max_wrokers: unknown field'],
     ['an unknown pool', { pools: { tpu: { max_workers: 1 } } }, 'pools.tpu: no such pool in worker_templates.json'],
+    ['fractional spares', { pools: { cpu: { warm_spares: 1.5 } } }, 'pools.cpu.warm_spares: must be a whole number from 0 to 64'],
   ])('%s', (_label, raw, message) => {
     const text = describeError(() => parseResourceManagerConfig(raw, templates));
     expect(text).toMatch(/^resource_manager_config\.json:/);
     expect(text).toContain(`- ${message}`);
+  });
+
+  it('defaults to DEMAND with a warm spare for each worker it may start (at most 8); the seed strategies start cold', () => {
+    const pool = (raw: object) => parseResourceManagerConfig(raw, templates).value.pools[0];
+    expect(pool({ max_workers: 6 })).toMatchObject({ warmSpares: 6, policy: { strategy: 'DEMAND', scaleDownStabilizationMs: 60_000 } });
+    expect(pool({ max_workers: 40 }).warmSpares).toBe(8);
+    expect(pool({ max_workers: 6, warm_spares: 2 }).warmSpares).toBe(2);
+    expect(pool({ max_workers: 6, scaling_strategy: 'ADAPTIVE' }).warmSpares).toBe(0);
+    expect(pool({ max_workers: 6, scaling_strategy: 'ADAPTIVE', pools: { cpu: { warm_spares: 1 } } }).warmSpares).toBe(1);
   });
 
   it('reports the seed keys it accepts but does not act on, and starts', () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type FieldError, toFieldErrors, type WorkerTemplate } from '@fleet/contracts';
-import { type PoolPolicy, SCALING_STRATEGIES } from '@fleet/scaling';
+import { type PoolPolicy, SCALING_STRATEGIES, type ScalingStrategy } from '@fleet/scaling';
 import { ConfigError } from './config-error.js';
 import { readJsonFile } from './json-file.js';
 import type { Loaded } from './worker-templates.js';
@@ -44,6 +44,7 @@ const poolKeys = {
   cpu_threshold_high: percent,
   memory_threshold_high: percent,
   stop_grace_period: secondsSchema(3600),
+  warm_spares: count(64),
   worker_env: z.record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' }),
     z.string({ error: 'must be a string' }),
@@ -80,11 +81,17 @@ const FileSchema = z
 
 type PoolKeys = { [K in keyof typeof poolKeys]?: z.output<(typeof poolKeys)[K]> };
 
-/** The seed's DynamicResourceManager defaults, plus this fleet's own keys. */
+/** DEMAND's spares when `warm_spares` is not set: max_workers, up to this many. */
+export const DEFAULT_DEMAND_SPARES = 8;
+
+/** The strategy of a pool whose config names none. */
+export const DEFAULT_SCALING_STRATEGY: ScalingStrategy = 'DEMAND';
+
+/** The seed's DynamicResourceManager defaults (the strategy aside: DEMAND), plus this fleet's own keys. */
 const DEFAULTS = {
   min_workers: 1,
   max_workers: 10,
-  scaling_strategy: 'ADAPTIVE' as const,
+  scaling_strategy: DEFAULT_SCALING_STRATEGY,
   queue_threshold_high: 10,
   queue_threshold_low: 2,
   scale_up_cooldown: 300,
@@ -109,6 +116,8 @@ export interface ManagedPool {
   stopGraceMs: number;
   /** Tasks one worker of the pool runs at once (its template's concurrency). */
   slotsPerWorker: number;
+  /** Loaded processes kept waiting to become workers at once (`warm_spares`); 0: every start is cold. */
+  warmSpares: number;
 }
 
 export interface ResourceManagerConfig {
@@ -165,6 +174,9 @@ export function parseResourceManagerConfig(raw: unknown, templates: readonly Wor
       workerEnv: pick('worker_env') ?? {},
       stopGraceMs: (pick('stop_grace_period') ?? DEFAULTS.stop_grace_period) * 1000,
       slotsPerWorker: t.concurrency,
+      // DEMAND keeps spares for a whole burst unless told otherwise (capped: each costs ~70 MB of memory); the
+      // seed's strategies start cold, as they always have.
+      warmSpares: pick('warm_spares') ?? (demand ? Math.min(max, DEFAULT_DEMAND_SPARES) : 0),
       policy: {
         strategy,
         minWorkers: min,
