@@ -1,4 +1,4 @@
-// Autoscaling on a bursty day, time-scaled by 30: a seeded trace (a trickle, three bursts, a ramp, quiet tails)
+// Autoscaling on a bursty day, time-scaled by 30: seeded traces (a trickle, bursts, a ramp, quiet tails)
 // of sleep tasks of 0.2-2 s, replayed on the same pool (0-6 workers, one task each) under each policy of the
 // resource manager and under a KEDA-like controller driving the pool through the pin API. Real time ÷ 30:
 // KEDA's 30 s polling → 1 s, HPA's 15 s sync → 0.5 s, 300 s cooldowns and stabilization → 10 s, the seed's
@@ -18,10 +18,45 @@ import { freePort, jsonApi, pct, type Proc, run, until } from './bench-support.j
 const MAX_WORKERS = 6;
 const SCALE = 30;
 
-/** The trace: when each task arrives (ms from the start) and how long it runs. */
-export function burstyTrace(seed = 7): Array<{ at: number; ms: number }> {
+export interface TraceTask {
+  at: number;
+  ms: number;
+}
+
+/**
+ * The bursty day: what a pool that serves CI sees, in time-scaled ms. A trickle, bursts of 8-30 tasks (a push's
+ * suite: what six workers clear in seconds), quiet gaps both shorter and longer than a generic autoscaler's 10 s
+ * cooldown, a ramp, and a quiet tail. Here the waits are set by how each controller reacts, not by capacity.
+ */
+export function dayTrace(seed = 11): TraceTask[] {
   const rnd = seededRandom(seed);
-  const out: Array<{ at: number; ms: number }> = [];
+  const out: TraceTask[] = [];
+  const add = (at: number) => out.push({ at: Math.round(at), ms: Math.round(200 + rnd() * 1800) });
+  const burst = (at: number, n: number, spreadMs: number) => {
+    for (let i = 0; i < n; i++) add(at + rnd() * spreadMs);
+  };
+  for (let t = 0; t < 10_000; t += 2500) add(t); // a trickle from an empty pool
+  burst(12_000, 16, 500);
+  for (let t = 26_000; t < 35_000; t += 4000) add(t); // a trickle after a quiet longer than the cooldown
+  burst(36_000, 30, 1000);
+  burst(46_000, 12, 500); // 6 s after the last: a generic autoscaler still holds its workers
+  // a ramp: from one task every 2 s to four a second over 15 s
+  for (let t = 55_000; t < 70_000;) {
+    add(t);
+    t += 2000 - ((t - 55_000) / 15_000) * 1750;
+  }
+  burst(84_000, 20, 500);
+  burst(100_000, 8, 300); // a small push after a long quiet, then the quiet tail
+  return out.sort((a, b) => a.at - b.at);
+}
+
+/**
+ * The overload: bursts of 40, 120 and 70 tasks, far beyond what six workers clear at once (the first trace of
+ * this bench). Its waits are set by capacity: `fifoBound` shows no controller can do much better than any other.
+ */
+export function overloadTrace(seed = 7): TraceTask[] {
+  const rnd = seededRandom(seed);
+  const out: TraceTask[] = [];
   const add = (at: number) => out.push({ at: Math.round(at), ms: Math.round(200 + rnd() * 1800) });
   for (let t = 0; t < 10_000; t += 2500) add(t); // a trickle
   for (let i = 0; i < 40; i++) add(10_000 + rnd() * 500); // burst 1
@@ -36,6 +71,21 @@ export function burstyTrace(seed = 7): Array<{ at: number; ms: number }> {
   return out.sort((a, b) => a.at - b.at);
 }
 
+/**
+ * The waits no controller can beat: `workers` one-task workers ready before the first task, serving in arrival
+ * order (as BullMQ does). Each task starts when it has arrived and the earliest worker is free.
+ */
+export function fifoBound(trace: readonly TraceTask[], workers: number): { p50_s: number; p95_s: number } {
+  const free = new Array<number>(workers).fill(0);
+  const waits = trace.map((t) => {
+    const i = free.indexOf(Math.min(...free));
+    const start = Math.max(t.at, free[i] ?? 0);
+    free[i] = start + t.ms;
+    return (start - t.at) / 1000;
+  });
+  return { p50_s: pct(waits, 50) ?? 0, p95_s: pct(waits, 95) ?? 0 };
+}
+
 interface PolicyRun {
   policy: string;
   tasks: number;
@@ -43,10 +93,18 @@ interface PolicyRun {
   wait_p95_s: number;
   worker_s_working: number;
   worker_s_after: number;
+  /** Warm spares kept (process-seconds over the whole run): memory, no CPU while they wait, no tasks. */
+  spare_s: number;
   back_to_zero_s: number | null;
   scale_changes: number;
   workers_started: number;
+  /** A worker's start-up as the manager measured it last (to its first heartbeat seen by a tick, so rounded up). */
+  startup_ms: number;
+  /** Down-then-up within that start-up, and within 2 s. */
   reversals: number;
+  reversals_2s: number;
+  /** The longest waits, with when their tasks arrived (s from the start): which part of the trace sets the p95. */
+  longest: Array<{ at_s: number; wait_s: number }>;
 }
 
 /** The KEDA-like controller: metrics-api `in_flight` every second, HPA's ceil(value / target) with its rules. */
@@ -67,23 +125,35 @@ function kedaLike(target = 1) {
   };
 }
 
+const POLICIES = ['STEPWISE', 'ADAPTIVE', 'PREDICTIVE', 'DEMAND', 'KEDA-like'];
+
+/**
+ * Each trace under each policy, one after another on the same machine. The day runs every policy; the overload
+ * only DEMAND and the KEDA-like controller beside its bound (the seed's strategies were measured on it before:
+ * README). BENCH_POLICIES=DEMAND,KEDA-like and BENCH_TRACES=day narrow a run (the bench's table wants them all).
+ */
 export async function autoscale(opts: { redis: Redis; url: string; dist: (...p: string[]) => string; log: (m: string) => void }) {
-  const trace = burstyTrace();
-  // BENCH_POLICIES=DEMAND,KEDA-like runs only those (the bench's table wants them all, in one run).
-  const policies = ['STEPWISE', 'ADAPTIVE', 'PREDICTIVE', 'DEMAND', 'KEDA-like'].filter(
-    (p) => !process.env.BENCH_POLICIES || process.env.BENCH_POLICIES.split(',').includes(p),
-  );
-  const results: PolicyRun[] = [];
-  for (const policy of policies) {
-    results.push(await runPolicy(policy, trace, opts));
-    opts.log(`autoscale ${policy}: ${JSON.stringify(results.at(-1))}`);
+  const wanted = (p: string) => !process.env.BENCH_POLICIES || process.env.BENCH_POLICIES.split(',').includes(p);
+  const traces = [
+    { name: 'day', trace: dayTrace(), policies: POLICIES.filter(wanted) },
+    { name: 'overload', trace: overloadTrace(), policies: ['DEMAND', 'KEDA-like'].filter(wanted) },
+  ].filter((t) => !process.env.BENCH_TRACES || process.env.BENCH_TRACES.split(',').includes(t.name));
+  const out = [];
+  for (const t of traces) {
+    const results: PolicyRun[] = [];
+    for (const policy of t.policies) {
+      results.push(await runPolicy(policy, t.trace, opts));
+      opts.log(`autoscale ${t.name} ${policy}: ${JSON.stringify(results.at(-1))}`);
+    }
+    const work = t.trace.reduce((sum, x) => sum + x.ms, 0) / 1000;
+    out.push({ trace: t.name, tasks: t.trace.length, work_s: work, bound: fifoBound(t.trace, MAX_WORKERS), policies: results });
   }
-  return { scale: SCALE, tasks: trace.length, max_workers: MAX_WORKERS, policies: results };
+  return { scale: SCALE, max_workers: MAX_WORKERS, traces: out };
 }
 
 async function runPolicy(
   policy: string,
-  trace: Array<{ at: number; ms: number }>,
+  trace: readonly TraceTask[],
   opts: { redis: Redis; url: string; dist: (...p: string[]) => string },
 ): Promise<PolicyRun> {
   const prefix = `bench-${process.pid}-auto-${policy.toLowerCase().replace(/[^a-z]/g, '')}`;
@@ -121,9 +191,11 @@ async function runPolicy(
   ];
   const rm = jsonApi(`http://127.0.0.1:${port}`);
   const queue = new Queue('auto', { connection: opts.redis, prefix: keys.queuePrefix('auto') });
-  const samples: Array<{ at: number; running: number }> = [];
+  const samples: Array<{ at: number; running: number; spares: number }> = [];
   const workersSeen = new Set<string>();
   let pinChanges = 0;
+  /** A worker's start-up as the manager last measured it (spawn, or a spare's activation, to its first heartbeat). */
+  let startupMs = 0;
   let stop = false;
   try {
     await until(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok, 'the resource manager', 30_000, 50);
@@ -134,9 +206,13 @@ async function runPolicy(
       const controller = kedaLike();
       let nextSync = 0;
       while (!stop) {
-        const view = await rm<{ running: number; workers: Array<{ id: string }> }>('GET', '/pools/auto');
+        const view = await rm<{ running: number; spares: unknown[]; startup_ms: number | null; workers: Array<{ id: string }> }>(
+          'GET',
+          '/pools/auto',
+        );
         const now = Date.now();
-        samples.push({ at: now - t0, running: view.running });
+        samples.push({ at: now - t0, running: view.running, spares: view.spares.length });
+        if (view.startup_ms !== null) startupMs = view.startup_ms;
         for (const w of view.workers) workersSeen.add(w.id);
         if (keda && now >= nextSync) {
           nextSync = now + 1000;
@@ -178,22 +254,27 @@ async function runPolicy(
     stop = true;
     await observe;
     const waits = jobs.map((j) => ((j?.processedOn ?? 0) - (j?.timestamp ?? 0)) / 1000);
-    const workerSeconds = (from: number, to: number) =>
+    const processSeconds = (from: number, to: number, of: 'running' | 'spares') =>
       samples.reduce((s, x, k) => {
         const next = samples[k + 1]?.at ?? x.at;
         const a = Math.max(from, x.at);
         const b = Math.min(to, next);
-        return b > a ? s + (x.running * (b - a)) / 1000 : s;
+        return b > a ? s + (x[of] * (b - a)) / 1000 : s;
       }, 0);
+    const workerSeconds = (from: number, to: number) => processSeconds(from, to, 'running');
     const zero = samples.find((s) => s.at > lastEnd && s.running === 0);
-    // A reversal: the pool shrank and then grew again within a worker's start-up time (2 s here).
-    let reversals = 0;
-    for (let k = 1; k < samples.length; k++) {
-      const prev = samples[k - 1];
-      const cur = samples[k];
-      if (!prev || !cur || cur.running >= prev.running) continue;
-      if (samples.some((s) => s.at > cur.at && s.at - cur.at < 2000 && s.running > cur.running)) reversals++;
-    }
+    // A reversal: the pool shrank and then grew again within `ms`: a worker's start-up as measured in this run
+    // (what the issue asks), and a fixed 2 s (a cold start's, here; the bench's earlier column).
+    const reversalsWithin = (ms: number) => {
+      let n = 0;
+      for (let k = 1; k < samples.length; k++) {
+        const prev = samples[k - 1];
+        const cur = samples[k];
+        if (!prev || !cur || cur.running >= prev.running) continue;
+        if (samples.some((s) => s.at > cur.at && s.at - cur.at < ms && s.running > cur.running)) n++;
+      }
+      return n;
+    };
     const decisions = keda ? pinChanges : (await rm<{ decisions: unknown[] }>('GET', '/decisions?pool=auto&limit=1000')).decisions.length;
     return {
       policy,
@@ -202,10 +283,17 @@ async function runPolicy(
       wait_p95_s: pct(waits, 95) ?? 0,
       worker_s_working: workerSeconds(0, lastEnd),
       worker_s_after: workerSeconds(lastEnd, Infinity),
+      spare_s: processSeconds(0, Infinity, 'spares'),
       back_to_zero_s: zero ? (zero.at - lastEnd) / 1000 : null,
       scale_changes: decisions,
       workers_started: workersSeen.size,
-      reversals,
+      startup_ms: Math.round(startupMs),
+      reversals: reversalsWithin(startupMs),
+      reversals_2s: reversalsWithin(2000),
+      longest: jobs
+        .map((j, k) => ({ at_s: Math.round((j?.timestamp ?? t0) - t0) / 1000, wait_s: waits[k] ?? 0 }))
+        .sort((a, b) => b.wait_s - a.wait_s)
+        .slice(0, Math.ceil(jobs.length * 0.05) + 1),
     };
   } finally {
     stop = true;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { loadCommonSettings, repoRoot } from '@fleet/config';
+import { DEFAULT_SCALING_STRATEGY as DEFAULT_STRATEGY, loadCommonSettings, repoRoot } from '@fleet/config';
 import { compactQueuedTask, encodeTimingEvent, newTaskId, parseTask, type Task } from '@fleet/contracts';
 import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
 import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
@@ -547,17 +547,29 @@ async function main() {
     `| peak RSS, worker / raw worker / coordinator / analyzer (MiB) | ${fmt(m.worker_peak_rss_mb)} / — / ${fmt(coordinatorRss)} / ${fmt(ing.rss ?? 0)} | — | ${fmt(m.raw_worker_peak_rss_mb)} | — | — |`,
   ].join('\n');
   const f1 = (n: number) => n.toFixed(1);
-  const scalingTable = [
-    '',
-    `Autoscaling: ${scaling.tasks} tasks of a seeded bursty trace, 0-${scaling.max_workers} workers, time-scaled by ${scaling.scale} (see bench/autoscale.ts)`,
-    '',
-    '| policy | p50 / p95 wait (s) | worker-s while working | worker-s after the last task | back to 0 (s) | scale changes | workers started | down-then-up within 2 s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...scaling.policies.map(
-      (r) =>
-        `| ${r.policy} | ${f1(r.wait_p50_s)} / ${f1(r.wait_p95_s)} | ${f1(r.worker_s_working)} | ${f1(r.worker_s_after)} | ${r.back_to_zero_s === null ? '> 40' : f1(r.back_to_zero_s)} | ${r.scale_changes} | ${r.workers_started} | ${r.reversals} |`,
-    ),
-  ].join('\n');
+  const scalingTable = scaling.traces
+    .flatMap((t) => {
+      const row = (r: (typeof t.policies)[number]) =>
+        `| ${r.policy} | ${f1(r.wait_p50_s)} / ${f1(r.wait_p95_s)} | ${f1(r.worker_s_working)} | ${f1(r.worker_s_after)} | ${f1(r.spare_s)} | ${r.back_to_zero_s === null ? '> 40' : f1(r.back_to_zero_s)} | ${r.scale_changes} | ${r.workers_started} | ${r.reversals} (${f1(r.startup_ms / 1000)} s) / ${r.reversals_2s} |`;
+      const keda = t.policies.find((r) => r.policy === 'KEDA-like');
+      const mine = t.policies.find((r) => r.policy === DEFAULT_STRATEGY);
+      const total = (r: { worker_s_working: number; worker_s_after: number }) => r.worker_s_working + r.worker_s_after;
+      const verdict =
+        keda && mine && keda.wait_p95_s > 0
+          ? `${DEFAULT_STRATEGY} (the default) ÷ KEDA-like: p95 wait ${r2(mine.wait_p95_s / keda.wait_p95_s)} (goal ≤ 0.8), worker-s ${r2(total(mine) / total(keda))} (goal ≤ 1), reversals ${mine.reversals} (goal 0): ${mark(mine.wait_p95_s <= 0.8 * keda.wait_p95_s && total(mine) <= total(keda) && mine.reversals === 0)}`
+          : '';
+      return [
+        '',
+        `Autoscaling, ${t.trace} trace: ${t.tasks} tasks (${f1(t.work_s)} worker-s of work), 0-${scaling.max_workers} workers, time-scaled by ${scaling.scale} (see bench/autoscale.ts)`,
+        '',
+        '| policy | p50 / p95 wait (s) | worker-s while working | worker-s after the last task | spare-s (waiting, no tasks) | back to 0 (s) | scale changes | workers started | down-then-up within a start-up (as measured) / within 2 s |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        `| bound: ${scaling.max_workers} workers ready from the start, FIFO | ${f1(t.bound.p50_s)} / ${f1(t.bound.p95_s)} | — | — | — | — | — | — | — |`,
+        ...t.policies.map(row),
+        ...(verdict ? ['', verdict] : []),
+      ];
+    })
+    .join('\n');
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(o.out, 'latest.md'), `${md}\n${scalingTable}\n`);

@@ -143,7 +143,7 @@ export class WorkerSupervisor {
 
   /**
    * Starts a worker of the pool: a warm spare of the pool when there is one (it only has to connect, about a
-   * tenth of a cold start's CPU), else a new process.
+   * sixth of a cold start's CPU), else a new process.
    */
   start(pool: string, workerEnv: Record<string, string>): ManagedWorker {
     const spare = [...this.spares.values()].find((w) => w.pool === pool && w.state === 'spare');
@@ -164,7 +164,7 @@ export class WorkerSupervisor {
 
   /**
    * Keeps `n` warm spares of the pool: processes that have loaded the worker's code and wait, holding no
-   * connection and taking no work, until `start` makes one a worker. They cost memory (about 70 MB each), no
+   * connection and taking no work, until `start` makes one a worker. They cost memory (about 110 MB each), no
    * CPU while they wait, and are not workers: they count toward no limit. New ones are started one per call,
    * so refilling never competes with a burst's cold starts; extra ones are ended. Only for workers bound to
    * this manager (`deprovision_on_stop`): a spare needs its stdin.

@@ -174,7 +174,7 @@ export function parseResourceManagerConfig(raw: unknown, templates: readonly Wor
       workerEnv: pick('worker_env') ?? {},
       stopGraceMs: (pick('stop_grace_period') ?? DEFAULTS.stop_grace_period) * 1000,
       slotsPerWorker: t.concurrency,
-      // DEMAND keeps spares for a whole burst unless told otherwise (capped: each costs ~70 MB of memory); the
+      // DEMAND keeps spares for a whole burst unless told otherwise (capped: each costs ~110 MB of memory); the
       // seed's strategies start cold, as they always have.
       warmSpares: pick('warm_spares') ?? (demand ? Math.min(max, DEFAULT_DEMAND_SPARES) : 0),
       policy: {
