@@ -15,9 +15,10 @@ const BLOCK_MS = 5000;
  * Reacts to work arriving instead of waiting for the next `polling_interval`. Per managed pool, one blocking
  * connection waits on the pool's BullMQ events stream for the next entry (`XREAD COUNT 1 BLOCK`: whatever
  * changed, a task waiting or running or ending), skips to the newest, asks the scaling service for a tick when
- * the pool could use one, and reads again no sooner than NUDGE_MIN_INTERVAL_MS later. So the manager's cost is one small read per nudge,
- * not per event, however busy the pool is (BullMQ's QueueEvents would parse every event, results included).
- * The interval tick stays: it scales down, and it scales up when the events stream cannot be read.
+ * the pool could use one, and reads again no sooner than NUDGE_MIN_INTERVAL_MS later. So the manager's cost is
+ * one small read per nudge, not per event, however busy the pool is (BullMQ's QueueEvents would parse every
+ * event, results included). The interval tick stays: it scales down, and it scales up when the events stream
+ * cannot be read.
  */
 @Injectable()
 export class QueueWatch {

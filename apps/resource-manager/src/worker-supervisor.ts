@@ -184,9 +184,10 @@ export class WorkerSupervisor {
     return [...this.spares.values()].filter((w) => pool === undefined || w.pool === pool);
   }
 
+  /** SIGKILL: a spare has nothing to drain (no connection, task or guard), and one still loading may miss a SIGTERM. */
   private retireSpare(w: ManagedWorker): void {
     w.state = 'draining';
-    w.process.kill('SIGTERM');
+    w.process.kill('SIGKILL');
   }
 
   private spawnChild(pool: string, workerEnv: Record<string, string>, standby: boolean): ManagedWorker {
