@@ -410,7 +410,7 @@ async function main() {
   }
   if (only?.has('suite')) {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
-    log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
+    log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
   }
   if (only?.has('autoscale')) log(`autoscale: ${JSON.stringify(await autoscale({ redis, url, dist, log }))}`);
   if (only?.has('ci')) log(`ci nodes: ${JSON.stringify(await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log }))}`);
@@ -442,7 +442,7 @@ async function main() {
     `ci nodes: dynamic ${ci.dynamic.efficiency.toFixed(2)}, by timings ${ci.timing_split.efficiency.toFixed(2)}, by hash ${ci.hash_split.efficiency.toFixed(2)} of ideal`,
   );
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
-  log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s`);
+  log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
   const scaling = await autoscale({ redis, url, dist, log });
   const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
@@ -537,6 +537,7 @@ async function main() {
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
+    `| run end: the last file's end → the run's verdict, ${suite.files}-file run (ms, median) | ${fmt(suite.run_end_ms)} | — | — | — | ≤ 50 ms: ${mark(suite.run_end_ms <= 50)} |`,
     `| a one-file run at a commit, submit → test start (ms): a commit no host has / one the host has | ${fmt(src.submit_to_start_ms.cold)} / ${fmt(src.submit_to_start_ms.warm)} | — | ${fmt(src.submit_to_start_ms.workdir)} (from a fixed workdir) | — | — |`,
     `| ${src.files}-file run at a new commit vs the same files from a fixed workdir, 2 slots (s) | ${r2(src.suite_s.new_commit)} | — | ${r2(src.suite_s.workdir)} (workdir) | ${r2(src.ratio)} (workdir ÷ commit) | — |`,
     `| scale-up reaction (burst → first task on an added worker) | ${scale.seconds.toFixed(2)} s (${scale.ticks.toFixed(1)} ticks of 0.5 s) | — | — | — | — |`,

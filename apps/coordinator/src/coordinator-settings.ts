@@ -62,7 +62,7 @@ export function loadCoordinatorSettings(env: Env): CoordinatorSettings {
       RUN_MAX_AGE_S: envInt(1, 365 * DAY_S, DAY_S),
       FLAKY_MAX_TESTS: envInt(1, 10_000_000, 20_000),
       RUN_DEFAULT_TEST_MS: envInt(1, 24 * 3600 * 1000, 5000),
-      RUNS_TICK_MS: envInt(50, 60_000, 500),
+      RUNS_TICK_MS: envInt(50, 3_600_000, 500),
       COORDINATOR_SOURCE_DIR: envString(join(tmpdir(), 'fleet-coordinator-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
       COORDINATOR_SOURCE_FETCH_TIMEOUT_MS: envInt(100, 3_600_000, 120_000),
       CI_LEASE_MS: envInt(1000, 3_600_000, 30_000),

@@ -7,6 +7,7 @@ import { BuildsController } from './builds.controller.js';
 import { BuildsService } from './builds.service.js';
 import { CiLeases } from './ci-leases.js';
 import { RunSignals } from './run-signals.js';
+import { RunNews } from './run-news.js';
 import { FleetController } from './fleet.controller.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 import { RunsController } from './runs.controller.js';
@@ -48,6 +49,7 @@ export class CoordinatorModule {
         BuildsService,
         CiLeases,
         RunSignals,
+        RunNews,
       ],
     };
   }

@@ -48,15 +48,23 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     signals.onMaybeDone((id) => void this.reconcileNow(id));
   }
 
-  /** Runs being reconciled out of turn (a run's last file may have ended), each at most once at a time. */
-  private readonly early = new Set<string>();
+  /**
+   * Runs being reconciled out of turn (a run's last file may have ended), each at most once at a time; true when
+   * news came during that pass, which may have read the run before it (then it goes once more).
+   */
+  private readonly early = new Map<string, boolean>();
 
   /** Reconciles one run now (finalizing it if its last file has ended); the tick's pass does the same later. */
   private async reconcileNow(id: string): Promise<void> {
-    if (this.early.has(id)) return;
-    this.early.add(id);
+    if (this.early.has(id)) {
+      this.early.set(id, true);
+      return;
+    }
     try {
-      await this.reconcile(id);
+      do {
+        this.early.set(id, false);
+        await this.reconcile(id);
+      } while (this.early.get(id));
     } catch (err) {
       this.logger.warn(`run ${id}: ${(err as Error).message}; tried again next pass`);
     } finally {

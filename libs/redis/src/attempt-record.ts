@@ -2,29 +2,35 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { encodeTimingEvent, type TimingEvent } from '@fleet/contracts';
 import type { FleetKeys } from './keys.js';
 
+/** Entries kept (about) in the runs' news stream: enough for every coordinator to have read them. */
+export const RUN_NEWS_MAXLEN = 1000;
+
 /**
  * A run's record of an attempt goes only into a run that still exists (not expired, not deleted); its test
- * cases go to the run's cases hash, so reading a run's progress does not read every case.
- * KEYS: the run's attempts hash, its cases hash. ARGV: field, attempt JSON, cases JSON ('' for none).
+ * cases go to the run's cases hash, so reading a run's progress does not read every case. A task's last attempt
+ * also tells the runs' news stream, in the same step, so no coordinator can read the news before the record.
+ * KEYS: the run's attempts hash, its cases hash, the news stream. ARGV: field, attempt JSON, cases JSON ('' for
+ * none), the run's id when the attempt is its task's last ('' otherwise), the stream's cap.
  */
 const RECORD_ATTEMPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[4]) end
 return 1
 `;
 
 /** What one finished attempt writes: its timing event and, for a task of a run, its record there. */
 export interface RecordedOutcome {
   event: TimingEvent;
-  run?: { id: string; attempt: { key: string; attempt: number; cases?: unknown } };
+  run?: { id: string; attempt: { key: string; attempt: number; final?: boolean; cases?: unknown } };
 }
 
 type WithRecord = ChainableCommander & { recordAttempt(...args: string[]): ChainableCommander };
 
 /** Defines the script on a connection (once per connection, before `addOutcome` on its pipelines). */
 export function defineRecordAttempt(redis: Redis): void {
-  redis.defineCommand('recordAttempt', { numberOfKeys: 2, lua: RECORD_ATTEMPT });
+  redis.defineCommand('recordAttempt', { numberOfKeys: 3, lua: RECORD_ATTEMPT });
 }
 
 /**
@@ -39,9 +45,12 @@ export function addOutcome(pipeline: ChainableCommander, keys: FleetKeys, maxLen
   (pipeline as WithRecord).recordAttempt(
     keys.runAttempts(run.id),
     keys.runCases(run.id),
+    keys.runNews,
     `${attempt.attempt}:${attempt.key}`,
     JSON.stringify(attempt),
     cases ? JSON.stringify(cases) : '',
+    attempt.final ? run.id : '',
+    String(RUN_NEWS_MAXLEN),
   );
   return 2;
 }

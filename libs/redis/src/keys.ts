@@ -181,6 +181,14 @@ export class FleetKeys {
     return `${this.prefix}:runs:finished`;
   }
 
+  /**
+   * Stream of runs whose task just had its last attempt (field `run`), written with that attempt's record: the
+   * coordinators read it to release dependents and finalize the run then, not on their next tick. Capped near 1,000.
+   */
+  get runNews(): string {
+    return `${this.prefix}:runs:news`;
+  }
+
   /** Set of runs still in progress (dependencies to release, results to finalize). */
   get activeRuns(): string {
     return `${this.prefix}:runs:active`;
