@@ -41,7 +41,7 @@ describe('worker_templates.json: the file, the template and the field', () => {
             provider: 'LOCAL',
             resources: { cpu: 'four', gpu: 1 },
             capabilities: ['GPU'],
-            runners: { test: { '.mjs': ['node', '{tset_file}'] } },
+            runners: { test: { '.mjs': ['node', '{tset_file}'] }, exit_codes: { '.py': { '5': 'maybe' } } },
           },
         },
         base,
@@ -50,6 +50,7 @@ describe('worker_templates.json: the file, the template and the field', () => {
     expect(text).toMatch(/^worker_templates\.json:/);
     expect(text).toContain('- template gpu-worker: resources.cpu: must be a whole number of CPUs');
     expect(text).toMatch(/- template gpu-worker: runners.test\[".mjs"\]: unknown placeholder \{tset_file\}/);
+    expect(text).toContain('- template gpu-worker: runners.exit_codes[".py"]["5"]: must be one of passed, skipped, failed');
   });
 });
 

@@ -82,6 +82,7 @@ export function parseWorkerTemplates(raw: unknown, baseDir: string): Loaded<Work
       runners: {
         test: { ...DEFAULT_TEST_RUNNERS, ...t.runners.test },
         ...(t.runners.benchmark && { benchmark: t.runners.benchmark }),
+        ...(t.runners.exit_codes && { exit_codes: t.runners.exit_codes }),
       },
       sources: t.sources,
       ...(t.setup && { setup: t.setup }),

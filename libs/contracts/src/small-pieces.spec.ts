@@ -4,6 +4,7 @@ import { fromQueuePriority, toQueuePriority } from './priority.js';
 import { newTaskId, poolOfTaskId } from './task-id.js';
 import { decodeFailure, encodeFailure, tail } from './task-outcome.js';
 import { toTaskState } from './task-state.js';
+import { exitMeaning } from './worker-template.js';
 
 describe('priority mapping (larger is more urgent; BullMQ runs its smallest first)', () => {
   it.each([
@@ -100,4 +101,23 @@ describe('task states and field paths', () => {
     [['tasks', 3, 'priority'], 'tasks[3].priority'],
     [['runners', 'test', '.mjs', 1], 'runners.test[".mjs"][1]'],
   ])('%p → %s', (path, text) => expect(formatPath(path)).toBe(text));
+});
+
+describe("a test runner's exit codes", () => {
+  const runners = {
+    test: { '.py': ['python3', '-m', 'pytest', '{test_file}'], '.t': ['/usr/bin/pytest', '{test_file}'], '.sh': ['sh', '{test_file}'] },
+    exit_codes: { '.sh': { '3': 'skipped' as const, '1': 'passed' as const } },
+  };
+  it.each([
+    ['.py', 0, 'passed'],
+    ['.py', 5, 'skipped'], // pytest: no tests collected
+    ['.t', 5, 'skipped'],
+    ['.py', 1, 'failed'],
+    ['.sh', 3, 'skipped'], // declared
+    ['.sh', 1, 'passed'],
+    ['.sh', 5, 'failed'], // not pytest, not declared
+    ['.mjs', 5, 'failed'],
+  ] as const)('%s exit %i → %s', (ext, code, meaning) => {
+    expect(exitMeaning(runners, ext, code)).toBe(meaning);
+  });
 });

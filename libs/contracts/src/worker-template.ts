@@ -3,6 +3,10 @@ import { BENCHMARK_PLACEHOLDERS, COMMON_PLACEHOLDERS, TEST_PLACEHOLDERS, unknown
 import { repoUrlProblem } from './source.js';
 import { CapabilityNameSchema } from './task.js';
 
+/** What a test runner's exit code may mean for its file (`runners.exit_codes`). */
+export const EXIT_MEANINGS = ['passed', 'skipped', 'failed'] as const;
+export type ExitMeaning = (typeof EXIT_MEANINGS)[number];
+
 export const POOL_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const PoolNameSchema = z
   .string()
@@ -75,6 +79,20 @@ export const WorkerTemplateSchema = z.strictObject({
         .optional(),
       /** Prints its metrics as one JSON object on its last line of output. */
       benchmark: argvSchema(BENCHMARK_PLACEHOLDERS).optional(),
+      /**
+       * What a test runner's exit codes mean, by test-file extension (`".py": {"5": "skipped"}`): `passed`,
+       * `skipped` (the file ran no test: pytest's 5) or `failed`. 0 is passed and anything else failed unless
+       * said here; a pytest runner gets `{"5": "skipped"}` without saying.
+       */
+      exit_codes: z
+        .record(
+          z.string().regex(/^\.[A-Za-z0-9]+$/, { error: 'keys are file extensions such as .py' }),
+          z.record(
+            z.string().regex(/^(?:[1-9]\d{0,2}|0)$/, { error: 'keys are exit codes from 0 to 255' }),
+            z.enum(EXIT_MEANINGS, { error: `must be one of ${EXIT_MEANINGS.join(', ')}` }),
+          ),
+        )
+        .optional(),
     })
     .default({}),
   /**
@@ -103,6 +121,23 @@ export const WorkerTemplateSchema = z.strictObject({
 });
 export type WorkerTemplateInput = z.input<typeof WorkerTemplateSchema>;
 
+/**
+ * The meaning of a test runner's exit code for its file, by the template's `exit_codes` for the file's
+ * extension, else pytest's own convention when the runner is pytest (5: no tests collected, the file skipped
+ * itself as a whole), else 0 passed and anything else failed.
+ */
+export function exitMeaning(runners: WorkerTemplate['runners'], ext: string, code: number): ExitMeaning {
+  const declared = runners.exit_codes?.[ext]?.[String(code)];
+  if (declared) return declared;
+  if (code === 0) return 'passed';
+  const argv = runners.test[ext] ?? [];
+  const pytest = argv.some((a, i) => /(^|\/)py\.?test$/.test(a) || (a === '-m' && argv[i + 1] === 'pytest'));
+  return pytest && code === PYTEST_NO_TESTS ? 'skipped' : 'failed';
+}
+
+/** pytest's exit code when it collected no test (a module that skips itself as a whole, say). */
+export const PYTEST_NO_TESTS = 5;
+
 export const DEFAULT_TEST_RUNNERS: Readonly<Record<string, readonly string[]>> = {
   '.mjs': ['node', '--test', '{test_file}'],
   '.js': ['node', '--test', '{test_file}'],
@@ -119,7 +154,11 @@ export interface WorkerTemplate {
   concurrency: number;
   /** Absolute directory. */
   workdir: string;
-  runners: { test: Record<string, readonly string[]>; benchmark?: readonly string[] };
+  runners: {
+    test: Record<string, readonly string[]>;
+    benchmark?: readonly string[];
+    exit_codes?: Record<string, Record<string, ExitMeaning>>;
+  };
   /** The allow-list of repositories runs may name (URL patterns); empty: this pool runs only its workdir. */
   sources: string[];
   /** Once per host and commit, in the checkout, before its first test. */

@@ -83,6 +83,8 @@ export function attemptOutcome(
     ...(bounded && { message: bounded.message }),
     ...(tail !== undefined && { output_tail: tail }),
     ...(cases && { cases }),
+    // Recorded with the attempt (its cases are kept apart), so the file's state is known without reading them.
+    ...(!reason && cases && cases.length > 0 && cases.every((c) => c.status === 'skipped') && { skipped: true }),
   };
   return { event, run: { id: task.run.id, attempt }, final };
 }

@@ -1,9 +1,9 @@
 import type { FileResult } from './run-outcome.js';
 
 /** States in which a file has run its course. */
-export const DONE_STATES: ReadonlySet<FileResult['state']> = new Set(['passed', 'flaky', 'failed', 'error', 'cancelled']);
+export const DONE_STATES: ReadonlySet<FileResult['state']> = new Set(['passed', 'skipped', 'flaky', 'failed', 'error', 'cancelled']);
 /** States a dependency must reach for its dependents to run. */
-export const PASSED_STATES: ReadonlySet<FileResult['state']> = new Set(['passed', 'flaky']);
+export const PASSED_STATES: ReadonlySet<FileResult['state']> = new Set(['passed', 'skipped', 'flaky']);
 
 /** A task of a run that waits on others: its key and what it depends on (`*`: every test file of the run). */
 export interface BlockedTask {

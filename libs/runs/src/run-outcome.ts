@@ -18,6 +18,8 @@ export interface RunAttempt {
   output_tail?: string;
   /** From the runner's JUnit report; absent when the runner writes none (then the file is one case). */
   cases?: TestCase[];
+  /** It passed without running a test: every case skipped, or the runner's exit code said it found none. */
+  skipped?: boolean;
 }
 
 /** Failures that say nothing about the test itself (it could not run): JUnit `error`, run verdict `error`. */
@@ -49,7 +51,8 @@ export interface FileResult {
   key: string;
   task_id: string | null;
   pool: string;
-  state: 'blocked' | 'queued' | 'running' | 'passed' | 'failed' | 'error' | 'flaky' | 'cancelled';
+  /** `skipped`: it passed without running a test (every case skipped, or the runner said it found none). */
+  state: 'blocked' | 'queued' | 'running' | 'passed' | 'skipped' | 'failed' | 'error' | 'flaky' | 'cancelled';
   attempts: number;
   duration_ms: number | null;
   /** What made it fail, error or get cancelled. */
@@ -100,7 +103,8 @@ export function fileResult(
   }
   const cases = caseResults(key, sorted, quarantined);
   const failedBefore = sorted.slice(0, -1).some((a) => a.status !== 'passed');
-  const state = finished.status === 'passed' ? (failedBefore || cases.some((c) => c.flaky) ? 'flaky' : 'passed') : finished.status;
+  const state =
+    finished.status !== 'passed' ? finished.status : failedBefore || cases.some((c) => c.flaky) ? 'flaky' : finished.skipped ? 'skipped' : 'passed';
   return {
     ...base,
     state,
@@ -122,7 +126,7 @@ function caseResults(key: string, attempts: readonly RunAttempt[], quarantined: 
             name: key,
             classname: key,
             time_s: a.duration_ms / 1000,
-            status: a.status,
+            status: a.skipped ? 'skipped' : a.status,
             ...(a.message && { message: a.message }),
             ...(a.output_tail && { output: a.output_tail }),
           },
@@ -153,6 +157,7 @@ export interface RunCounts {
   failed: number;
   error: number;
   flaky: number;
+  skipped: number;
   cancelled: number;
   running: number;
   queued: number;
@@ -162,7 +167,7 @@ export interface RunCounts {
 
 export function countFiles(files: readonly FileResult[]): RunCounts {
   const n = (s: FileResult['state']) => files.filter((f) => f.state === s).length;
-  const done = files.filter((f) => ['passed', 'failed', 'error', 'flaky', 'cancelled'].includes(f.state)).length;
+  const done = files.filter((f) => ['passed', 'skipped', 'failed', 'error', 'flaky', 'cancelled'].includes(f.state)).length;
   return {
     total: files.length,
     done,
@@ -170,6 +175,7 @@ export function countFiles(files: readonly FileResult[]): RunCounts {
     failed: n('failed'),
     error: n('error'),
     flaky: n('flaky'),
+    skipped: n('skipped'),
     cancelled: n('cancelled'),
     running: n('running'),
     queued: n('queued'),

@@ -113,6 +113,32 @@ describe('fileResult and the verdict', () => {
     expect(countFiles(files).total).toBe(2);
   });
 
+  it('a file that ran no test is skipped: it counts as done, passes the run and releases its dependents; its one case says skipped', () => {
+    const skipped = fileResult(
+      's.py',
+      { id: 's', pool: 'cpu' },
+      [attempt({ key: 's.py', attempt: 1, status: 'passed', skipped: true })],
+      undefined,
+      noQuarantine,
+    );
+    const passed = fileResult('p.py', { id: 'p', pool: 'cpu' }, [attempt({ key: 'p.py', attempt: 1, status: 'passed' })], undefined, noQuarantine);
+    expect([skipped.state, skipped.cases.map((c) => c.status)]).toEqual(['skipped', ['skipped']]);
+    expect(countFiles([skipped, passed])).toMatchObject({ total: 2, done: 2, skipped: 1, passed: 1 });
+    expect(runState([skipped, passed], false)).toBe('passed');
+    // Flaky wins: a file that failed first and then found nothing to run is flaky, not skipped.
+    const flaky = fileResult(
+      'f.py',
+      { id: 'f', pool: 'cpu' },
+      [
+        attempt({ key: 'f.py', attempt: 1, status: 'failed', final: false, reason: 'test_failed' }),
+        attempt({ key: 'f.py', attempt: 2, status: 'passed', skipped: true }),
+      ],
+      undefined,
+      noQuarantine,
+    );
+    expect(flaky.state).toBe('flaky');
+  });
+
   it('ETA: what is left over the slots, never less than the longest file left', () => {
     expect(etaSeconds([{ expectedMs: 10_000 }, { expectedMs: 10_000 }, { expectedMs: 4000, runningForMs: 3000 }], 2)).toBe(11);
     expect(etaSeconds([{ expectedMs: 60_000 }, { expectedMs: 1000 }], 8)).toBe(60);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
+import { exitMeaning, extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestCase, type TestTask } from '@fleet/contracts';
 import { readJUnitReport, realPathWithin } from '@fleet/exec';
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
@@ -135,14 +135,30 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       const cases = report.cases;
       const output_tail = tail(run.output.text() + (report.note ? `\n[fleet] ${report.note}\n` : ''), OUTPUT_TAIL_CHARS);
       const duration_ms = Math.round(run.durationMs);
-      if (run.exitCode === 0) {
+      // A run stopped (timeout, lost lock) failed whatever its code.
+      const meaning = run.started && !run.aborted ? exitMeaning(ctx.template.runners, extensionOf(file), run.exitCode) : 'failed';
+      if (meaning !== 'failed') {
+        // A file that ran no test (pytest's 5, say) is one skipped case unless its report says so itself.
+        const skipped: TestCase[] =
+          meaning === 'skipped' && !(cases && cases.length > 0 && cases.every((c) => c.status === 'skipped'))
+            ? [
+                {
+                  name: file,
+                  classname: file,
+                  time_s: run.durationMs / 1000,
+                  status: 'skipped',
+                  message: `the runner ran no test (exit ${run.exitCode})`,
+                },
+              ]
+            : [];
+        const reported = skipped.length > 0 ? skipped : cases;
         return {
           outcome: 'passed',
           duration_ms,
-          exit_code: 0,
+          exit_code: run.exitCode,
           output_tail,
           metrics: { execution_time_seconds: run.durationMs / 1000 },
-          ...(cases && { cases }),
+          ...(reported && { cases: reported }),
         };
       }
       const failure = commandFailure(run, argv[0], 'test_failed', 'test');
