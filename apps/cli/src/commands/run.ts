@@ -22,7 +22,7 @@ interface RunView {
   id: string;
   name: string;
   state: string;
-  counts: { total: number; done: number; failed: number; error: number; flaky: number; cancelled: number; running: number };
+  counts: { total: number; done: number; failed: number; error: number; flaky: number; skipped?: number; cancelled: number; running: number };
   progress: number;
   eta_s: number | null;
   flaky: string[];
@@ -192,7 +192,7 @@ function summarize(r: RunView): void {
   console.log(`\nrun ${r.id} (${r.name}): ${r.state.toUpperCase()}`);
   if (r.source) console.log(`  tested commit ${r.source.commit}${r.source.ref ? ` (${r.source.ref})` : ''} of ${r.source.repo}`);
   console.log(
-    `  ${r.counts.total} file(s): ${r.counts.total - r.counts.failed - r.counts.error - r.counts.cancelled} passed (${r.counts.flaky} flaky), ${r.counts.failed} failed, ${r.counts.error} error, ${r.counts.cancelled} cancelled`,
+    `  ${r.counts.total} file(s): ${r.counts.total - r.counts.failed - r.counts.error - r.counts.cancelled} passed (${r.counts.flaky} flaky, ${r.counts.skipped ?? 0} skipped: ran no test), ${r.counts.failed} failed, ${r.counts.error} error, ${r.counts.cancelled} cancelled`,
   );
   const bad = r.files.filter((f) => f.state === 'failed' || f.state === 'error');
   for (const f of bad) {
