@@ -17,7 +17,7 @@ import {
   unmetRequirements,
   type WorkerTemplate,
 } from '@fleet/contracts';
-import { longestFirst, type RunRequest } from '@fleet/runs';
+import { expectedDurations, longestFirst, type RunRequest } from '@fleet/runs';
 import { type CoordinatorSettings, COORDINATOR_SETTINGS } from './coordinator-settings.js';
 import { type RunRecord, RunsRepository, type RunTaskRecord } from './runs.repository.js';
 import { SourceResolver } from './source-resolver.js';
@@ -53,6 +53,9 @@ export function runId(client: string, idempotencyKey: string | undefined): strin
  * the tree of the commit it names), orders them longest first by the analyzer's history, and queues the ready
  * tasks with the run's record in one transaction. Racing requests with one idempotency key make one run.
  */
+/** Above this many files a run is ordered without reading file sizes (a stat each, on the event loop). */
+const MAX_SIZED_FILES = 20_000;
+
 @Injectable()
 export class RunPlanner {
   constructor(
@@ -170,10 +173,22 @@ export class RunPlanner {
         : await this.resolveTests(spec, template);
     const testQueue = ci ? ciQueueName(id) : template.pool;
     const history = await this.runs.expectedDurations(template.pool, files);
-    const known = history.filter((d): d is number => d !== null).sort((a, b) => a - b);
-    // A file without history is expected to take as long as the middle of the ones with history.
-    const fallback = known.length > 0 ? known[Math.floor(known.length / 2)] : this.settings.runDefaultTestMs;
-    const ordered = longestFirst(files.map((key, i) => ({ key, expectedMs: history[i] ?? fallback })));
+    // Files without history are judged by their folder's history, else by their size (when they are in the
+    // workdir, where the coordinator can see them; a stat each, only when some file has no history), else the
+    // median (shard-order.ts).
+    const sized = !source && !ci && files.length <= MAX_SIZED_FILES && history.some((h) => h === null);
+    const sizeOf = (key: string) => {
+      try {
+        return statSync(join(template.workdir, key)).size;
+      } catch {
+        return undefined;
+      }
+    };
+    const expected = expectedDurations(
+      files.map((key, i) => ({ key, historyMs: history[i] ?? null, ...(sized && { bytes: sizeOf(key) }) })),
+      this.settings.runDefaultTestMs,
+    );
+    const ordered = longestFirst(files.map((key, i) => ({ key, expectedMs: expected[i] ?? this.settings.runDefaultTestMs })));
 
     const labels = { ...spec.labels, run_id: id };
     const errors: FieldError[] = [];

@@ -3,7 +3,7 @@ import { buildJUnit } from './junit-build.js';
 import { parseJUnit } from './junit-parse.js';
 import { countFiles, etaSeconds, fileResult, type RunAttempt, runState } from './run-outcome.js';
 import { parseRunRequest } from './run-request.js';
-import { hashSplitMakespanMs, idealMakespanMs, longestFirst, timingSplit } from './shard-order.js';
+import { expectedDurations, hashSplitMakespanMs, idealMakespanMs, longestFirst, timingSplit } from './shard-order.js';
 
 const NODE_JUNIT = `<?xml version="1.0" encoding="utf-8"?>
 <testsuites>
@@ -269,6 +269,32 @@ describe('ordering by history', () => {
     };
     expect(ideal / makespan(longestFirst(files))).toBeGreaterThan(0.95);
     expect(ideal / hashSplitMakespanMs(files, 4)).toBeLessThan(ideal / makespan(longestFirst(files)));
+  });
+
+  it("files without history: their folder's median, else their size at the suite's ms per byte, else the median", () => {
+    const est = expectedDurations(
+      [
+        { key: 'slow/a.mjs', historyMs: 9000, bytes: 100 },
+        { key: 'slow/b.mjs', historyMs: 11_000, bytes: 300 },
+        { key: 'slow/deep/new.mjs', historyMs: null, bytes: 10 }, // nearest folder with history: slow/
+        { key: 'fast/a.mjs', historyMs: 100, bytes: 100 },
+        { key: 'other/new.mjs', historyMs: null, bytes: 200 }, // no folder history: 200 B × median ms/B (90, 36.7, 1)
+        { key: 'other/unsized.mjs', historyMs: null }, // nothing but the suite's median
+      ],
+      1000,
+    );
+    expect(est.map(Math.round)).toEqual([9000, 11_000, 10_000, 100, 7333, 9000]);
+    // With no history at all, the largest files go first (the default time scaled by size against the median size).
+    const cold = expectedDurations(
+      [
+        { key: 'a.mjs', historyMs: null, bytes: 100 },
+        { key: 'b.mjs', historyMs: null, bytes: 400 },
+        { key: 'c.mjs', historyMs: null, bytes: 200 },
+      ],
+      1000,
+    );
+    expect(cold).toEqual([500, 2000, 1000]);
+    expect(expectedDurations([{ key: 'x.mjs', historyMs: null }], 1000)).toEqual([1000]);
   });
 
   it('a split by timings balances the expected totals, and keeps every file once', () => {

@@ -13,6 +13,45 @@ export function longestFirst<T extends Timed>(files: readonly T[]): T[] {
   return [...files].sort((a, b) => b.expectedMs - a.expectedMs || a.key.localeCompare(b.key));
 }
 
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? undefined : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const parentOf = (key: string) => key.slice(0, Math.max(0, key.lastIndexOf('/')));
+
+/**
+ * Each file's expected run time (ms) for the order, when some have no history: the median of the files with
+ * history in its nearest folder that has any (a folder's tests are alike: integration tests with integration
+ * tests); else, when its size is known, its size at the median milliseconds per byte of the files with history
+ * (or, with no history at all, the default time scaled by its size against the median size: the largest
+ * files first); else the median of all files with history, or the default.
+ */
+export function expectedDurations(files: ReadonlyArray<{ key: string; historyMs: number | null; bytes?: number }>, defaultMs: number): number[] {
+  const known = files.filter((f): f is typeof f & { historyMs: number } => f.historyMs !== null);
+  const byFolder = new Map<string, number[]>();
+  for (const f of known) {
+    for (let dir = parentOf(f.key); ; dir = parentOf(dir)) {
+      byFolder.set(dir, [...(byFolder.get(dir) ?? []), f.historyMs]);
+      if (dir === '') break;
+    }
+  }
+  const msPerByte = median(known.filter((f) => (f.bytes ?? 0) > 0).map((f) => f.historyMs / (f.bytes as number)));
+  const medianBytes = median(files.filter((f) => (f.bytes ?? 0) > 0).map((f) => f.bytes as number));
+  const overall = median(known.map((f) => f.historyMs)) ?? defaultMs;
+  return files.map((f) => {
+    if (f.historyMs !== null) return f.historyMs;
+    for (let dir = parentOf(f.key); dir !== ''; dir = parentOf(dir)) {
+      const folder = median(byFolder.get(dir) ?? []);
+      if (folder !== undefined) return folder;
+    }
+    if (f.bytes !== undefined && f.bytes > 0) {
+      if (msPerByte !== undefined) return f.bytes * msPerByte;
+      if (known.length === 0 && medianBytes) return (defaultMs * f.bytes) / medianBytes;
+    }
+    return overall;
+  });
+}
+
 /** The best any split can do on `slots` slots: the longest file, or the total spread evenly. */
 export function idealMakespanMs(durations: readonly number[], slots: number): number {
   return Math.max(Math.max(0, ...durations), durations.reduce((a, b) => a + b, 0) / slots);
