@@ -25,8 +25,10 @@ function arm(key: string, tree: TaskTree, ms: number): void {
   const timer = setTimeout(
     () => {
       tracked.delete(key);
-      signalTree(tree, 'SIGKILL');
+      // Told before the kill: a worker resumed from a pause then reads that it lost the attempt before it sees
+      // the attempt's processes end (the kernel readies the pipe first), so it never records their end as a result.
       process.stdout.write(`${JSON.stringify({ op: 'expired', key })}\n`);
+      signalTree(tree, 'SIGKILL');
     },
     Math.max(0, ms),
   );
