@@ -1,4 +1,4 @@
-import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 interface DecisionRecord {
@@ -7,15 +7,6 @@ interface DecisionRecord {
   to: number;
   reason: string;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('warm spares: loaded processes that become workers when work comes, never counted as workers', () => {
   const suite = isolatedSuite('spares', {
@@ -45,7 +36,7 @@ describe('warm spares: loaded processes that become workers when work comes, nev
       { what: 'two warm spares', timeoutMs: 30_000 },
     );
     expect([idle.running, idle.workers]).toEqual([0, []]);
-    for (const s of idle.spares) expect(alive(s.pid)).toBe(true);
+    for (const s of idle.spares) expect(isAlive(s.pid)).toBe(true);
 
     const queue = suite.queue('work');
     const ids = await queue.add(...Array.from({ length: 6 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 400 } })));
@@ -83,7 +74,7 @@ describe('warm spares: loaded processes that become workers when work comes, nev
     );
     const pids = [...refilled.spares.map((s) => s.pid), ...refilled.workers.map((w) => w.pid)];
     await rm.stop('SIGKILL');
-    await waitFor(() => pids.every((pid) => !alive(pid)), {
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), {
       what: `spares and workers (${pids.join(', ')}) to exit after their manager`,
       timeoutMs: 30_000,
     });

@@ -7,3 +7,4 @@ export * from './bullmq-internals.js';
 export * from './record-index.js';
 export * from './task-failure.error.js';
 export * from './attempt-record.js';
+export * from './stream-follower.js';

@@ -28,20 +28,23 @@ const parentOf = (key: string) => key.slice(0, Math.max(0, key.lastIndexOf('/'))
  */
 export function expectedDurations(files: ReadonlyArray<{ key: string; historyMs: number | null; bytes?: number }>, defaultMs: number): number[] {
   const known = files.filter((f): f is typeof f & { historyMs: number } => f.historyMs !== null);
-  const byFolder = new Map<string, number[]>();
+  // Each folder's median over the files with history below it, computed once (not per file that asks).
+  const below = new Map<string, number[]>();
   for (const f of known) {
-    for (let dir = parentOf(f.key); ; dir = parentOf(dir)) {
-      byFolder.set(dir, [...(byFolder.get(dir) ?? []), f.historyMs]);
-      if (dir === '') break;
+    for (let dir = parentOf(f.key); dir !== ''; dir = parentOf(dir)) {
+      const list = below.get(dir);
+      if (list) list.push(f.historyMs);
+      else below.set(dir, [f.historyMs]);
     }
   }
+  const folderMedian = new Map([...below].map(([dir, ms]) => [dir, median(ms)]));
   const msPerByte = median(known.filter((f) => (f.bytes ?? 0) > 0).map((f) => f.historyMs / (f.bytes as number)));
   const medianBytes = median(files.filter((f) => (f.bytes ?? 0) > 0).map((f) => f.bytes as number));
   const overall = median(known.map((f) => f.historyMs)) ?? defaultMs;
   return files.map((f) => {
     if (f.historyMs !== null) return f.historyMs;
     for (let dir = parentOf(f.key); dir !== ''; dir = parentOf(dir)) {
-      const folder = median(byFolder.get(dir) ?? []);
+      const folder = folderMedian.get(dir);
       if (folder !== undefined) return folder;
     }
     if (f.bytes !== undefined && f.bytes > 0) {
