@@ -84,9 +84,9 @@ export async function shortSuite(opts: {
     // From submission to the run's own verdict (not to when this loop happened to look), and from the last
     // file's end (its attempt's record) to that verdict: what finalizing costs.
     const finishedAt = Date.parse(view.finished_at ?? '');
-    // (The hash's `_` field is the placeholder that makes the run exist before any attempt.)
+    // (The hash's `_` and `_finals` fields are the run's own, not attempts.)
     const attempts = Object.entries(await opts.redis.hgetall(new FleetKeys(prefix).runAttempts(id)))
-      .filter(([field]) => field !== '_')
+      .filter(([field]) => !field.startsWith('_'))
       .map(([, a]) => JSON.parse(a) as { finished_at: number });
     const lastFileEnd = Math.max(...attempts.map((a) => a.finished_at));
     const xml = await (await fetch(`${base}/runs/${id}/junit.xml`)).text();

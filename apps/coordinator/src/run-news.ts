@@ -28,8 +28,15 @@ export class RunNews implements OnApplicationBootstrap, OnApplicationShutdown {
       this.runs.keys.runNews,
       'coordinator-run-news',
       (entries) => {
-        const ids = new Set(entries.flatMap(([, fields]) => (fields[0] === 'run' && fields[1] ? [fields[1]] : [])));
-        for (const id of ids) this.signals.maybeDone(id);
+        // Each run once per batch, with the highest count of last attempts its entries carry.
+        const runs = new Map<string, number | undefined>();
+        for (const [, fields] of entries) {
+          if (fields[0] !== 'run' || !fields[1]) continue;
+          const finals = fields[2] === 'finals' ? Number(fields[3]) : undefined;
+          const seen = runs.has(fields[1]) ? runs.get(fields[1]) : 0;
+          runs.set(fields[1], finals === undefined || seen === undefined ? undefined : Math.max(seen, finals));
+        }
+        for (const [id, finals] of runs) this.signals.maybeDone(id, finals);
       },
       { count: 100 },
     );

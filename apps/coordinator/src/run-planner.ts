@@ -244,6 +244,8 @@ export class RunPlanner {
       labels: spec.labels,
       ...(source && { source }),
       ...(ci && { build: ci.build }),
+      task_count: records.size,
+      waits: [...records.values()].some((t) => t.deps.length > 0),
     };
     await this.tasks.enqueue(ready, [], client.name, this.runs.creation(run, records));
     return id;

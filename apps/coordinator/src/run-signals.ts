@@ -6,13 +6,14 @@ import { Injectable } from '@nestjs/common';
  */
 @Injectable()
 export class RunSignals {
-  private readonly listeners = new Set<(runId: string) => void>();
+  private readonly listeners = new Set<(runId: string, finals?: number) => void>();
 
-  onMaybeDone(listener: (runId: string) => void): void {
+  onMaybeDone(listener: (runId: string, finals?: number) => void): void {
     this.listeners.add(listener);
   }
 
-  maybeDone(runId: string): void {
-    for (const l of this.listeners) l(runId);
+  /** `finals`: how many of its tasks have recorded their last attempt, when the news says (see RUN_FINALS_FIELD). */
+  maybeDone(runId: string, finals?: number): void {
+    for (const l of this.listeners) l(runId, finals);
   }
 }

@@ -45,31 +45,49 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     private readonly builds: BuildsService,
     signals: RunSignals,
   ) {
-    signals.onMaybeDone((id) => void this.reconcileNow(id));
+    signals.onMaybeDone((id, finals) => void this.reconcileNow(id, finals));
   }
 
   /**
-   * Runs being reconciled out of turn (a run's last file may have ended), each at most once at a time; true when
-   * news came during that pass, which may have read the run before it (then it goes once more).
+   * Runs being reconciled out of turn (a run's last file may have ended), each at most once at a time: `again`
+   * when news came during that pass, which may have read the run before it (then it goes once more), with the
+   * highest count of last attempts the news gave (undefined: not known).
    */
-  private readonly early = new Map<string, boolean>();
+  private readonly early = new Map<string, { again: boolean; finals: number | undefined }>();
 
   /** Reconciles one run now (finalizing it if its last file has ended); the tick's pass does the same later. */
-  private async reconcileNow(id: string): Promise<void> {
-    if (this.early.has(id)) {
-      this.early.set(id, true);
+  private async reconcileNow(id: string, finals?: number): Promise<void> {
+    const pending = this.early.get(id);
+    if (pending) {
+      pending.again = true;
+      pending.finals = pending.finals === undefined || finals === undefined ? undefined : Math.max(pending.finals, finals);
       return;
     }
+    const state = { again: false, finals };
+    this.early.set(id, state);
     try {
       do {
-        this.early.set(id, false);
-        await this.reconcile(id);
-      } while (this.early.get(id));
+        state.again = false;
+        if (await this.mayHaveWork(id, state.finals)) await this.reconcile(id);
+      } while (state.again);
     } catch (err) {
       this.logger.warn(`run ${id}: ${(err as Error).message}; tried again next pass`);
     } finally {
       this.early.delete(id);
     }
+  }
+
+  /**
+   * Whether news of a run's task's last attempt can change anything: not while a run without dependents (and not
+   * a build's, not cancelled) has fewer last attempts recorded than tasks. Reading the whole run for every file's
+   * end made a run's bookkeeping grow with the square of its files. A count that falls short of the truth only
+   * delays the run's end to the next tick.
+   */
+  private async mayHaveWork(id: string, finals: number | undefined): Promise<boolean> {
+    if (finals === undefined) return true;
+    const run = await this.runs.run(id);
+    if (!run || run.task_count === undefined || run.waits !== false || run.build !== undefined || run.cancelled_at !== undefined) return true;
+    return finals >= run.task_count;
   }
 
   onApplicationBootstrap(): void {

@@ -26,6 +26,9 @@ export interface RunRecord {
   finalized_at?: number;
   /** The final state, once finalized. */
   state?: string;
+  /** How many tasks it was created with, and whether any waits for another (absent in older records). */
+  task_count?: number;
+  waits?: boolean;
 }
 
 /** One task of a run, as stored: its id and pool, what it waits for, and whether it is queued yet. */
@@ -82,8 +85,13 @@ export class RunsRepository implements OnApplicationShutdown {
     const k = this.keys;
     const ttl = this.settings.runRetainS;
     return (multi) => {
-      const { source, ...fields } = run;
-      multi.hset(k.run(run.id), { ...fields, labels: JSON.stringify(run.labels), ...(source && { source: JSON.stringify(source) }) });
+      const { source, waits, ...fields } = run;
+      multi.hset(k.run(run.id), {
+        ...fields,
+        labels: JSON.stringify(run.labels),
+        ...(source && { source: JSON.stringify(source) }),
+        ...(waits !== undefined && { waits: waits ? '1' : '0' }),
+      });
       multi.hset(k.runTasks(run.id), Object.fromEntries([...tasks].map(([key, t]) => [key, JSON.stringify(t)])));
       // Workers record attempts only into a run that exists: these placeholders make it exist from the start.
       // (Object form only: the transaction is BullMQ's, whose `hset` takes a record.)
@@ -123,6 +131,8 @@ export class RunsRepository implements OnApplicationShutdown {
       ...(h.cancelled_at && { cancelled_at: Number(h.cancelled_at) }),
       ...(h.finalized_at && { finalized_at: Number(h.finalized_at) }),
       ...(h.state && { state: h.state }),
+      ...(h.task_count && { task_count: Number(h.task_count) }),
+      ...(h.waits && { waits: h.waits === '1' }),
     };
   }
 
@@ -143,7 +153,8 @@ export class RunsRepository implements OnApplicationShutdown {
     const raw = await this.redis.hgetall(this.keys.runAttempts(id));
     const cases = withCases ? await this.redis.hgetall(this.keys.runCases(id)) : {};
     return Object.entries(raw)
-      .filter(([field]) => field !== '_')
+      // Fields of attempts are `<attempt>:<key>`; `_` and `_finals` are the run's own.
+      .filter(([field]) => !field.startsWith('_'))
       .map(([field, v]) => ({ ...(JSON.parse(v) as RunAttempt), ...(cases[field] && { cases: JSON.parse(cases[field]) as TestCase[] }) }));
   }
 

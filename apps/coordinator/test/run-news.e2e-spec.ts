@@ -10,6 +10,7 @@ describe('a run goes on when its files end, not at the next RUNS_TICK_MS', () =>
     'news/setup.test.mjs': passing,
     'news/a.test.mjs': passing,
     'news/b.test.mjs': passing,
+    ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`many/f${i}.test.mjs`, passing])),
   });
   let coordinator: Service;
   let startedAt: number;
@@ -40,5 +41,27 @@ describe('a run goes on when its files end, not at the next RUNS_TICK_MS', () =>
     expect(run.state).toBe('passed');
     // Released and finalized with no tick at all: the first would have come TICK_MS after the coordinator started.
     expect(Date.parse(run.finished_at ?? '') - startedAt).toBeLessThan(TICK_MS);
+  });
+
+  it('reads a run without dependents whole once its files have all ended, not once per file', async () => {
+    // Every command Redis runs, watched for reads of this run's tasks (each whole reading of the run has one).
+    const monitor = await suite.redis.monitor();
+    suite.onCleanup(() => monitor.disconnect());
+    let id = '';
+    let reads = 0;
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'hgetall' && id !== '' && args[1] === suite.keys.runTasks(id)) reads++;
+    });
+    id = (await coordinator.http.post('/runs').send({ name: 'many', tests: ['many/'] }).expect(201)).body.id as string;
+    // Watched in Redis, not through the run's view (which reads its tasks too).
+    const state = await waitFor(async () => (await suite.redis.hget(suite.keys.run(id), 'state')) ?? undefined, {
+      what: 'the run to be finalized',
+      timeoutMs: 60_000,
+    });
+    expect(state).toBe('passed');
+    // Twelve files: the news of the first eleven is answered from its count alone; the twelfth's reading
+    // finalizes the run (its files without and with their cases). Once per file, it would be 12 or more.
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(reads).toBeLessThanOrEqual(3);
   });
 });

@@ -68,6 +68,7 @@ export function runProcess(req: RunRequest): Promise<RunOutcome> {
   const output = new TailBuffer(TAIL_CHARS);
   const stdout = new TailBuffer(TAIL_CHARS);
   const started = performance.now();
+  const startedAt = Date.now();
   const [name, ...args] = req.argv;
   const program = name === 'node' ? process.execPath : resolveProgram(name, req.env, req.cwd);
   if (program === undefined) {
@@ -84,7 +85,7 @@ export function runProcess(req: RunRequest): Promise<RunOutcome> {
   child.stderr.setEncoding('utf8').on('data', (s: string) => output.push(s));
 
   const tree: TaskTree | undefined =
-    child.pid === undefined ? undefined : { pgid: child.pid, cookie: req.cookie, ...(cgroup && { cgroup: cgroup.dir }) };
+    child.pid === undefined ? undefined : { pgid: child.pid, cookie: req.cookie, startedAt, ...(cgroup && { cgroup: cgroup.dir }) };
   if (tree) req.onStart?.(tree);
 
   return new Promise((resolvePromise) => {

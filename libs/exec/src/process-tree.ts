@@ -22,14 +22,54 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** PIDs of processes whose environment holds `name=value` (never this process). Linux only; elsewhere none. */
-export function pidsWithCookie(name: string, value: string): number[] {
+/**
+ * Which PIDs may belong to an attempt started at `startedAt` (Date.now()) whose first process is `firstPid`:
+ * Linux hands out PIDs in increasing order, wrapping at `pid_max`, so everything the attempt started has a PID
+ * in the cyclic range from `firstPid` to the last one handed out (`/proc/sys/kernel/ns_last_pid`). That holds
+ * while the counter cannot have gone round once since the start: assuming at most 100 new processes per
+ * millisecond, for attempts younger than `pid_max` ÷ 100 ms (42 s on most hosts, 0.33 s with a 32,768 limit).
+ * Older attempts, or a host without those files, get every PID.
+ */
+export interface PidScope {
+  firstPid: number;
+  startedAt: number;
+}
+
+const FORKS_PER_MS = 100;
+let pidMax: number | null | undefined;
+
+function readPidFile(path: string): number | null {
+  try {
+    const n = Number(readFileSync(path, 'latin1').trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A test for the PIDs to read, or undefined for all of them. */
+function pidFilter(scope: PidScope | undefined): ((pid: number) => boolean) | undefined {
+  if (!scope) return undefined;
+  pidMax ??= readPidFile('/proc/sys/kernel/pid_max');
+  if (pidMax === null || (Date.now() - scope.startedAt) * FORKS_PER_MS >= pidMax) return undefined;
+  const last = readPidFile('/proc/sys/kernel/ns_last_pid');
+  if (last === null) return undefined;
+  const first = scope.firstPid;
+  return last >= first ? (pid) => pid >= first && pid <= last : (pid) => pid >= first || pid <= last;
+}
+
+/**
+ * PIDs of processes whose environment holds `name=value` (never this process). Linux only; elsewhere none.
+ * With a `scope`, only the PIDs that attempt can have had are read (see PidScope): a few rather than every one.
+ */
+export function pidsWithCookie(name: string, value: string, scope?: PidScope): number[] {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return [];
   }
+  const inScope = pidFilter(scope);
   // Cookies are random (128 bits), so finding `name=value` anywhere in the environment is a match.
   const needle = Buffer.from(`${name}=${value}`);
   const found: number[] = [];
@@ -37,7 +77,7 @@ export function pidsWithCookie(name: string, value: string): number[] {
     const c = entry.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     const pid = Number(entry);
-    if (pid === process.pid) continue;
+    if (pid === process.pid || (inScope && !inScope(pid))) continue;
     try {
       if (readFileSync(`/proc/${entry}/environ`).indexOf(needle) >= 0) found.push(pid);
     } catch {
@@ -48,9 +88,9 @@ export function pidsWithCookie(name: string, value: string): number[] {
 }
 
 /** Signals every process carrying the cookie; returns how many were signalled. */
-export function signalCookie(name: string, value: string, signal: NodeJS.Signals): number {
+export function signalCookie(name: string, value: string, signal: NodeJS.Signals, scope?: PidScope): number {
   let n = 0;
-  for (const pid of pidsWithCookie(name, value)) {
+  for (const pid of pidsWithCookie(name, value, scope)) {
     try {
       process.kill(pid, signal);
       n++;
@@ -147,9 +187,12 @@ export function argvInCgroup(cgroupDir: string, argv: readonly string[]): string
 
 /** Everything one attempt may have started, for ending it. */
 export interface TaskTree {
+  /** The attempt's first process, which leads its process group. */
   pgid: number;
   cookie: string;
   cgroup?: string;
+  /** When it started (Date.now()): bounds the PIDs the cookie sweep reads (PidScope). */
+  startedAt?: number;
 }
 
 /** Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup. */
@@ -160,5 +203,5 @@ export function signalTree(tree: TaskTree, signal: NodeJS.Signals): void {
     if (signal === 'SIGKILL') cg.kill();
     else cg.signal(signal);
   }
-  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal);
+  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, tree.startedAt === undefined ? undefined : { firstPid: tree.pgid, startedAt: tree.startedAt });
 }

@@ -5,18 +5,28 @@ import type { FleetKeys } from './keys.js';
 /** Entries kept (about) in the runs' news stream: enough for every coordinator to have read them. */
 export const RUN_NEWS_MAXLEN = 1000;
 
+/** The attempts hash's field counting the run's recorded last attempts (the news carries it). */
+export const RUN_FINALS_FIELD = '_finals';
+
 /**
  * A run's record of an attempt goes only into a run that still exists (not expired, not deleted); its test
  * cases go to the run's cases hash, so reading a run's progress does not read every case. A task's last attempt
- * also tells the runs' news stream, in the same step, so no coordinator can read the news before the record.
+ * also counts in the hash's `_finals` (once per recorded field) and tells the runs' news stream, in the same
+ * step, with that count: a coordinator never reads the news before the record, and can tell from the count
+ * alone that a run without dependents still has files to go.
  * KEYS: the run's attempts hash, its cases hash, the news stream. ARGV: field, attempt JSON, cases JSON ('' for
  * none), the run's id when the attempt is its task's last ('' otherwise), the stream's cap.
  */
 const RECORD_ATTEMPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[4]) end
+if ARGV[4] ~= '' then
+  local finals
+  if added == 1 then finals = redis.call('HINCRBY', KEYS[1], '${'${RUN_FINALS_FIELD}'}', 1)
+  else finals = tonumber(redis.call('HGET', KEYS[1], '${'${RUN_FINALS_FIELD}'}') or '0') end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[4], 'finals', finals)
+end
 return 1
 `;
 

@@ -1,0 +1,29 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAlive, waitFor } from '@fleet/testing';
+import { pidsWithCookie, TASK_COOKIE_VAR } from './process-tree.js';
+
+const lastPid = () => Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+
+describe('the cookie sweep', () => {
+  it('finds a process that left its group, reading only the PIDs handed out since its attempt began', async () => {
+    const cookie = randomBytes(16).toString('hex');
+    const firstPid = lastPid() + 1;
+    const startedAt = Date.now();
+    const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { ...process.env, [TASK_COOKIE_VAR]: cookie } });
+    const pid = child.pid as number;
+    try {
+      await waitFor(() => pidsWithCookie(TASK_COOKIE_VAR, cookie).includes(pid), { what: 'the process to carry its cookie' });
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid, startedAt })).toEqual([pid]);
+      // A scope that begins after it (a later process took the next PID): the sweep does not read it (it is not a full scan).
+      await new Promise((resolve) => spawn('true').on('exit', resolve));
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt })).toEqual([]);
+      // An attempt old enough for the PID counter to have wrapped: every PID is read again.
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt: 0 })).toEqual([pid]);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !isAlive(pid), { what: 'the process to end' });
+    }
+  });
+});
