@@ -23,8 +23,8 @@ local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 if ARGV[4] ~= '' then
   local finals
-  if added == 1 then finals = redis.call('HINCRBY', KEYS[1], '${'${RUN_FINALS_FIELD}'}', 1)
-  else finals = tonumber(redis.call('HGET', KEYS[1], '${'${RUN_FINALS_FIELD}'}') or '0') end
+  if added == 1 then finals = redis.call('HINCRBY', KEYS[1], '${RUN_FINALS_FIELD}', 1)
+  else finals = tonumber(redis.call('HGET', KEYS[1], '${RUN_FINALS_FIELD}') or '0') end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'run', ARGV[4], 'finals', finals)
 end
 return 1
