@@ -15,6 +15,7 @@ import { ciNodes } from './ci-nodes.js';
 import { autoscale } from './autoscale.js';
 import { shortSuite } from './short-suite.js';
 import { perFile } from './per-file.js';
+import { analysisBench } from './analysis.js';
 import { sourcesBench } from './sources.js';
 import { clusterDrain } from './cluster-drain.js';
 
@@ -414,6 +415,7 @@ async function main() {
     log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
   }
   if (only?.has('perfile')) log(`per-file: ${JSON.stringify(await perFile({ redis, url, dist, files: 200, reps: 3, log, nodeFlags }))}`);
+  if (only?.has('analysis')) await analysisBench({ redis, url, dist, perSeries: Number(process.env.BENCH_PER_SERIES ?? 200), log, nodeFlags });
   if (only?.has('autoscale')) log(`autoscale: ${JSON.stringify(await autoscale({ redis, url, dist, log }))}`);
   if (only?.has('ci')) log(`ci nodes: ${JSON.stringify(await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log }))}`);
   if (only?.has('sources')) {

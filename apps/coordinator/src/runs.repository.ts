@@ -152,10 +152,12 @@ export class RunsRepository implements OnApplicationShutdown {
   async attempts(id: string, withCases: boolean): Promise<RunAttempt[]> {
     const raw = await this.redis.hgetall(this.keys.runAttempts(id));
     const cases = withCases ? await this.redis.hgetall(this.keys.runCases(id)) : {};
-    return Object.entries(raw)
-      // Fields of attempts are `<attempt>:<key>`; `_` and `_finals` are the run's own.
-      .filter(([field]) => !field.startsWith('_'))
-      .map(([field, v]) => ({ ...(JSON.parse(v) as RunAttempt), ...(cases[field] && { cases: JSON.parse(cases[field]) as TestCase[] }) }));
+    return (
+      Object.entries(raw)
+        // Fields of attempts are `<attempt>:<key>`; `_` and `_finals` are the run's own.
+        .filter(([field]) => !field.startsWith('_'))
+        .map(([field, v]) => ({ ...(JSON.parse(v) as RunAttempt), ...(cases[field] && { cases: JSON.parse(cases[field]) as TestCase[] }) }))
+    );
   }
 
   /** BullMQ's state of each task (`active`, `prioritized`, … or `unknown` when the job is gone). */

@@ -220,7 +220,9 @@ describe('a batch with no room under the client’s caps', () => {
     const refused = await c.http.post('/tasks/batch').send({ tasks });
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body.errors[0].reason).toMatch(/room for 50 more queued task\(s\) in all pools together \(at most 50 may wait in each pool: MAX_QUEUED_PER_CLIENT\), and the batch holds 10000/);
+    expect(refused.body.errors[0].reason).toMatch(
+      /room for 50 more queued task\(s\) in all pools together \(at most 50 may wait in each pool: MAX_QUEUED_PER_CLIENT\), and the batch holds 10000/,
+    );
     // A batch that may fit is still validated as before.
     const bad = await c.http.post('/tasks/batch').send({ tasks: [{ type: 'synthetic' }] });
     expect(bad.status).toBe(400);

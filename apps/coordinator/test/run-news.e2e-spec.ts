@@ -52,7 +52,12 @@ describe('a run goes on when its files end, not at the next RUNS_TICK_MS', () =>
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0]?.toLowerCase() === 'hgetall' && id !== '' && args[1] === suite.keys.runTasks(id)) reads++;
     });
-    id = (await coordinator.http.post('/runs').send({ name: 'many', tests: ['many/'] }).expect(201)).body.id as string;
+    id = (
+      await coordinator.http
+        .post('/runs')
+        .send({ name: 'many', tests: ['many/'] })
+        .expect(201)
+    ).body.id as string;
     // Watched in Redis, not through the run's view (which reads its tasks too).
     const state = await waitFor(async () => (await suite.redis.hget(suite.keys.run(id), 'state')) ?? undefined, {
       what: 'the run to be finalized',

@@ -18,15 +18,34 @@ import { AnalyzerRepository, type SeriesPoint } from './analyzer.repository.js';
 import { type Sample, seriesKey, splitSeries } from './event-samples.js';
 import { TickRunner } from '@fleet/app';
 
-export interface SeriesAnalysis {
-  series: string;
-  metric: string;
-  group: string;
-  direction: 'increasing' | 'decreasing';
-  summary: Summary;
-  trend: Trend;
-  points: SeriesPoint[];
-  alert: Record<string, unknown> | null;
+/**
+ * One series as last read. Its summary and trend are computed when first asked for (an endpoint, the report),
+ * once per reading: the analysis pass itself only checks new samples, so its cost follows what arrived.
+ */
+export class SeriesAnalysis {
+  alert: Record<string, unknown> | null = null;
+  private summaryOf?: Summary;
+  private trendOf?: Trend;
+
+  constructor(
+    readonly series: string,
+    readonly metric: string,
+    readonly group: string,
+    readonly direction: Direction,
+    readonly points: SeriesPoint[],
+    private readonly trendOptions: Parameters<typeof classifyTrend>[1],
+  ) {}
+
+  get summary(): Summary {
+    return (this.summaryOf ??= summarize(this.points.map((p) => p.value)));
+  }
+
+  get trend(): Trend {
+    return (this.trendOf ??= classifyTrend(
+      this.points.map((p) => p.value),
+      this.trendOptions,
+    ));
+  }
 }
 
 export interface AnomalyRecord extends Anomaly {
@@ -47,7 +66,8 @@ const MAX_ANOMALIES = 1000;
 
 /**
  * Every `polling_interval`: records per-pool throughput and failure rate from the counters, then for each
- * series computes its summary and trend, checks each new sample for anomalies and for a regression
+ * series that got samples since the last pass (its version moved) computes its summary and trend, checks each
+ * new sample for anomalies and for a regression
  * (alerts raised, escalated and cleared once each, shared by every analyzer through Redis).
  */
 @Injectable()
@@ -62,6 +82,11 @@ export class AnalysisService {
     (err) => this.logger.warn(`analysis failed: ${err.message}`),
     { rerun: false },
   );
+  /** Per series: its analysis as of the version (samples ever appended) it was read at. */
+  private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis }>();
+  /** New samples analysed, and the time the passes took, since start (the analysis's throughput). */
+  samplesAnalysed = 0;
+  busyMs = 0;
   readonly anomalies: AnomalyRecord[] = [];
   snapshot: Snapshot = { at: 0, counters: {}, series: [] };
 
@@ -75,6 +100,7 @@ export class AnalysisService {
   async resume(): Promise<void> {
     this.detectors.clear();
     this.lastSeen.clear();
+    this.analysed.clear();
     this.lastCounters = undefined;
     for (const [series, a] of await this.repo.activeAlerts()) {
       const cp = a.change_point as { at?: number } | undefined;
@@ -124,10 +150,15 @@ export class AnalysisService {
   private async run(): Promise<void> {
     const c = this.settings.config;
     const now = Date.now();
+    const began = performance.now();
     const counters = await this.repo.counters();
     await this.recordRates(counters, now);
-    const out: SeriesAnalysis[] = [];
-    for (const [series, points] of await this.repo.allSeries()) {
+    // Only series whose count of appended samples moved are read and analysed again; the others keep the
+    // analysis they had (summary, trend and points), so a pass costs what arrived, not what is kept.
+    const versions = await this.repo.seriesVersions();
+    for (const series of this.analysed.keys()) if (!versions.has(series)) this.analysed.delete(series);
+    const moved = [...versions].filter(([series, v]) => v < 0 || this.analysed.get(series)?.version !== v).map(([series]) => series);
+    for (const [series, points] of await this.repo.readSeries(moved)) {
       const { metric, group } = splitSeries(series);
       const values = points.map((p) => p.value);
       const direction = directionOf(c, metric);
@@ -142,21 +173,21 @@ export class AnalysisService {
           }
           await this.checkRegression(series, metric, group, points, i, direction);
         }
+        this.samplesAnalysed += points.length - firstNew;
       }
-      out.push({
-        series,
-        metric,
-        group,
-        direction,
-        summary: summarize(values),
-        trend: classifyTrend(values, { ...c.trend, improvementDirection: direction }),
-        points,
-        alert: null,
+      this.analysed.set(series, {
+        version: versions.get(series) ?? -1,
+        analysis: new SeriesAnalysis(series, metric, group, direction, points, { ...c.trend, improvementDirection: direction }),
       });
     }
     const active = await this.repo.activeAlerts();
-    for (const s of out) s.alert = active.get(s.series) ?? null;
+    const out = [...versions.keys()].flatMap((series) => {
+      const a = this.analysed.get(series)?.analysis;
+      if (a) a.alert = active.get(series) ?? null;
+      return a ? [a] : [];
+    });
     this.snapshot = { at: now, counters, series: out };
+    this.busyMs += performance.now() - began;
   }
 
   /**

@@ -16,7 +16,9 @@
  * Counters are added up and samples gathered per series over the batch, then written with one HINCRBY per
  * counter and one RPUSH per series (in chunks), so Redis's work grows with the events, not with the calls.
  *
- * KEYS: stream, counters hash, series index set, durations hash.
+ * Each series' count of appended samples goes up in the versions hash, so the analysis reads only what moved.
+ *
+ * KEYS: stream, counters hash, series index set, durations hash, series versions hash.
  * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, then the batch as
  * JSON: one array per entry, [id, seen bucket ('' for none), seen member, duration key ('' for none),
  * duration (ms), [counter name, increment, …], [series, "at value …", …]].
@@ -24,7 +26,7 @@
  * 0 not this commit's (acknowledged before, by this or another analyzer).
  */
 export const COMMIT_BATCH = `
-local stream, counters, index, durations = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stream, counters, index, durations, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxSeries = tonumber(ARGV[6])
 local batch = cjson.decode(ARGV[7])
@@ -97,6 +99,7 @@ for _, series in ipairs(order) do
   end
   redis.call('LTRIM', seriesBase .. series, -window, -1)
   redis.call('SADD', index, series)
+  redis.call('HINCRBY', versions, series, #list)
 end
 out[1] = tonumber(redis.call('HGET', counters, 'events') or '0')
 return out
@@ -138,7 +141,7 @@ return 1
 /**
  * Appends derived samples (rates) under the same cap as ingest: a sample of a series not kept yet is refused
  * and counted (`series_refused`) once `max series` are kept.
- * KEYS: the series index, the counters hash. ARGV: max series, history window, then per sample its list key,
+ * KEYS: the series index, the counters hash, the series versions hash. ARGV: max series, history window, then per sample its list key,
  * series name and row.
  */
 export const APPEND_SAMPLES = `
@@ -154,6 +157,7 @@ for i = 3, #ARGV, 3 do
     end
     redis.call('RPUSH', list, row)
     redis.call('LTRIM', list, -window, -1)
+    redis.call('HINCRBY', KEYS[3], series, 1)
   else
     redis.call('HINCRBY', KEYS[2], 'series_refused', 1)
   end

@@ -77,9 +77,17 @@ export class AnalyzerController {
 
   @Get('health')
   @Access('public')
-  async health(): Promise<{ status: 'ok'; ingest: { last_success_at: string | null; last_error: string | null } }> {
+  async health(): Promise<{
+    status: 'ok';
+    ingest: { last_success_at: string | null; last_error: string | null };
+    analysis: { samples_analysed: number; busy_ms: number };
+  }> {
     await this.repo.ping();
     const h = this.ingest.health;
-    return { status: 'ok', ingest: { last_success_at: h.lastSuccessAt ? new Date(h.lastSuccessAt).toISOString() : null, last_error: h.lastError } };
+    return {
+      status: 'ok',
+      ingest: { last_success_at: h.lastSuccessAt ? new Date(h.lastSuccessAt).toISOString() : null, last_error: h.lastError },
+      analysis: { samples_analysed: this.analysis.samplesAnalysed, busy_ms: Math.round(this.analysis.busyMs) },
+    };
   }
 }

@@ -88,8 +88,8 @@ export class AnalyzerRepository {
   constructor(@Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings) {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
-    this.redis.defineCommand('commitBatch', { numberOfKeys: 4, lua: COMMIT_BATCH });
-    this.redis.defineCommand('appendSamples', { numberOfKeys: 2, lua: APPEND_SAMPLES });
+    this.redis.defineCommand('commitBatch', { numberOfKeys: 5, lua: COMMIT_BATCH });
+    this.redis.defineCommand('appendSamples', { numberOfKeys: 3, lua: APPEND_SAMPLES });
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
     this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
     this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
@@ -181,6 +181,7 @@ export class AnalyzerRepository {
       this.countersKey,
       this.seriesIndex,
       this.keys.testDurations,
+      this.keys.analyzerSeriesVersions,
       this.keys.analyzerGroup,
       this.keys.analyzerSeriesPrefix,
       this.keys.analyzerSeenPrefix,
@@ -248,7 +249,21 @@ export class AnalyzerRepository {
    * were appended in is not time order; analysing in time order means a sample is never evaluated twice.
    */
   async allSeries(): Promise<Map<string, SeriesPoint[]>> {
-    const names = (await this.redis.smembers(this.seriesIndex)).sort();
+    return this.readSeries((await this.redis.smembers(this.seriesIndex)).sort());
+  }
+
+  /**
+   * Every kept series with how many samples were ever appended to it (its version): a series whose version has
+   * not moved has the samples it had. A series kept before versions were counted reads as version -1.
+   */
+  async seriesVersions(): Promise<Map<string, number>> {
+    const [[, names], [, versions]] = ((await this.redis.multi().smembers(this.seriesIndex).hgetall(this.keys.analyzerSeriesVersions).exec()) ??
+      []) as [[unknown, string[]], [unknown, Record<string, string>]];
+    return new Map(names.sort().map((n) => [n, versions[n] === undefined ? -1 : Number(versions[n])]));
+  }
+
+  /** The named series with their samples in time order (see allSeries). */
+  async readSeries(names: readonly string[]): Promise<Map<string, SeriesPoint[]>> {
     const pipeline = this.redis.pipeline();
     for (const n of names) pipeline.lrange(this.seriesList(n), 0, -1);
     const replies = (await pipeline.exec()) ?? [];
@@ -271,6 +286,7 @@ export class AnalyzerRepository {
     await this.redis.appendSamples(
       this.seriesIndex,
       this.countersKey,
+      this.keys.analyzerSeriesVersions,
       c.maxSeries,
       c.historyWindow,
       ...samples.flatMap((s) => [this.seriesList(s.series), s.series, sampleRow(s)]),

@@ -121,4 +121,31 @@ describe('the trend analyzer on real timings', () => {
     expect(html).toContain(`class="change-point" data-at="${slow?.change_point.at}"`);
     expect(html).toMatch(/regressed to 1\d\d% of its baseline/);
   });
+
+  it('reads again and analyses only the series that got new samples', async () => {
+    await caughtUp();
+    const analysed = async () =>
+      ((await analyzer.http.get('/health').expect(200)).body as { analysis: { samples_analysed: number } }).analysis.samples_analysed;
+    const before = await analysed();
+    // Every series list the analyzer reads from here on.
+    const monitor = await suite.redis.monitor();
+    suite.onCleanup(() => monitor.disconnect());
+    const read = new Set<string>();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'lrange' && args[1]?.startsWith(suite.keys.analyzerSeriesPrefix))
+        read.add(args[1].slice(suite.keys.analyzerSeriesPrefix.length));
+    });
+    await run('slow', 5, 130, 'abc123');
+    await allDone(205);
+    await caughtUp();
+    // Five tasks: three samples each (run time, queue wait, latency) for the slow group alone.
+    await waitFor(async () => (await analysed()) >= before + 15, { what: 'the new samples analysed' });
+    expect([...read].filter((s) => s.endsWith('model_name=slow')).sort()).toEqual([
+      'latency_ms|model_name=slow',
+      'queue_wait_ms|model_name=slow',
+      'run_time_ms|model_name=slow',
+    ]);
+    // The steady group got nothing: none of its series was read again.
+    expect([...read].filter((s) => s.includes('model_name=steady'))).toEqual([]);
+  });
 });

@@ -234,6 +234,11 @@ export class FleetKeys {
     return `${this.prefix}:ta:series`;
   }
 
+  /** Hash of series name → samples ever appended to it: the analysis reads again only the series whose count moved. */
+  get analyzerSeriesVersions(): string {
+    return `${this.prefix}:ta:versions`;
+  }
+
   /** Hash of the analyzer's event counters (per outcome and pool). */
   get analyzerCounters(): string {
     return `${this.prefix}:ta:counters`;

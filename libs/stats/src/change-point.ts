@@ -50,16 +50,50 @@ export function bestSplit(xs: readonly number[], minBefore = 1, minAfter = 1): n
   const lo = Math.max(1, minBefore);
   const hi = n - Math.max(1, minAfter);
   if (lo > hi) return null;
-  const cost = (seg: readonly number[]) => {
-    const m = median(seg);
-    return seg.reduce((sum, v) => sum + Math.abs(v - m), 0);
-  };
+  // Each side's cost for every split, from sides grown one sample at a time and kept sorted (no copy and sort
+  // per split): prefix[k] is the cost of xs[0, k), suffix[k] that of xs[k, n).
+  const prefix = sideCosts(xs, lo, hi, false);
+  const suffix = sideCosts(xs, lo, hi, true);
   let best = { index: lo, cost: Infinity };
   for (let k = lo; k <= hi; k++) {
-    const c = cost(xs.slice(0, k)) + cost(xs.slice(k));
+    const c = prefix[k] + suffix[k];
     if (c < best.cost) best = { index: k, cost: c };
   }
   return best.index;
+}
+
+/** The L1 cost (sum of absolute deviations from the median) of xs[0, k) (or of xs[k, n) when `fromEnd`) for k in [lo, hi]. */
+function sideCosts(xs: readonly number[], lo: number, hi: number, fromEnd: boolean): Float64Array {
+  const n = xs.length;
+  const out = new Float64Array(n + 1);
+  const side = new Float64Array(n);
+  let size = 0;
+  const add = (v: number) => {
+    let at = size++;
+    while (at > 0 && side[at - 1] > v) {
+      side[at] = side[at - 1];
+      at--;
+    }
+    side[at] = v;
+  };
+  const cost = () => {
+    const m = size % 2 ? side[(size - 1) / 2] : (side[size / 2 - 1] + side[size / 2]) / 2;
+    let sum = 0;
+    for (let i = 0; i < size; i++) sum += Math.abs(side[i] - m);
+    return sum;
+  };
+  if (fromEnd) {
+    for (let k = n - 1; k >= lo; k--) {
+      add(xs[k]);
+      if (k <= hi) out[k] = cost();
+    }
+  } else {
+    for (let k = 1; k <= hi; k++) {
+      add(xs[k - 1]);
+      if (k >= lo) out[k] = cost();
+    }
+  }
+  return out;
 }
 
 /**

@@ -14,7 +14,8 @@ export function stddev(xs: readonly number[]): number {
   return Math.sqrt(s / (xs.length - 1));
 }
 
-const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => a - b);
+// A typed array sorts numerically in native code: several times faster than sorting a copy with a comparator.
+const sorted = (xs: readonly number[]) => new Float64Array(xs).sort();
 
 /** Percentile p in [0, 100] with linear interpolation between closest ranks. */
 export function percentile(xs: readonly number[], p: number): number {
