@@ -13,7 +13,7 @@ import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb
 import { makespan } from './makespan.js';
 import { ciNodes } from './ci-nodes.js';
 import { autoscale } from './autoscale.js';
-import { shortSuite } from './short-suite.js';
+import { pythonWithXdist, shortSuite } from './short-suite.js';
 import { perFile } from './per-file.js';
 import { analysisBench } from './analysis.js';
 import { sourcesBench } from './sources.js';
@@ -414,6 +414,14 @@ async function main() {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
     log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
   }
+  if (only?.has('pytest')) {
+    const python = pythonWithXdist();
+    if (python)
+      log(
+        `pytest suite: ${JSON.stringify(await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python }))}`,
+      );
+    else log('pytest suite: no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
+  }
   if (only?.has('perfile')) log(`per-file: ${JSON.stringify(await perFile({ redis, url, dist, files: 200, reps: 3, log, nodeFlags }))}`);
   if (only?.has('analysis')) await analysisBench({ redis, url, dist, perSeries: Number(process.env.BENCH_PER_SERIES ?? 200), log, nodeFlags });
   if (only?.has('autoscale')) log(`autoscale: ${JSON.stringify(await autoscale({ redis, url, dist, log }))}`);
@@ -445,8 +453,16 @@ async function main() {
   log(
     `ci nodes: dynamic ${ci.dynamic.efficiency.toFixed(2)}, by timings ${ci.timing_split.efficiency.toFixed(2)}, by hash ${ci.hash_split.efficiency.toFixed(2)} of ideal`,
   );
-  const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
+  const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
+  const python = pythonWithXdist();
+  if (!python) log('pytest suite: skipped, no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
+  const pySuite = python
+    ? await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python })
+    : null;
+  const perFileCost = await perFile({ redis, url, dist, files: 200, reps: quick ? 2 : 5, log, nodeFlags });
+  log(`per-file cost: ${perFileCost.cost_ms_per_file.toFixed(2)} ms`);
+  const analysis = await analysisBench({ redis, url, dist, perSeries: quick ? 50 : 200, log, nodeFlags });
   const scaling = await autoscale({ redis, url, dist, log });
   const onCluster = await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   const src = await sourcesBench({ redis, url, dist, files: 40, reps: quick ? 1 : 3, log });
@@ -509,6 +525,9 @@ async function main() {
     ci_nodes: ci,
     autoscale: scaling,
     short_suite: suite,
+    pytest_suite: pySuite,
+    per_file: perFileCost,
+    analysis,
     sources: src,
     cluster: onCluster,
     memory: {
@@ -541,6 +560,12 @@ async function main() {
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
+    `| first run (no history) / later runs (by history), the same suite (s) | ${r2(suite.first_s)} / ${suite.history_s === null ? '—' : r2(suite.history_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.first_ratio)} / ${suite.history_ratio === null ? '—' : r2(suite.history_ratio)} | — |`,
+    pySuite
+      ? `| ${pySuite.files} short pytest files on ${pySuite.slots} slots, one task per file vs \`pytest -n ${pySuite.slots}\` (pytest-xdist); first run / later runs (s) | ${r2(pySuite.first_s)} / ${pySuite.history_s === null ? '—' : r2(pySuite.history_s)} | — | ${r2(pySuite.runner_s)} (pytest -n ${pySuite.slots}) | ${r2(pySuite.first_ratio)} / ${pySuite.history_ratio === null ? '—' : r2(pySuite.history_ratio)} (same verdicts: ${pySuite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(pySuite.ratio >= 1)} |`
+      : '| pytest suite vs `pytest -n 2` | not run: no python3 with pytest-xdist | — | — | — | — |',
+    `| fleet cost per test file: ${perFileCost.files} files of a no-op runner through one worker, one slot, vs spawning it directly (ms per file) | ${r2(perFileCost.cost_ms_per_file)} (${r2(perFileCost.fleet_ms_per_file)} a file in all) | — | ${r2(perFileCost.direct_ms_per_file)} (direct spawn) | — | ≤ 5 ms: ${mark(perFileCost.cost_ms_per_file <= 5)} |`,
+    `| analyzer at ${fmt(analysis.series)} series: ingest (events/s) and analysis of the new samples (samples/s) | ${fmt(analysis.ingest_events_per_s)} events/s (${fmt(analysis.ingest_samples_per_s)} samples/s); analysis ${fmt(analysis.analysis_samples_per_s)} samples/s | — | ${fmt(analysis.xrange_events_per_s)} (bare XRANGE) | ingest ${r2(analysis.ingest_ratio)} of XRANGE; analysis ${r2(analysis.analysis_ratio)} of ingest | ingest ≥ 0.5: ${mark(analysis.ingest_ratio >= 0.5)}; analysis ≥ 1.0: ${mark(analysis.analysis_ratio >= 1)} |`,
     `| run end: the last file's end → the run's verdict, ${suite.files}-file run (ms, median) | ${fmt(suite.run_end_ms)} | — | — | — | ≤ 50 ms: ${mark(suite.run_end_ms <= 50)} |`,
     `| a one-file run at a commit, submit → test start (ms): a commit no host has / one the host has | ${fmt(src.submit_to_start_ms.cold)} / ${fmt(src.submit_to_start_ms.warm)} | — | ${fmt(src.submit_to_start_ms.workdir)} (from a fixed workdir) | — | — |`,
     `| ${src.files}-file run at a new commit vs the same files from a fixed workdir, 2 slots (s) | ${r2(src.suite_s.new_commit)} | — | ${r2(src.suite_s.workdir)} (workdir) | ${r2(src.ratio)} (workdir ÷ commit) | — |`,

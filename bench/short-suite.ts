@@ -1,8 +1,9 @@
 // A suite of many short test files, run through the fleet (one task per file, a run) against the test
-// runner's own parallel mode with the same number of slots: `node --test --test-concurrency=<slots>`. Both
-// write a JUnit report; both must reach the same verdicts. Ratio = the runner's wall time ÷ the fleet's (above
-// 1: the fleet is faster).
-import { spawn } from 'node:child_process';
+// runner's own parallel mode with the same number of slots: `node --test --test-concurrency=<slots>`, or
+// `pytest -n <slots>` (pytest-xdist). Both write a JUnit report; both must reach the same verdicts. Ratio = the
+// runner's wall time ÷ the fleet's (above 1: the fleet is faster). The fleet's first run has no history; the
+// later ones are ordered by it.
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,36 @@ function testFile(i: number): string {
   ].join('\n');
 }
 
+/** The same kind of file for pytest: a few small tests, one file in 25 fails. */
+function pyTestFile(i: number): string {
+  const fails = i % 25 === 7;
+  return [
+    'import json',
+    'import time',
+    '',
+    `def test_formats_${i}():`,
+    `    s = ','.join(format(k * ${i + 1}, 'x') for k in range(200))`,
+    '    assert len(s) > 0',
+    '',
+    `def test_round_trips_${i}():`,
+    `    o = {'id': ${i}, 'tags': ['a', 'b'], 'nested': {'n': ${i}}}`,
+    '    assert json.loads(json.dumps(o)) == o',
+    '',
+    `def test_waits_${i}():`,
+    `    time.sleep(${(i % 5) * 4} / 1000)`,
+    `    assert ${fails ? 1 : 0} == 0`,
+    '',
+  ].join('\n');
+}
+
+/** The Python with pytest and pytest-xdist (Debian's python3-pytest-xdist), or undefined. */
+export function pythonWithXdist(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    if (spawnSync(py, ['-c', 'import pytest, xdist'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  return undefined;
+}
+
 const spawnTimed = (argv: string[], cwd: string) =>
   new Promise<{ ms: number; code: number | null }>((resolve) => {
     const t0 = performance.now();
@@ -44,20 +75,33 @@ export async function shortSuite(opts: {
   log: (m: string) => void;
   /** Node flags for the fleet's processes (BENCH_PROFILE). */
   nodeFlags: string[];
+  /** `node` (node --test) by default; `pytest` needs the Python `pythonWithXdist` finds. */
+  runner?: 'node' | 'pytest';
+  python?: string;
 }) {
-  const prefix = `bench-${process.pid}-suite`;
+  const pytest = opts.runner === 'pytest';
+  const py = opts.python ?? 'python3';
+  const prefix = `bench-${process.pid}-suite${pytest ? '-py' : ''}`;
   const dir = mkdtempSync(join(tmpdir(), 'fleet-suite-'));
   mkdirSync(join(dir, 'suite'));
-  const names = Array.from({ length: opts.files }, (_, i) => `suite/t${String(i).padStart(3, '0')}.test.mjs`);
-  names.forEach((n, i) => writeFileSync(join(dir, n), testFile(i)));
-  // One pool of `slots` (one worker): each file runs as `node` with the JUnit reporter (the file's tests in that process).
+  const names = Array.from({ length: opts.files }, (_, i) =>
+    pytest ? `suite/test_t${String(i).padStart(3, '0')}.py` : `suite/t${String(i).padStart(3, '0')}.test.mjs`,
+  );
+  names.forEach((n, i) => writeFileSync(join(dir, n), pytest ? pyTestFile(i) : testFile(i)));
+  // pytest's cache folder is left out on both sides (the fleet's attempts would race on it).
+  const pytestArgs = [py, '-m', 'pytest', '-q', '-p', 'no:cacheprovider'];
+  // One pool of `slots` (one worker): each file runs in a runner process of its own, with a JUnit report.
   writeFileSync(
     join(dir, 'worker_templates.json'),
     JSON.stringify({
       suite: {
         resources: { cpu: 1 },
         concurrency: opts.slots,
-        runners: { test: { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] } },
+        runners: {
+          test: pytest
+            ? { '.py': [...pytestArgs, '--junitxml={junit_file}', '{test_file}'] }
+            : { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] },
+        },
       },
     }),
   );
@@ -71,7 +115,7 @@ export async function shortSuite(opts: {
   const api = jsonApi(base);
   const fleetRun = async () => {
     const t0 = Date.now();
-    const { id } = await api<{ id: string }>('POST', '/runs', { name: 'short suite', tests: ['suite/'] });
+    const { id } = await api<{ id: string }>('POST', '/runs', { name: `short ${pytest ? 'pytest' : 'node'} suite`, tests: ['suite/'] });
     const view = await until(
       async () => {
         const v = await api<{ state: string; finished_at: string | null }>('GET', `/runs/${id}`);
@@ -95,7 +139,9 @@ export async function shortSuite(opts: {
   const peerRun = async () => {
     const out = join(dir, 'peer.xml');
     const r = await spawnTimed(
-      ['node', '--test', `--test-concurrency=${opts.slots}`, '--test-reporter=junit', `--test-reporter-destination=${out}`, ...names],
+      pytest
+        ? [...pytestArgs, '-n', String(opts.slots), `--junitxml=${out}`, 'suite']
+        : ['node', '--test', `--test-concurrency=${opts.slots}`, '--test-reporter=junit', `--test-reporter-destination=${out}`, ...names],
       dir,
     );
     return { ms: r.ms, state: r.code === 0 ? 'passed' : 'failed', ...verdicts(readFileSync(out, 'utf8')) };
@@ -114,9 +160,17 @@ export async function shortSuite(opts: {
     }
     const f = fleet.at(-1);
     const p = peer.at(-1);
+    const later = fleet.slice(1).map((x) => x.ms);
+    const runnerMs = median(peer.map((x) => x.ms));
     return {
+      runner: pytest ? 'pytest' : 'node',
       files: opts.files,
       slots: opts.slots,
+      /** The fleet's first run (no history yet) and its later runs (ordered by history), with their ratios. */
+      first_s: (fleet[0]?.ms ?? NaN) / 1000,
+      first_ratio: runnerMs / (fleet[0]?.ms ?? NaN),
+      history_s: later.length > 0 ? median(later) / 1000 : null,
+      history_ratio: later.length > 0 ? runnerMs / median(later) : null,
       fleet_s: median(fleet.map((x) => x.ms)) / 1000,
       runner_s: median(peer.map((x) => x.ms)) / 1000,
       ratio: median(peer.map((x) => x.ms)) / median(fleet.map((x) => x.ms)),
