@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { glob } from 'tinyglobby';
-import { extensionOf, fillArgv, tail, type TestCase } from '@fleet/contracts';
+import { exitMeaning, type ExitMeaning, extensionOf, fillArgv, noTestCases, tail, type TestCase, type WorkerTemplate } from '@fleet/contracts';
 import { readJUnitReport, realPathWithin, runProcess, TASK_COOKIE_VAR } from '@fleet/exec';
 import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
 import { type Api, call, CliError } from './api.js';
@@ -29,6 +29,8 @@ interface Joined {
   run: { id: string; state: string; counts: { total: number }; pool: string };
   lease_ms: number;
   runners: Record<string, string[]>;
+  /** Absent from a coordinator older than this CLI: then only the runners' own conventions apply. */
+  exit_codes?: Record<string, Record<string, ExitMeaning>>;
   differs: { only_here: number; only_in_run: number };
 }
 
@@ -133,7 +135,7 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
         next = answer.leases[0];
         if (!next) continue;
       }
-      const done = await runLease(a, build, node, next, joined.runners, joined.lease_ms);
+      const done = await runLease(a, build, node, next, { test: joined.runners, exit_codes: joined.exit_codes ?? {} }, joined.lease_ms);
       ran.push(done.ran);
       next = done.next;
     }
@@ -143,14 +145,7 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
 }
 
 /** Runs one leased file with the pool's runner for its extension and reports the outcome (unless the lease was lost). */
-async function runLease(
-  a: Api,
-  build: string,
-  node: string,
-  lease: Lease,
-  runners: Record<string, string[]>,
-  leaseMs: number,
-): Promise<{ ran: Ran; next?: Lease }> {
+async function runLease(a: Api, build: string, node: string, lease: Lease, runners: Runners, leaseMs: number): Promise<{ ran: Ran; next?: Lease }> {
   const attempt = new AbortController();
   let lost = false;
   let timedOut = false;
@@ -206,10 +201,16 @@ async function runLease(
 /** What a node reports of an attempt, before naming itself and its lease. */
 type Outcome = Omit<AttemptReport, 'node' | 'token' | 'want'>;
 
-/** Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end. */
-async function runFile(lease: Lease, runners: Record<string, string[]>, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
+/** The pool's runners by extension and what their exit codes mean, as the coordinator hands them to a node. */
+type Runners = Pick<WorkerTemplate['runners'], 'test' | 'exit_codes'>;
+
+/**
+ * Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end,
+ * the exit code read by the pool's conventions (pytest's 5 and declared codes are skipped, not failed).
+ */
+async function runFile(lease: Lease, runners: Runners, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
   const cwd = process.cwd();
-  const runner = runners[extensionOf(lease.file)];
+  const runner = runners.test[extensionOf(lease.file)];
   const failed = (reason: AttemptReport['reason'], message: string) => ({
     status: 'failed' as const,
     reason,
@@ -257,7 +258,12 @@ async function runFile(lease: Lease, runners: Record<string, string[]>, signal: 
         output_tail,
         ...cases,
       };
-    if (run.exitCode === 0) return { status: 'passed', message: '', exit_code: 0, duration_ms, output_tail, ...cases };
+    const meaning = run.started && !signal.aborted ? exitMeaning(runners, extensionOf(lease.file), run.exitCode) : 'failed';
+    if (meaning === 'skipped') {
+      const skipped = noTestCases(lease.file, run.durationMs, run.exitCode, found.cases);
+      return { status: 'passed', message: '', exit_code: run.exitCode, duration_ms, output_tail, cases: skipped };
+    }
+    if (meaning === 'passed') return { status: 'passed', message: '', exit_code: run.exitCode, duration_ms, output_tail, ...cases };
     return {
       status: 'failed',
       reason: run.started ? 'test_failed' : 'spawn_failed',

@@ -5,7 +5,16 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { conflict, notFound, unprocessable } from '@fleet/app';
 import type { Client } from '@fleet/config';
-import { ciQueueName, countCases, describeFieldErrors, parseQueuedTask, type QueuedTask, type TaskFailure, type TaskResult } from '@fleet/contracts';
+import {
+  ciQueueName,
+  countCases,
+  describeFieldErrors,
+  type ExitMeaning,
+  parseQueuedTask,
+  type QueuedTask,
+  type TaskFailure,
+  type TaskResult,
+} from '@fleet/contracts';
 import { addOutcome, createRedis, defineRecordAttempt, FleetKeys, taskFailure, waitUntilReady } from '@fleet/redis';
 import {
   type AttemptFacts,
@@ -36,6 +45,8 @@ export interface Joined {
   run: RunView;
   lease_ms: number;
   runners: Record<string, string[]>;
+  /** What the runners' exit codes mean, by extension (`runners.exit_codes`), as the pool's workers read them. */
+  exit_codes: Record<string, Record<string, ExitMeaning>>;
   /** The files this call's node listed that the run does not have, and the run's files it did not list. */
   differs: { only_here: number; only_in_run: number };
 }
@@ -118,6 +129,7 @@ export class BuildsService {
       run,
       lease_ms: this.leases.leaseMs,
       runners: Object.fromEntries(Object.entries(template?.runners.test ?? {}).map(([ext, argv]) => [ext, [...argv]])),
+      exit_codes: { ...template?.runners.exit_codes },
       differs: {
         only_here: req.only_failed_of ? 0 : [...here].filter((f) => !inRun.has(f)).length,
         only_in_run: [...inRun].filter((f) => !here.has(f)).length,

@@ -1,4 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '@fleet/config';
 import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
 
 /** A Python with pytest: the one on PATH, else Debian's. */
@@ -68,5 +70,32 @@ describe("runner conventions: a runner's exit code means what the runner says it
     const nothing = withCases.files.find((f) => f.key === 'sh/nothing.sh');
     expect(nothing?.cases).toEqual([expect.objectContaining({ status: 'skipped', message: 'the runner ran no test (exit 3)' })]);
     expect(run.state).toBe('failed');
+  });
+
+  it("reads exit codes the same way on CI nodes (fleet run --build) as on the pool's workers", async () => {
+    // This checkout is the suite's folder; the node runs every file itself.
+    const cli = spawn(
+      process.execPath,
+      [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 'py/', 'sh/', '--build', 'conventions-ci', '--slots', '2'],
+      {
+        cwd: suite.config.path,
+        env: { ...process.env, COORDINATOR_URL: coordinator.url },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    cli.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const code = await new Promise<number | null>((resolve) => cli.on('exit', resolve));
+    expect(code).toBe(1);
+    const id = /run (r-[a-z0-9-]+)/.exec(stderr)?.[1];
+    const run = (await coordinator.http.get(`/runs/${id}`).expect(200)).body as RunView;
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
+      'py/test_skips_itself.py': 'skipped',
+      'py/test_passes.py': 'passed',
+      'py/test_fails.py': 'failed',
+      'sh/nothing.sh': 'skipped',
+      'sh/broken.sh': 'failed',
+    });
+    expect(run.counts).toMatchObject({ total: 5, skipped: 2, passed: 1, failed: 2 });
   });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BENCHMARK_PLACEHOLDERS, COMMON_PLACEHOLDERS, TEST_PLACEHOLDERS, unknownPlaceholders } from './command-template.js';
 import { repoUrlProblem } from './source.js';
 import { CapabilityNameSchema } from './task.js';
+import type { TestCase } from './test-case.js';
 
 /** What a test runner's exit code may mean for its file (`runners.exit_codes`). */
 export const EXIT_MEANINGS = ['passed', 'skipped', 'failed'] as const;
@@ -133,6 +134,15 @@ export function exitMeaning(runners: WorkerTemplate['runners'], ext: string, cod
   const argv = runners.test[ext] ?? [];
   const pytest = argv.some((a, i) => /(^|\/)py\.?test$/.test(a) || (a === '-m' && argv[i + 1] === 'pytest'));
   return pytest && code === PYTEST_NO_TESTS ? 'skipped' : 'failed';
+}
+
+/**
+ * The cases a file that ran no test reports: its runner's own when they are all skipped, else one skipped case
+ * for the file saying so (so the file's view tells why it counts as skipped).
+ */
+export function noTestCases(file: string, durationMs: number, exitCode: number, reported: readonly TestCase[] | undefined): TestCase[] {
+  if (reported && reported.length > 0 && reported.every((c) => c.status === 'skipped')) return [...reported];
+  return [{ name: file, classname: file, time_s: durationMs / 1000, status: 'skipped', message: `the runner ran no test (exit ${exitCode})` }];
 }
 
 /** pytest's exit code when it collected no test (a module that skips itself as a whole, say). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { exitMeaning, extensionOf, fillArgv, FULL_SHA, repoUrlProblem, tail, type TestCase, type TestTask } from '@fleet/contracts';
+import { exitMeaning, extensionOf, fillArgv, FULL_SHA, noTestCases, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
 import { readJUnitReport, realPathWithin } from '@fleet/exec';
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
@@ -139,19 +139,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       const meaning = run.started && !run.aborted ? exitMeaning(ctx.template.runners, extensionOf(file), run.exitCode) : 'failed';
       if (meaning !== 'failed') {
         // A file that ran no test (pytest's 5, say) is one skipped case unless its report says so itself.
-        const skipped: TestCase[] =
-          meaning === 'skipped' && !(cases && cases.length > 0 && cases.every((c) => c.status === 'skipped'))
-            ? [
-                {
-                  name: file,
-                  classname: file,
-                  time_s: run.durationMs / 1000,
-                  status: 'skipped',
-                  message: `the runner ran no test (exit ${run.exitCode})`,
-                },
-              ]
-            : [];
-        const reported = skipped.length > 0 ? skipped : cases;
+        const reported = meaning === 'skipped' ? noTestCases(file, run.durationMs, run.exitCode, cases) : cases;
         return {
           outcome: 'passed',
           duration_ms,
