@@ -65,10 +65,10 @@ const ANALYSIS = 'analysis';
 const MAX_ANOMALIES = 1000;
 
 /**
- * Every `polling_interval`: records per-pool throughput and failure rate from the counters, then for each
- * series that got samples since the last pass (its version moved) computes its summary and trend, checks each
- * new sample for anomalies and for a regression
- * (alerts raised, escalated and cleared once each, shared by every analyzer through Redis).
+ * Every `polling_interval`: records per-pool throughput and failure rate from the counters, then reads again
+ * only the series that got samples since the last pass (their version moved) and checks each new sample for
+ * anomalies and for a regression (alerts raised, escalated and cleared once each, shared by every analyzer
+ * through Redis). Summaries and trends are computed when read (SeriesAnalysis).
  */
 @Injectable()
 export class AnalysisService {
