@@ -176,6 +176,18 @@ describe('a large run waiting for workers', () => {
     expect((await scriptCalls()) - before).toBeLessThan(100);
   });
 
+  it('answers a view of a waiting run with one script call per pool, not one per task', async () => {
+    const c = await started();
+    const tasks = Array.from({ length: 100 }, (_, i) => ({ key: `v${i}`, type: 'synthetic', name: `v${i}` }));
+    const { id } = (await c.http.post('/runs').send({ name: 'viewed', tasks }).expect(201)).body as { id: string };
+    const scripts = async () => (await calls('evalsha')) + (await calls('eval'));
+    const before = await scripts();
+    const view = (await c.http.get(`/runs/${id}`).expect(200)).body as { files: Array<{ state: string }> };
+    // Every task's state was asked (they read as queued); one per task would be 100 calls.
+    expect(view.files.map((f) => f.state)).toEqual(tasks.map(() => 'queued'));
+    expect((await scripts()) - before).toBeLessThan(10);
+  });
+
   it('reads a finished run’s results once for its JUnit report, not on every call', async () => {
     const c = await started();
     const run = (

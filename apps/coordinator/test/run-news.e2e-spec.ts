@@ -5,13 +5,18 @@ const passing = "import { test } from 'node:test';\ntest('works', () => {});\n";
 describe('a run goes on when its files end, not at the next RUNS_TICK_MS', () => {
   // The reconciler's tick comes after ten minutes: whatever happens sooner was set off by the workers' news.
   const TICK_MS = 600_000;
-  const suite = isolatedSuite('run-news', {
-    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': NODE_JUNIT } } }) },
-    'news/setup.test.mjs': passing,
-    'news/a.test.mjs': passing,
-    'news/b.test.mjs': passing,
-    ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`many/f${i}.test.mjs`, passing])),
-  });
+  const suite = isolatedSuite(
+    'run-news',
+    {
+      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': NODE_JUNIT } } }) },
+      'news/setup.test.mjs': passing,
+      'news/a.test.mjs': passing,
+      'news/b.test.mjs': passing,
+      ...Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`many/f${i}.test.mjs`, passing])),
+    },
+    // A Redis of its own: a test watches what the coordinator reads (MONITOR, which the ACL run's user may not run).
+    { privateRedis: {} },
+  );
   let coordinator: Service;
   let startedAt: number;
 

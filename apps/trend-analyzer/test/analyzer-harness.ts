@@ -6,9 +6,10 @@ export interface Analyzer extends Service {
   }>;
 }
 
-export async function startAnalyzer(opts: { prefix: string; configDir: string; id?: string }): Promise<Analyzer> {
+/** `redisUrl`: a suite's private Redis (the shared test Redis by default). */
+export async function startAnalyzer(opts: { prefix: string; configDir: string; id?: string; redisUrl?: string }): Promise<Analyzer> {
   const s = await startService('trend-analyzer', {
-    REDIS_URL: TEST_REDIS_URL,
+    REDIS_URL: opts.redisUrl ?? TEST_REDIS_URL,
     FLEET_PREFIX: opts.prefix,
     CONFIG_DIR: opts.configDir,
     ...(opts.id && { TREND_ANALYZER_ID: opts.id }),

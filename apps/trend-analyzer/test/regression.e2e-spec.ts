@@ -6,26 +6,31 @@ import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
 import { type Analyzer, fastAnalyzerConfig, startAnalyzer } from './analyzer-harness.js';
 
 describe('the trend analyzer on real timings', () => {
-  const suite = isolatedSuite('trend', {
-    'worker_templates.json': { cpu: cpuTemplate({ concurrency: 4 }) },
-    // Alerts on the latency each task reports, not on its measured run time: a machine whose load shifts between
-    // the two phases changes every measured run time (under stress-ng even half-second sleeps moved by over 20%,
-    // and the analyzer rightly flagged the "unchanged" group). Reported values change only where the test steps
-    // them. Alerts on measured run times are the whole-fleet test's (a doubling against a 1.5 ratio).
-    'performance_analyzer_config.json': fastAnalyzerConfig({
-      metrics_to_track: ['latency_ms'],
-      // Run-time alerts are built in (1.08); a ratio of 100 puts them out of this suite's reach.
-      reporting: {
-        generate_charts: true,
-        alert_thresholds: { latency_ms: { warning: 1.2, critical: 2 }, run_time_ms: { warning: 100, critical: 100 } },
-      },
-    }),
-  });
+  const suite = isolatedSuite(
+    'trend',
+    {
+      'worker_templates.json': { cpu: cpuTemplate({ concurrency: 4 }) },
+      // Alerts on the latency each task reports, not on its measured run time: a machine whose load shifts between
+      // the two phases changes every measured run time (under stress-ng even half-second sleeps moved by over 20%,
+      // and the analyzer rightly flagged the "unchanged" group). Reported values change only where the test steps
+      // them. Alerts on measured run times are the whole-fleet test's (a doubling against a 1.5 ratio).
+      'performance_analyzer_config.json': fastAnalyzerConfig({
+        metrics_to_track: ['latency_ms'],
+        // Run-time alerts are built in (1.08); a ratio of 100 puts them out of this suite's reach.
+        reporting: {
+          generate_charts: true,
+          alert_thresholds: { latency_ms: { warning: 1.2, critical: 2 }, run_time_ms: { warning: 100, critical: 100 } },
+        },
+      }),
+    },
+    // A Redis of its own: a test watches what the analyzer reads (MONITOR, which the ACL run's user may not run).
+    { privateRedis: {} },
+  );
   let analyzer: Analyzer;
   const queue = () => suite.queue('cpu');
 
   beforeAll(async () => {
-    analyzer = await startAnalyzer({ prefix: suite.prefix, configDir: suite.config.path });
+    analyzer = await startAnalyzer({ prefix: suite.prefix, configDir: suite.config.path, redisUrl: suite.redisUrl });
     suite.onCleanup(() => analyzer.stop());
     for (let i = 0; i < 2; i++) suite.worker({ pool: 'cpu' });
   });
