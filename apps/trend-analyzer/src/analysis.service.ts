@@ -84,8 +84,9 @@ export class AnalysisService {
   );
   /** Per series: its analysis as of the version (samples ever appended) it was read at. */
   private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis }>();
-  /** New samples analysed, and the time the passes took, since start (the analysis's throughput). */
+  /** New samples analysed, the passes made and the time they took, since start (the analysis's throughput). */
   samplesAnalysed = 0;
+  passesMade = 0;
   busyMs = 0;
   readonly anomalies: AnomalyRecord[] = [];
   snapshot: Snapshot = { at: 0, counters: {}, series: [] };
@@ -188,6 +189,7 @@ export class AnalysisService {
     });
     this.snapshot = { at: now, counters, series: out };
     this.busyMs += performance.now() - began;
+    this.passesMade++;
   }
 
   /**
