@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '@fleet/config';
+import { FleetKeys } from '@fleet/redis';
 import type * as RedisServers from '../scripts/lib/redis-server.mjs';
 
 export const median = (xs: number[]) => {
@@ -129,4 +130,39 @@ export function jsonApi(base: string): <T>(method: string, path: string, body?: 
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
   };
+}
+
+/**
+ * A coordinator and one worker of `pool` on `prefix`, with CONFIG_DIR `dir`: started, and ready (the coordinator
+ * answers, the worker is registered) when the promise resolves. `stop` ends both.
+ */
+export async function oneWorkerFleet(o: {
+  redis: { zcard(key: string): Promise<number> };
+  url: string;
+  dist: (...p: string[]) => string;
+  nodeFlags: string[];
+  prefix: string;
+  dir: string;
+  pool: string;
+  /** The worker's entry under dist (the plain build by default). */
+  workerEntry?: string[];
+}): Promise<{ base: string; api: ReturnType<typeof jsonApi>; stop: () => Promise<void> }> {
+  const env = { REDIS_URL: o.url, FLEET_PREFIX: o.prefix, CONFIG_DIR: o.dir, RATE_LIMIT_PER_MINUTE: '1000000' };
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const procs: Proc[] = [
+    run([...o.nodeFlags, o.dist('apps', 'coordinator', 'src', 'main.js')], { ...env, COORDINATOR_PORT: String(port) }),
+    run([...o.nodeFlags, o.dist(...(o.workerEntry ?? ['apps', 'worker', 'src', 'main.js'])), '--pool', o.pool, '--id', `${o.pool}0`], env),
+  ];
+  const stop = async () => {
+    await Promise.all(procs.map((x) => x.stop()));
+  };
+  try {
+    await until(async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
+    await until(async () => (await o.redis.zcard(new FleetKeys(o.prefix).workerIndex)) === 1, 'the worker', 30_000, 50);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { base, api: jsonApi(base), stop };
 }

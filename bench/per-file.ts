@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { deleteMatching, FleetKeys } from '@fleet/redis';
-import { freePort, jsonApi, median, type Proc, run, until } from './bench-support.js';
+import { deleteMatching } from '@fleet/redis';
+import { median, oneWorkerFleet, until } from './bench-support.js';
 
 const NOOP = '/bin/true';
 
@@ -36,14 +36,8 @@ export async function perFile(opts: {
     join(dir, 'worker_templates.json'),
     JSON.stringify({ nop: { resources: { cpu: 1 }, concurrency: 1, runners: { test: { '.nop': [NOOP, '{test_file}'] } } } }),
   );
-  const env = { REDIS_URL: opts.url, FLEET_PREFIX: prefix, CONFIG_DIR: dir, RATE_LIMIT_PER_MINUTE: '1000000' };
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const procs: Proc[] = [
-    run([...opts.nodeFlags, opts.dist('apps', 'coordinator', 'src', 'main.js')], { ...env, COORDINATOR_PORT: String(port) }),
-    run([...opts.nodeFlags, opts.dist('apps', 'worker', 'src', 'main.bundle.mjs'), '--pool', 'nop', '--id', 'nop0'], env),
-  ];
-  const api = jsonApi(base);
+  const fleet = await oneWorkerFleet({ ...opts, prefix, dir, pool: 'nop', workerEntry: ['apps', 'worker', 'src', 'main.bundle.mjs'] });
+  const { api } = fleet;
   const fleetRun = async () => {
     const t0 = Date.now();
     const { id } = await api<{ id: string }>('POST', '/runs', { name: 'no-op suite', tests: ['nop/'] });
@@ -65,8 +59,6 @@ export async function perFile(opts: {
     return performance.now() - t0;
   };
   try {
-    await until(async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
-    await until(async () => (await opts.redis.zcard(new FleetKeys(prefix).workerIndex)) === 1, 'the worker', 30_000, 50);
     const fleet: number[] = [];
     const raw: number[] = [];
     for (let r = 0; r < opts.reps; r++) {
@@ -78,7 +70,7 @@ export async function perFile(opts: {
     const directPer = median(raw) / opts.files;
     return { files: opts.files, fleet_ms_per_file: fleetPer, direct_ms_per_file: directPer, cost_ms_per_file: fleetPer - directPer, goal_ms: 5 };
   } finally {
-    await Promise.all(procs.map((x) => x.stop()));
+    await fleet.stop();
     await deleteMatching(opts.redis, `${prefix}:*`);
     rmSync(dir, { recursive: true, force: true });
   }

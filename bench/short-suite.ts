@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { deleteMatching, FleetKeys } from '@fleet/redis';
-import { freePort, jsonApi, median, type Proc, run, until } from './bench-support.js';
+import { median, oneWorkerFleet, until } from './bench-support.js';
 
 const FINAL = new Set(['passed', 'failed', 'cancelled', 'error']);
 
@@ -105,14 +105,8 @@ export async function shortSuite(opts: {
       },
     }),
   );
-  const env = { REDIS_URL: opts.url, FLEET_PREFIX: prefix, CONFIG_DIR: dir, RATE_LIMIT_PER_MINUTE: '1000000' };
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const procs: Proc[] = [
-    run([...opts.nodeFlags, opts.dist('apps', 'coordinator', 'src', 'main.js')], { ...env, COORDINATOR_PORT: String(port) }),
-    run([...opts.nodeFlags, opts.dist('apps', 'worker', 'src', 'main.js'), '--pool', 'suite', '--id', 'suite0'], env),
-  ];
-  const api = jsonApi(base);
+  const fleet = await oneWorkerFleet({ ...opts, prefix, dir, pool: 'suite' });
+  const { api, base } = fleet;
   const fleetRun = async () => {
     const t0 = Date.now();
     const { id } = await api<{ id: string }>('POST', '/runs', { name: `short ${pytest ? 'pytest' : 'node'} suite`, tests: ['suite/'] });
@@ -147,8 +141,6 @@ export async function shortSuite(opts: {
     return { ms: r.ms, state: r.code === 0 ? 'passed' : 'failed', ...verdicts(readFileSync(out, 'utf8')) };
   };
   try {
-    await until(async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok, 'the coordinator', 30_000, 50);
-    await until(async () => (await opts.redis.zcard(new FleetKeys(prefix).workerIndex)) === 1, 'the worker', 30_000, 50);
     const fleet: Array<Awaited<ReturnType<typeof fleetRun>>> = [];
     const peer: Array<Awaited<ReturnType<typeof peerRun>>> = [];
     for (let r = 0; r < opts.reps; r++) {
@@ -181,7 +173,7 @@ export async function shortSuite(opts: {
       goal: 1,
     };
   } finally {
-    await Promise.all(procs.map((x) => x.stop()));
+    await fleet.stop();
     await deleteMatching(opts.redis, `${prefix}:*`);
     rmSync(dir, { recursive: true, force: true });
   }
