@@ -1,4 +1,4 @@
-import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor, watchCommands } from '@fleet/testing';
 
 const passing = "import { test } from 'node:test';\ntest('works', () => {});\n";
 
@@ -50,13 +50,12 @@ describe('a run goes on when its files end, not at the next RUNS_TICK_MS', () =>
 
   it('reads a run without dependents whole once its files have all ended, not once per file', async () => {
     // Every command Redis runs, watched for reads of this run's tasks (each whole reading of the run has one).
-    const monitor = await suite.redis.monitor();
-    suite.onCleanup(() => monitor.disconnect());
     let id = '';
     let reads = 0;
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() === 'hgetall' && id !== '' && args[1] === suite.keys.runTasks(id)) reads++;
+    const watch = await watchCommands(suite.redisUrl, ({ name, args }) => {
+      if (name === 'hgetall' && id !== '' && args[0] === suite.keys.runTasks(id)) reads++;
     });
+    suite.onCleanup(() => watch.close());
     id = (
       await coordinator.http
         .post('/runs')

@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, waitFor, watchCommands } from '@fleet/testing';
 import { type Analyzer, fastAnalyzerConfig, startAnalyzer } from './analyzer-harness.js';
 
 describe('the trend analyzer on real timings', () => {
@@ -109,7 +108,7 @@ describe('the trend analyzer on real timings', () => {
 
   it('writes an HTML report naming every tracked metric with a chart per metric and group', async () => {
     const out = join(suite.config.path, 'report.html');
-    const r = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'report', '--out', out], {
+    const r = spawnSync(process.execPath, [distEntry('cli'), 'report', '--out', out], {
       env: { ...process.env, TREND_ANALYZER_URL: analyzer.url },
       encoding: 'utf8',
     });
@@ -133,14 +132,13 @@ describe('the trend analyzer on real timings', () => {
       ((await analyzer.http.get('/health').expect(200)).body as { analysis: { samples_analysed: number; passes: number } }).analysis;
     const before = await health();
     // How often each series list is read from here on.
-    const monitor = await suite.redis.monitor();
-    suite.onCleanup(() => monitor.disconnect());
     const reads = new Map<string, number>();
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() !== 'lrange' || !args[1]?.startsWith(suite.keys.analyzerSeriesPrefix)) return;
-      const series = args[1].slice(suite.keys.analyzerSeriesPrefix.length);
+    const watch = await watchCommands(suite.redisUrl, ({ name, args }) => {
+      if (name !== 'lrange' || !args[0]?.startsWith(suite.keys.analyzerSeriesPrefix)) return;
+      const series = args[0].slice(suite.keys.analyzerSeriesPrefix.length);
       reads.set(series, (reads.get(series) ?? 0) + 1);
     });
+    suite.onCleanup(() => watch.close());
     await run('slow', 5, 130, 'abc123');
     await allDone(205);
     await caughtUp();

@@ -14,6 +14,10 @@ export class TestTaskQueue {
   ) {
     this.redis = createRedis(redisUrl, 'consumer', 'test-queue');
     this.queue = new Queue(pool, { connection: this.redis, prefix: new FleetKeys(prefix).queuePrefix(pool) });
+    // A suite that stops its Redis on purpose makes the connection fail until it is back: the connection logs that
+    // and reconnects, and every call still rejects on its own. Without a listener BullMQ prints each such error
+    // with its stack (console.error), which buried the CI log's excerpt.
+    this.queue.on('error', () => undefined);
   }
 
   /** Validates and queues tasks exactly as the coordinator would; returns their ids. */
