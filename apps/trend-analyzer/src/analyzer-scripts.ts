@@ -4,10 +4,11 @@
  */
 
 /**
- * Commits one batch of timing entries. An entry's effects are applied only if this very call acknowledged
- * it (XACK answered 1): an entry another analyzer claimed and committed meanwhile, or one committed before a
- * crash and read again, changes nothing. An event whose (task, attempt) was counted before (a worker
- * repeated a write it could not confirm) counts as a duplicate only.
+ * Commits one batch of timing entries. An entry's effects are applied only if this very call acknowledges it:
+ * it is still pending for this analyzer (one XPENDING over the batch's range; should that range hold more of
+ * its entries than the limit, each entry's own XACK answering 1 decides). An entry another analyzer claimed and
+ * committed meanwhile, or one committed before a crash and read again, changes nothing. An event whose (task,
+ * attempt) was counted before (a worker repeated a write it could not confirm) counts as a duplicate only.
  *
  * A test file's attempt that ran its course (passed or failed, not timed out or errored) moves the file's
  * expected duration (`<pool>|<file>` in the durations hash): an exponentially weighted mean, weight 0.3.
@@ -21,7 +22,7 @@
  * KEYS: stream, counters hash, series index set, durations hash, series versions hash.
  * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, then the batch as
  * JSON: one array per entry, [id, seen bucket ('' for none), seen member, duration key ('' for none),
- * duration (ms), [counter name, increment, …], [series, "at value …", …]].
+ * duration (ms), [counter name, increment, …], [series, "at value …", …]], then this analyzer's consumer name.
  * Returns the events counter after the commit, then per entry what became of it: 1 applied, 2 a duplicate,
  * 0 not this commit's (acknowledged before, by this or another analyzer).
  */
@@ -30,11 +31,11 @@ local stream, counters, index, durations, versions = KEYS[1], KEYS[2], KEYS[3], 
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxSeries = tonumber(ARGV[6])
 local batch = cjson.decode(ARGV[7])
+local consumer = ARGV[8]
 local rows = {}
 local order = {}
 local incs = {}
 local incOrder = {}
-local fresh = {}
 local kept = redis.call('SCARD', index)
 local out = {0}
 local function inc(name, by)
@@ -44,19 +45,87 @@ local function inc(name, by)
   end
   incs[name] = incs[name] + by
 end
+local function chunks(list, fn)
+  for from = 1, #list, 500 do fn(unpack(list, from, math.min(from + 499, #list))) end
+end
+local function parseId(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function idLess(a, b)
+  local am, as = parseId(a)
+  local bm, bs = parseId(b)
+  if am ~= bm then return am < bm end
+  return as < bs
+end
+-- Which entries are still pending for this analyzer: one XPENDING over the batch's range rather than an XACK
+-- per entry. Should the range hold more of this consumer's entries than the limit, each is asked by its XACK.
+local pending = nil
+if consumer and #batch > 0 then
+  local low, high = batch[1][1], batch[1][1]
+  for _, e in ipairs(batch) do
+    if idLess(e[1], low) then low = e[1] end
+    if idLess(high, e[1]) then high = e[1] end
+  end
+  local limit = 2 * #batch + 10
+  local reply = redis.call('XPENDING', stream, group, low, high, limit, consumer)
+  if #reply < limit then
+    pending = {}
+    for _, p in ipairs(reply) do pending[p[1]] = true end
+  end
+end
+local acked = {}
+local function take(id)
+  if pending == nil then return redis.call('XACK', stream, group, id) == 1 end
+  if pending[id] then
+    acked[#acked + 1] = id
+    return true
+  end
+  return false
+end
+-- Which (task, attempt) identities were counted before: one SMISMEMBER per seen set and batch.
+local counted = {}
+local asks = {}
+for _, e in ipairs(batch) do
+  if e[2] ~= '' and (pending == nil or pending[e[1]]) then
+    local seen = seenBase .. e[2]
+    if asks[seen] == nil then asks[seen] = {} end
+    local list = asks[seen]
+    list[#list + 1] = e[3]
+  end
+end
+for seen, members in pairs(asks) do
+  local known = {}
+  counted[seen] = known
+  chunks(members, function(...)
+    local names = {...}
+    local flags = redis.call('SMISMEMBER', seen, ...)
+    for i, flag in ipairs(flags) do
+      if flag == 1 then known[names[i]] = true end
+    end
+  end)
+end
+local added = {}
+local addOrder = {}
 for _, e in ipairs(batch) do
   local id, bucket, member, dkey, dvalue, cs, ss = e[1], e[2], e[3], e[4], e[5], e[6], e[7]
   local status = 0
-  if redis.call('XACK', stream, group, id) == 1 then
+  if take(id) then
     local apply = true
     if bucket ~= '' then
       local seen = seenBase .. bucket
-      if redis.call('SADD', seen, member) == 0 then
+      -- (Every entry this commit takes with a bucket was asked about above.)
+      if counted[seen][member] then
         apply = false
         inc('duplicates', 1)
-      elseif not fresh[seen] then
-        fresh[seen] = true
-        redis.call('EXPIRE', seen, seenTtl)
+      else
+        counted[seen][member] = true
+        if added[seen] == nil then
+          added[seen] = {}
+          addOrder[#addOrder + 1] = seen
+        end
+        local list = added[seen]
+        list[#list + 1] = member
       end
     end
     if apply and dkey ~= '' then
@@ -90,6 +159,11 @@ for _, e in ipairs(batch) do
     end
   end
   out[#out + 1] = status
+end
+chunks(acked, function(...) redis.call('XACK', stream, group, ...) end)
+for _, seen in ipairs(addOrder) do
+  chunks(added[seen], function(...) redis.call('SADD', seen, ...) end)
+  redis.call('EXPIRE', seen, seenTtl)
 end
 for _, name in ipairs(incOrder) do redis.call('HINCRBY', counters, name, incs[name]) end
 for _, series in ipairs(order) do

@@ -189,6 +189,7 @@ export class AnalyzerRepository {
       this.settings.config.historyWindow,
       this.settings.config.maxSeries,
       JSON.stringify(batch),
+      this.settings.analyzerId,
     ];
     const [counted, ...statuses] = await this.redis.commitBatch(...args);
     return { counted: counted ?? 0, statuses };
