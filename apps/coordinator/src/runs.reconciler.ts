@@ -4,7 +4,7 @@ import { DONE_STATES, releaseBlocked, testId } from '@fleet/runs';
 import { BuildsService } from './builds.service.js';
 import { RunSignals } from './run-signals.js';
 import { ciQueueName } from '@fleet/contracts';
-import { RunsRepository } from './runs.repository.js';
+import { type RunRecord, RunsRepository } from './runs.repository.js';
 import { liveRunState, RunViews } from './run-views.js';
 import { RunsService } from './runs.service.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
@@ -68,26 +68,17 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     try {
       do {
         state.again = false;
-        if (await this.mayHaveWork(id, state.finals)) await this.reconcile(id);
+        // Read once: the record that says whether to go on is the one the reconcile works from.
+        const finals = state.finals;
+        const known = finals === undefined ? undefined : ((await this.runs.run(id)) ?? null);
+        if (finals !== undefined && known && !mayHaveWork(known, finals)) continue;
+        await this.reconcile(id, known);
       } while (state.again);
     } catch (err) {
       this.logger.warn(`run ${id}: ${(err as Error).message}; tried again next pass`);
     } finally {
       this.early.delete(id);
     }
-  }
-
-  /**
-   * Whether news of a run's task's last attempt can change anything: not while a run without dependents (and not
-   * a build's, not cancelled) has fewer last attempts recorded than tasks. Reading the whole run for every file's
-   * end made a run's bookkeeping grow with the square of its files. A count that falls short of the truth only
-   * delays the run's end to the next tick.
-   */
-  private async mayHaveWork(id: string, finals: number | undefined): Promise<boolean> {
-    if (finals === undefined) return true;
-    const run = await this.runs.run(id);
-    if (!run || run.task_count === undefined || run.waits !== false || run.build !== undefined || run.cancelled_at !== undefined) return true;
-    return finals >= run.task_count;
   }
 
   onApplicationBootstrap(): void {
@@ -116,8 +107,9 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private async reconcile(id: string): Promise<void> {
-    const run = await this.runs.run(id);
+  /** `known`: the run's record as just read (null: there is none), else it is read here. */
+  private async reconcile(id: string, known?: RunRecord | null): Promise<void> {
+    const run = known === undefined ? await this.runs.run(id) : (known ?? undefined);
     if (!run) {
       this.liveCheckedAt.delete(id);
       return this.runs.forget(id);
@@ -186,4 +178,15 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
     clearInterval(this.timer);
     await this.passes.stop();
   }
+}
+
+/**
+ * Whether news of a run's task's last attempt (`finals` of them recorded) can change anything: not while a run
+ * without dependents (and not a build's, not cancelled) has fewer last attempts recorded than tasks. Reading the
+ * whole run for every file's end made a run's bookkeeping grow with the square of its files. A count that falls
+ * short of the truth only delays the run's end to the next tick.
+ */
+function mayHaveWork(run: RunRecord, finals: number): boolean {
+  if (run.task_count === undefined || run.waits !== false || run.build !== undefined || run.cancelled_at !== undefined) return true;
+  return finals >= run.task_count;
 }
