@@ -65,7 +65,7 @@ export function build() {
   say('building (nest build)');
   rmSync(stamp, { force: true });
   run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build']);
-  run(process.execPath, [join(root, 'scripts', 'bundle-worker.mjs')]);
+  run(process.execPath, [join(root, 'scripts', 'bundle-apps.mjs')]);
   mkdirSync(dirname(stamp), { recursive: true });
   writeFileSync(stamp, print);
 }

@@ -9,14 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** Bundles and packs into `dest` (default dist/); returns the tarball's path. */
-export async function packCli({ quiet = false, dest = join(root, 'dist') } = {}) {
-  const out = join(dest, 'fleet-cli');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
+/**
+ * The CLI as one file at `outfile` with no runtime dependencies (what `npm run build` puts beside the compiled CLI,
+ * and what the tarball holds). Resolves with esbuild's metafile.
+ */
+export async function bundleCli(outfile, { quiet = true } = {}) {
   const result = await build({
     entryPoints: [join(root, 'apps', 'cli', 'src', 'main.ts')],
-    outfile: join(out, 'fleet.mjs'),
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -28,7 +28,7 @@ export async function packCli({ quiet = false, dest = join(root, 'dist') } = {})
     },
     legalComments: 'none',
     // Reached only through the libs' index files and shaken out (the CLI uses no Nest code); kept external so
-    // esbuild need not resolve Nest's optional peers. The check below fails the pack if any is still imported.
+    // esbuild need not resolve Nest's optional peers. The check below fails the build if any is still imported.
     external: ['@nestjs/*', 'class-validator', 'class-transformer', 'ioredis', 'bullmq', 'pino', 'pino-pretty', 'prom-client'],
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
@@ -38,12 +38,21 @@ export async function packCli({ quiet = false, dest = join(root, 'dist') } = {})
     .filter((i) => i.external && !i.path.startsWith('node:') && !isBuiltin(i.path))
     .map((i) => i.path);
   if (left.length > 0) throw new Error(`the bundled CLI still imports ${[...new Set(left)].join(', ')}: it would not run on its own`);
-  chmodSync(join(out, 'fleet.mjs'), 0o755);
+  chmodSync(outfile, 0o755);
+  return result.metafile;
+}
+
+/** Bundles and packs into `dest` (default dist/); returns the tarball's path. */
+export async function packCli({ quiet = false, dest = join(root, 'dist') } = {}) {
+  const out = join(dest, 'fleet-cli');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const metafile = await bundleCli(join(out, 'fleet.mjs'), { quiet });
   for (const f of ['package.json', 'README.md']) copyFileSync(join(root, 'packages', 'fleet-cli', f), join(out, f));
   const name = execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: out, encoding: 'utf8' }).trim().split('\n').at(-1);
   const tarball = join(dest, name);
   if (!quiet) {
-    const inputs = Object.values(result.metafile.outputs)
+    const inputs = Object.values(metafile.outputs)
       .flatMap((o) => Object.keys(o.inputs))
       .filter((p) => p.includes('node_modules/'));
     const packages = [...new Set(inputs.map((p) => p.replace(/^.*node_modules\/((?:@[^/]+\/)?[^/]+).*$/, '$1')))].sort();

@@ -8,7 +8,8 @@ import { createInterface } from 'node:readline';
 const say = (msg) => process.stderr.write(`[fleet] ${msg}\n`);
 
 function startApp(root, name, env) {
-  const child = spawn(process.execPath, [join('dist', 'apps', name, 'src', 'main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each app from its bundle (scripts/bundle-apps.mjs: one file to load, a quicker start), as the start scripts do.
+  const child = spawn(process.execPath, [join('dist', 'apps', name, 'src', 'main.bundle.mjs')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => process.stdout.write(`[${name}] ${line}\n`));
   }

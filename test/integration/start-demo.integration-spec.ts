@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { repoRoot } from '@fleet/config';
 import { FleetKeys } from '@fleet/redis';
-import { TEST_REDIS_URL, cleanupPrefix, freePort, isAlive, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
+import { cleanupPrefix, distEntry, freePort, isAlive, TEST_REDIS_URL, testRedis, uniquePrefix, waitFor } from '@fleet/testing';
 
 describe('npm start, then npm run demo, then Ctrl-C', () => {
   it('runs the example fleet, accounts for every example task, and leaves no process behind', async () => {
@@ -25,7 +25,7 @@ describe('npm start, then npm run demo, then Ctrl-C', () => {
     const pids = new Set<number>();
     try {
       await waitFor(() => out.includes('the fleet is running'), { what: 'npm start to bring the fleet up', timeoutMs: 60_000, intervalMs: 100 });
-      const demo = spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'demo', '--load', '30'], {
+      const demo = spawnSync(process.execPath, [distEntry('cli'), 'demo', '--load', '30'], {
         env,
         encoding: 'utf8',
         timeout: 240_000,

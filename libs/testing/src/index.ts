@@ -16,3 +16,5 @@ export {
   startRedisServer,
 } from '../../../scripts/lib/redis-server.mjs';
 export * from './git-repos.js';
+export * from './python.js';
+export * from './redis-monitor.js';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@fleet/config';
 
@@ -20,7 +20,12 @@ export interface AppProcess {
 }
 
 export function distEntry(app: string): string {
-  const entry = join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js');
+  // The bundle (scripts/bundle-apps.mjs) where the build made one: what the start scripts and the resource manager
+  // run, and quicker to start; else the compiled module.
+  const src = join(repoRoot(), 'dist', 'apps', app, 'src');
+  const bundle = join(src, 'main.bundle.mjs');
+  if (existsSync(bundle)) return bundle;
+  const entry = join(src, 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run "npm run build" first (npm test builds for you)`);
   return entry;
 }
@@ -78,11 +83,49 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+  const st = procStat(pid);
+  return st === undefined || st.state !== 'Z';
+}
+
+/** A process's state letter and parent as /proc/<pid>/stat gives them ("pid (comm) S ppid ...": comm may hold spaces and parentheses). */
+function procStat(pid: number): { state: string; ppid: number } | undefined {
   try {
-    // /proc/<pid>/stat: "pid (comm) S ...", where S is the state; comm may hold spaces and parentheses.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], ppid: Number(rest[1]) };
   } catch {
-    return true;
+    return undefined;
   }
+}
+
+/**
+ * For a failure message: each process's state, parent and command line as /proc shows them, and the children of
+ * each (one level), so a test that waited on a process in vain says what was there. /proc is read once.
+ */
+export function describeProcesses(pids: readonly number[]): string {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // no /proc: every process shows as gone
+  }
+  const procs = new Map<number, { state: string; ppid: number; cmd: string }>();
+  for (const pid of entries.filter((e) => /^\d+$/.test(e)).map(Number)) {
+    const st = procStat(pid);
+    if (!st) continue;
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 160);
+    } catch {
+      // exited meanwhile
+    }
+    procs.set(pid, { ...st, cmd });
+  }
+  const lines: string[] = [];
+  for (const pid of pids) {
+    const p = procs.get(pid);
+    lines.push(p ? `${pid} ${p.state} ppid ${p.ppid}: ${p.cmd}` : `${pid}: gone`);
+    for (const [c, cp] of procs) if (cp.ppid === pid) lines.push(`  child ${c} ${cp.state}: ${cp.cmd}`);
+  }
+  return lines.join('\n');
 }
