@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeTimingEvent } from '@fleet/contracts';
-import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, describeProcesses, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
 
 /** A test that logs `<ms> <pid> <worker> start|tick|end` to ticks.log every 50 ms for 4 s. */
 const TICKER = [
@@ -101,7 +101,12 @@ describe('a worker that stops answering while its test runs (SIGSTOP: a long pau
     worker.child.kill('SIGSTOP');
     try {
       // Past 4/5 of the lock its guard ends the test's processes: the worker has given the attempt up.
-      await waitFor(() => !isAlive(pid), { what: "the guard to end the paused attempt's test", timeoutMs: 15_000, intervalMs: 20 });
+      await waitFor(() => !isAlive(pid), { what: "the guard to end the paused attempt's test", timeoutMs: 15_000, intervalMs: 20 }).catch(
+        (err: Error) => {
+          // What was there when the guard did not act: the test's process, the worker and its guard, and what the worker last said.
+          throw new Error(`${err.message}\n${describeProcesses([pid, worker.pid])}\nworker output (end):\n${worker.output().slice(-3000)}`);
+        },
+      );
       // The window the defect lives in: the lock is still this worker's when it resumes.
       expect(await suite.redis.pttl(lockKey)).toBeGreaterThan(0);
     } finally {

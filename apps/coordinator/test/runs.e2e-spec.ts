@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
 
 const testFile = (body: string) => `import { test } from 'node:test';\nimport assert from 'node:assert/strict';\n${body}\n`;
 const waits = (ms: number) => testFile(`test('works', async () => { await new Promise((r) => setTimeout(r, ${ms})); assert.ok(true); });`);
@@ -212,7 +211,7 @@ describe('runs: a suite as one unit', () => {
 
   it('the CLI exits 0 when the run passed (writing JUnit), 1 when it failed, 2 on an error', () => {
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', ...args, '--poll-ms', '200'], {
+      spawnSync(process.execPath, [distEntry('cli'), 'run', ...args, '--poll-ms', '200'], {
         env: { ...process.env, COORDINATOR_URL: coordinator.url },
         encoding: 'utf8',
         timeout: 60_000,

@@ -1,11 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, waitFor } from '@fleet/testing';
 import { fastConfig, type ResourceManager, startResourceManager } from './rm-harness.js';
 
 const fleetCli = (url: string, ...args: string[]) =>
-  spawnSync(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), ...args], {
+  spawnSync(process.execPath, [distEntry('cli'), ...args], {
     env: { ...process.env, RESOURCE_MANAGER_URL: url },
     encoding: 'utf8',
   });

@@ -41,10 +41,23 @@ export class ProcessGuard {
       this.logger.warn({ msg: `task ${m.key}: its guard ended its processes (the worker did not confirm the task's lock in time)`, task_id: m.key });
       for (const listener of this.expiredListeners) listener(m.key);
     });
+    // Node may emit 'exit' after 'error', or not: whichever comes first starts the next guard, once.
+    let ended = false;
     child.on('exit', (code, signal) => {
-      if (this.stopping) return;
+      if (this.stopping || ended) return;
+      ended = true;
       this.logger.error(`process guard exited (${signal ?? code}); starting a new one`);
       this.start();
+    });
+    // A guard that could not be spawned at all (EAGAIN under a process limit, say): tried again a second later
+    // rather than taking the worker down with an unhandled 'error'.
+    child.on('error', (err) => {
+      if (this.stopping || ended) return;
+      ended = true;
+      this.logger.error(`process guard could not start (${err.message}); trying again in 1 s`);
+      setTimeout(() => {
+        if (!this.stopping) this.start();
+      }, 1000).unref();
     });
     this.child = child;
     for (const [key, t] of this.trees) this.send({ op: 'track', key, tree: t.tree, ms: t.until - Date.now() });
@@ -79,7 +92,8 @@ export class ProcessGuard {
   async stop(): Promise<void> {
     this.stopping = true;
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    // No pid: it was never spawned, and no 'exit' will come.
+    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.stdin?.end();
     await exited;
