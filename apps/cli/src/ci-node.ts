@@ -5,8 +5,18 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { glob } from 'tinyglobby';
-import { exitMeaning, type ExitMeaning, extensionOf, fillArgv, noTestCases, tail, type TestCase, type WorkerTemplate } from '@fleet/contracts';
-import { readJUnitReport, realPathWithin, runProcess, TASK_COOKIE_VAR } from '@fleet/exec';
+import {
+  exitMeaning,
+  type ExitMeaning,
+  extensionOf,
+  fillArgv,
+  noTestCases,
+  runsWarm,
+  tail,
+  type TestCase,
+  type WorkerTemplate,
+} from '@fleet/contracts';
+import { readJUnitReport, realPathWithin, type RunRequest, runProcess, TASK_COOKIE_VAR, WarmPytestPool } from '@fleet/exec';
 import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
 import { type Api, call, CliError } from './api.js';
 
@@ -31,6 +41,7 @@ interface Joined {
   runners: Record<string, string[]>;
   /** Absent from a coordinator older than this CLI: then only the runners' own conventions apply. */
   exit_codes?: Record<string, Record<string, ExitMeaning>>;
+  warm?: Record<string, boolean>;
   differs: { only_here: number; only_in_run: number };
 }
 
@@ -124,6 +135,13 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
     );
 
   const ran: Ran[] = [];
+  // pytest files run warm as on the pool's workers: a Python per slot that imported pytest once forks each file.
+  const warm = new WarmPytestPool({
+    env: process.env,
+    maxIdle: o.slots,
+    onRefused: (interpreter, why) => process.stderr.write(`warning: ${interpreter} cannot run pytest files warm (${why}); they run cold\n`),
+  });
+  const runners: Runners = { test: joined.runners, exit_codes: joined.exit_codes ?? {}, warm: joined.warm ?? {} };
   // Each slot takes a file, runs it, and asks for the next one with its report; an idle slot waits on the
   // coordinator (a long poll) for a file or the run's end. A node that joins after the end runs nothing.
   const slot = async () => {
@@ -135,17 +153,29 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
         next = answer.leases[0];
         if (!next) continue;
       }
-      const done = await runLease(a, build, node, next, { test: joined.runners, exit_codes: joined.exit_codes ?? {} }, joined.lease_ms);
+      const done = await runLease(a, build, node, next, runners, warm, joined.lease_ms);
       ran.push(done.ran);
       next = done.next;
     }
   };
-  if (!['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state)) await Promise.all(Array.from({ length: o.slots }, slot));
+  try {
+    if (!['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state)) await Promise.all(Array.from({ length: o.slots }, slot));
+  } finally {
+    warm.close();
+  }
   return { runId: joined.run.id, ran };
 }
 
 /** Runs one leased file with the pool's runner for its extension and reports the outcome (unless the lease was lost). */
-async function runLease(a: Api, build: string, node: string, lease: Lease, runners: Runners, leaseMs: number): Promise<{ ran: Ran; next?: Lease }> {
+async function runLease(
+  a: Api,
+  build: string,
+  node: string,
+  lease: Lease,
+  runners: Runners,
+  warm: WarmPytestPool,
+  leaseMs: number,
+): Promise<{ ran: Ran; next?: Lease }> {
   const attempt = new AbortController();
   let lost = false;
   let timedOut = false;
@@ -168,7 +198,7 @@ async function runLease(a: Api, build: string, node: string, lease: Lease, runne
   }, lease.timeout_ms);
   let report: Outcome;
   try {
-    report = await runFile(lease, runners, attempt.signal, () => timedOut);
+    report = await runFile(lease, runners, warm, attempt.signal, () => timedOut);
   } finally {
     clearInterval(renew);
     clearTimeout(timer);
@@ -202,13 +232,13 @@ async function runLease(a: Api, build: string, node: string, lease: Lease, runne
 type Outcome = Omit<AttemptReport, 'node' | 'token' | 'want'>;
 
 /** The pool's runners by extension and what their exit codes mean, as the coordinator hands them to a node. */
-type Runners = Pick<WorkerTemplate['runners'], 'test' | 'exit_codes'>;
+type Runners = Pick<WorkerTemplate['runners'], 'test' | 'exit_codes' | 'warm'>;
 
 /**
  * Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end,
  * the exit code read by the pool's conventions (pytest's 5 and declared codes are skipped, not failed).
  */
-async function runFile(lease: Lease, runners: Runners, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
+async function runFile(lease: Lease, runners: Runners, warm: WarmPytestPool, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
   const cwd = process.cwd();
   const runner = runners.test[extensionOf(lease.file)];
   const failed = (reason: AttemptReport['reason'], message: string) => ({
@@ -236,14 +266,15 @@ async function runFile(lease: Lease, runners: Runners, signal: AbortSignal, time
   });
   const cookie = randomBytes(16).toString('hex');
   try {
-    const run = await runProcess({
+    const req: RunRequest = {
       argv,
       cwd,
       env: { ...process.env, FLEET_TASK_ID: lease.task_id, FLEET_ATTEMPT: String(lease.attempt), [TASK_COOKIE_VAR]: cookie },
       signal,
       killGraceMs: KILL_GRACE_MS,
       cookie,
-    });
+    };
+    const run = runsWarm(runners, extensionOf(lease.file)) ? await warm.run(req) : await runProcess(req);
     const found: { cases?: TestCase[]; note?: string } = junit ? await readJUnitReport(junit, parseJUnit) : {};
     const output_tail = tail(run.output.text() + (found.note ? `\n[fleet] ${found.note}\n` : ''), OUTPUT_CHARS);
     const duration_ms = Math.round(run.durationMs);

@@ -2,8 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
 import { freePort } from '../../../scripts/lib/redis-server.mjs';
 
 /** A test file that notes each run of itself (file and attempt) in RAN_LOG, then does what `body` says. */
@@ -55,7 +54,7 @@ describe('CI nodes as workers: fleet run --build', () => {
   };
 
   const node = (cwd: string, args: string[], patterns = ['tests/']): Node => {
-    const child = spawn(process.execPath, [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', ...patterns, ...args], {
+    const child = spawn(process.execPath, [distEntry('cli'), 'run', ...patterns, ...args], {
       cwd,
       env: { ...process.env, COORDINATOR_URL: coordinator.url, RAN_LOG: ranLog },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -192,15 +191,11 @@ describe('CI nodes as workers: fleet run --build', () => {
   it('a node rides out a coordinator that is not there yet (a restart): it joins once it answers, and serves the build', async () => {
     const port = String(await freePort());
     const cwd = checkout(join('b4', 'n0'));
-    const child = spawn(
-      process.execPath,
-      [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 'tests/t0*.test.mjs', '--build', 'b4', '--slots', '2'],
-      {
-        cwd,
-        env: { ...process.env, COORDINATOR_URL: `http://127.0.0.1:${port}`, RAN_LOG: ranLog },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [distEntry('cli'), 'run', 'tests/t0*.test.mjs', '--build', 'b4', '--slots', '2'], {
+      cwd,
+      env: { ...process.env, COORDINATOR_URL: `http://127.0.0.1:${port}`, RAN_LOG: ranLog },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     suite.onCleanup(() => child.exitCode === null && child.kill('SIGKILL'));
     let out = '';
     let err = '';

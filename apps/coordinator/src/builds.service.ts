@@ -47,6 +47,8 @@ export interface Joined {
   runners: Record<string, string[]>;
   /** What the runners' exit codes mean, by extension (`runners.exit_codes`), as the pool's workers read them. */
   exit_codes: Record<string, Record<string, ExitMeaning>>;
+  /** Whether a runner runs warm, by extension, where the pool says (`runners.warm`); pytest runners do by default. */
+  warm: Record<string, boolean>;
   /** The files this call's node listed that the run does not have, and the run's files it did not list. */
   differs: { only_here: number; only_in_run: number };
 }
@@ -130,6 +132,7 @@ export class BuildsService {
       lease_ms: this.leases.leaseMs,
       runners: Object.fromEntries(Object.entries(template?.runners.test ?? {}).map(([ext, argv]) => [ext, [...argv]])),
       exit_codes: { ...template?.runners.exit_codes },
+      warm: { ...template?.runners.warm },
       differs: {
         only_here: req.only_failed_of ? 0 : [...here].filter((f) => !inRun.has(f)).length,
         only_in_run: [...inRun].filter((f) => !here.has(f)).length,

@@ -1,19 +1,27 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '@fleet/config';
-import { cpuTemplate, isolatedSuite, type Service, waitFor } from '@fleet/testing';
-
-/** A Python with pytest: the one on PATH, else Debian's. */
-function pythonWithPytest(): string {
-  for (const python of ['python3', '/usr/bin/python3']) if (spawnSync(python, ['-m', 'pytest', '--version']).status === 0) return python;
-  throw new Error("no python3 with pytest: install Debian's python3-pytest (apt-get install -y python3-pytest)");
-}
+import { cpuTemplate, distEntry, isolatedSuite, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
 
 interface RunView {
   state: string;
   counts: Record<string, number>;
   files: Array<{ key: string; state: string; reason: string | null; cases: Array<{ name: string; status: string; message?: string }> }>;
 }
+
+// The test's own process: a fork of a warm server keeps the server's command line (`python -c <server>`); a cold
+// run is a Python of its own (`python -m pytest`), whoever started it (the worker, or its launcher: `python3 -c`).
+const WHERE = [
+  'import os',
+  'def test_where():',
+  '    with open("/proc/self/cmdline", "rb") as f:',
+  '        me = f.read().split(b"\\0")[:2]',
+  '    with open("/proc/%d/comm" % os.getppid()) as f:',
+  '        parent = f.read().strip()',
+  '    with open("where-%s.txt" % os.environ["FLEET_TASK_ID"].replace("/", "_"), "w") as f:',
+  '        f.write("%d %s parent=%s" % (os.getpid(), " ".join(p.decode() for p in me), parent))',
+  '',
+].join('\n');
 
 describe("runner conventions: a runner's exit code means what the runner says it means", () => {
   const python = pythonWithPytest();
@@ -30,7 +38,16 @@ describe("runner conventions: a runner's exit code means what the runner says it
           exit_codes: { '.sh': { '3': 'skipped' } },
         },
       }),
+      // The same pytest runner with warm servers turned off: every file starts its own Python.
+      coldpy: cpuTemplate({
+        concurrency: 1,
+        capabilities: ['COLDPY'],
+        runners: { test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '{test_file}'] }, warm: { '.py': false } },
+      }),
     },
+    // Writes what started its process (its parent's command line) where the test can read it.
+    'where/test_one.py': WHERE,
+    'where/test_two.py': WHERE,
     'py/test_skips_itself.py': 'import pytest\npytest.skip("needs a GPU", allow_module_level=True)\n\ndef test_never():\n    assert False\n',
     'py/test_passes.py': 'def test_adds():\n    assert 1 + 1 == 2\n',
     'py/test_fails.py': 'def test_adds():\n    assert 1 + 1 == 3\n',
@@ -42,12 +59,51 @@ describe("runner conventions: a runner's exit code means what the runner says it
   beforeAll(async () => {
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
     suite.worker({ pool: 'cpu', id: 'w1' });
+    suite.worker({ pool: 'coldpy', id: 'w2' });
+  });
+
+  /** Runs where/ on `pool` and returns what its two files reported of their processes. */
+  async function processesOf(pool: string): Promise<string[]> {
+    const created = await coordinator.http
+      .post('/runs')
+      .send({ name: `where ${pool}`, tests: ['where/'], pool })
+      .expect(201);
+    const run = await waitFor(
+      async () => {
+        const r = (await coordinator.http.get(`/runs/${created.body.id}`).expect(200)).body as RunView & { finished_at: string | null };
+        return r.finished_at !== null ? r : undefined;
+      },
+      { what: `the run on ${pool} to finish`, timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(run.state).toBe('passed');
+    return takeWhereFiles();
+  }
+
+  /** What the where/ files wrote (their own process: pid and command), removed once read. */
+  function takeWhereFiles(): string[] {
+    const dir = suite.config.path;
+    const files = readdirSync(dir).filter((f) => f.startsWith('where-'));
+    const parents = files.map((f) => readFileSync(join(dir, f), 'utf8'));
+    for (const f of files) rmSync(join(dir, f));
+    return parents;
+  }
+
+  it("runs pytest files warm (forked from the slot's Python that imported pytest) unless the template turns it off; cold, through the worker's launcher", async () => {
+    const warm = await processesOf('cpu');
+    expect(warm).toHaveLength(2);
+    // Forked by a warm server: the file runs in a copy of a Python started with `-c` (the server's program).
+    for (const p of warm) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=python/);
+    const cold = await processesOf('coldpy');
+    expect(cold).toHaveLength(2);
+    // Cold: a Python started for the file, running pytest as the template says, by the worker's launcher (a
+    // Python: WORKER_LAUNCHER=auto), not by the worker's own Node process.
+    for (const p of cold) expect(p).toMatch(/^\d+ \S*python[\d.]* -m parent=python/);
   });
 
   it("pytest's no-tests exit and a declared code are skipped, not failed; other codes still fail", async () => {
     const created = await coordinator.http
       .post('/runs')
-      .send({ name: 'conventions', tests: ['py/', 'sh/'] })
+      .send({ name: 'conventions', tests: ['py/', 'sh/'], pool: 'cpu' })
       .expect(201);
     const run = await waitFor(
       async () => {
@@ -76,7 +132,7 @@ describe("runner conventions: a runner's exit code means what the runner says it
     // This checkout is the suite's folder; the node runs every file itself.
     const cli = spawn(
       process.execPath,
-      [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 'py/', 'sh/', '--build', 'conventions-ci', '--slots', '2'],
+      [distEntry('cli'), 'run', 'py/', 'sh/', 'where/', '--build', 'conventions-ci', '--slots', '2', '--pool', 'cpu'],
       {
         cwd: suite.config.path,
         env: { ...process.env, COORDINATOR_URL: coordinator.url },
@@ -95,7 +151,13 @@ describe("runner conventions: a runner's exit code means what the runner says it
       'py/test_fails.py': 'failed',
       'sh/nothing.sh': 'skipped',
       'sh/broken.sh': 'failed',
+      'where/test_one.py': 'passed',
+      'where/test_two.py': 'passed',
     });
-    expect(run.counts).toMatchObject({ total: 5, skipped: 2, passed: 1, failed: 2 });
+    expect(run.counts).toMatchObject({ total: 7, skipped: 2, passed: 3, failed: 2 });
+    // The node ran its pytest files warm too: each in a fork of its warm server.
+    const processes = takeWhereFiles();
+    expect(processes).toHaveLength(2);
+    for (const p of processes) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=python/);
   });
 });

@@ -4,7 +4,9 @@ import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { TaskContext } from './handlers/task-handler.js';
 import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
-import { type RunOutcome, runProcess } from '@fleet/exec';
+import { type RunOutcome, type RunRequest, runProcess } from '@fleet/exec';
+import { WarmRunners } from './warm-runners.js';
+import { ProgramLauncher } from './program-launcher.js';
 import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from '@fleet/exec';
 
 /**
@@ -18,10 +20,16 @@ export class CommandRunner {
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly guard: ProcessGuard,
     private readonly locks: LockWatch,
+    private readonly warm: WarmRunners,
+    private readonly launcher: ProgramLauncher,
   ) {}
 
-  /** `at`: the folder to run in (a commit's checkout) and variables to add; the pool's workdir by default. */
-  async run(argv: readonly string[], ctx: TaskContext, at?: { cwd: string; env: Record<string, string> }): Promise<RunOutcome> {
+  /**
+   * `at`: the folder to run in (a commit's checkout) and variables to add; the pool's workdir by default.
+   * `warm`: run a pytest command in a warm server (forked from a Python that imported pytest once) when it is
+   * one the server reproduces and one can be had; otherwise, and for anything else, a process of its own.
+   */
+  async run(argv: readonly string[], ctx: TaskContext, at?: { cwd: string; env: Record<string, string> }, warm = false): Promise<RunOutcome> {
     const cookie = randomBytes(16).toString('hex');
     const env = {
       ...process.env,
@@ -32,17 +40,20 @@ export class CommandRunner {
       [TASK_COOKIE_VAR]: cookie,
       [WORKER_COOKIE_VAR]: this.guard.workerCookie,
     };
+    const launcher = warm ? undefined : await this.launcher.get();
+    const req: RunRequest = {
+      argv,
+      cwd: at?.cwd ?? ctx.template.workdir,
+      env,
+      signal: ctx.signal,
+      killGraceMs: this.settings.killGraceMs,
+      cookie,
+      ...(this.guard.cgroup && { cgroupParent: this.guard.cgroup }),
+      onStart: (tree) => this.guard.track(ctx.taskId, tree, this.locks.safeUntil(ctx.taskId)),
+      ...(launcher && { launcher }),
+    };
     try {
-      return await runProcess({
-        argv,
-        cwd: at?.cwd ?? ctx.template.workdir,
-        env,
-        signal: ctx.signal,
-        killGraceMs: this.settings.killGraceMs,
-        cookie,
-        ...(this.guard.cgroup && { cgroupParent: this.guard.cgroup }),
-        onStart: (tree) => this.guard.track(ctx.taskId, tree, this.locks.safeUntil(ctx.taskId)),
-      });
+      return await (warm ? this.warm.pool.run(req) : runProcess(req));
     } finally {
       this.guard.untrack(ctx.taskId);
     }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The compiled worker's folder (dist/apps/worker/src). This module sits at its top, and so does the bundle
- * (scripts/bundle-worker.mjs), so the same URL is right in both: files other processes or threads load are found
+ * (scripts/bundle-apps.mjs), so the same URL is right in both: files other processes or threads load are found
  * from here rather than from the module that asks, which the bundle moves.
  */
 const SRC = new URL('.', import.meta.url);

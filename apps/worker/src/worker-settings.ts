@@ -45,6 +45,8 @@ export interface WorkerSettings extends CommonSettings {
   standby: boolean;
   /** `auto` (a writable cgroup v2 when the host has one), `off`, or a cgroup v2 directory for task containment. */
   cgroup: string;
+  /** `WORKER_LAUNCHER`: `auto` starts test and benchmark commands through a launcher (a Python's posix_spawn) when one can run; `off` spawns them. */
+  launcher: 'auto' | 'off';
   /**
    * `WORKER_PORT`: when set, the worker serves `/health/live`, `/health/ready` and `/metrics` (for a worker run
    * on its own, say one per Kubernetes pod); workers a resource manager starts leave it unset.
@@ -93,6 +95,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
       WORKER_CGROUP: envString('auto').refine((v) => v === 'auto' || v === 'off' || v.startsWith('/'), {
         error: 'must be auto, off or an absolute cgroup v2 directory',
       }),
+      WORKER_LAUNCHER: z.enum(['auto', 'off'], { error: 'must be auto or off' }).default('auto'),
       WORKER_SOURCE_DIR: envString(join(tmpdir(), 'fleet-sources')).refine(isAbsolute, { error: 'must be an absolute directory' }),
       WORKER_SOURCE_CACHE_BYTES: envInt(0, Number.MAX_SAFE_INTEGER, 10 * 1024 ** 3),
       WORKER_SOURCE_FETCH_TIMEOUT_MS: envInt(100, 24 * 3_600_000, 300_000),
@@ -134,6 +137,7 @@ export function loadWorkerSettings(argv: readonly string[], env: Env): WorkerSet
     exitWithParent: e.WORKER_EXIT_WITH_PARENT === '1',
     standby: env.WORKER_STANDBY === '1',
     cgroup: e.WORKER_CGROUP,
+    launcher: e.WORKER_LAUNCHER,
     httpPort: e.WORKER_PORT,
     security: e.WORKER_PORT === undefined ? undefined : loadSecuritySettings(env, common.configDir, 'WORKER'),
     sourceDir: e.WORKER_SOURCE_DIR,

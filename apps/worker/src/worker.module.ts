@@ -5,6 +5,8 @@ import { BenchmarkTaskHandler } from './handlers/benchmark-task.handler.js';
 import { SyntheticTaskHandler } from './handlers/synthetic-task.handler.js';
 import { TestTaskHandler } from './handlers/test-task.handler.js';
 import { CommandRunner } from './command-runner.js';
+import { ProgramLauncher } from './program-launcher.js';
+import { WarmRunners } from './warm-runners.js';
 import { SourceCache } from './source-cache.js';
 import { Heartbeat } from './heartbeat.js';
 import { LockWatch } from './lock-watch.js';
@@ -39,7 +41,9 @@ export class WorkerModule {
         WorkerRedis,
         ProcessGuard,
         LockWatch,
+        WarmRunners,
         CommandRunner,
+        ProgramLauncher,
         SourceCache,
         TestTaskHandler,
         BenchmarkTaskHandler,

@@ -4,9 +4,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { repoRoot } from '@fleet/config';
 import {
   cpuTemplate,
+  distEntry,
   freePort,
   type GitDaemon,
   gitDaemon,
@@ -243,16 +243,12 @@ describe('sources: a run tests the commit it names', () => {
     git('checkout', '-q', 'v1');
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GITHUB_|CI_)/.test(k)));
     const cli = (...args: string[]) =>
-      spawnSync(
-        process.execPath,
-        [join(repoRoot(), 'dist/apps/cli/src/main.js'), 'run', 't/', '--pool', 'src', '--source', 'auto', ...args, '--poll-ms', '200'],
-        {
-          cwd: work,
-          env: { ...env, COORDINATOR_URL: coordinator.url },
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
+      spawnSync(process.execPath, [distEntry('cli'), 'run', 't/', '--pool', 'src', '--source', 'auto', ...args, '--poll-ms', '200'], {
+        cwd: work,
+        env: { ...env, COORDINATOR_URL: coordinator.url },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
     const ok = cli();
     expect([ok.status, ok.stdout]).toEqual([0, expect.stringContaining(`tested commit ${repo.shas[0]} of ${repo.url}`)]);
     writeFileSync(join(work, 't', 'new.test.mjs'), waitMs(1));

@@ -41,7 +41,7 @@ describe('worker_templates.json: the file, the template and the field', () => {
             provider: 'LOCAL',
             resources: { cpu: 'four', gpu: 1 },
             capabilities: ['GPU'],
-            runners: { test: { '.mjs': ['node', '{tset_file}'] }, exit_codes: { '.py': { '5': 'maybe' } } },
+            runners: { test: { '.mjs': ['node', '{tset_file}'] }, exit_codes: { '.py': { '5': 'maybe' } }, warm: { '.py': 'yes', py: true } },
           },
         },
         base,
@@ -51,6 +51,8 @@ describe('worker_templates.json: the file, the template and the field', () => {
     expect(text).toContain('- template gpu-worker: resources.cpu: must be a whole number of CPUs');
     expect(text).toMatch(/- template gpu-worker: runners.test\[".mjs"\]: unknown placeholder \{tset_file\}/);
     expect(text).toContain('- template gpu-worker: runners.exit_codes[".py"]["5"]: must be one of passed, skipped, failed');
+    expect(text).toContain('- template gpu-worker: runners.warm[".py"]: must be true or false');
+    expect(text).toMatch(/- template gpu-worker: runners.warm.*keys are file extensions such as .py/);
   });
 });
 

@@ -83,6 +83,7 @@ export function parseWorkerTemplates(raw: unknown, baseDir: string): Loaded<Work
         test: { ...DEFAULT_TEST_RUNNERS, ...t.runners.test },
         ...(t.runners.benchmark && { benchmark: t.runners.benchmark }),
         ...(t.runners.exit_codes && { exit_codes: t.runners.exit_codes }),
+        ...(t.runners.warm && { warm: t.runners.warm }),
       },
       sources: t.sources,
       ...(t.setup && { setup: t.setup }),

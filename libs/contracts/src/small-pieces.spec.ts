@@ -4,7 +4,7 @@ import { fromQueuePriority, toQueuePriority } from './priority.js';
 import { newTaskId, poolOfTaskId } from './task-id.js';
 import { decodeFailure, encodeFailure, tail } from './task-outcome.js';
 import { toTaskState } from './task-state.js';
-import { exitMeaning } from './worker-template.js';
+import { exitMeaning, runsWarm } from './worker-template.js';
 
 describe('priority mapping (larger is more urgent; BullMQ runs its smallest first)', () => {
   it.each([
@@ -119,5 +119,23 @@ describe("a test runner's exit codes", () => {
     ['.mjs', 5, 'failed'],
   ] as const)('%s exit %i → %s', (ext, code, meaning) => {
     expect(exitMeaning(runners, ext, code)).toBe(meaning);
+  });
+});
+
+describe('which runners run warm', () => {
+  const test = {
+    '.py': ['python3', '-m', 'pytest', '{test_file}'],
+    '.t': ['/usr/bin/pytest', '{test_file}'],
+    '.mjs': ['node', '--test', '{test_file}'],
+  };
+  it.each([
+    [{}, '.py', true], // pytest: on by default
+    [{}, '.t', true],
+    [{}, '.mjs', false], // not pytest
+    [{ '.py': false }, '.py', false], // turned off
+    [{ '.py': false }, '.t', true],
+    [{}, '.rb', false], // no runner
+  ] as const)('warm %p, %s → %p', (warm, ext, expected) => {
+    expect(runsWarm({ test, warm }, ext)).toBe(expected);
   });
 });

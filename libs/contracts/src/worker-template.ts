@@ -94,6 +94,17 @@ export const WorkerTemplateSchema = z.strictObject({
           ),
         )
         .optional(),
+      /**
+       * Whether files with this extension run warm (`".py": false` to turn it off): a pytest runner
+       * (`python -m pytest ...` or a `pytest` script) forks each file from a per-slot Python that imported pytest
+       * once, instead of starting Python and pytest for every file. On by default for pytest runners.
+       */
+      warm: z
+        .record(
+          z.string().regex(/^\.[A-Za-z0-9]+$/, { error: 'keys are file extensions such as .py' }),
+          z.boolean({ error: 'must be true or false' }),
+        )
+        .optional(),
     })
     .default({}),
   /**
@@ -131,9 +142,17 @@ export function exitMeaning(runners: WorkerTemplate['runners'], ext: string, cod
   const declared = runners.exit_codes?.[ext]?.[String(code)];
   if (declared) return declared;
   if (code === 0) return 'passed';
-  const argv = runners.test[ext] ?? [];
-  const pytest = argv.some((a, i) => /(^|\/)py\.?test$/.test(a) || (a === '-m' && argv[i + 1] === 'pytest'));
-  return pytest && code === PYTEST_NO_TESTS ? 'skipped' : 'failed';
+  return isPytestRunner(runners.test[ext] ?? []) && code === PYTEST_NO_TESTS ? 'skipped' : 'failed';
+}
+
+/** A runner command that runs pytest: a `pytest` script, or `-m pytest`. */
+export function isPytestRunner(argv: readonly string[]): boolean {
+  return argv.some((a, i) => /(^|\/)py\.?test$/.test(a) || (a === '-m' && argv[i + 1] === 'pytest'));
+}
+
+/** Whether files with extension `ext` run warm: as `runners.warm` says, else when the runner is pytest. */
+export function runsWarm(runners: WorkerTemplate['runners'], ext: string): boolean {
+  return runners.warm?.[ext] ?? isPytestRunner(runners.test[ext] ?? []);
 }
 
 /**
@@ -168,6 +187,7 @@ export interface WorkerTemplate {
     test: Record<string, readonly string[]>;
     benchmark?: readonly string[];
     exit_codes?: Record<string, Record<string, ExitMeaning>>;
+    warm?: Record<string, boolean>;
   };
   /** The allow-list of repositories runs may name (URL patterns); empty: this pool runs only its workdir. */
   sources: string[];

@@ -4,3 +4,5 @@ export * from './process-runner.js';
 export * from './process-tree.js';
 export * from './tail-buffer.js';
 export * from './junit-report.js';
+export * from './warm-python.js';
+export * from './launcher.js';

@@ -1,13 +1,22 @@
+import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, waitFor } from '@fleet/testing';
+import { Launcher } from './launcher.js';
 import { runProcess } from './process-runner.js';
-import { CgroupTree, TASK_COOKIE_VAR } from './process-tree.js';
+import { CgroupTree, ownCgroupDir, TASK_COOKIE_VAR } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
 
+// These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
+// this limit, above those bounds, covers hooks and tests without their own: jest's default 5 s was too short for
+// a warm pytest server's start on a loaded CI machine.
+jest.setTimeout(60_000);
+
 const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
+/** Set while the runs of a describe go through a launcher. */
+let launcher: Launcher | undefined;
 const run = (argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string } = {}) => {
   const cookie = randomBytes(16).toString('hex');
   return runProcess({
@@ -18,6 +27,7 @@ const run = (argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string
     killGraceMs: 300,
     cookie,
     ...(opts.cgroupParent && { cgroupParent: opts.cgroupParent }),
+    ...(launcher && { launcher }),
   });
 };
 
@@ -39,12 +49,30 @@ function escaper(name: string, clearEnv: boolean): { script: string; pidFile: st
   return { script, pidFile };
 }
 
-describe('runProcess', () => {
+// Every case twice: spawned by this process, and launched by a launcher (a small Python that posix_spawns).
+describe.each(['spawned', 'launched'])('runProcess, %s', (mode) => {
+  beforeAll(async () => {
+    launcher = mode === 'launched' ? await Launcher.start(Launcher.python() as string, ownCgroupDir() ?? '', process.env) : undefined;
+  });
+  afterAll(() => {
+    launcher?.close();
+    launcher = undefined;
+  });
+
+  it('reports the signal that ended the program as 128 + its number', async () => {
+    expect((await run(['node', '-e', 'process.kill(process.pid, "SIGTERM")'])).exitCode).toBe(143);
+  });
+
   it('runs argv without a shell and collects the output', async () => {
     const r = await run(['node', '-e', 'console.log(process.argv[1]); console.error("err")', '$(whoami); echo hi']);
     expect(r).toMatchObject({ exitCode: 0, aborted: false, started: true });
     expect(r.stdout.text()).toBe('$(whoami); echo hi\n');
     expect(r.output.text()).toContain('err');
+  });
+
+  it('keeps characters whole that the pipe split between two reads', async () => {
+    const r = await run(['node', '-e', 'process.stdout.write("é€".repeat(50_000))']);
+    expect(r.stdout.text()).toMatch(/^[é€]+$/);
   });
 
   it('passes the exit code through', async () => {
@@ -58,7 +86,7 @@ describe('runProcess', () => {
   });
 
   it('stops the whole tree on abort, even a child that ignores SIGTERM', async () => {
-    const pidFile = join(dir, 'grandchild.pid');
+    const pidFile = join(dir, `grandchild-${mode}.pid`);
     writeFileSync(
       join(dir, 'stubborn.mjs'),
       [
@@ -103,6 +131,60 @@ describe('runProcess', () => {
       await waitFor(() => !isAlive(escaped), { what: `the escaped process ${escaped} to be killed (by its cgroup)`, timeoutMs: 5000 });
     } finally {
       await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
+    }
+  });
+});
+
+describe('forkInto', () => {
+  const cgroupRoot = CgroupTree.detect();
+  const home = ownCgroupDir();
+  (cgroupRoot && home ? it : it.skip)("starts the program inside the attempt's cgroup, and the caller stays in its own", async () => {
+    const parent = new CgroupTree(cgroupRoot as string).child(`fleet-spec-fork-${process.pid}`);
+    const mine = () => readFileSync('/proc/self/cgroup', 'utf8');
+    const before = mine();
+    try {
+      // The program reports its own cgroup; the runner names the attempt's group t-<cookie> under the parent.
+      const r = await run(['cat', '/proc/self/cgroup'], { cgroupParent: parent.dir });
+      expect(r.exitCode).toBe(0);
+      const group =
+        r.stdout
+          .text()
+          .split('\n')
+          .find((l) => l.startsWith('0::')) ?? '';
+      expect(group).toMatch(new RegExp(`/fleet-spec-fork-${process.pid}/t-[0-9a-f]{32}$`));
+      expect(mine()).toBe(before);
+      expect(readFileSync(join(home as string, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(process.pid));
+    } finally {
+      await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
+    }
+  });
+});
+
+describe('a launcher', () => {
+  it('that dies while a program runs ends that attempt with 137, saying why; what comes after is spawned instead', async () => {
+    launcher = await Launcher.start(Launcher.python() as string, ownCgroupDir() ?? '', process.env);
+    try {
+      const pidFile = join(dir, 'orphan.pid');
+      const running = run([
+        'node',
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`,
+      ]);
+      const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), {
+        what: 'the program to start',
+        timeoutMs: 10_000,
+      });
+      process.kill(launcher.pid, 'SIGKILL');
+      const r = await running;
+      expect(r.exitCode).toBe(137);
+      expect(r.output.text()).toMatch(/the launcher exited \(SIGKILL\)/);
+      // Its program is ended with the attempt, not left running.
+      await waitFor(() => !isAlive(pid), { what: `the program ${pid} to be killed`, timeoutMs: 5000 });
+      expect(launcher.alive).toBe(false);
+      expect((await run(['node', '-e', 'process.exit(4)'])).exitCode).toBe(4);
+    } finally {
+      launcher.close();
+      launcher = undefined;
     }
   });
 });

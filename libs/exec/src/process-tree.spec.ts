@@ -1,8 +1,14 @@
+import { jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAlive, waitFor } from '@fleet/testing';
 import { pidsWithCookie, TASK_COOKIE_VAR } from './process-tree.js';
+
+// These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
+// this limit, above those bounds, covers hooks and tests without their own: jest's default 5 s was too short for
+// a warm pytest server's start on a loaded CI machine.
+jest.setTimeout(60_000);
 
 const lastPid = () => Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
 

@@ -62,7 +62,7 @@ function pidFilter(scope: PidScope | undefined): ((pid: number) => boolean) | un
  * PIDs of processes whose environment holds `name=value` (never this process). Linux only; elsewhere none.
  * With a `scope`, only the PIDs that attempt can have had are read (see PidScope): a few rather than every one.
  */
-export function pidsWithCookie(name: string, value: string, scope?: PidScope): number[] {
+export function pidsWithCookie(name: string, value: string, scope?: PidScope, except?: number): number[] {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -77,7 +77,7 @@ export function pidsWithCookie(name: string, value: string, scope?: PidScope): n
     const c = entry.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     const pid = Number(entry);
-    if (pid === process.pid || (inScope && !inScope(pid))) continue;
+    if (pid === process.pid || pid === except || (inScope && !inScope(pid))) continue;
     try {
       if (readFileSync(`/proc/${entry}/environ`).indexOf(needle) >= 0) found.push(pid);
     } catch {
@@ -88,9 +88,9 @@ export function pidsWithCookie(name: string, value: string, scope?: PidScope): n
 }
 
 /** Signals every process carrying the cookie; returns how many were signalled. */
-export function signalCookie(name: string, value: string, signal: NodeJS.Signals, scope?: PidScope): number {
+export function signalCookie(name: string, value: string, signal: NodeJS.Signals, scope?: PidScope, except?: number): number {
   let n = 0;
-  for (const pid of pidsWithCookie(name, value, scope)) {
+  for (const pid of pidsWithCookie(name, value, scope, except)) {
     try {
       process.kill(pid, signal);
       n++;
@@ -179,10 +179,65 @@ export class CgroupTree {
 /**
  * The argv that starts `argv` inside `cgroup`: a POSIX shell moves itself into the group, then `exec`s the
  * program, so no descendant can be forked outside it. The task's values stay argv elements (`"$@"`), never
- * shell text.
+ * shell text. The fallback of `forkInto` (a second `exec` per attempt: about 2 ms on a slow 2-core machine).
  */
 export function argvInCgroup(cgroupDir: string, argv: readonly string[]): string[] {
   return ['/bin/sh', '-c', 'echo 0 > "$0/cgroup.procs" && exec "$@"', cgroupDir, ...argv];
+}
+
+let ownCgroup: { dir: string | undefined } | undefined;
+
+/**
+ * This process's own cgroup v2 directory (from `/proc/self/cgroup` and the cgroup2 mount in
+ * `/proc/self/mountinfo`), when its `cgroup.procs` lists this process; otherwise undefined. Read once per process
+ * (it is asked before every start of a program): a process moved by hand afterwards is moved back by `forkInto`.
+ */
+export function ownCgroupDir(): string | undefined {
+  ownCgroup ??= { dir: findOwnCgroupDir() };
+  return ownCgroup.dir;
+}
+
+function findOwnCgroupDir(): string | undefined {
+  try {
+    const mount = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' - '))
+      .find(([, right]) => right?.split(' ')[0] === 'cgroup2')?.[0]
+      .split(' ');
+    if (!mount) return undefined;
+    const [root, at] = [mount[3], mount[4]];
+    const path = readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'))
+      ?.slice(3);
+    if (path === undefined || !path.startsWith(root)) return undefined;
+    const dir = join(at, path.slice(root.length));
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').includes(String(process.pid)) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `spawn` (which must fork synchronously, as child_process.spawn does) with this process moved into
+ * `cgroupDir` for that moment and back into `home` after it, so the child starts inside the group with no
+ * second `exec` (argvInCgroup's shell). Moving a process (all its threads) costs about 0.07 ms. If this process
+ * cannot get back home, it must not stay where the attempt's end would kill it unknowingly: the group is killed,
+ * this process with it, and its supervisor restarts it.
+ */
+export function forkInto<T>(cgroupDir: string, home: string, spawn: () => T): T {
+  const pid = String(process.pid);
+  writeFileSync(join(cgroupDir, 'cgroup.procs'), pid);
+  try {
+    return spawn();
+  } finally {
+    try {
+      writeFileSync(join(home, 'cgroup.procs'), pid);
+    } catch (err) {
+      process.stderr.write(`cannot move back to cgroup ${home} after starting a task in ${cgroupDir} (${(err as Error).message}): ending both\n`);
+      writeFileSync(join(cgroupDir, 'cgroup.kill'), '1');
+    }
+  }
 }
 
 /** Everything one attempt may have started, for ending it. */
@@ -193,6 +248,12 @@ export interface TaskTree {
   cgroup?: string;
   /** When it started (Date.now()): bounds the PIDs the cookie sweep reads (PidScope). */
   startedAt?: number;
+  /**
+   * A file forked by a warm runner (warm-python.ts): its first process, and what it forks without `exec`, carry the
+   * server's environment and so the server's cookie, not the attempt's. The server runs one file at a time, so
+   * every process with its cookie but the server itself belongs to this attempt.
+   */
+  server?: { pid: number; cookie: string };
 }
 
 /** Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup. */
@@ -203,5 +264,7 @@ export function signalTree(tree: TaskTree, signal: NodeJS.Signals): void {
     if (signal === 'SIGKILL') cg.kill();
     else cg.signal(signal);
   }
-  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, tree.startedAt === undefined ? undefined : { firstPid: tree.pgid, startedAt: tree.startedAt });
+  const scope = tree.startedAt === undefined ? undefined : { firstPid: tree.pgid, startedAt: tree.startedAt };
+  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, scope);
+  if (tree.server) signalCookie(TASK_COOKIE_VAR, tree.server.cookie, signal, scope, tree.server.pid);
 }

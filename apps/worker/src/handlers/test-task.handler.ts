@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
-import { exitMeaning, extensionOf, fillArgv, FULL_SHA, noTestCases, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
+import { exitMeaning, extensionOf, runsWarm, fillArgv, FULL_SHA, noTestCases, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
 import { readJUnitReport, realPathWithin } from '@fleet/exec';
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
@@ -114,9 +114,10 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const { runners } = ctx.template;
     const workdir = prepared?.cwd ?? ctx.template.workdir;
     const file = task.config.test_file;
-    const runner = runners.test[extensionOf(file)];
+    const ext = extensionOf(file);
+    const runner = runners.test[ext];
     if (!runner) {
-      throw taskFailure({ reason: 'invalid_task', message: `pool ${ctx.pool} has no test runner for "${extensionOf(file)}" files` });
+      throw taskFailure({ reason: 'invalid_task', message: `pool ${ctx.pool} has no test runner for "${ext}" files` });
     }
     // Resolved to its real path: a symlink inside the workdir that points outside it is refused.
     const real = realPathWithin(workdir, file);
@@ -130,13 +131,13 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const junit = reportDir && join(reportDir, 'junit.xml');
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
     try {
-      const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env });
+      const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env }, runsWarm(runners, ext));
       const report = junit ? await readJUnitReport(junit, parseJUnitOffLoop) : {};
       const cases = report.cases;
       const output_tail = tail(run.output.text() + (report.note ? `\n[fleet] ${report.note}\n` : ''), OUTPUT_TAIL_CHARS);
       const duration_ms = Math.round(run.durationMs);
       // A run stopped (timeout, lost lock) failed whatever its code.
-      const meaning = run.started && !run.aborted ? exitMeaning(ctx.template.runners, extensionOf(file), run.exitCode) : 'failed';
+      const meaning = run.started && !run.aborted ? exitMeaning(runners, ext, run.exitCode) : 'failed';
       if (meaning !== 'failed') {
         // A file that ran no test (pytest's 5, say) is one skipped case unless its report says so itself.
         const reported = meaning === 'skipped' ? noTestCases(file, run.durationMs, run.exitCode, cases) : cases;

@@ -1,0 +1,412 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync, fstatSync, realpathSync, statSync, truncateSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
+import { CgroupTree, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
+import { TailBuffer } from './tail-buffer.js';
+import { followJsonLines } from './json-line-child.js';
+import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
+
+/**
+ * Warm pytest: pytest's own start-up (importing it and its plugins, about 0.2-0.5 s) is paid once per slot
+ * rather than once per file. A server per slot imports pytest and forks a child per file (warm-pytest-server.ts);
+ * each file is still its own attempt, with its own process, session, cgroup, environment, output, exit code and
+ * JUnit report. What differs from a cold `python -m pytest <file>`: pytest and its plugins were imported before
+ * the file's environment was set (a plugin that reads a variable at import sees the worker's), and every file
+ * of one server shares its hash seed.
+ */
+
+/** How one template command maps onto the warm server, when it is a plain pytest command. */
+export interface WarmPlan {
+  /** The Python that runs pytest: servers are kept per interpreter. */
+  interpreter: string;
+  /** `sys.argv[0]` for the child: the `pytest` script, or null for `python -m pytest`. */
+  argv0: string | null;
+  args: string[];
+  /** `sys.path[0]`: the working folder for `-m pytest`, the script's folder for the script (as Python sets it). */
+  path0: string;
+}
+
+const PYTHON = /^python(\d+(\.\d+)?)?$/;
+
+/**
+ * The plan for `argv` when it runs pytest in a way the warm server reproduces: `<python> -m pytest ...` with no
+ * interpreter options, or a `pytest`/`py.test` script whose `#!` names a Python; else undefined (run it cold).
+ */
+export function warmPytestPlan(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): WarmPlan | undefined {
+  const [first, ...rest] = argv;
+  if (first === undefined) return undefined;
+  if (PYTHON.test(basename(first))) {
+    if (rest[0] !== '-m' || rest[1] !== 'pytest') return undefined;
+    const interpreter = resolveProgram(first, env, cwd);
+    return interpreter === undefined ? undefined : { interpreter, argv0: null, args: rest.slice(2), path0: cwd };
+  }
+  if (!/^py\.?test$/.test(basename(first))) return undefined;
+  const script = resolveProgram(first, env, cwd);
+  if (!script) return undefined;
+  const interpreter = shebangPython(script, env, cwd);
+  return interpreter === undefined ? undefined : { interpreter, argv0: script, args: rest, path0: dirname(realpathSync(script)) };
+}
+
+/** The Python a script's `#!` line names (directly or through `/usr/bin/env`), with no options; else undefined. */
+function shebangPython(script: string, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  let head: string;
+  try {
+    const fd = openSync(script, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      head = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const m = /^#!\s*(\S+)(?:[ \t]+(\S+))?[ \t]*\r?\n/.exec(head);
+  if (!m) return undefined;
+  const [, program, arg] = m;
+  if (basename(program) === 'env' && arg && PYTHON.test(arg)) return resolveProgram(arg, env, cwd);
+  return arg === undefined && PYTHON.test(basename(program)) ? program : undefined;
+}
+
+type ServerMessage = { ready: string; site: string } | { error: string } | { started: number } | { failed: string } | { exit: number };
+
+/**
+ * A file's output file is emptied whenever it grows past this (checked four times a second), so a test that
+ * prints without end cannot fill the disk; the last 256 KiB are what is read back anyway.
+ */
+const OUTPUT_CAP_BYTES = 64 * 1024 * 1024;
+
+/** How long a server may take to import pytest and run its warm-up session. */
+const START_TIMEOUT_MS = 30_000;
+
+/** One warm Python with pytest imported; runs one file at a time. */
+export class WarmPytestServer {
+  /** Carried by the server and by what it forks (their environment is the server's until they `exec`). */
+  readonly cookie = randomBytes(16).toString('hex');
+  private handler: ((m: ServerMessage) => void) | undefined;
+  private deathListener: ((why: string) => void) | undefined;
+  private dead: string | undefined;
+  /** Where pytest was imported from, and its mtime then (see `current`). */
+  private site: { dir: string; stamp: string | undefined } | undefined;
+
+  private readonly child: ChildProcess;
+
+  private constructor(
+    interpreter: string,
+    env: NodeJS.ProcessEnv,
+    private readonly outputCapBytes: number,
+  ) {
+    this.child = spawn(interpreter, ['-c', WARM_PYTEST_SERVER], {
+      env: { ...env, [TASK_COOKIE_VAR]: this.cookie },
+      cwd: '/',
+      // Its own session: a terminal's Ctrl-C aimed at the worker does not end a file midway; stdin's end does.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  /**
+   * Starts a server for `interpreter` with `env` (the worker's: the interpreter starts as a cold run's would) and
+   * waits until it is warm; rejects with the reason when that Python cannot import pytest.
+   */
+  static start(interpreter: string, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmPytestServer> {
+    return new WarmPytestServer(interpreter, env, outputCapBytes).listen();
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  /**
+   * False once the folder pytest was imported from has changed (a package installed or removed there, by a
+   * commit's setup say): the server's imported modules may no longer be what is installed.
+   */
+  get current(): boolean {
+    return this.site === undefined || folderStamp(this.site.dir) === this.site.stamp;
+  }
+
+  private listen(): Promise<WarmPytestServer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        reject(new Error(`it did not get ready within ${START_TIMEOUT_MS} ms`));
+      }, START_TIMEOUT_MS);
+      this.handler = (m) => {
+        clearTimeout(timer);
+        this.handler = undefined;
+        if ('ready' in m) {
+          this.site = { dir: m.site, stamp: folderStamp(m.site) };
+          resolve(this);
+        } else {
+          this.kill();
+          reject(new Error('error' in m ? m.error : `unexpected first message ${JSON.stringify(m)}`));
+        }
+      };
+      followJsonLines<ServerMessage>(
+        this.child,
+        (m) => this.handler?.(m),
+        (why) => {
+          clearTimeout(timer);
+          this.died(why);
+          reject(new Error(why));
+        },
+      );
+    });
+  }
+
+  private died(why: string): void {
+    if (this.dead !== undefined) return;
+    this.dead = why;
+    this.deathListener?.(why);
+  }
+
+  /** Ends the server (stdin's end; it exits once no file runs). */
+  close(): void {
+    this.child.stdin?.end();
+  }
+
+  kill(): void {
+    this.died('stopped');
+    try {
+      this.child.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+
+  /**
+   * Runs one file as `runProcess` runs a command: the same request (cookie, cgroup, abort, kill grace) and the
+   * same outcome. Output goes to a file in a folder of the attempt's own (mode 0700) and its last 64 KiB are read
+   * back when the file ends; `stdout` is that same combined output (tests read only the combined output).
+   */
+  async run(req: RunRequest, plan: WarmPlan): Promise<RunOutcome> {
+    const output = new TailBuffer(TAIL_CHARS);
+    const started = performance.now();
+    const startedAt = Date.now();
+    const dir = await mkdtemp(join(tmpdir(), 'fleet-out-'));
+    const out = join(dir, 'output');
+    const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
+    const request = { argv0: plan.argv0, args: plan.args, path0: plan.path0, cwd: req.cwd, env: req.env, out, cgroup: cgroup?.dir ?? null };
+    this.child.stdin?.write(`${JSON.stringify(request)}\n`);
+
+    let dropped = 0;
+    const capped = setInterval(() => {
+      try {
+        const size = statSync(out).size;
+        if (size <= this.outputCapBytes) return;
+        // The child writes with O_APPEND: after the truncation its writes go on at the new end.
+        truncateSync(out, 0);
+        dropped += size;
+      } catch {
+        // not there yet, or gone
+      }
+    }, 250);
+    const result = await new Promise<{ exitCode: number; started: boolean; aborted: boolean; tree?: TaskTree }>((resolve) => {
+      let tree: TaskTree | undefined;
+      let done = false;
+      const finish = (exitCode: number, startedOk = true) => {
+        if (done) return;
+        done = true;
+        stop.dispose();
+        this.handler = undefined;
+        this.deathListener = undefined;
+        resolve({ exitCode, started: startedOk, aborted: stop.aborted, ...(tree && { tree }) });
+      };
+      const stop = stopOnAbort(
+        req,
+        () => tree,
+        () => {
+          // The server never said the file ended: it is not trusted with another.
+          this.kill();
+          finish(137);
+        },
+      );
+      this.handler = (m) => {
+        if ('started' in m) {
+          tree = {
+            pgid: m.started,
+            cookie: req.cookie,
+            startedAt,
+            server: { pid: this.pid, cookie: this.cookie },
+            ...(cgroup && { cgroup: cgroup.dir }),
+          };
+          req.onStart?.(tree);
+          stop.treeKnown();
+        } else if ('failed' in m) {
+          output.push(`cannot start ${plan.argv0 ?? 'pytest'} in the warm pytest server: ${m.failed}\n`);
+        } else if ('exit' in m) {
+          finish(m.exit < 0 ? 128 - m.exit : m.exit, tree !== undefined);
+        }
+      };
+      this.deathListener = (why) => {
+        output.push(`[fleet] the warm pytest server ended while this file ran: ${why}\n`);
+        finish(1, tree !== undefined);
+      };
+      if (this.dead !== undefined) this.deathListener(this.dead);
+    });
+    // Whatever the file left running goes with it (what it forked carries the server's cookie, what it exec'd the attempt's).
+    if (result.tree) signalTree(result.tree, 'SIGKILL');
+    clearInterval(capped);
+    try {
+      output.push(readTail(out, TAIL_CHARS * 4));
+      // Last, so the tail kept in memory does not push it out.
+      if (dropped > 0)
+        output.push(`\n[fleet] ${dropped} bytes of this file's earlier output were dropped (it is kept under ${this.outputCapBytes} bytes)\n`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      if (cgroup) removeWhenEmpty(cgroup);
+    }
+    return {
+      exitCode: result.exitCode,
+      started: result.started,
+      aborted: result.aborted,
+      durationMs: performance.now() - started,
+      output,
+      stdout: output,
+    };
+  }
+}
+
+/** A folder's identity and mtime, or undefined when it cannot be read. */
+function folderStamp(dir: string): string | undefined {
+  try {
+    const st = statSync(dir, { bigint: true });
+    return `${st.ino}:${st.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last `maxBytes` of a file as text ('' when it does not exist). */
+function readTail(path: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface WarmPoolOptions {
+  /** The environment servers start with (the worker's, with its cookie). */
+  env: NodeJS.ProcessEnv;
+  /** Servers kept idle at most, whatever their interpreters (a worker's slots). */
+  maxIdle: number;
+  /** Told when an interpreter cannot run pytest warm, and why. */
+  onRefused?: (interpreter: string, why: string) => void;
+  /** A server idle this long ends (10 minutes). */
+  idleMs?: number;
+  /** A file's output is kept under this many bytes on disk (64 MiB). */
+  outputCapBytes?: number;
+}
+
+/**
+ * A worker's warm servers: a file takes an idle server for its interpreter (or starts one) and gives it back. At
+ * most `maxIdle` servers are kept idle in all (a worker's concurrency), the least recently used going first, so
+ * interpreters that come and go (a virtualenv per commit's checkout, say) cannot pile up Pythons; a server idle
+ * for `idleMs` ends. An interpreter that cannot import pytest is not tried again for a minute; its files run
+ * cold meanwhile.
+ */
+export class WarmPytestPool {
+  /** Idle servers, least recently used first. */
+  private idle: Array<{ interpreter: string; server: WarmPytestServer; since: number }> = [];
+  private readonly refused = new Map<string, { until: number; why: string }>();
+  private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly maxIdle: number;
+  private readonly onRefused: (interpreter: string, why: string) => void;
+  private readonly idleMs: number;
+  private readonly outputCapBytes: number;
+
+  constructor(opts: WarmPoolOptions) {
+    this.env = opts.env;
+    this.maxIdle = opts.maxIdle;
+    this.onRefused = opts.onRefused ?? (() => undefined);
+    this.idleMs = opts.idleMs ?? 10 * 60_000;
+    this.outputCapBytes = opts.outputCapBytes ?? OUTPUT_CAP_BYTES;
+  }
+
+  /** How many servers are idle now (for tests and health). */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** A warm server for `interpreter`, or undefined when there cannot be one (run the file cold). */
+  async acquire(interpreter: string): Promise<WarmPytestServer | undefined> {
+    if (this.closed) return undefined;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const entry = this.idle[i];
+      if (entry.interpreter !== interpreter) continue;
+      this.idle.splice(i, 1);
+      if (entry.server.alive && entry.server.current) return entry.server;
+      entry.server.close();
+    }
+    const refusal = this.refused.get(interpreter);
+    if (refusal && refusal.until > Date.now()) return undefined;
+    try {
+      return await WarmPytestServer.start(interpreter, this.env, this.outputCapBytes);
+    } catch (err) {
+      const why = (err as Error).message;
+      this.refused.set(interpreter, { until: Date.now() + 60_000, why });
+      this.onRefused(interpreter, why);
+      return undefined;
+    }
+  }
+
+  /** Runs `req` warm when it is a pytest command the server reproduces and a server can be had, else cold. */
+  async run(req: RunRequest): Promise<RunOutcome> {
+    const plan = warmPytestPlan(req.argv, req.env, req.cwd);
+    const server = plan && (await this.acquire(plan.interpreter));
+    // (A server that died since it was taken: this file runs cold rather than fail for it.)
+    if (!plan || !server?.alive) return runProcess(req);
+    try {
+      return await server.run(req, plan);
+    } finally {
+      this.release(plan.interpreter, server);
+    }
+  }
+
+  release(interpreter: string, server: WarmPytestServer): void {
+    if (this.closed || !server.alive || !server.current) {
+      server.close();
+      return;
+    }
+    this.idle.push({ interpreter, server, since: Date.now() });
+    while (this.idle.length > this.maxIdle) this.idle.shift()?.server.close();
+    this.sweeper ??= setInterval(() => this.sweep(), Math.min(this.idleMs, 30_000)).unref();
+  }
+
+  /** Ends servers idle for longer than `idleMs`. */
+  private sweep(): void {
+    const cutoff = Date.now() - this.idleMs;
+    const [old, kept] = [this.idle.filter((e) => e.since <= cutoff), this.idle.filter((e) => e.since > cutoff)];
+    this.idle = kept;
+    for (const e of old) e.server.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const e of this.idle) e.server.close();
+    this.idle = [];
+  }
+}
