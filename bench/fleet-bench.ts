@@ -417,9 +417,10 @@ async function main() {
   if (only?.has('pytest')) {
     const python = pythonWithXdist();
     if (python)
-      log(
-        `pytest suite: ${JSON.stringify(await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python }))}`,
-      );
+      for (const warm of [true, false])
+        log(
+          `pytest suite: ${JSON.stringify(await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python, warm }))}`,
+        );
     else log('pytest suite: no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
   }
   if (only?.has('perfile')) log(`per-file: ${JSON.stringify(await perFile({ redis, url, dist, files: 200, reps: 3, log, nodeFlags }))}`);
@@ -459,6 +460,22 @@ async function main() {
   if (!python) log('pytest suite: skipped, no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
   const pySuite = python
     ? await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python })
+    : null;
+  // The other side of warm servers: the same suite with every file starting its own Python and pytest.
+  const pyCold = python
+    ? await shortSuite({
+        redis,
+        url,
+        dist,
+        files: quick ? 40 : 100,
+        slots: 2,
+        reps: quick ? 2 : 3,
+        log,
+        nodeFlags,
+        runner: 'pytest',
+        python,
+        warm: false,
+      })
     : null;
   const perFileCost = await perFile({ redis, url, dist, files: 200, reps: quick ? 2 : 5, log, nodeFlags });
   log(`per-file cost: ${perFileCost.cost_ms_per_file.toFixed(2)} ms`);
@@ -526,6 +543,7 @@ async function main() {
     autoscale: scaling,
     short_suite: suite,
     pytest_suite: pySuite,
+    pytest_suite_cold: pyCold,
     per_file: perFileCost,
     analysis,
     sources: src,
@@ -564,6 +582,11 @@ async function main() {
     pySuite
       ? `| ${pySuite.files} short pytest files on ${pySuite.slots} slots, one task per file vs \`pytest -n ${pySuite.slots}\` (pytest-xdist); first run / later runs (s) | ${r2(pySuite.first_s)} / ${pySuite.history_s === null ? '—' : r2(pySuite.history_s)} | — | ${r2(pySuite.runner_s)} (pytest -n ${pySuite.slots}) | ${r2(pySuite.first_ratio)} / ${pySuite.history_ratio === null ? '—' : r2(pySuite.history_ratio)} (same verdicts: ${pySuite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(pySuite.ratio >= 1)} |`
       : '| pytest suite vs `pytest -n 2` | not run: no python3 with pytest-xdist | — | — | — | — |',
+    ...(pyCold
+      ? [
+          `| the same pytest suite run cold (\`runners.warm: false\`: a Python and pytest started per file); first run / later runs (s) | ${r2(pyCold.first_s)} / ${pyCold.history_s === null ? '—' : r2(pyCold.history_s)} | — | ${r2(pyCold.runner_s)} (pytest -n ${pyCold.slots}) | ${r2(pyCold.first_ratio)} / ${pyCold.history_ratio === null ? '—' : r2(pyCold.history_ratio)} | — |`,
+        ]
+      : []),
     `| fleet cost per test file: ${perFileCost.files} files of a no-op runner through one worker, one slot, vs spawning it directly (ms per file) | ${r2(perFileCost.cost_ms_per_file)} (${r2(perFileCost.fleet_ms_per_file)} a file in all) | — | ${r2(perFileCost.direct_ms_per_file)} (direct spawn) | — | ≤ 5 ms: ${mark(perFileCost.cost_ms_per_file <= 5)} |`,
     `| analyzer at ${fmt(analysis.series)} series: ingest (events/s) and analysis of the new samples (samples/s) | ${fmt(analysis.ingest_events_per_s)} events/s (${fmt(analysis.ingest_samples_per_s)} samples/s); analysis ${fmt(analysis.analysis_samples_per_s)} samples/s | — | ${fmt(analysis.xrange_events_per_s)} (bare XRANGE) | ingest ${r2(analysis.ingest_ratio)} of XRANGE; analysis ${r2(analysis.analysis_ratio)} of ingest | ingest ≥ 0.5: ${mark(analysis.ingest_ratio >= 0.5)}; analysis ≥ 1.0: ${mark(analysis.analysis_ratio >= 1)} |`,
     `| run end: the last file's end → the run's verdict, ${suite.files}-file run (ms, median) | ${fmt(suite.run_end_ms)} | — | — | — | ≤ 50 ms: ${mark(suite.run_end_ms <= 50)} |`,

@@ -78,6 +78,8 @@ export async function shortSuite(opts: {
   /** `node` (node --test) by default; `pytest` needs the Python `pythonWithXdist` finds. */
   runner?: 'node' | 'pytest';
   python?: string;
+  /** pytest only: false runs every file cold (a Python and pytest started per file), as before warm servers. */
+  warm?: boolean;
 }) {
   const pytest = opts.runner === 'pytest';
   const py = opts.python ?? 'python3';
@@ -101,6 +103,7 @@ export async function shortSuite(opts: {
           test: pytest
             ? { '.py': [...pytestArgs, '--junitxml={junit_file}', '{test_file}'] }
             : { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] },
+          ...(pytest && opts.warm === false && { warm: { '.py': false } }),
         },
       },
     }),
@@ -156,6 +159,7 @@ export async function shortSuite(opts: {
     const runnerMs = median(peer.map((x) => x.ms));
     return {
       runner: pytest ? 'pytest' : 'node',
+      ...(pytest && { warm: opts.warm !== false }),
       files: opts.files,
       slots: opts.slots,
       /** The fleet's first run (no history yet) and its later runs (ordered by history), with their ratios. */

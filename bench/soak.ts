@@ -5,7 +5,7 @@
 // (WORKER_LOCK_MS, 10 s), then resumed with SIGCONT. It checks that every
 // task ended completed once, that every recorded attempt has its timing event and the analyzer counted each
 // once, and that Redis memory stays within what retention keeps and comes back when the fleet's keys go.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +39,19 @@ const redis = new Redis(url, { maxRetriesPerRequest: null });
 const say = (msg: string) => process.stdout.write(`[soak] ${msg}\n`);
 const dist = (app: string) => join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js');
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+
+/**
+ * Whether `pid` is still the worker `id` (its command line says `--id <id>`): a killed worker's registry record
+ * outlives it by its heartbeat's time to live, and its PID may by then be another process's, never to be signalled.
+ */
+function isWorker(pid: number, id: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a, i) => a === '--id' && argv[i + 1] === id);
+  } catch {
+    return false;
+  }
+}
 
 async function main(): Promise<number> {
   const configDir = mkdtempSync(join(tmpdir(), 'fleet-soak-'));
@@ -96,7 +109,7 @@ async function main(): Promise<number> {
       void (async () => {
         const live = (await new WorkerRegistry(redis, keys).list()).filter((w) => w.completed + w.failed > 0 && Date.now() - w.started_at > 2000);
         const victim = live[Math.floor(Math.random() * live.length)];
-        if (!victim) return;
+        if (!victim || !isWorker(victim.pid, victim.id)) return;
         try {
           process.kill(victim.pid, 'SIGKILL');
           killed++;
@@ -113,7 +126,7 @@ async function main(): Promise<number> {
         void (async () => {
           const live = (await new WorkerRegistry(redis, keys).list()).filter((w) => w.completed + w.failed > 0 && !stopped.has(w.pid));
           const victim = live[Math.floor(Math.random() * live.length)];
-          if (!victim) return;
+          if (!victim || !isWorker(victim.pid, victim.id)) return;
           try {
             process.kill(victim.pid, 'SIGSTOP');
           } catch {
