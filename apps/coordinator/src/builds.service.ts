@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { conflict, notFound, unprocessable } from '@fleet/app';
@@ -60,7 +60,7 @@ export interface Joined {
  * run record) and records it in BullMQ, so a node needs HTTP and a token, never a Redis address.
  */
 @Injectable()
-export class BuildsService {
+export class BuildsService implements OnApplicationShutdown {
   private readonly logger = new Logger(BuildsService.name);
   private readonly redis: Redis;
   private readonly keys: FleetKeys;
@@ -82,8 +82,10 @@ export class BuildsService {
     await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
   }
 
-  async close(): Promise<void> {
+  /** Its connection ends with the app (nothing called a close before: an in-process coordinator kept its test's process alive). */
+  async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
   }
 
   private runOf(build: string, client: Client): string {
