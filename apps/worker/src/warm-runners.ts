@@ -1,14 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { WarmPytestPool } from '@fleet/exec';
-import { WORKER_COOKIE_VAR } from '@fleet/exec';
+import { WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
 
 /**
  * The worker's warm pytest servers (see libs/exec/src/warm-python.ts): started on a slot's first pytest file, at
  * most as many idle as the worker has slots (whatever the interpreters), ended after ten idle minutes or with the
- * worker. They carry the worker's cookie, so
- * the guard ends them (and whatever they forked) if the worker dies.
+ * worker. They carry the worker's cookie, so the guard ends them (and whatever they forked) if the worker dies.
  */
 @Injectable()
 export class WarmRunners implements OnApplicationShutdown {
