@@ -5,10 +5,17 @@
  * and runs `pytest.console_main()` as `python -m pytest` (or the `pytest` script) would. The server runs one
  * file at a time.
  *
- * Protocol, JSON lines: requests on stdin `{"argv0", "args", "path0", "cwd", "env", "out", "cgroup"}` (`argv0` null:
- * `python -m pytest`); on stdout first
+ * While a file runs, the server keeps its output file under `cap` bytes on disk: four times a second, when the
+ * file holds more, it punches a hole over all but the last `keep` bytes (fallocate's PUNCH_HOLE: the file's
+ * length and the child's O_APPEND offset stay, so nothing the child writes meanwhile is lost, and the last lines
+ * are always there to read back). Where the file system cannot punch holes it empties the file instead (and a
+ * line written in the instant before that goes with it).
+ *
+ * Protocol, JSON lines: requests on stdin `{"argv0", "args", "path0", "cwd", "env", "out", "cgroup", "cap", "keep"}`
+ * (`argv0` null: `python -m pytest`); on stdout first
  * `{"ready": version, "site": folder}` (or `{"error": why}` and exit 3), then per request `{"started": pid}` once the child is
- * set up (or `{"failed": why}`), and `{"exit": code}` (negative: the signal that ended it). stdin's end ends it.
+ * set up (or `{"failed": why}`), and `{"exit": code, "dropped": bytes}` (code negative: the signal that ended it;
+ * `dropped`: the output the cap took). stdin's end ends it.
  */
 export const WARM_PYTEST_SERVER = String.raw`
 import atexit, gc, json, os, signal, sys, tempfile, shutil, threading, traceback, types
@@ -123,6 +130,44 @@ def child(req, w, key, config):
     os.write(w, b"1")
     os.close(w)
 
+try:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fallocate = libc.fallocate
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+except Exception:
+    fallocate = None
+
+def cap_output(path, cap, keep, stop, dropped):
+    # dropped[0]: bytes taken so far. Started after the fork, joined before the next: no fork sees this thread.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    punched, can_punch = 0, fallocate is not None
+    try:
+        while not stop.wait(0.25):
+            st = os.fstat(fd)
+            if st.st_blocks * 512 <= cap:
+                continue
+            if can_punch:
+                end = (st.st_size - keep) // 4096 * 4096
+                if end <= punched:
+                    continue
+                if fallocate(fd, 3, punched, end - punched) == 0:
+                    dropped[0] += end - punched
+                    punched = end
+                    continue
+                # EOPNOTSUPP or ENOSYS: this file system cannot; any other error: try again at the next check.
+                if ctypes.get_errno() not in (95, 38):
+                    continue
+                can_punch = False
+            os.ftruncate(fd, 0)
+            dropped[0] += st.st_size - punched
+            punched = 0
+    finally:
+        os.close(fd)
+
 for line in sys.stdin.buffer:
     req = json.loads(line)
     key, config = prepare(req["args"])
@@ -160,10 +205,16 @@ for line in sys.stdin.buffer:
             break
         ack += part
     os.close(r)
+    stop, dropped, capper = threading.Event(), [0], None
     if ack == b"1":
         send({"started": pid})
+        capper = threading.Thread(target=cap_output, args=(req["out"], req["cap"], req["keep"], stop, dropped), daemon=True)
+        capper.start()
     else:
         send({"failed": ack[1:].decode(errors="replace") or "the file's process ended while it was set up"})
     _, status = os.waitpid(pid, 0)
-    send({"exit": os.waitstatus_to_exitcode(status)})
+    if capper is not None:
+        stop.set()
+        capper.join()
+    send({"exit": os.waitstatus_to_exitcode(status), "dropped": dropped[0]})
 `;

@@ -125,24 +125,32 @@ describe('a warm pytest server', () => {
     expect(existsSync(marker)).toBe(true);
   }, 60_000);
 
-  it("keeps a file's output file under its cap while the file prints without end, and reads back its last lines", async () => {
-    // 1 MiB cap (this pool's); the test prints 40 MiB over two seconds (the cap is checked four times a second),
-    // then a last line.
+  it("keeps a file's output file under its cap while the file prints, and never loses its last lines to the cap", async () => {
+    // 1 MiB cap (this pool's). The test prints 8 MiB, then its last line, then waits (a bounded poll of its own
+    // output file's blocks) until the cap has been enforced after that line: a cap that emptied the file would
+    // take the last line with it.
     file(
       'loud/test_loud.py',
       [
-        'import sys, time',
+        'import os, sys, time',
         'def test_loud():',
-        '    for i in range(40):',
+        '    for i in range(8):',
         '        sys.stdout.write(("x" * 1023 + "\\n") * 1024)',
-        '        time.sleep(0.05)',
-        '    print("THE LAST LINE")',
+        '        sys.stdout.flush()',
+        '    print("THE LAST LINE", flush=True)',
+        '    deadline = time.monotonic() + 30',
+        '    while os.fstat(1).st_blocks * 512 > 1024 * 1024 and time.monotonic() < deadline:',
+        '        time.sleep(0.02)',
+        '    assert os.fstat(1).st_blocks * 512 <= 1024 * 1024',
       ].join('\n'),
     );
     const r = await runWarm([python, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider', 'loud/test_loud.py']);
-    expect(r.exitCode).toBe(0);
-    expect(r.output.text()).toMatch(/\[fleet\] \d+ bytes of this file's earlier output were dropped \(it is kept under 1048576 bytes\)/);
     expect(r.output.text()).toContain('THE LAST LINE');
+    expect(r.exitCode).toBe(0);
+    const dropped = /\[fleet\] (\d+) bytes of this file's earlier output were dropped \(it is kept under 1048576 bytes\)/.exec(r.output.text());
+    expect(dropped).not.toBeNull();
+    // All but the last 256 KiB (at most) of the 8 MiB went.
+    expect(Number(dropped?.[1])).toBeGreaterThan(8 * 1024 * 1024 - 300 * 1024);
   }, 60_000);
 
   it('runs each file in its folder with its own environment and import path, as `python -m pytest` does', async () => {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, fstatSync, realpathSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync, realpathSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -72,13 +72,16 @@ function shebangPython(script: string, env: NodeJS.ProcessEnv, cwd: string): str
   return arg === undefined && PYTHON.test(basename(program)) ? program : undefined;
 }
 
-type ServerMessage = { ready: string; site: string } | { error: string } | { started: number } | { failed: string } | { exit: number };
+type ServerMessage =
+  { ready: string; site: string } | { error: string } | { started: number } | { failed: string } | { exit: number; dropped: number };
 
 /**
- * A file's output file is emptied whenever it grows past this (checked four times a second), so a test that
- * prints without end cannot fill the disk; the last 256 KiB are what is read back anyway.
+ * A file's output file is kept under this on disk (the server checks four times a second and drops all but the
+ * last bytes it reads back), so a test that prints without end cannot fill the disk.
  */
 const OUTPUT_CAP_BYTES = 64 * 1024 * 1024;
+/** What is read back of a file's output when it ends, and what the cap always leaves. */
+const READ_BACK_BYTES = TAIL_CHARS * 4;
 
 /** How long a server may take to import pytest and run its warm-up session. */
 const START_TIMEOUT_MS = 30_000;
@@ -194,21 +197,21 @@ export class WarmPytestServer {
     const dir = await mkdtemp(join(tmpdir(), 'fleet-out-'));
     const out = join(dir, 'output');
     const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
-    const request = { argv0: plan.argv0, args: plan.args, path0: plan.path0, cwd: req.cwd, env: req.env, out, cgroup: cgroup?.dir ?? null };
+    const keep = Math.min(READ_BACK_BYTES, Math.floor(this.outputCapBytes / 2));
+    const request = {
+      argv0: plan.argv0,
+      args: plan.args,
+      path0: plan.path0,
+      cwd: req.cwd,
+      env: req.env,
+      out,
+      cgroup: cgroup?.dir ?? null,
+      cap: this.outputCapBytes,
+      keep,
+    };
     this.child.stdin?.write(`${JSON.stringify(request)}\n`);
 
     let dropped = 0;
-    const capped = setInterval(() => {
-      try {
-        const size = statSync(out).size;
-        if (size <= this.outputCapBytes) return;
-        // The child writes with O_APPEND: after the truncation its writes go on at the new end.
-        truncateSync(out, 0);
-        dropped += size;
-      } catch {
-        // not there yet, or gone
-      }
-    }, 250);
     const result = await new Promise<{ exitCode: number; started: boolean; aborted: boolean; tree?: TaskTree }>((resolve) => {
       let tree: TaskTree | undefined;
       let done = false;
@@ -243,6 +246,7 @@ export class WarmPytestServer {
         } else if ('failed' in m) {
           output.push(`cannot start ${plan.argv0 ?? 'pytest'} in the warm pytest server: ${m.failed}\n`);
         } else if ('exit' in m) {
+          dropped = m.dropped;
           finish(m.exit < 0 ? 128 - m.exit : m.exit, tree !== undefined);
         }
       };
@@ -254,9 +258,8 @@ export class WarmPytestServer {
     });
     // Whatever the file left running goes with it (what it forked carries the server's cookie, what it exec'd the attempt's).
     if (result.tree) signalTree(result.tree, 'SIGKILL');
-    clearInterval(capped);
     try {
-      output.push(readTail(out, TAIL_CHARS * 4));
+      output.push(readTail(out, keep));
       // Last, so the tail kept in memory does not push it out.
       if (dropped > 0)
         output.push(`\n[fleet] ${dropped} bytes of this file's earlier output were dropped (it is kept under ${this.outputCapBytes} bytes)\n`);
