@@ -412,7 +412,9 @@ async function main() {
   }
   if (only?.has('suite')) {
     const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
-    log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
+    log(
+      `short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms; last fleet run ${JSON.stringify(suite.verdicts.fleet)}`,
+    );
   }
   if (only?.has('pytest')) {
     const python = pythonWithXdist();

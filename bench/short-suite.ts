@@ -128,10 +128,20 @@ export async function shortSuite(opts: {
     // (The hash's `_` and `_finals` fields are the run's own, not attempts.)
     const attempts = Object.entries(await opts.redis.hgetall(new FleetKeys(prefix).runAttempts(id)))
       .filter(([field]) => !field.startsWith('_'))
-      .map(([, a]) => JSON.parse(a) as { finished_at: number });
+      .map(([, a]) => JSON.parse(a) as { started_at: number; finished_at: number });
     const lastFileEnd = Math.max(...attempts.map((a) => a.finished_at));
+    const firstStart = Math.min(...attempts.map((a) => a.started_at));
+    const busy = attempts.reduce((sum, a) => sum + (a.finished_at - a.started_at), 0);
     const xml = await (await fetch(`${base}/runs/${id}/junit.xml`)).text();
-    return { ms: finishedAt - t0, run_end_ms: finishedAt - lastFileEnd, state: view.state, ...verdicts(xml) };
+    return {
+      ms: finishedAt - t0,
+      run_end_ms: finishedAt - lastFileEnd,
+      // Submission → the first file's start, and the files' own time (start → end, summed) per slot.
+      first_start_ms: firstStart - t0,
+      file_ms_per_slot: busy / opts.slots,
+      state: view.state,
+      ...verdicts(xml),
+    };
   };
   const peerRun = async () => {
     const out = join(dir, 'peer.xml');

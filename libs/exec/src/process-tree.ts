@@ -143,8 +143,25 @@ export class CgroupTree {
     }
   }
 
-  /** SIGKILL to every process in this group and below. */
+  /**
+   * Whether a process is in this group or below (`cgroup.events`), or undefined when that cannot be read. Reading
+   * it takes none of the kernel's cgroup locks, where writing `cgroup.kill` waits on them while other attempts'
+   * processes join or leave their groups.
+   */
+  populated(): boolean | undefined {
+    try {
+      return /^populated 1$/m.test(readFileSync(join(this.dir, 'cgroup.events'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * SIGKILL to every process in this group and below. An empty group is left alone: nothing can join it but by
+   * a move from outside (a process in it, which could fork, would make it populated).
+   */
   kill(): void {
+    if (this.populated() === false) return;
     try {
       writeFileSync(join(this.dir, 'cgroup.kill'), '1');
     } catch {
@@ -164,6 +181,13 @@ export class CgroupTree {
 
   /** Removes the group (and empty children) once it is empty; false while processes remain. */
   remove(): boolean {
+    try {
+      // Most groups have no children: one rmdir, no listing of the group's many interface files.
+      rmdirSync(this.dir);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    }
     try {
       for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
         if (entry.isDirectory()) new CgroupTree(join(this.dir, entry.name)).remove();

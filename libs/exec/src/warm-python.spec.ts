@@ -247,15 +247,23 @@ describe('a warm pytest server', () => {
     60_000,
   );
 
-  it('ends the file with a clear message when its server dies midway, and the pool starts a new one', async () => {
+  it('ends the file with a clear message when its server dies midway, keeps its output, leaves no output file behind, and the pool starts a new one', async () => {
     const started = join(dir, 'victim.started');
+    // The test writes where its output goes (its stdout's path) before it waits.
     file(
       'victim/test_victim.py',
-      ['import time', 'def test_waits():', `    open(${JSON.stringify(started)}, "w").write("1")`, '    time.sleep(300)'].join('\n'),
+      [
+        'import os, time',
+        'def test_waits():',
+        '    print("OUTPUT BEFORE THE END", flush=True)',
+        `    open(${JSON.stringify(started)}, "w").write(os.readlink("/proc/self/fd/1"))`,
+        '    time.sleep(300)',
+      ].join('\n'),
     );
     const own = await pool.acquire(plan(argvFor('x.py')).interpreter);
     if (!own) throw new Error('no second server');
-    const argv = argvFor('victim/test_victim.py');
+    // -s: the test's prints go to the file's own output file as it prints them (pytest's capture would hold them).
+    const argv = [python, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider', 'victim/test_victim.py'];
     let filePid = 0;
     const running = own.run({ ...request(argv), onStart: (tree) => (filePid = tree.pgid) }, plan(argv));
     await waitFor(() => existsSync(started), { what: 'the test to start', timeoutMs: 20_000 });
@@ -263,6 +271,12 @@ describe('a warm pytest server', () => {
     const r = await running;
     expect(r.exitCode).not.toBe(0);
     expect(r.output.text()).toContain('the warm pytest server ended while this file ran');
+    expect(r.output.text()).toContain('OUTPUT BEFORE THE END');
+    // The file's output file and the dead server's folder for them are gone.
+    const outputFile = readFileSync(started, 'utf8');
+    expect(outputFile.startsWith(tmpdir())).toBe(true);
+    expect(existsSync(outputFile)).toBe(false);
+    expect(existsSync(join(outputFile, '..'))).toBe(false);
     await waitFor(() => !isAlive(filePid), { what: `the orphaned file process ${filePid} to end`, timeoutMs: 5000 });
     pool.release(plan(argv).interpreter, own);
     const fresh = await pool.acquire(plan(argv).interpreter);

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, fstatSync, realpathSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
@@ -97,6 +96,9 @@ export class WarmPytestServer {
   private site: { dir: string; stamp: string | undefined } | undefined;
 
   private readonly child: ChildProcess;
+  /** The files' output files, one at a time (a folder of this server's own, mode 0700; made on its first file). */
+  private outDir: string | undefined;
+  private busy = false;
 
   private constructor(
     interpreter: string,
@@ -168,7 +170,14 @@ export class WarmPytestServer {
   private died(why: string): void {
     if (this.dead !== undefined) return;
     this.dead = why;
+    // A file running now still reads its output back; its run() removes the folder after.
+    if (!this.busy) this.removeOutDir();
     this.deathListener?.(why);
+  }
+
+  private removeOutDir(): void {
+    if (this.outDir !== undefined) rmSync(this.outDir, { recursive: true, force: true });
+    this.outDir = undefined;
   }
 
   /** Ends the server (stdin's end; it exits once no file runs). */
@@ -187,15 +196,17 @@ export class WarmPytestServer {
 
   /**
    * Runs one file as `runProcess` runs a command: the same request (cookie, cgroup, abort, kill grace) and the
-   * same outcome. Output goes to a file in a folder of the attempt's own (mode 0700) and its last 64 KiB are read
-   * back when the file ends; `stdout` is that same combined output (tests read only the combined output).
+   * same outcome. Output goes to a file of the attempt's own, in a folder of the server's own (mode 0700), and its
+   * last 64 KiB are read back when the file ends; `stdout` is that same combined output (tests read only the
+   * combined output).
    */
   async run(req: RunRequest, plan: WarmPlan): Promise<RunOutcome> {
+    this.busy = true;
     const output = new TailBuffer(TAIL_CHARS);
     const started = performance.now();
     const startedAt = Date.now();
-    const dir = await mkdtemp(join(tmpdir(), 'fleet-out-'));
-    const out = join(dir, 'output');
+    this.outDir ??= mkdtempSync(join(tmpdir(), 'fleet-out-'));
+    const out = join(this.outDir, req.cookie);
     const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
     const keep = Math.min(READ_BACK_BYTES, Math.floor(this.outputCapBytes / 2));
     const request = {
@@ -264,7 +275,13 @@ export class WarmPytestServer {
       if (dropped > 0)
         output.push(`\n[fleet] ${dropped} bytes of this file's earlier output were dropped (it is kept under ${this.outputCapBytes} bytes)\n`);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      try {
+        unlinkSync(out);
+      } catch {
+        // never made (the file did not start)
+      }
+      this.busy = false;
+      if (this.dead !== undefined) this.removeOutDir();
       if (cgroup) removeWhenEmpty(cgroup);
     }
     return {
