@@ -419,7 +419,7 @@ async function main() {
   if (only?.has('pytest')) {
     const python = pythonWithXdist();
     if (python)
-      for (const warm of [true, false])
+      for (const warm of ['session', true, false] as const)
         log(
           `pytest suite: ${JSON.stringify(await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python, warm }))}`,
         );
@@ -460,25 +460,12 @@ async function main() {
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
   const python = pythonWithXdist();
   if (!python) log('pytest suite: skipped, no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
-  const pySuite = python
-    ? await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest', python })
-    : null;
+  const pyOptions = { redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest' as const, python };
+  // Each file inside one pytest session per slot (`runners.warm: "session"`), then forked from a warm Python (the default).
+  const pySession = python ? await shortSuite({ ...pyOptions, warm: 'session' }) : null;
+  const pySuite = python ? await shortSuite(pyOptions) : null;
   // The other side of warm servers: the same suite with every file starting its own Python and pytest.
-  const pyCold = python
-    ? await shortSuite({
-        redis,
-        url,
-        dist,
-        files: quick ? 40 : 100,
-        slots: 2,
-        reps: quick ? 2 : 3,
-        log,
-        nodeFlags,
-        runner: 'pytest',
-        python,
-        warm: false,
-      })
-    : null;
+  const pyCold = python ? await shortSuite({ ...pyOptions, warm: false }) : null;
   const perFileCost = await perFile({ redis, url, dist, files: 200, reps: quick ? 2 : 5, log, nodeFlags });
   log(`per-file cost: ${perFileCost.cost_ms_per_file.toFixed(2)} ms`);
   const analysis = await analysisBench({ redis, url, dist, perSeries: quick ? 50 : 200, log, nodeFlags });
@@ -544,6 +531,7 @@ async function main() {
     ci_nodes: ci,
     autoscale: scaling,
     short_suite: suite,
+    pytest_session_suite: pySession,
     pytest_suite: pySuite,
     pytest_suite_cold: pyCold,
     per_file: perFileCost,
@@ -581,8 +569,11 @@ async function main() {
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(suite.ratio >= 1)} |`,
     `| first run (no history) / later runs (by history), the same suite (s) | ${r2(suite.first_s)} / ${suite.history_s === null ? '—' : r2(suite.history_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.first_ratio)} / ${suite.history_ratio === null ? '—' : r2(suite.history_ratio)} | — |`,
-    pySuite
-      ? `| ${pySuite.files} short pytest files on ${pySuite.slots} slots, one task per file vs \`pytest -n ${pySuite.slots}\` (pytest-xdist); first run / later runs (s) | ${r2(pySuite.first_s)} / ${pySuite.history_s === null ? '—' : r2(pySuite.history_s)} | — | ${r2(pySuite.runner_s)} (pytest -n ${pySuite.slots}) | ${r2(pySuite.first_ratio)} / ${pySuite.history_ratio === null ? '—' : r2(pySuite.history_ratio)} (same verdicts: ${pySuite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(pySuite.ratio >= 1)} |`
+    pySession && pySuite
+      ? [
+          `| ${pySession.files} short pytest files on ${pySession.slots} slots, one task per file in a pytest session per slot (\`runners.warm: "session"\`) vs \`pytest -n ${pySession.slots}\` (pytest-xdist); first run / later runs (s) | ${r2(pySession.first_s)} / ${pySession.history_s === null ? '—' : r2(pySession.history_s)} | — | ${r2(pySession.runner_s)} (pytest -n ${pySession.slots}) | ${r2(pySession.first_ratio)} / ${pySession.history_ratio === null ? '—' : r2(pySession.history_ratio)} (same verdicts: ${pySession.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0: ${mark(pySession.ratio >= 1)} |`,
+          `| the same pytest suite, each file forked from a warm Python (the default, \`runners.warm: true\`); first run / later runs (s) | ${r2(pySuite.first_s)} / ${pySuite.history_s === null ? '—' : r2(pySuite.history_s)} | — | ${r2(pySuite.runner_s)} (pytest -n ${pySuite.slots}) | ${r2(pySuite.first_ratio)} / ${pySuite.history_ratio === null ? '—' : r2(pySuite.history_ratio)} (same verdicts: ${pySuite.same_verdicts ? 'yes' : 'NO'}) | — |`,
+        ].join('\n')
       : '| pytest suite vs `pytest -n 2` | not run: no python3 with pytest-xdist | — | — | — | — |',
     ...(pyCold
       ? [

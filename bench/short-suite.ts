@@ -78,8 +78,11 @@ export async function shortSuite(opts: {
   /** `node` (node --test) by default; `pytest` needs the Python `pythonWithXdist` finds. */
   runner?: 'node' | 'pytest';
   python?: string;
-  /** pytest only: false runs every file cold (a Python and pytest started per file), as before warm servers. */
-  warm?: boolean;
+  /**
+   * pytest only, `runners.warm`: true (the default) forks each file from a warm Python; 'session' runs each inside
+   * one pytest session per slot; false runs every file cold (a Python and pytest started per file).
+   */
+  warm?: boolean | 'session';
 }) {
   const pytest = opts.runner === 'pytest';
   const py = opts.python ?? 'python3';
@@ -103,7 +106,7 @@ export async function shortSuite(opts: {
           test: pytest
             ? { '.py': [...pytestArgs, '--junitxml={junit_file}', '{test_file}'] }
             : { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] },
-          ...(pytest && opts.warm === false && { warm: { '.py': false } }),
+          ...(pytest && opts.warm !== undefined && opts.warm !== true && { warm: { '.py': opts.warm } }),
         },
       },
     }),
@@ -169,7 +172,7 @@ export async function shortSuite(opts: {
     const runnerMs = median(peer.map((x) => x.ms));
     return {
       runner: pytest ? 'pytest' : 'node',
-      ...(pytest && { warm: opts.warm !== false }),
+      ...(pytest && { warm: opts.warm ?? true }),
       files: opts.files,
       slots: opts.slots,
       /** The fleet's first run (no history yet) and its later runs (ordered by history), with their ratios. */

@@ -139,7 +139,8 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
   const warm = new WarmPytestPool({
     env: process.env,
     maxIdle: o.slots,
-    onRefused: (interpreter, why) => process.stderr.write(`warning: ${interpreter} cannot run pytest files warm (${why}); they run cold\n`),
+    onRefused: (what, why) =>
+      process.stderr.write(`warning: ${what} cannot run pytest files warm (${why}); for the next minute they run without it\n`),
   });
   const runners: Runners = { test: joined.runners, exit_codes: joined.exit_codes ?? {}, warm: joined.warm ?? {} };
   // Each slot takes a file, runs it, and asks for the next one with its report; an idle slot waits on the
@@ -274,7 +275,9 @@ async function runFile(lease: Lease, runners: Runners, warm: WarmPytestPool, sig
       killGraceMs: KILL_GRACE_MS,
       cookie,
     };
-    const run = runsWarm(runners, extensionOf(lease.file)) ? await warm.run(req) : await runProcess(req);
+    const mode = runsWarm(runners, extensionOf(lease.file));
+    const session = mode === 'session' ? { file: lease.file, ...(junit && { junit }) } : undefined;
+    const run = mode ? await warm.run(req, session) : await runProcess(req);
     const found: { cases?: TestCase[]; note?: string } = junit ? await readJUnitReport(junit, parseJUnit) : {};
     const output_tail = tail(run.output.text() + (found.note ? `\n[fleet] ${found.note}\n` : ''), OUTPUT_CHARS);
     const duration_ms = Math.round(run.durationMs);

@@ -10,6 +10,7 @@ import {
   countCases,
   describeFieldErrors,
   type ExitMeaning,
+  type WarmMode,
   parseQueuedTask,
   type QueuedTask,
   type TaskFailure,
@@ -48,7 +49,7 @@ export interface Joined {
   /** What the runners' exit codes mean, by extension (`runners.exit_codes`), as the pool's workers read them. */
   exit_codes: Record<string, Record<string, ExitMeaning>>;
   /** Whether a runner runs warm, by extension, where the pool says (`runners.warm`); pytest runners do by default. */
-  warm: Record<string, boolean>;
+  warm: Record<string, WarmMode>;
   /** The files this call's node listed that the run does not have, and the run's files it did not list. */
   differs: { only_here: number; only_in_run: number };
 }

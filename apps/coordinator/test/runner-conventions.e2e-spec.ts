@@ -44,6 +44,15 @@ describe("runner conventions: a runner's exit code means what the runner says it
         capabilities: ['COLDPY'],
         runners: { test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '{test_file}'] }, warm: { '.py': false } },
       }),
+      // The same runner, each file inside one pytest session per slot.
+      sessionpy: cpuTemplate({
+        concurrency: 1,
+        capabilities: ['SESSIONPY'],
+        runners: {
+          test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--junitxml={junit_file}', '{test_file}'] },
+          warm: { '.py': 'session' },
+        },
+      }),
     },
     // Writes what started its process (its parent's command line) where the test can read it.
     'where/test_one.py': WHERE,
@@ -60,7 +69,23 @@ describe("runner conventions: a runner's exit code means what the runner says it
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
     suite.worker({ pool: 'cpu', id: 'w1' });
     suite.worker({ pool: 'coldpy', id: 'w2' });
+    suite.worker({ pool: 'sessionpy', id: 'w3' });
   });
+
+  /** Runs `tests` on `pool` and returns the run once it has its verdict. */
+  async function finishedRun(tests: string[], pool: string): Promise<RunView & { id: string }> {
+    const created = await coordinator.http
+      .post('/runs')
+      .send({ name: `conventions on ${pool}`, tests, pool })
+      .expect(201);
+    return waitFor(
+      async () => {
+        const r = (await coordinator.http.get(`/runs/${created.body.id}`).expect(200)).body as RunView & { finished_at: string | null };
+        return r.finished_at !== null ? { ...r, id: created.body.id as string } : undefined;
+      },
+      { what: `the run on ${pool} to finish`, timeoutMs: 120_000, intervalMs: 200 },
+    );
+  }
 
   /** Runs where/ on `pool` and returns what its two files reported of their processes. */
   async function processesOf(pool: string): Promise<string[]> {
@@ -98,6 +123,25 @@ describe("runner conventions: a runner's exit code means what the runner says it
     // Cold: a Python started for the file, running pytest as the template says, by the worker's launcher (a
     // Python: WORKER_LAUNCHER=auto), not by the worker's own Node process.
     for (const p of cold) expect(p).toMatch(/^\d+ \S*python[\d.]* -m parent=python/);
+  });
+
+  it('runs pytest files inside one pytest session per slot when the template says "session", with the verdicts of a file run alone', async () => {
+    const inSession = await processesOf('sessionpy');
+    expect(inSession).toHaveLength(2);
+    // Both files ran in one process, the session server the worker started (a Python with `-c`, whose parent is
+    // the worker, not a Python that forked it).
+    expect(new Set(inSession.map((p) => p.split(' ')[0])).size).toBe(1);
+    for (const p of inSession) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=(?!python)/);
+    const run = await finishedRun(['py/'], 'sessionpy');
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
+      'py/test_skips_itself.py': 'skipped',
+      'py/test_passes.py': 'passed',
+      'py/test_fails.py': 'failed',
+    });
+    const withCases = (await coordinator.http.get(`/runs/${run.id}?cases=true`).expect(200)).body as RunView;
+    expect(withCases.files.find((f) => f.key === 'py/test_fails.py')?.cases).toEqual([
+      expect.objectContaining({ name: 'test_adds', status: 'failed' }),
+    ]);
   });
 
   it("pytest's no-tests exit and a declared code are skipped, not failed; other codes still fail", async () => {

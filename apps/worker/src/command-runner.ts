@@ -4,7 +4,8 @@ import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import type { TaskContext } from './handlers/task-handler.js';
 import { LockWatch } from './lock-watch.js';
 import { ProcessGuard } from './process-guard-client.js';
-import { type RunOutcome, type RunRequest, runProcess } from '@fleet/exec';
+import { type RunOutcome, type RunRequest, runProcess, type SessionFile } from '@fleet/exec';
+import type { WarmMode } from '@fleet/contracts';
 import { WarmRunners } from './warm-runners.js';
 import { ProgramLauncher } from './program-launcher.js';
 import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from '@fleet/exec';
@@ -28,8 +29,15 @@ export class CommandRunner {
    * `at`: the folder to run in (a commit's checkout) and variables to add; the pool's workdir by default.
    * `warm`: run a pytest command in a warm server (forked from a Python that imported pytest once) when it is
    * one the server reproduces and one can be had; otherwise, and for anything else, a process of its own.
+   * `'session'`: inside a pytest session server (`file`: the file and JUnit path the command names).
    */
-  async run(argv: readonly string[], ctx: TaskContext, at?: { cwd: string; env: Record<string, string> }, warm = false): Promise<RunOutcome> {
+  async run(
+    argv: readonly string[],
+    ctx: TaskContext,
+    at?: { cwd: string; env: Record<string, string> },
+    warm: WarmMode = false,
+    file?: SessionFile,
+  ): Promise<RunOutcome> {
     const cookie = randomBytes(16).toString('hex');
     const env = {
       ...process.env,
@@ -53,7 +61,7 @@ export class CommandRunner {
       ...(launcher && { launcher }),
     };
     try {
-      return await (warm ? this.warm.pool.run(req) : runProcess(req));
+      return await (warm ? this.warm.pool.run(req, warm === 'session' ? file : undefined) : runProcess(req));
     } finally {
       this.guard.untrack(ctx.taskId);
     }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
+import { ownCgroupDir, WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
 
@@ -17,7 +17,8 @@ export class WarmRunners implements OnApplicationShutdown {
     this.pool = new WarmPytestPool({
       env: { ...process.env, [WORKER_COOKIE_VAR]: guard.workerCookie },
       maxIdle: settings.concurrency,
-      onRefused: (interpreter, why) => this.logger.warn(`${interpreter} cannot run pytest files warm (${why}); they run cold for the next minute`),
+      home: ownCgroupDir(),
+      onRefused: (what, why) => this.logger.warn(`${what} cannot run pytest files warm (${why}); for the next minute they run without it`),
     });
   }
 

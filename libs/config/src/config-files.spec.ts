@@ -51,7 +51,7 @@ describe('worker_templates.json: the file, the template and the field', () => {
     expect(text).toContain('- template gpu-worker: resources.cpu: must be a whole number of CPUs');
     expect(text).toMatch(/- template gpu-worker: runners.test\[".mjs"\]: unknown placeholder \{tset_file\}/);
     expect(text).toContain('- template gpu-worker: runners.exit_codes[".py"]["5"]: must be one of passed, skipped, failed');
-    expect(text).toContain('- template gpu-worker: runners.warm[".py"]: must be true or false');
+    expect(text).toContain('- template gpu-worker: runners.warm[".py"]: must be true, false or "session"');
     expect(text).toMatch(/- template gpu-worker: runners.warm.*keys are file extensions such as .py/);
   });
 });

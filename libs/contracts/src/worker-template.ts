@@ -98,11 +98,13 @@ export const WorkerTemplateSchema = z.strictObject({
        * Whether files with this extension run warm (`".py": false` to turn it off): a pytest runner
        * (`python -m pytest ...` or a `pytest` script) forks each file from a per-slot Python that imported pytest
        * once, instead of starting Python and pytest for every file. On by default for pytest runners.
+       * `"session"`: each file runs inside one pytest session per slot, as pytest-xdist's workers run theirs
+       * (no process and no session of its own per file; faster for short files, less isolated).
        */
       warm: z
         .record(
           z.string().regex(/^\.[A-Za-z0-9]+$/, { error: 'keys are file extensions such as .py' }),
-          z.boolean({ error: 'must be true or false' }),
+          z.union([z.boolean(), z.literal('session')], { error: 'must be true, false or "session"' }),
         )
         .optional(),
     })
@@ -150,8 +152,8 @@ export function isPytestRunner(argv: readonly string[]): boolean {
   return argv.some((a, i) => /(^|\/)py\.?test$/.test(a) || (a === '-m' && argv[i + 1] === 'pytest'));
 }
 
-/** Whether files with extension `ext` run warm: as `runners.warm` says, else when the runner is pytest. */
-export function runsWarm(runners: WorkerTemplate['runners'], ext: string): boolean {
+/** How files with extension `ext` run warm: as `runners.warm` says, else forked when the runner is pytest. */
+export function runsWarm(runners: WorkerTemplate['runners'], ext: string): WarmMode {
   return runners.warm?.[ext] ?? isPytestRunner(runners.test[ext] ?? []);
 }
 
@@ -163,6 +165,9 @@ export function noTestCases(file: string, durationMs: number, exitCode: number, 
   if (reported && reported.length > 0 && reported.every((c) => c.status === 'skipped')) return [...reported];
   return [{ name: file, classname: file, time_s: durationMs / 1000, status: 'skipped', message: `the runner ran no test (exit ${exitCode})` }];
 }
+
+/** A runner's warm mode: false (cold), true (forked from a warm Python) or 'session' (inside one pytest session). */
+export type WarmMode = boolean | 'session';
 
 /** pytest's exit code when it collected no test (a module that skips itself as a whole, say). */
 export const PYTEST_NO_TESTS = 5;
@@ -187,7 +192,7 @@ export interface WorkerTemplate {
     test: Record<string, readonly string[]>;
     benchmark?: readonly string[];
     exit_codes?: Record<string, Record<string, ExitMeaning>>;
-    warm?: Record<string, boolean>;
+    warm?: Record<string, WarmMode>;
   };
   /** The allow-list of repositories runs may name (URL patterns); empty: this pool runs only its workdir. */
   sources: string[];

@@ -283,6 +283,15 @@ export interface TaskTree {
 /** Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup. */
 export function signalTree(tree: TaskTree, signal: NodeJS.Signals): void {
   signalGroup(tree.pgid, signal);
+  signalLeftovers(tree, signal);
+}
+
+/**
+ * What `signalTree` does but for the group: for a file a pytest session server ran in its own process
+ * (warm-python.ts), whose group is the server's, which goes on. Its cgroup (the server has moved out of it), every
+ * process with the attempt's cookie, and every process with the server's cookie but the server.
+ */
+export function signalLeftovers(tree: TaskTree, signal: NodeJS.Signals): void {
   if (tree.cgroup) {
     const cg = new CgroupTree(tree.cgroup);
     if (signal === 'SIGKILL') cg.kill();

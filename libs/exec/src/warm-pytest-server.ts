@@ -17,7 +17,53 @@
  * set up (or `{"failed": why}`), and `{"exit": code, "dropped": bytes}` (code negative: the signal that ended it;
  * `dropped`: the output the cap took). stdin's end ends it.
  */
-export const WARM_PYTEST_SERVER = String.raw`
+/**
+ * Python: `cap_output(path, cap, keep, stop, dropped)`, run in a thread while a file runs: keeps its output file
+ * under `cap` bytes on disk (see above), adding what it drops to `dropped[0]`, until `stop` is set.
+ */
+export const CAP_OUTPUT_PY = String.raw`
+try:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fallocate = libc.fallocate
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+except Exception:
+    fallocate = None
+
+def cap_output(path, cap, keep, stop, dropped):
+    # dropped[0]: bytes taken so far. Started when a file starts and joined when it ends (in the fork server: after
+    # the fork and before the next, so no fork sees this thread).
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    punched, can_punch = 0, fallocate is not None
+    try:
+        while not stop.wait(0.25):
+            st = os.fstat(fd)
+            if st.st_blocks * 512 <= cap:
+                continue
+            if can_punch:
+                end = (st.st_size - keep) // 4096 * 4096
+                if end <= punched:
+                    continue
+                if fallocate(fd, 3, punched, end - punched) == 0:
+                    dropped[0] += end - punched
+                    punched = end
+                    continue
+                # EOPNOTSUPP or ENOSYS: this file system cannot; any other error: try again at the next check.
+                if ctypes.get_errno() not in (95, 38):
+                    continue
+                can_punch = False
+            os.ftruncate(fd, 0)
+            dropped[0] += st.st_size - punched
+            punched = 0
+    finally:
+        os.close(fd)
+`;
+
+export const WARM_PYTEST_SERVER =
+  String.raw`
 import atexit, gc, json, os, signal, sys, tempfile, shutil, threading, traceback, types
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 proto = os.dup(1)
@@ -130,44 +176,9 @@ def child(req, w, key, config):
     os.write(w, b"1")
     os.close(w)
 
-try:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    fallocate = libc.fallocate
-    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
-except Exception:
-    fallocate = None
-
-def cap_output(path, cap, keep, stop, dropped):
-    # dropped[0]: bytes taken so far. Started after the fork, joined before the next: no fork sees this thread.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    except OSError:
-        return
-    punched, can_punch = 0, fallocate is not None
-    try:
-        while not stop.wait(0.25):
-            st = os.fstat(fd)
-            if st.st_blocks * 512 <= cap:
-                continue
-            if can_punch:
-                end = (st.st_size - keep) // 4096 * 4096
-                if end <= punched:
-                    continue
-                if fallocate(fd, 3, punched, end - punched) == 0:
-                    dropped[0] += end - punched
-                    punched = end
-                    continue
-                # EOPNOTSUPP or ENOSYS: this file system cannot; any other error: try again at the next check.
-                if ctypes.get_errno() not in (95, 38):
-                    continue
-                can_punch = False
-            os.ftruncate(fd, 0)
-            dropped[0] += st.st_size - punched
-            punched = 0
-    finally:
-        os.close(fd)
-
+` +
+  CAP_OUTPUT_PY +
+  String.raw`
 for line in sys.stdin.buffer:
     req = json.loads(line)
     key, config = prepare(req["args"])

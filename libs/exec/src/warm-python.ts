@@ -4,10 +4,11 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readSync, realpathSync, rm
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
-import { CgroupTree, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
+import { CgroupTree, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
 import { followJsonLines } from './json-line-child.js';
 import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
+import { WARM_PYTEST_SESSION } from './warm-pytest-session.js';
 
 /**
  * Warm pytest: pytest's own start-up (importing it and its plugins, about 0.2-0.5 s) is paid once per slot
@@ -16,7 +17,49 @@ import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
  * JUnit report. What differs from a cold `python -m pytest <file>`: pytest and its plugins were imported before
  * the file's environment was set (a plugin that reads a variable at import sees the worker's), and every file
  * of one server shares its hash seed.
+ *
+ * Session mode (`runners.warm: {".py": "session"}`) goes further, as pytest-xdist does: a server per slot, folder
+ * and command runs one pytest session and each file inside it (warm-pytest-session.ts), without a process or a
+ * session of its own. Each file is still its own attempt, with its own environment, cgroup, output, exit code and
+ * JUnit report, and its modules are imported afresh; what it changes elsewhere in the process stays for the files
+ * after it, as in one pytest run.
  */
+
+/** A file to run in a session server: its path as the command names it, and the JUnit path the command names. */
+export interface SessionFile {
+  file: string;
+  junit?: string;
+}
+
+/** A session server's start: its folder, its command's options without the file and the JUnit path. */
+interface SessionPlan {
+  cwd: string;
+  argv0: string | null;
+  path0: string;
+  args: string[];
+  /** The worker's own cgroup, where the server moves back to after each file ('' when there are no cgroups). */
+  home: string;
+}
+
+/**
+ * `args` without `file` (named once, as an argument of its own) and without `--junitxml <junit>`: the options a
+ * session server starts with; undefined when the command names the file otherwise, or the report another way.
+ */
+export function sessionArgs(args: readonly string[], { file, junit }: SessionFile): string[] | undefined {
+  if (args.filter((a) => a === file).length !== 1) return undefined;
+  const out: string[] = [];
+  let reported = junit === undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === file) continue;
+    if (junit !== undefined && (a === '--junitxml' || a === '--junit-xml') && args[i + 1] === junit) {
+      i++;
+      reported = true;
+    } else if (junit !== undefined && (a === `--junitxml=${junit}` || a === `--junit-xml=${junit}`)) reported = true;
+    else out.push(a);
+  }
+  return reported && !out.some((a) => junit !== undefined && a.includes(junit)) ? out : undefined;
+}
 
 /** How one template command maps onto the warm server, when it is a plain pytest command. */
 export interface WarmPlan {
@@ -104,10 +147,12 @@ export class WarmPytestServer {
     interpreter: string,
     env: NodeJS.ProcessEnv,
     private readonly outputCapBytes: number,
+    private readonly session?: SessionPlan,
   ) {
-    this.child = spawn(interpreter, ['-c', WARM_PYTEST_SERVER], {
+    const source = session ? ['-c', WARM_PYTEST_SESSION, session.home, JSON.stringify(session)] : ['-c', WARM_PYTEST_SERVER];
+    this.child = spawn(interpreter, source, {
       env: { ...env, [TASK_COOKIE_VAR]: this.cookie },
-      cwd: '/',
+      cwd: session?.cwd ?? '/',
       // Its own session: a terminal's Ctrl-C aimed at the worker does not end a file midway; stdin's end does.
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -120,6 +165,11 @@ export class WarmPytestServer {
    */
   static start(interpreter: string, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmPytestServer> {
     return new WarmPytestServer(interpreter, env, outputCapBytes).listen();
+  }
+
+  /** A session server (see above) for `plan`'s files in `session.cwd`; rejects when its session cannot start. */
+  static startSession(plan: WarmPlan, session: SessionPlan, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmPytestServer> {
+    return new WarmPytestServer(plan.interpreter, env, outputCapBytes, session).listen();
   }
 
   get pid(): number {
@@ -200,7 +250,7 @@ export class WarmPytestServer {
    * last 64 KiB are read back when the file ends; `stdout` is that same combined output (tests read only the
    * combined output).
    */
-  async run(req: RunRequest, plan: WarmPlan): Promise<RunOutcome> {
+  async run(req: RunRequest, plan: WarmPlan, file?: SessionFile): Promise<RunOutcome> {
     this.busy = true;
     const output = new TailBuffer(TAIL_CHARS);
     const started = performance.now();
@@ -210,9 +260,7 @@ export class WarmPytestServer {
     const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
     const keep = Math.min(READ_BACK_BYTES, Math.floor(this.outputCapBytes / 2));
     const request = {
-      argv0: plan.argv0,
-      args: plan.args,
-      path0: plan.path0,
+      ...(this.session ? { file: file?.file, junit: file?.junit ?? null } : { argv0: plan.argv0, args: plan.args, path0: plan.path0 }),
       cwd: req.cwd,
       env: req.env,
       out,
@@ -262,13 +310,20 @@ export class WarmPytestServer {
         }
       };
       this.deathListener = (why) => {
+        // A session server is the file's own process: stopping the file ends it.
+        if (this.session && stop.aborted) {
+          output.push('[fleet] the file was stopped, and the pytest session server it ran in with it\n');
+          finish(137, tree !== undefined);
+          return;
+        }
         output.push(`[fleet] the warm pytest server ended while this file ran: ${why}\n`);
         finish(1, tree !== undefined);
       };
       if (this.dead !== undefined) this.deathListener(this.dead);
     });
-    // Whatever the file left running goes with it (what it forked carries the server's cookie, what it exec'd the attempt's).
-    if (result.tree) signalTree(result.tree, 'SIGKILL');
+    // Whatever the file left running goes with it (what it forked carries the server's cookie, what it exec'd the
+    // attempt's); a session server itself goes on, unless it was stopped (then it is dead already).
+    if (result.tree) (this.session && this.alive ? signalLeftovers : signalTree)(result.tree, 'SIGKILL');
     try {
       output.push(readTail(out, keep));
       // Last, so the tail kept in memory does not push it out.
@@ -335,6 +390,11 @@ export interface WarmPoolOptions {
   idleMs?: number;
   /** A file's output is kept under this many bytes on disk (64 MiB). */
   outputCapBytes?: number;
+  /**
+   * The worker's own cgroup (ownCgroupDir()): a session server moves back there after each file. Without it, files
+   * whose attempts have a cgroup run in the fork server instead.
+   */
+  home?: string;
 }
 
 /**
@@ -345,8 +405,8 @@ export interface WarmPoolOptions {
  * cold meanwhile.
  */
 export class WarmPytestPool {
-  /** Idle servers, least recently used first. */
-  private idle: Array<{ interpreter: string; server: WarmPytestServer; since: number }> = [];
+  /** Idle servers, least recently used first; `key`: the interpreter (a session server's: its folder and command too). */
+  private idle: Array<{ key: string; server: WarmPytestServer; since: number }> = [];
   private readonly refused = new Map<string, { until: number; why: string }>();
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -356,8 +416,10 @@ export class WarmPytestPool {
   private readonly onRefused: (interpreter: string, why: string) => void;
   private readonly idleMs: number;
   private readonly outputCapBytes: number;
+  private readonly home: string | undefined;
 
   constructor(opts: WarmPoolOptions) {
+    this.home = opts.home;
     this.env = opts.env;
     this.maxIdle = opts.maxIdle;
     this.onRefused = opts.onRefused ?? (() => undefined);
@@ -371,46 +433,68 @@ export class WarmPytestPool {
   }
 
   /** A warm server for `interpreter`, or undefined when there cannot be one (run the file cold). */
-  async acquire(interpreter: string): Promise<WarmPytestServer | undefined> {
+  acquire(interpreter: string): Promise<WarmPytestServer | undefined> {
+    return this.take(interpreter, interpreter, () => WarmPytestServer.start(interpreter, this.env, this.outputCapBytes));
+  }
+
+  /** An idle server for `key`, else one `start` makes; undefined when `key` was refused within the minute. */
+  private async take(key: string, what: string, start: () => Promise<WarmPytestServer>): Promise<WarmPytestServer | undefined> {
     if (this.closed) return undefined;
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const entry = this.idle[i];
-      if (entry.interpreter !== interpreter) continue;
+      if (entry.key !== key) continue;
       this.idle.splice(i, 1);
       if (entry.server.alive && entry.server.current) return entry.server;
       entry.server.close();
     }
-    const refusal = this.refused.get(interpreter);
+    const refusal = this.refused.get(key);
     if (refusal && refusal.until > Date.now()) return undefined;
     try {
-      return await WarmPytestServer.start(interpreter, this.env, this.outputCapBytes);
+      return await start();
     } catch (err) {
       const why = (err as Error).message;
-      this.refused.set(interpreter, { until: Date.now() + 60_000, why });
-      this.onRefused(interpreter, why);
+      this.refused.set(key, { until: Date.now() + 60_000, why });
+      this.onRefused(what, why);
       return undefined;
     }
   }
 
-  /** Runs `req` warm when it is a pytest command the server reproduces and a server can be had, else cold. */
-  async run(req: RunRequest): Promise<RunOutcome> {
+  /**
+   * Runs `req` warm when it is a pytest command the server reproduces and a server can be had, else cold. With
+   * `session` (the file and the JUnit path its command names), in a session server when the command allows one
+   * (the file and the report named as arguments of their own), else as without.
+   */
+  async run(req: RunRequest, session?: SessionFile): Promise<RunOutcome> {
     const plan = warmPytestPlan(req.argv, req.env, req.cwd);
-    const server = plan && (await this.acquire(plan.interpreter));
+    if (!plan) return runProcess(req);
+    const args = session && sessionArgs(plan.args, session);
+    if (args && (!req.cgroupParent || this.home)) {
+      const start = { cwd: req.cwd, argv0: plan.argv0, path0: plan.path0, args, home: this.home ?? '' };
+      const key = JSON.stringify([plan.interpreter, start.argv0, start.cwd, args]);
+      const what = `${plan.interpreter} (a pytest session in ${req.cwd})`;
+      const server = await this.take(key, what, () => WarmPytestServer.startSession(plan, start, req.env, this.outputCapBytes));
+      if (server?.alive) return this.runOn(key, server, req, plan, session);
+    }
+    const server = await this.acquire(plan.interpreter);
     // (A server that died since it was taken: this file runs cold rather than fail for it.)
-    if (!plan || !server?.alive) return runProcess(req);
+    if (!server?.alive) return runProcess(req);
+    return this.runOn(plan.interpreter, server, req, plan);
+  }
+
+  private async runOn(key: string, server: WarmPytestServer, req: RunRequest, plan: WarmPlan, session?: SessionFile): Promise<RunOutcome> {
     try {
-      return await server.run(req, plan);
+      return await server.run(req, plan, session);
     } finally {
-      this.release(plan.interpreter, server);
+      this.release(key, server);
     }
   }
 
-  release(interpreter: string, server: WarmPytestServer): void {
+  release(key: string, server: WarmPytestServer): void {
     if (this.closed || !server.alive || !server.current) {
       server.close();
       return;
     }
-    this.idle.push({ interpreter, server, since: Date.now() });
+    this.idle.push({ key, server, since: Date.now() });
     while (this.idle.length > this.maxIdle) this.idle.shift()?.server.close();
     this.sweeper ??= setInterval(() => this.sweep(), Math.min(this.idleMs, 30_000)).unref();
   }

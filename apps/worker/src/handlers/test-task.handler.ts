@@ -131,7 +131,10 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const junit = reportDir && join(reportDir, 'junit.xml');
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
     try {
-      const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env }, runsWarm(runners, ext));
+      const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env }, runsWarm(runners, ext), {
+        file,
+        ...(junit && { junit }),
+      });
       const report = junit ? await readJUnitReport(junit, parseJUnitOffLoop) : {};
       const cases = report.cases;
       const output_tail = tail(run.output.text() + (report.note ? `\n[fleet] ${report.note}\n` : ''), OUTPUT_TAIL_CHARS);

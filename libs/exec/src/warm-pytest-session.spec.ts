@@ -1,0 +1,197 @@
+import { jest } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseJUnit } from '@fleet/runs';
+import { isAlive, pythonWithPytest, waitFor } from '@fleet/testing';
+import { readJUnitReport } from './junit-report.js';
+import { type RunRequest, runProcess } from './process-runner.js';
+import { CgroupTree, ownCgroupDir, TASK_COOKIE_VAR } from './process-tree.js';
+import { sessionArgs, WarmPytestPool } from './warm-python.js';
+
+// Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
+jest.setTimeout(60_000);
+
+const python = pythonWithPytest();
+const dir = mkdtempSync(join(tmpdir(), 'session-spec-'));
+const file = (name: string, text: string) => {
+  mkdirSync(join(dir, name, '..'), { recursive: true });
+  writeFileSync(join(dir, name), text);
+};
+const argvFor = (test: string, junit?: string, ...extra: string[]) => [
+  python,
+  '-m',
+  'pytest',
+  '-q',
+  '-p',
+  'no:cacheprovider',
+  ...extra,
+  ...(junit ? ['--junitxml', junit] : []),
+  test,
+];
+
+/** The attempts' first processes, in order: in session mode, the server's pid each time. */
+let firstPids: number[] = [];
+
+function request(argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string; env?: Record<string, string> } = {}): RunRequest {
+  const cookie = randomBytes(16).toString('hex');
+  return {
+    argv,
+    cwd: dir,
+    env: { ...process.env, ...opts.env, [TASK_COOKIE_VAR]: cookie },
+    signal: opts.signal ?? new AbortController().signal,
+    killGraceMs: 300,
+    cookie,
+    onStart: (tree) => firstPids.push(tree.pgid),
+    ...(opts.cgroupParent && { cgroupParent: opts.cgroupParent }),
+  };
+}
+
+const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+afterAll(() => pool.close());
+
+/** Runs `test` in a session server (its JUnit report at `junit`, when given). */
+const inSession = (test: string, junit?: string, opts: Parameters<typeof request>[1] = {}, ...extra: string[]) =>
+  pool.run(request(argvFor(test, junit, ...extra), opts), { file: test, ...(junit && { junit }) });
+
+beforeEach(() => {
+  firstPids = [];
+});
+
+describe('sessionArgs', () => {
+  it('takes the file and the JUnit path out of the options, and refuses a command that names them otherwise', () => {
+    expect(sessionArgs(['-q', 'a.py', '--junitxml', '/r/j.xml'], { file: 'a.py', junit: '/r/j.xml' })).toEqual(['-q']);
+    expect(sessionArgs(['--junit-xml=/r/j.xml', '-x', 'a.py'], { file: 'a.py', junit: '/r/j.xml' })).toEqual(['-x']);
+    expect(sessionArgs(['-q', 'a.py'], { file: 'a.py' })).toEqual(['-q']);
+    // The file named twice, inside another argument, or not at all; the report asked for but not named.
+    expect(sessionArgs(['a.py', 'a.py'], { file: 'a.py' })).toBeUndefined();
+    expect(sessionArgs(['a.py::test_x'], { file: 'a.py' })).toBeUndefined();
+    expect(sessionArgs(['-q', 'a.py'], { file: 'a.py', junit: '/r/j.xml' })).toBeUndefined();
+    expect(sessionArgs(['a.py', '-o', 'x=/r/j.xml', '--junitxml=/r/j.xml'], { file: 'a.py', junit: '/r/j.xml' })).toBeUndefined();
+  });
+});
+
+describe('a pytest session server', () => {
+  it('runs file after file in one process, each with the exit code, JUnit cases and summary a cold pytest gives it', async () => {
+    file('verdicts/test_pass.py', 'def test_one():\n    assert 1 + 1 == 2\n\ndef test_two():\n    pass\n');
+    file('verdicts/test_fail.py', 'def test_bad():\n    print("the value was", 41)\n    assert 41 == 42\n');
+    file('verdicts/test_skips_itself.py', 'import pytest\npytest.skip("no GPU here", allow_module_level=True)\n');
+    file('verdicts/test_broken.py', 'import no_such_module_xyz\n');
+    const cases = async (path: string) => {
+      const report = await readJUnitReport(path, parseJUnit);
+      if (!report.cases) throw new Error(`no JUnit cases in ${path}: ${report.note}`);
+      return report.cases.map((c) => ({ name: c.name, status: c.status }));
+    };
+    // The summary line pytest prints last (but for the time it took).
+    const summary = (o: string) =>
+      o
+        .trim()
+        .split('\n')
+        .pop()
+        ?.replace(/ in [\d.]+s/, '');
+    for (const name of ['test_pass', 'test_fail', 'test_skips_itself', 'test_broken', 'test_pass']) {
+      const junitWarm = join(dir, `${name}.session.xml`);
+      const junitCold = join(dir, `${name}.cold.xml`);
+      const warm = await inSession(`verdicts/${name}.py`, junitWarm);
+      const cold = await runProcess(request(argvFor(`verdicts/${name}.py`, junitCold)));
+      expect({ name, exit: warm.exitCode, started: warm.started }).toEqual({ name, exit: cold.exitCode, started: true });
+      const warmCases = await cases(junitWarm);
+      expect(warmCases.length).toBeGreaterThan(0);
+      expect(warmCases).toEqual(await cases(junitCold));
+      expect(summary(warm.output.text())).toBe(summary(cold.output.text()));
+      if (name === 'test_fail') expect(warm.output.text()).toContain('the value was 41');
+    }
+    // One server ran them all (every other attempt was a cold process of its own).
+    const sessionPids = firstPids.filter((_, i) => i % 2 === 0);
+    expect(new Set(sessionPids).size).toBe(1);
+    expect(isAlive(sessionPids[0])).toBe(true);
+  });
+
+  it("gives each file its own environment and imports its modules afresh, so a file's retry starts clean", async () => {
+    file(
+      'fresh/test_state.py',
+      [
+        'import os',
+        'import helper_mod',
+        'RUNS = []',
+        'def test_once():',
+        '    RUNS.append(1)',
+        '    helper_mod.SEEN.append(1)',
+        '    assert len(RUNS) == 1 and len(helper_mod.SEEN) == 1',
+        '    print("VALUE", os.environ["SESSION_SPEC_VALUE"])',
+      ].join('\n'),
+    );
+    file('fresh/helper_mod.py', 'SEEN = []\n');
+    for (const value of ['first', 'second']) {
+      const r = await inSession('fresh/test_state.py', undefined, { env: { SESSION_SPEC_VALUE: value } }, '-s');
+      expect({ exit: r.exitCode, output: r.output.text() }).toMatchObject({ exit: 0, output: expect.stringContaining(`VALUE ${value}`) });
+    }
+    expect(new Set(firstPids).size).toBe(1);
+  });
+
+  it('ends what a file forked or started when the file ends, and the server goes on', async () => {
+    const forked = join(dir, 'forked.pid');
+    const execd = join(dir, 'execd.pid');
+    file(
+      'leaks/test_leaks.py',
+      [
+        'import os, subprocess, time',
+        'def test_leaves_processes():',
+        '    pid = os.fork()',
+        '    if pid == 0:',
+        '        os.setsid()',
+        '        time.sleep(300)',
+        '        os._exit(0)',
+        `    open(${JSON.stringify(forked)}, "w").write(str(pid))`,
+        '    p = subprocess.Popen(["sleep", "300"], start_new_session=True)',
+        `    open(${JSON.stringify(execd)}, "w").write(str(p.pid))`,
+      ].join('\n'),
+    );
+    expect((await inSession('leaks/test_leaks.py')).exitCode).toBe(0);
+    for (const pidFile of [forked, execd]) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      await waitFor(() => !isAlive(pid), { what: `process ${pid} (${pidFile}) to be ended with its file`, timeoutMs: 5000 });
+    }
+    expect((await inSession('verdicts/test_pass.py')).exitCode).toBe(0);
+    expect(new Set(firstPids).size).toBe(1);
+    expect(isAlive(firstPids[0])).toBe(true);
+  });
+
+  it('stops a hanging file on abort, the server with it, and the next file gets a new server', async () => {
+    const started = join(dir, 'hang.started');
+    file(
+      'hang/test_hang.py',
+      [
+        'import signal, time',
+        'def test_hangs():',
+        '    signal.signal(signal.SIGTERM, signal.SIG_IGN)',
+        `    open(${JSON.stringify(started)}, "w").write("1")`,
+        '    time.sleep(300)',
+      ].join('\n'),
+    );
+    const abort = new AbortController();
+    const running = inSession('hang/test_hang.py', undefined, { signal: abort.signal });
+    await waitFor(() => existsSync(started), { what: 'the hanging test to start', timeoutMs: 20_000 });
+    abort.abort();
+    expect(await running).toMatchObject({ aborted: true, exitCode: 137 });
+    await waitFor(() => !isAlive(firstPids[0]), { what: 'the stopped server to end', timeoutMs: 5000 });
+    expect((await inSession('verdicts/test_pass.py')).exitCode).toBe(0);
+    expect(firstPids[1]).not.toBe(firstPids[0]);
+  });
+
+  const cgroupRoot = CgroupTree.detect();
+  (cgroupRoot && ownCgroupDir() ? it : it.skip)("runs each file in the attempt's cgroup and goes back to its own after", async () => {
+    const parent = new CgroupTree(cgroupRoot as string).child(`fleet-session-spec-${process.pid}`);
+    try {
+      file('cg/test_cgroup.py', ['def test_cgroup():', '    print("CGROUP", open("/proc/self/cgroup").read().strip())'].join('\n'));
+      const r = await inSession('cg/test_cgroup.py', undefined, { cgroupParent: parent.dir }, '-s');
+      expect(r.exitCode).toBe(0);
+      expect(r.output.text()).toMatch(new RegExp(`^(CGROUP )?0::.*/fleet-session-spec-${process.pid}/t-[0-9a-f]{32}$`, 'm'));
+      const own = readFileSync('/proc/self/cgroup', 'utf8').trim();
+      expect(readFileSync(`/proc/${firstPids[0]}/cgroup`, 'utf8').trim()).toBe(own);
+    } finally {
+      await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
+    }
+  });
+});
