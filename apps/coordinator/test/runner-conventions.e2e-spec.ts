@@ -23,6 +23,9 @@ const WHERE = [
   '',
 ].join('\n');
 
+/** The py/ files' verdicts, however they run: a module that skips itself is skipped, not failed. */
+const PY_STATES = { 'py/test_skips_itself.py': 'skipped', 'py/test_passes.py': 'passed', 'py/test_fails.py': 'failed' };
+
 describe("runner conventions: a runner's exit code means what the runner says it means", () => {
   const python = pythonWithPytest();
   const suite = isolatedSuite('conventions', {
@@ -89,18 +92,7 @@ describe("runner conventions: a runner's exit code means what the runner says it
 
   /** Runs where/ on `pool` and returns what its two files reported of their processes. */
   async function processesOf(pool: string): Promise<string[]> {
-    const created = await coordinator.http
-      .post('/runs')
-      .send({ name: `where ${pool}`, tests: ['where/'], pool })
-      .expect(201);
-    const run = await waitFor(
-      async () => {
-        const r = (await coordinator.http.get(`/runs/${created.body.id}`).expect(200)).body as RunView & { finished_at: string | null };
-        return r.finished_at !== null ? r : undefined;
-      },
-      { what: `the run on ${pool} to finish`, timeoutMs: 60_000, intervalMs: 100 },
-    );
-    expect(run.state).toBe('passed');
+    expect((await finishedRun(['where/'], pool)).state).toBe('passed');
     return takeWhereFiles();
   }
 
@@ -133,11 +125,7 @@ describe("runner conventions: a runner's exit code means what the runner says it
     expect(new Set(inSession.map((p) => p.split(' ')[0])).size).toBe(1);
     for (const p of inSession) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=(?!python)/);
     const run = await finishedRun(['py/'], 'sessionpy');
-    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
-      'py/test_skips_itself.py': 'skipped',
-      'py/test_passes.py': 'passed',
-      'py/test_fails.py': 'failed',
-    });
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual(PY_STATES);
     const withCases = (await coordinator.http.get(`/runs/${run.id}?cases=true`).expect(200)).body as RunView;
     expect(withCases.files.find((f) => f.key === 'py/test_fails.py')?.cases).toEqual([
       expect.objectContaining({ name: 'test_adds', status: 'failed' }),
@@ -145,28 +133,16 @@ describe("runner conventions: a runner's exit code means what the runner says it
   });
 
   it("pytest's no-tests exit and a declared code are skipped, not failed; other codes still fail", async () => {
-    const created = await coordinator.http
-      .post('/runs')
-      .send({ name: 'conventions', tests: ['py/', 'sh/'], pool: 'cpu' })
-      .expect(201);
-    const run = await waitFor(
-      async () => {
-        const r = (await coordinator.http.get(`/runs/${created.body.id}`).expect(200)).body as RunView & { finished_at: string | null };
-        return r.finished_at !== null ? r : undefined;
-      },
-      { what: 'the run to finish', timeoutMs: 120_000, intervalMs: 200 },
-    );
+    const run = await finishedRun(['py/', 'sh/'], 'cpu');
     const states = Object.fromEntries(run.files.map((f) => [f.key, f.state]));
     expect(states).toEqual({
-      'py/test_skips_itself.py': 'skipped',
-      'py/test_passes.py': 'passed',
-      'py/test_fails.py': 'failed',
+      ...PY_STATES,
       'sh/nothing.sh': 'skipped',
       'sh/broken.sh': 'failed',
     });
     expect(run.counts).toMatchObject({ total: 5, done: 5, skipped: 2, passed: 1, failed: 2 });
     // The file's view says why it counts as skipped.
-    const withCases = (await coordinator.http.get(`/runs/${created.body.id}?cases=true`).expect(200)).body as RunView;
+    const withCases = (await coordinator.http.get(`/runs/${run.id}?cases=true`).expect(200)).body as RunView;
     const nothing = withCases.files.find((f) => f.key === 'sh/nothing.sh');
     expect(nothing?.cases).toEqual([expect.objectContaining({ status: 'skipped', message: 'the runner ran no test (exit 3)' })]);
     expect(run.state).toBe('failed');
@@ -190,9 +166,7 @@ describe("runner conventions: a runner's exit code means what the runner says it
     const id = /run (r-[a-z0-9-]+)/.exec(stderr)?.[1];
     const run = (await coordinator.http.get(`/runs/${id}`).expect(200)).body as RunView;
     expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
-      'py/test_skips_itself.py': 'skipped',
-      'py/test_passes.py': 'passed',
-      'py/test_fails.py': 'failed',
+      ...PY_STATES,
       'sh/nothing.sh': 'skipped',
       'sh/broken.sh': 'failed',
       'where/test_one.py': 'passed',

@@ -62,9 +62,13 @@ def cap_output(path, cap, keep, stop, dropped):
         os.close(fd)
 `;
 
-export const WARM_PYTEST_SERVER =
-  String.raw`
-import atexit, gc, json, os, signal, sys, tempfile, shutil, threading, traceback, types
+/**
+ * Python: how both pytest servers begin. A terminal's Ctrl-C is ignored; the protocol's lines go to a copy of
+ * stdout (`send`), and what Python or pytest would print to stdout goes to `nul`; `base_path` is `sys.path` without
+ * its first entry; pytest is imported, or the server says why not and exits 3.
+ */
+export const SERVER_PRELUDE_PY = String.raw`
+import json, os, signal, sys, threading, traceback
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 proto = os.dup(1)
 nul = os.open(os.devnull, os.O_RDWR)
@@ -79,6 +83,12 @@ try:
 except Exception as e:
     send({"error": "cannot import pytest: %s" % e})
     sys.exit(3)
+`;
+
+export const WARM_PYTEST_SERVER =
+  SERVER_PRELUDE_PY +
+  String.raw`
+import atexit, gc, tempfile, shutil, types
 
 # One throwaway session in a folder of its own: pytest's lazy imports and its plugins' (through its assertion
 # rewriting, as a cold run imports them, so no run warns that a plugin was imported before it could rewrite it)

@@ -1,31 +1,22 @@
 import { jest } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJUnit } from '@fleet/runs';
-import { isAlive, pythonWithPytest, waitFor } from '@fleet/testing';
+import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
 import { type RunRequest, runProcess } from './process-runner.js';
-import { CgroupTree, ownCgroupDir, TASK_COOKIE_VAR } from './process-tree.js';
+import { CgroupTree, ownCgroupDir } from './process-tree.js';
 import { sessionArgs, WarmPytestPool } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
 jest.setTimeout(60_000);
 
 const python = pythonWithPytest();
-const dir = mkdtempSync(join(tmpdir(), 'session-spec-'));
-const file = (name: string, text: string) => {
-  mkdirSync(join(dir, name, '..'), { recursive: true });
-  writeFileSync(join(dir, name), text);
-};
+const { dir, file } = testFolder('session-spec-');
+/** `python -m pytest -q` for `test`, with `extra` options and a JUnit report at `junit` (`--junitxml <path>`). */
 const argvFor = (test: string, junit?: string, ...extra: string[]) => [
   python,
-  '-m',
-  'pytest',
-  '-q',
-  '-p',
-  'no:cacheprovider',
+  ...PYTEST_QUIET,
   ...extra,
   ...(junit ? ['--junitxml', junit] : []),
   test,
@@ -34,18 +25,8 @@ const argvFor = (test: string, junit?: string, ...extra: string[]) => [
 /** The attempts' first processes, in order: in session mode, the server's pid each time. */
 let firstPids: number[] = [];
 
-function request(argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string; env?: Record<string, string> } = {}): RunRequest {
-  const cookie = randomBytes(16).toString('hex');
-  return {
-    argv,
-    cwd: dir,
-    env: { ...process.env, ...opts.env, [TASK_COOKIE_VAR]: cookie },
-    signal: opts.signal ?? new AbortController().signal,
-    killGraceMs: 300,
-    cookie,
-    onStart: (tree) => firstPids.push(tree.pgid),
-    ...(opts.cgroupParent && { cgroupParent: opts.cgroupParent }),
-  };
+function request(argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}): RunRequest {
+  return attemptRequest(argv, dir, { onStart: (tree) => firstPids.push(tree.pgid), ...opts });
 }
 
 const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
@@ -133,21 +114,7 @@ describe('a pytest session server', () => {
   it('ends what a file forked or started when the file ends, and the server goes on', async () => {
     const forked = join(dir, 'forked.pid');
     const execd = join(dir, 'execd.pid');
-    file(
-      'leaks/test_leaks.py',
-      [
-        'import os, subprocess, time',
-        'def test_leaves_processes():',
-        '    pid = os.fork()',
-        '    if pid == 0:',
-        '        os.setsid()',
-        '        time.sleep(300)',
-        '        os._exit(0)',
-        `    open(${JSON.stringify(forked)}, "w").write(str(pid))`,
-        '    p = subprocess.Popen(["sleep", "300"], start_new_session=True)',
-        `    open(${JSON.stringify(execd)}, "w").write(str(p.pid))`,
-      ].join('\n'),
-    );
+    file('leaks/test_leaks.py', leakingPytestFile(forked, execd));
     expect((await inSession('leaks/test_leaks.py')).exitCode).toBe(0);
     for (const pidFile of [forked, execd]) {
       const pid = Number(readFileSync(pidFile, 'utf8'));
@@ -160,16 +127,7 @@ describe('a pytest session server', () => {
 
   it('stops a hanging file on abort, the server with it, and the next file gets a new server', async () => {
     const started = join(dir, 'hang.started');
-    file(
-      'hang/test_hang.py',
-      [
-        'import signal, time',
-        'def test_hangs():',
-        '    signal.signal(signal.SIGTERM, signal.SIG_IGN)',
-        `    open(${JSON.stringify(started)}, "w").write("1")`,
-        '    time.sleep(300)',
-      ].join('\n'),
-    );
+    file('hang/test_hang.py', hangingPytestFile(started));
     const abort = new AbortController();
     const running = inSession('hang/test_hang.py', undefined, { signal: abort.signal });
     await waitFor(() => existsSync(started), { what: 'the hanging test to start', timeoutMs: 20_000 });

@@ -1,4 +1,4 @@
-import { CAP_OUTPUT_PY } from './warm-pytest-server.js';
+import { CAP_OUTPUT_PY, SERVER_PRELUDE_PY } from './warm-pytest-server.js';
 
 /**
  * The pytest session server (`runners.warm: {".py": "session"}`), run as `python -c <this> <home cgroup or "">
@@ -18,30 +18,21 @@ import { CAP_OUTPUT_PY } from './warm-pytest-server.js';
  * ends with exit 3 (pytest's internal error) and the server exits, as nothing says what state it is in.
  */
 export const WARM_PYTEST_SESSION =
+  SERVER_PRELUDE_PY +
   String.raw`
-import json, os, signal, sys, threading, time, traceback
-signal.signal(signal.SIGINT, signal.SIG_IGN)
 home = sys.argv[1]
 plan = json.loads(sys.argv[2])
-proto = os.dup(1)
+# Requests come on a copy of stdin: pytest's capture replaces fd 0 while tests run.
 requests = os.fdopen(os.dup(0), "r")
-nul = os.open(os.devnull, os.O_RDWR)
 os.dup2(nul, 0)
-os.dup2(nul, 1)
-
-def send(obj):
-    os.write(proto, (json.dumps(obj) + "\n").encode())
-
-base_path = list(sys.path[1:])
 sys.path[:] = [plan["path0"]] + base_path
 try:
-    import pytest
     from _pytest import timing
     from _pytest.config.exceptions import UsageError
     from _pytest.junitxml import LogXML
     from _pytest.main import ExitCode
 except Exception as e:
-    send({"error": "cannot import pytest: %s" % e})
+    send({"error": "this pytest has not the internals a session server uses: %s" % e})
     sys.exit(3)
 ` +
   CAP_OUTPUT_PY +

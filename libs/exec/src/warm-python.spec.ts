@@ -1,14 +1,13 @@
 import { jest } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseJUnit } from '@fleet/runs';
-import { isAlive, pythonWithPytest, waitFor } from '@fleet/testing';
+import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
-import { CgroupTree, TASK_COOKIE_VAR } from './process-tree.js';
+import { CgroupTree } from './process-tree.js';
 import { type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
 
 // These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
@@ -17,33 +16,11 @@ import { type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } 
 jest.setTimeout(60_000);
 
 const python = pythonWithPytest();
-const dir = mkdtempSync(join(tmpdir(), 'warm-spec-'));
-const file = (name: string, text: string) => {
-  mkdirSync(join(dir, name, '..'), { recursive: true });
-  writeFileSync(join(dir, name), text);
-};
-const argvFor = (test: string, junit?: string) => [
-  python,
-  '-m',
-  'pytest',
-  '-q',
-  '-p',
-  'no:cacheprovider',
-  ...(junit ? [`--junitxml=${junit}`] : []),
-  test,
-];
+const { dir, file } = testFolder('warm-spec-');
+const argvFor = (test: string, junit?: string) => [python, ...PYTEST_QUIET, ...(junit ? [`--junitxml=${junit}`] : []), test];
 
-function request(argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string; env?: Record<string, string> } = {}) {
-  const cookie = randomBytes(16).toString('hex');
-  return {
-    argv,
-    cwd: dir,
-    env: { ...process.env, ...opts.env, [TASK_COOKIE_VAR]: cookie },
-    signal: opts.signal ?? new AbortController().signal,
-    killGraceMs: 300,
-    cookie,
-    ...(opts.cgroupParent && { cgroupParent: opts.cgroupParent }),
-  };
+function request(argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}) {
+  return attemptRequest(argv, dir, opts);
 }
 
 describe('warmPytestPlan', () => {
@@ -182,22 +159,7 @@ describe('a warm pytest server', () => {
   it('ends what a file forked or started when the file ends, and the server goes on', async () => {
     const forked = join(dir, 'forked.pid');
     const execd = join(dir, 'execd.pid');
-    file(
-      'leaks/test_leaks.py',
-      [
-        'import os, subprocess',
-        'def test_leaves_processes():',
-        '    pid = os.fork()',
-        '    if pid == 0:',
-        '        os.setsid()',
-        '        import time',
-        '        time.sleep(300)',
-        '        os._exit(0)',
-        `    open(${JSON.stringify(forked)}, "w").write(str(pid))`,
-        '    p = subprocess.Popen(["setsid", "sleep", "300"], start_new_session=True)',
-        `    open(${JSON.stringify(execd)}, "w").write(str(p.pid))`,
-      ].join('\n'),
-    );
+    file('leaks/test_leaks.py', leakingPytestFile(forked, execd));
     const r = await runWarm(argvFor('leaks/test_leaks.py'));
     expect(r.exitCode).toBe(0);
     for (const pidFile of [forked, execd]) {
@@ -210,16 +172,7 @@ describe('a warm pytest server', () => {
 
   it('stops a file on abort (one that ignores SIGTERM too) and stays usable', async () => {
     const started = join(dir, 'hang.started');
-    file(
-      'hang/test_hang.py',
-      [
-        'import signal, time',
-        'def test_hangs():',
-        '    signal.signal(signal.SIGTERM, signal.SIG_IGN)',
-        `    open(${JSON.stringify(started)}, "w").write("1")`,
-        '    time.sleep(300)',
-      ].join('\n'),
-    );
+    file('hang/test_hang.py', hangingPytestFile(started));
     const abort = new AbortController();
     const running = runWarm(argvFor('hang/test_hang.py'), { signal: abort.signal });
     await waitFor(() => existsSync(started), { what: 'the hanging test to start', timeoutMs: 20_000 });
