@@ -236,6 +236,9 @@ async function latency(kind: 'raw' | 'fleet') {
   else await until(async () => (await redis.zcard(keys.workerIndex)) === 1, 'fleet worker');
   const start: number[] = [];
   const result: number[] = [];
+  // The start's two parts: submit → the job's creation (the coordinator's request), creation → the worker's start.
+  const queued: number[] = [];
+  const taken: number[] = [];
   // The first tasks after start-up pay for compiling code paths (JIT, scripts loaded): warm-up, not counted.
   const WARMUP = 10;
   const sample = async (submit: () => Promise<Job>) => {
@@ -247,6 +250,8 @@ async function latency(kind: 'raw' | 'fleet') {
       const stored = (await Job.fromId(queue, job.id as string)) as Job;
       if (i < WARMUP) continue;
       start.push((stored.processedOn as number) - t0);
+      queued.push(stored.timestamp - t0);
+      taken.push((stored.processedOn as number) - stored.timestamp);
       result.push(done - t0);
     }
   };
@@ -269,6 +274,8 @@ async function latency(kind: 'raw' | 'fleet') {
   await cleanup(prefix);
   return {
     start: { p50: pct(start, 50), p95: pct(start, 95), p99: pct(start, 99) },
+    queued: { p50: pct(queued, 50), p95: pct(queued, 95), p99: pct(queued, 99) },
+    taken: { p50: pct(taken, 50), p95: pct(taken, 95), p99: pct(taken, 99) },
     result: { p50: pct(result, 50), p95: pct(result, 95), p99: pct(result, 99) },
   };
 }
@@ -564,6 +571,7 @@ async function main() {
     `| coordinator CPU per submitted task (µs) | ${fmt(results.submit.coordinator_cpu_us_per_task)} | — | — | — | — |`,
     `| Redis commands per task, submit | ${r2(results.submit.redis_commands_per_task.fleet)} | ${r2(results.submit.redis_commands_per_task.equal)} | ${r2(results.submit.redis_commands_per_task.raw)} | ${r2(results.submit.redis_commands_per_task.fleet / results.submit.redis_commands_per_task.equal)} of equal | — |`,
     `| pickup latency, submit → start p50 / p95 / p99 (ms) | ${lat.fleet.start.p50} / ${lat.fleet.start.p95} / ${lat.fleet.start.p99} | — | ${lat.raw.start.p50} / ${lat.raw.start.p95} / ${lat.raw.start.p99} | — | p99 ≤ 5 ms: ${mark((lat.fleet.start.p99 ?? Infinity) <= 5)} |`,
+    `| pickup latency split: submit → the job's creation (the coordinator's request) / creation → start, p50 / p99 (ms) | ${lat.fleet.queued.p50} / ${lat.fleet.queued.p99}; ${lat.fleet.taken.p50} / ${lat.fleet.taken.p99} | — | ${lat.raw.queued.p50} / ${lat.raw.queued.p99}; ${lat.raw.taken.p50} / ${lat.raw.taken.p99} | — | — |`,
     `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | — | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | — | — |`,
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE) | ${r2(ing.rate / ing.raw)} | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
