@@ -148,23 +148,24 @@ describe("runner conventions: a runner's exit code means what the runner says it
     expect(run.state).toBe('failed');
   });
 
-  it("reads exit codes the same way on CI nodes (fleet run --build) as on the pool's workers", async () => {
-    // This checkout is the suite's folder; the node runs every file itself.
-    const cli = spawn(
-      process.execPath,
-      [distEntry('cli'), 'run', 'py/', 'sh/', 'where/', '--build', 'conventions-ci', '--slots', '2', '--pool', 'cpu'],
-      {
-        cwd: suite.config.path,
-        env: { ...process.env, COORDINATOR_URL: coordinator.url },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
+  /** Runs `tests` as a CI build's one node (`fleet run --build`) in this suite's folder; its exit code and run. */
+  async function ciNodeRun(tests: string[], build: string, slots: number, pool: string): Promise<{ code: number | null; run: RunView }> {
+    const cli = spawn(process.execPath, [distEntry('cli'), 'run', ...tests, '--build', build, '--slots', String(slots), '--pool', pool], {
+      cwd: suite.config.path,
+      env: { ...process.env, COORDINATOR_URL: coordinator.url },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     cli.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     const code = await new Promise<number | null>((resolve) => cli.on('exit', resolve));
-    expect(code).toBe(1);
     const id = /run (r-[a-z0-9-]+)/.exec(stderr)?.[1];
-    const run = (await coordinator.http.get(`/runs/${id}`).expect(200)).body as RunView;
+    return { code, run: (await coordinator.http.get(`/runs/${id}`).expect(200)).body as RunView };
+  }
+
+  it("reads exit codes the same way on CI nodes (fleet run --build) as on the pool's workers", async () => {
+    // This checkout is the suite's folder; the node runs every file itself.
+    const { code, run } = await ciNodeRun(['py/', 'sh/', 'where/'], 'conventions-ci', 2, 'cpu');
+    expect(code).toBe(1);
     expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
       ...PY_STATES,
       'sh/nothing.sh': 'skipped',
@@ -177,5 +178,20 @@ describe("runner conventions: a runner's exit code means what the runner says it
     const processes = takeWhereFiles();
     expect(processes).toHaveLength(2);
     for (const p of processes) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=python/);
+  });
+
+  it('runs pytest files in one session per slot on CI nodes too when the pool says "session"', async () => {
+    const { code, run } = await ciNodeRun(['py/', 'where/'], 'conventions-ci-session', 1, 'sessionpy');
+    expect(code).toBe(1);
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({
+      ...PY_STATES,
+      'where/test_one.py': 'passed',
+      'where/test_two.py': 'passed',
+    });
+    // Both where/ files ran in the node's one session server (a Python with `-c` the node started).
+    const processes = takeWhereFiles();
+    expect(processes).toHaveLength(2);
+    expect(new Set(processes.map((p) => p.split(' ')[0])).size).toBe(1);
+    for (const p of processes) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=(?!python)/);
   });
 });
