@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '@fleet/config';
@@ -119,17 +120,45 @@ export function commandDelta(before: Map<string, number>, after: Map<string, num
   return { total: delta.reduce((s, [, n]) => s + n, 0), top: delta.slice(0, 8) };
 }
 
-/** A JSON client for one app's HTTP API: `api<T>(method, path, body?)` resolves with the answer, or throws with its status. */
+/**
+ * A JSON client for one app's HTTP API: `api<T>(method, path, body?)` resolves with the answer, or throws with its
+ * status. It is `node:http` on a keep-alive agent rather than `fetch`: against a bare Node server on the 2-core
+ * machine, `fetch` (undici) took 0.70 ms a request at the median and 6.2 at p99 where `node:http` took 0.16 and
+ * 2.5, so `fetch` would put the client's own tail into the fleet's latencies.
+ */
 export function jsonApi(base: string): <T>(method: string, path: string, body?: unknown) => Promise<T> {
-  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
+  const agent = new Agent({ keepAlive: true });
+  const { hostname, port } = new URL(base);
+  return <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        {
+          host: hostname,
+          port,
+          path,
+          method,
+          agent,
+          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('error', reject).on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) reject(new Error(`${method} ${path}: ${status} ${text}`));
+            else {
+              try {
+                resolve(JSON.parse(text) as T);
+              } catch (err) {
+                reject(err instanceof Error ? err : new Error(String(err)));
+              }
+            }
+          });
+        },
+      );
+      req.on('error', reject).end(payload);
     });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  };
 }
 
 /**

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { DEFAULT_SCALING_STRATEGY as DEFAULT_STRATEGY, loadCommonSettings, repoRoot } from '@fleet/config';
 import { compactQueuedTask, encodeTimingEvent, newTaskId, parseTask, type Task } from '@fleet/contracts';
 import { deleteMatching, FleetKeys, taskJobOptions } from '@fleet/redis';
-import { commandDelta, commandStats, cpuMicros, freePort, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
+import { commandDelta, commandStats, cpuMicros, freePort, jsonApi, median, pct, peakRssMb, type Proc, run, until } from './bench-support.js';
 import { makespan } from './makespan.js';
 import { ciNodes } from './ci-nodes.js';
 import { autoscale } from './autoscale.js';
@@ -258,13 +258,9 @@ async function latency(kind: 'raw' | 'fleet') {
   if (kind === 'raw') await sample(() => queue.add('noop', {}));
   else
     await withCoordinator(prefix, async (base) => {
+      const api = jsonApi(base);
       await sample(async () => {
-        const res = await fetch(`${base}/tasks`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ type: 'synthetic', name: 'ping' }),
-        });
-        const { id } = (await res.json()) as { id: string };
+        const { id } = await api<{ id: string }>('POST', '/tasks', { type: 'synthetic', name: 'ping' });
         return (await Job.fromId(queue, id)) as Job;
       });
     });
