@@ -237,6 +237,27 @@ describe('a warm pytest server', () => {
     if (fresh) pool.release(plan(argv).interpreter, fresh);
   }, 60_000);
 
+  it('removes its output folder when the pool closes, before the server has exited', async () => {
+    const where = join(dir, 'closing.out');
+    file(
+      'closing/test_closing.py',
+      ['import os', 'def test_where():', `    open(${JSON.stringify(where)}, "w").write(os.readlink("/proc/self/fd/1"))`].join('\n'),
+    );
+    const closing = new WarmPytestPool({ env: process.env, maxIdle: 2 });
+    const argv = [python, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider', 'closing/test_closing.py'];
+    const own = await closing.acquire(plan(argv).interpreter);
+    if (!own) throw new Error('no server');
+    expect((await own.run(request(argv), plan(argv))).exitCode).toBe(0);
+    closing.release(plan(argv).interpreter, own);
+    const folder = join(readFileSync(where, 'utf8'), '..');
+    expect(folder.startsWith(tmpdir())).toBe(true);
+    expect(existsSync(folder)).toBe(true);
+    closing.close();
+    // At once: a worker that exits after closing its pool never sees its servers end.
+    expect(existsSync(folder)).toBe(false);
+    await waitFor(() => !own.alive, { what: 'the closed server to end', timeoutMs: 10_000 });
+  }, 60_000);
+
   it('retires a server once a package is installed or removed where pytest was imported from', async () => {
     // pytest imported from a folder of this test's own (a link to the real package), so the test can "install".
     const site = mkdtempSync(join(tmpdir(), 'warm-site-'));

@@ -230,9 +230,13 @@ export class WarmPytestServer {
     this.outDir = undefined;
   }
 
-  /** Ends the server (stdin's end; it exits once no file runs). */
+  /**
+   * Ends the server (stdin's end; it exits once no file runs). An idle server's output folder goes now: the
+   * worker may exit before the server's end is seen, and the folder would outlive them both.
+   */
   close(): void {
     this.child.stdin?.end();
+    if (!this.busy) this.removeOutDir();
   }
 
   kill(): void {
