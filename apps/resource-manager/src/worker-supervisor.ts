@@ -4,6 +4,22 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EXIT_CONFIG_ERROR, STANDBY_GO_LINE } from '@fleet/app';
 import { type ResourceManagerSettings, RM_SETTINGS } from './rm-settings.js';
 
+/** How long a worker's exit waits for the end of its output. */
+const OUTPUT_DRAIN_MS = 500;
+
+/** Resolves when the child's stdout and stderr have ended, or after `ms`. */
+function outputEnded(child: ChildProcess, ms: number): Promise<void> {
+  const open = [child.stdout, child.stderr].filter((s) => s !== null && !s.readableEnded && !s.destroyed);
+  if (open.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void Promise.all(open.map((s) => new Promise((r) => s?.once('end', r).once('close', r)))).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** A spare is loaded but not yet a worker (see `keepSpares`); activated, it starts like any other. */
 export type WorkerState = 'starting' | 'ready' | 'draining';
 export type ChildState = 'spare' | WorkerState;
@@ -221,7 +237,11 @@ export class WorkerSupervisor {
       process: child,
       tail: [],
       finished: 0,
-      exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve(this.onExit(w, code, signal)))),
+      // 'exit' can come before the last lines of the worker's output are read (its tail is what a crash loop
+      // reports): the streams' end is awaited first, at most OUTPUT_DRAIN_MS (a grandchild may hold them open).
+      exited: new Promise((resolve) =>
+        child.on('exit', (code, signal) => void outputEnded(child, OUTPUT_DRAIN_MS).then(() => resolve(this.onExit(w, code, signal)))),
+      ),
     };
     child.on('error', (err) => w.tail.push(`cannot start: ${err.message}`));
     for (const stream of [child.stdout, child.stderr]) {
