@@ -1,14 +1,14 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseJUnit } from '@fleet/runs';
 import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree } from './process-tree.js';
-import { type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
+import { sweepStaleOutputDirs, type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
 
 // These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
 // this limit, above those bounds, covers hooks and tests without their own: jest's default 5 s was too short for
@@ -251,12 +251,35 @@ describe('a warm pytest server', () => {
     closing.release(plan(argv).interpreter, own);
     const folder = join(readFileSync(where, 'utf8'), '..');
     expect(folder.startsWith(tmpdir())).toBe(true);
+    // Named by its host and worker, so that a later worker can tell it from a live worker's (the sweep below).
+    expect(basename(folder).startsWith(`fleet-out-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${process.pid}-`)).toBe(true);
     expect(existsSync(folder)).toBe(true);
     closing.close();
     // At once: a worker that exits after closing its pool never sees its servers end.
     expect(existsSync(folder)).toBe(false);
     await waitFor(() => !own.alive, { what: 'the closed server to end', timeoutMs: 10_000 });
   }, 60_000);
+
+  it("removes the output folders of this host's dead workers, and keeps a live worker's and another host's", () => {
+    const base = mkdtempSync(join(tmpdir(), 'sweep-spec-'));
+    const dead = spawnSync('true').pid;
+    const live = process.ppid;
+    const host = 'ci-node.1';
+    // A host's dashes become underscores in the name, so that the pid after it is found unambiguously.
+    const made = {
+      dead: `fleet-out-ci_node.1-${dead}-abc123`,
+      live: `fleet-out-ci_node.1-${live}-def456`,
+      other: `fleet-out-elsewhere-${dead}-ghi789`,
+      unrelated: `fleet-outside-${dead}`,
+    };
+    for (const name of Object.values(made)) {
+      mkdirSync(join(base, name));
+      writeFileSync(join(base, name, 'attempt.out'), 'output');
+    }
+    expect(sweepStaleOutputDirs(base, host)).toEqual([made.dead]);
+    expect(existsSync(join(base, made.dead))).toBe(false);
+    for (const name of [made.live, made.other, made.unrelated]) expect(existsSync(join(base, name, 'attempt.out'))).toBe(true);
+  });
 
   it('retires a server once a package is installed or removed where pytest was imported from', async () => {
     // pytest imported from a folder of this test's own (a link to the real package), so the test can "install".

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdtempSync, openSync, readSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
 import { CgroupTree, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
@@ -24,6 +24,59 @@ import { WARM_PYTEST_SESSION } from './warm-pytest-session.js';
  * JUnit report, and its modules are imported afresh; what it changes elsewhere in the process stays for the files
  * after it, as in one pytest run.
  */
+
+/** Output folders are named `fleet-out-<host>-<worker pid>-…`: a later worker can tell a dead one's apart. */
+const OUT_DIR_PREFIX = 'fleet-out-';
+const outDirStem = (host: string, pid: number) => `${OUT_DIR_PREFIX}${host.replace(/[^A-Za-z0-9.]/g, '_')}-${pid}-`;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists and belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the output folders this host's workers left when they were killed (SIGKILL gives them no chance to
+ * remove their own): those whose pid is not a live process. A folder of another host (a container sharing the
+ * folder, with pids of its own) or of a live pid is left alone. Returns the folders removed.
+ */
+export function sweepStaleOutputDirs(base = tmpdir(), host = hostname()): string[] {
+  const mine = outDirStem(host, 0).slice(0, -2);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(mine)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(mine.length))?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    try {
+      rmSync(join(base, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // another user's, or going already
+    }
+  }
+  return removed;
+}
+
+let swept = false;
+
+/** A new output folder of this worker's; the first one in a process sweeps what dead workers left first. */
+function newOutDir(): string {
+  if (!swept) {
+    swept = true;
+    sweepStaleOutputDirs();
+  }
+  return mkdtempSync(join(tmpdir(), outDirStem(hostname(), process.pid)));
+}
 
 /** A file to run in a session server: its path as the command names it, and the JUnit path the command names. */
 export interface SessionFile {
@@ -259,7 +312,7 @@ export class WarmPytestServer {
     const output = new TailBuffer(TAIL_CHARS);
     const started = performance.now();
     const startedAt = Date.now();
-    this.outDir ??= mkdtempSync(join(tmpdir(), 'fleet-out-'));
+    this.outDir ??= newOutDir();
     const out = join(this.outDir, req.cookie);
     const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
     const keep = Math.min(READ_BACK_BYTES, Math.floor(this.outputCapBytes / 2));
