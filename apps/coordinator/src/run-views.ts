@@ -64,6 +64,30 @@ export interface RunFiles {
   attempts: RunAttempt[];
 }
 
+type FileView = RunView['files'][number];
+
+/** A file as the run's view shows it: its cases counted by status, and listed only when asked. */
+function fileView(f: FileResult, withCases: boolean): FileView {
+  const caseCounts: Record<string, number> = {};
+  for (const c of f.cases) caseCounts[c.status] = (caseCounts[c.status] ?? 0) + 1;
+  const view: FileView = {
+    key: f.key,
+    task_id: f.task_id,
+    pool: f.pool,
+    state: f.state,
+    attempts: f.attempts,
+    duration_ms: f.duration_ms,
+    reason: f.reason,
+    message: f.message,
+    output_tail: f.output_tail,
+    worker_id: f.worker_id,
+    quarantined: f.quarantined,
+    case_counts: caseCounts,
+  };
+  if (withCases) view.cases = f.cases;
+  return view;
+}
+
 /** What a client reads of runs: one run with its files (and their cases), the list, the JUnit report. */
 @Injectable()
 export class RunViews {
@@ -97,22 +121,27 @@ export class RunViews {
    * quarantine: they are kept in memory, by run and quarantine, rather than read and rebuilt on every call.
    */
   async files(run: RunRecord, withCases: boolean, live = true): Promise<RunFiles> {
+    if (run.finalized_at === undefined || !withCases) return this.readFiles(run, withCases, live, this.runs.quarantined());
     const quarantine = await this.runs.quarantined();
-    if (run.finalized_at === undefined || !withCases) return this.readFiles(run, withCases, live, quarantine);
     const key = createHash('sha256')
       .update([run.id, run.finalized_at, ...[...quarantine.keys()].sort()].join('\0'))
       .digest('base64url');
     const kept = this.finished.get(key);
     if (kept) return kept;
-    const read = await this.readFiles(run, withCases, live, quarantine);
+    const read = await this.readFiles(run, withCases, live, Promise.resolve(quarantine));
     this.finished.set(key, read);
     return read;
   }
 
-  private async readFiles(run: RunRecord, withCases: boolean, live: boolean, quarantine: ReadonlyMap<string, unknown>): Promise<RunFiles> {
-    const [tasks, attempts] = await Promise.all([this.runs.tasks(run.id), this.runs.attempts(run.id, withCases)]);
+  /** `quarantine`: being read meanwhile (the reads go out together: one wait for Redis rather than one after another). */
+  private async readFiles(run: RunRecord, withCases: boolean, live: boolean, quarantined: Promise<ReadonlyMap<string, unknown>>): Promise<RunFiles> {
+    const [tasks, attempts, quarantine] = await Promise.all([this.runs.tasks(run.id), this.runs.attempts(run.id, withCases), quarantined]);
     const byKey = new Map<string, RunAttempt[]>();
-    for (const a of attempts) byKey.set(a.key, [...(byKey.get(a.key) ?? []), a]);
+    for (const a of attempts) {
+      const list = byKey.get(a.key);
+      if (list) list.push(a);
+      else byKey.set(a.key, [a]);
+    }
     const unfinished = [...tasks].filter(([key, t]) => t.state === 'queued' && !byKey.get(key)?.some((a) => a.final));
     const states = live ? await this.runs.liveStates(unfinished.map(([, t]) => t)) : unfinished.map(() => 'waiting');
     const liveOf = new Map(unfinished.map(([key], i) => [key, states[i]]));
@@ -138,13 +167,13 @@ export class RunViews {
 
   async view(id: string, client: Client, withCases: boolean): Promise<RunView> {
     const run = await this.owned(id, client);
-    const { files, tasks } = await this.files(run, withCases);
+    // The pool's slots (for the ETA) are read while the files are.
+    const [{ files, tasks }, slots] = await Promise.all([this.files(run, withCases), this.runs.workerSlots(run.pool)]);
     const counts = countFiles(files);
     const state = (run.state as RunState | undefined) ?? liveRunState(run, files);
     const left = files
       .filter((f) => f.state === 'queued' || f.state === 'running' || f.state === 'blocked')
       .map((f) => ({ expectedMs: tasks.get(f.key)?.expected_ms ?? this.settings.runDefaultTestMs }));
-    const slots = await this.runs.workerSlots(run.pool);
     return {
       id: run.id,
       name: run.name,
@@ -162,11 +191,7 @@ export class RunViews {
       eta_s: state === 'queued' || state === 'running' ? etaSeconds(left, slots) : 0,
       // Files here; each file's flaky cases are in its cases (`?cases=true`).
       flaky: files.filter((f) => f.state === 'flaky').map((f) => f.key),
-      files: files.map(({ cases, ...f }) => ({
-        ...f,
-        case_counts: cases.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.status]: (acc[c.status] ?? 0) + 1 }), {}),
-        ...(withCases && { cases }),
-      })),
+      files: files.map((f) => fileView(f, withCases)),
     };
   }
 

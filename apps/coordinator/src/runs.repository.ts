@@ -181,8 +181,10 @@ export class RunsRepository implements OnApplicationShutdown {
 
   /** Every attempt recorded for the run (with each one's test cases when asked). */
   async attempts(id: string, withCases: boolean): Promise<RunAttempt[]> {
-    const raw = await this.redis.hgetall(this.keys.runAttempts(id));
-    const cases = withCases ? await this.redis.hgetall(this.keys.runCases(id)) : {};
+    const [raw, cases] = await Promise.all([
+      this.redis.hgetall(this.keys.runAttempts(id)),
+      withCases ? this.redis.hgetall(this.keys.runCases(id)) : Promise.resolve<Record<string, string>>({}),
+    ]);
     return (
       Object.entries(raw)
         // Fields of attempts are `<attempt>:<key>`; `_` and `_finals` are the run's own.

@@ -79,21 +79,20 @@ export function fileResult(
   quarantined: (id: string) => boolean,
   cancelReason?: string,
 ): FileResult {
-  const sorted = [...attempts].sort((a, b) => a.attempt - b.attempt);
-  const last = sorted.at(-1);
+  // (Run views build this for every file of a run on every poll: no copies, spreads or sorts it can do without.)
+  const sorted = attempts.length > 1 ? [...attempts].sort((a, b) => a.attempt - b.attempt) : attempts;
+  const last = sorted.length > 0 ? sorted[sorted.length - 1] : undefined;
   const finished = last?.final ? last : undefined;
-  const base = {
-    key,
-    task_id: task.id,
-    pool: task.pool,
-    attempts: sorted.length,
-    duration_ms: last?.duration_ms ?? null,
-    worker_id: last?.worker_id ?? null,
-    quarantined: quarantined(testId(key)),
-  };
+  const fileQuarantined = quarantined(testId(key));
   if (!finished) {
     return {
-      ...base,
+      key,
+      task_id: task.id,
+      pool: task.pool,
+      attempts: sorted.length,
+      duration_ms: last?.duration_ms ?? null,
+      worker_id: last?.worker_id ?? null,
+      quarantined: fileQuarantined,
       state: live ?? 'queued',
       reason: live === 'cancelled' ? (cancelReason ?? 'cancelled') : null,
       message: null,
@@ -101,12 +100,19 @@ export function fileResult(
       cases: [],
     };
   }
-  const cases = caseResults(key, sorted, quarantined);
-  const failedBefore = sorted.slice(0, -1).some((a) => a.status !== 'passed');
+  const cases = caseResults(key, sorted, fileQuarantined, quarantined);
+  let failedBefore = false;
+  for (let i = 0; i < sorted.length - 1; i++) if (sorted[i].status !== 'passed') failedBefore = true;
   const state =
     finished.status !== 'passed' ? finished.status : failedBefore || cases.some((c) => c.flaky) ? 'flaky' : finished.skipped ? 'skipped' : 'passed';
   return {
-    ...base,
+    key,
+    task_id: task.id,
+    pool: task.pool,
+    attempts: sorted.length,
+    duration_ms: finished.duration_ms ?? null,
+    worker_id: finished.worker_id ?? null,
+    quarantined: fileQuarantined,
     state,
     reason: finished.reason ?? null,
     message: finished.message ?? null,
@@ -115,35 +121,34 @@ export function fileResult(
   };
 }
 
-/** The final attempt's cases (or the file as one case), each marked flaky when it failed on an earlier attempt. */
-function caseResults(key: string, attempts: readonly RunAttempt[], quarantined: (id: string) => boolean): CaseResult[] {
-  const last = attempts.at(-1) as RunAttempt;
-  const asCases = (a: RunAttempt): TestCase[] =>
-    a.cases && a.cases.length > 0
-      ? a.cases
-      : [
-          {
-            name: key,
-            classname: key,
-            time_s: a.duration_ms / 1000,
-            status: a.skipped ? 'skipped' : a.status,
-            ...(a.message && { message: a.message }),
-            ...(a.output_tail && { output: a.output_tail }),
-          },
-        ];
-  const earlier = attempts.slice(0, -1).map((a) => ({ attempt: a.attempt, cases: new Map(asCases(a).map((c) => [c.name, c])) }));
-  return asCases(last).map((c) => {
-    const fails = earlier.flatMap((e) => {
-      const before = e.cases.get(c.name) ?? (e.cases.size === 1 && asCases(last).length === 1 ? [...e.cases.values()][0] : undefined);
-      return before && (before.status === 'failed' || before.status === 'error')
-        ? [{ attempt: e.attempt, message: before.message, output: before.output }]
-        : [];
-    });
+/** An attempt's cases: its JUnit cases, or the file as one case when its runner wrote none. */
+function casesOf(key: string, a: RunAttempt): TestCase[] {
+  if (a.cases && a.cases.length > 0) return a.cases;
+  const c: TestCase = { name: key, classname: key, time_s: a.duration_ms / 1000, status: a.skipped ? 'skipped' : a.status };
+  if (a.message) c.message = a.message;
+  if (a.output_tail) c.output = a.output_tail;
+  return [c];
+}
+
+/**
+ * The final attempt's cases (or the file as one case), each marked flaky when it failed on an earlier attempt.
+ * `fileQuarantined`: whether the file as a whole is quarantined.
+ */
+function caseResults(key: string, attempts: readonly RunAttempt[], fileQuarantined: boolean, quarantined: (id: string) => boolean): CaseResult[] {
+  const lastCases = casesOf(key, attempts[attempts.length - 1]);
+  const earlier = attempts.slice(0, -1).map((a) => ({ attempt: a.attempt, cases: new Map(casesOf(key, a).map((c) => [c.name, c])) }));
+  return lastCases.map((c) => {
+    const fails: CaseResult['earlier_failures'] = [];
+    for (const e of earlier) {
+      const before = e.cases.get(c.name) ?? (e.cases.size === 1 && lastCases.length === 1 ? [...e.cases.values()][0] : undefined);
+      if (before && (before.status === 'failed' || before.status === 'error'))
+        fails.push({ attempt: e.attempt, message: before.message, output: before.output });
+    }
     return {
       ...c,
       flaky: c.status === 'passed' && fails.length > 0,
       earlier_failures: c.status === 'passed' ? fails : [],
-      quarantined: quarantined(testId(key)) || quarantined(testId(key, c.name)),
+      quarantined: fileQuarantined || quarantined(testId(key, c.name)),
     };
   });
 }
@@ -166,22 +171,26 @@ export interface RunCounts {
 }
 
 export function countFiles(files: readonly FileResult[]): RunCounts {
-  const n = (s: FileResult['state']) => files.filter((f) => f.state === s).length;
-  const done = files.filter((f) => ['passed', 'skipped', 'failed', 'error', 'flaky', 'cancelled'].includes(f.state)).length;
-  return {
+  const c: RunCounts = {
     total: files.length,
-    done,
-    passed: n('passed'),
-    failed: n('failed'),
-    error: n('error'),
-    flaky: n('flaky'),
-    skipped: n('skipped'),
-    cancelled: n('cancelled'),
-    running: n('running'),
-    queued: n('queued'),
-    blocked: n('blocked'),
-    quarantined: files.filter((f) => f.quarantined).length,
+    done: 0,
+    passed: 0,
+    failed: 0,
+    error: 0,
+    flaky: 0,
+    skipped: 0,
+    cancelled: 0,
+    running: 0,
+    queued: 0,
+    blocked: 0,
+    quarantined: 0,
   };
+  for (const f of files) {
+    c[f.state] += 1;
+    if (f.state !== 'queued' && f.state !== 'running' && f.state !== 'blocked') c.done += 1;
+    if (f.quarantined) c.quarantined += 1;
+  }
+  return c;
 }
 
 /**
