@@ -47,29 +47,41 @@ function readPidFile(path: string): number | null {
   }
 }
 
-/** A test for the PIDs to read, or undefined for all of them. */
-function pidFilter(scope: PidScope | undefined): ((pid: number) => boolean) | undefined {
+/** The cyclic range of PIDs to read (`first` to `last`, wrapping past `pid_max`), or undefined for all of them. */
+function pidBounds(scope: PidScope | undefined): { first: number; last: number } | undefined {
   if (!scope) return undefined;
   pidMax ??= readPidFile('/proc/sys/kernel/pid_max');
   if (pidMax === null || (Date.now() - scope.startedAt) * FORKS_PER_MS >= pidMax) return undefined;
   const last = readPidFile('/proc/sys/kernel/ns_last_pid');
   if (last === null) return undefined;
-  const first = scope.firstPid;
-  return last >= first ? (pid) => pid >= first && pid <= last : (pid) => pid >= first || pid <= last;
+  return { first: scope.firstPid, last };
 }
+
+/** Up to this many PIDs in scope are read one by one, without listing `/proc` (its listing costs more). */
+const PIDS_READ_DIRECTLY = 256;
 
 /**
  * PIDs of processes whose environment holds `name=value` (never this process). Linux only; elsewhere none.
  * With a `scope`, only the PIDs that attempt can have had are read (see PidScope): a few rather than every one.
  */
 export function pidsWithCookie(name: string, value: string, scope?: PidScope, except?: number): number[] {
+  const bounds = pidBounds(scope);
   let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
+  if (bounds && bounds.last >= bounds.first && bounds.last - bounds.first < PIDS_READ_DIRECTLY) {
+    // A few PIDs handed out since the attempt began (the usual case): each is read, whether it exists or not.
+    entries = Array.from({ length: bounds.last - bounds.first + 1 }, (_, i) => String(bounds.first + i));
+  } else {
+    try {
+      entries = readdirSync('/proc');
+    } catch {
+      return [];
+    }
   }
-  const inScope = pidFilter(scope);
+  const inScope =
+    bounds &&
+    (bounds.last >= bounds.first
+      ? (pid: number) => pid >= bounds.first && pid <= bounds.last
+      : (pid: number) => pid >= bounds.first || pid <= bounds.last);
   // Cookies are random (128 bits), so finding `name=value` anywhere in the environment is a match.
   const needle = Buffer.from(`${name}=${value}`);
   const found: number[] = [];
