@@ -91,7 +91,7 @@ function fileView(f: FileResult, withCases: boolean): FileView {
 /** What a client reads of runs: one run with its files (and their cases), the list, the JUnit report. */
 @Injectable()
 export class RunViews {
-  /** Finished runs' results with cases, by run and quarantine; bounded by their files and cases in all. */
+  /** Finished runs' results (with their cases or without), by run and quarantine; bounded by their files and cases in all. */
   private readonly finished = new LRUCache<string, RunFiles>({
     maxSize: 100_000,
     sizeCalculation: (r) =>
@@ -117,14 +117,14 @@ export class RunViews {
    * Every file's result, from its attempts and, while it has no final one, from BullMQ and the run's record.
    * `live: false` skips asking BullMQ for each unfinished task's state (one script call per task): its files
    * read as queued, and a task gone from Redis is not seen (the reconciler asks now and then, not every pass).
-   * A finished run's results with their cases (the JUnit report, `?cases=true`) no longer change but for the
-   * quarantine: they are kept in memory, by run and quarantine, rather than read and rebuilt on every call.
+   * A finished run's results (with their cases for the JUnit report and `?cases=true`, or without) no longer change
+   * but for the quarantine: they are kept in memory, by run and quarantine, rather than read and rebuilt on every call.
    */
   async files(run: RunRecord, withCases: boolean, live = true): Promise<RunFiles> {
-    if (run.finalized_at === undefined || !withCases) return this.readFiles(run, withCases, live, this.runs.quarantined());
+    if (run.finalized_at === undefined) return this.readFiles(run, withCases, live, this.runs.quarantined());
     const quarantine = await this.runs.quarantined();
     const key = createHash('sha256')
-      .update([run.id, run.finalized_at, ...[...quarantine.keys()].sort()].join('\0'))
+      .update([run.id, run.finalized_at, withCases ? 'cases' : 'files', ...[...quarantine.keys()].sort()].join('\0'))
       .digest('base64url');
     const kept = this.finished.get(key);
     if (kept) return kept;
