@@ -2,7 +2,7 @@
 // one worker with one slot as a run, against spawning the same runner for each file one after another directly.
 // Cost per file = (the run's wall time, submission to verdict − the direct loop's) ÷ files. The direct loop is a
 // shell's (`sh -c 'for f; do /bin/true "$f"; done'`), as a user's script would run the files: spawning from this
-// process costs more (a fork copies the page tables of a big Node process: 9-17 ms a file here against 2.5-5 from a
+// process costs more (a fork copies the page tables of a big Node process: 7-17 ms a file here against 2.4-3.3 from a
 // shell), and measured against that the fleet's cost came out near zero, which flattered it. Both are reported.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
