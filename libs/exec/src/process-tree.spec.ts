@@ -1,5 +1,7 @@
 import { jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAlive, waitFor } from '@fleet/testing';
@@ -29,6 +31,27 @@ describe('the cookie sweep', () => {
       expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt: 0 })).toEqual([pid]);
     } finally {
       process.kill(pid, 'SIGKILL');
+      await waitFor(() => !isAlive(pid), { what: 'the process to end' });
+    }
+  });
+
+  it("does not take a thread for a process: a thread started within the scope by a process from before it is not the attempt's", async () => {
+    // A warm pytest server carries its own cookie and is spared by PID; a thread it starts after the file began has
+    // an ID in the file's scope, and signalling that ID would end the server.
+    const cookie = randomBytes(16).toString('hex');
+    const script =
+      'import sys, threading, time\nthreading.Thread(target=lambda: (print(threading.get_native_id(), flush=True), time.sleep(60)), daemon=True).start()\nsys.stdin.read()';
+    const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, [TASK_COOKIE_VAR]: cookie } });
+    const pid = child.pid as number;
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const tid = Number(line);
+      expect(tid).toBeGreaterThan(pid);
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: tid, startedAt: Date.now() })).toEqual([]);
+      // Its process, in scope, is found.
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid, startedAt: Date.now() })).toEqual([pid]);
+    } finally {
+      child.kill('SIGKILL');
       await waitFor(() => !isAlive(pid), { what: 'the process to end' });
     }
   });

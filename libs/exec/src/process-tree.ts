@@ -14,6 +14,16 @@ export const TASK_COOKIE_VAR = 'FLEET_TASK_COOKIE';
 /** Environment variable that marks every process any task of one worker started. */
 export const WORKER_COOKIE_VAR = 'FLEET_WORKER_COOKIE';
 
+/** Whether a process with this pid exists (EPERM: it does, and belongs to another user). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);
@@ -67,7 +77,8 @@ const PIDS_READ_DIRECTLY = 256;
 export function pidsWithCookie(name: string, value: string, scope?: PidScope, except?: number): number[] {
   const bounds = pidBounds(scope);
   let entries: string[];
-  if (bounds && bounds.last >= bounds.first && bounds.last - bounds.first < PIDS_READ_DIRECTLY) {
+  const direct = bounds !== undefined && bounds.last >= bounds.first && bounds.last - bounds.first < PIDS_READ_DIRECTLY;
+  if (direct) {
     // A few PIDs handed out since the attempt began (the usual case): each is read, whether it exists or not.
     entries = Array.from({ length: bounds.last - bounds.first + 1 }, (_, i) => String(bounds.first + i));
   } else {
@@ -91,12 +102,21 @@ export function pidsWithCookie(name: string, value: string, scope?: PidScope, ex
     const pid = Number(entry);
     if (pid === process.pid || pid === except || (inScope && !inScope(pid))) continue;
     try {
-      if (readFileSync(`/proc/${entry}/environ`).indexOf(needle) >= 0) found.push(pid);
+      // Read one by one, a PID may be a thread's: its environment is its process's, and signalling it signals
+      // that whole process (a warm server whose thread started after the file did). Only processes count, as
+      // in /proc's listing: a thread's process is found by its own PID when it is in scope.
+      if (readFileSync(`/proc/${entry}/environ`).indexOf(needle) >= 0 && (!direct || isProcess(pid))) found.push(pid);
     } catch {
       // gone, or not ours to read
     }
   }
   return found;
+}
+
+/** Whether `pid` is a process (a thread group's leader), not another thread of one. */
+function isProcess(pid: number): boolean {
+  const tgid = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1];
+  return Number(tgid) === pid;
 }
 
 /** Signals every process carrying the cookie; returns how many were signalled. */
