@@ -17,6 +17,7 @@ import {
   runGit,
   withFileLock,
 } from '@fleet/sources';
+import { processExists } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 
 /** A task's hold on one checkout: eviction never removes a checkout while a lease on it lives. */
@@ -46,15 +47,6 @@ interface Meta {
   bytes: number;
   created_at: number;
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Bytes a tree takes on disk (allocated blocks), symlinks not followed. */
 async function diskBytes(path: string): Promise<number> {
@@ -110,7 +102,7 @@ export class SourceCache {
     for (const d of ['mirrors', 'checkouts', 'meta', 'leases', 'setup', 'locks', 'tmp']) await mkdir(this.path(d), { recursive: true });
     for (const entry of await readdir(this.path('tmp'))) {
       const pid = Number(entry.split('-')[0]);
-      if (!Number.isInteger(pid) || !isAlive(pid)) await rm(this.path('tmp', entry), { recursive: true, force: true });
+      if (!Number.isInteger(pid) || !processExists(pid)) await rm(this.path('tmp', entry), { recursive: true, force: true });
     }
   }
 
@@ -198,7 +190,7 @@ export class SourceCache {
     }
     let live = false;
     for (const l of leases) {
-      if (isAlive(Number(l.split('-')[0]))) live = true;
+      if (processExists(Number(l.split('-')[0]))) live = true;
       else await unlink(this.path('leases', name, l)).catch(() => undefined);
     }
     return live;

@@ -8,7 +8,7 @@ import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, l
 import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree } from './process-tree.js';
-import { sweepStaleOutputDirs, type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
+import { outDirStem, sweepStaleOutputDirs, type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
 
 // These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
 // this limit, above those bounds, covers hooks and tests without their own: jest's default 5 s was too short for
@@ -252,7 +252,7 @@ describe('a warm pytest server', () => {
     const folder = join(readFileSync(where, 'utf8'), '..');
     expect(folder.startsWith(tmpdir())).toBe(true);
     // Named by its host and worker, so that a later worker can tell it from a live worker's (the sweep below).
-    expect(basename(folder).startsWith(`fleet-out-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${process.pid}-`)).toBe(true);
+    expect(basename(folder).startsWith(outDirStem(hostname(), process.pid))).toBe(true);
     expect(existsSync(folder)).toBe(true);
     closing.close();
     // At once: a worker that exits after closing its pool never sees its servers end.

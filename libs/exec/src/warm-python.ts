@@ -4,7 +4,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rea
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
-import { CgroupTree, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
+import { CgroupTree, processExists, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
 import { followJsonLines } from './json-line-child.js';
 import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
@@ -26,18 +26,8 @@ import { WARM_PYTEST_SESSION } from './warm-pytest-session.js';
  */
 
 /** Output folders are named `fleet-out-<host>-<worker pid>-…`: a later worker can tell a dead one's apart. */
-const OUT_DIR_PREFIX = 'fleet-out-';
-const outDirStem = (host: string, pid: number) => `${OUT_DIR_PREFIX}${host.replace(/[^A-Za-z0-9.]/g, '_')}-${pid}-`;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists and belongs to another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const hostStem = (host: string) => `fleet-out-${host.replace(/[^A-Za-z0-9.]/g, '_')}-`;
+export const outDirStem = (host: string, pid: number) => `${hostStem(host)}${pid}-`;
 
 /**
  * Removes the output folders this host's workers left when they were killed (SIGKILL gives them no chance to
@@ -45,7 +35,7 @@ function processAlive(pid: number): boolean {
  * folder, with pids of its own) or of a live pid is left alone. Returns the folders removed.
  */
 export function sweepStaleOutputDirs(base = tmpdir(), host = hostname()): string[] {
-  const mine = outDirStem(host, 0).slice(0, -2);
+  const mine = hostStem(host);
   const removed: string[] = [];
   let names: string[];
   try {
@@ -56,7 +46,7 @@ export function sweepStaleOutputDirs(base = tmpdir(), host = hostname()): string
   for (const name of names) {
     if (!name.startsWith(mine)) continue;
     const pid = Number(/^(\d+)-/.exec(name.slice(mine.length))?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processExists(pid)) continue;
     try {
       rmSync(join(base, name), { recursive: true, force: true });
       removed.push(name);
