@@ -25,8 +25,10 @@ describe('the cookie sweep', () => {
       await waitFor(() => pidsWithCookie(TASK_COOKIE_VAR, cookie).includes(pid), { what: 'the process to carry its cookie' });
       expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid, startedAt })).toEqual([pid]);
       // A scope that begins after it (a later process took the next PID): the sweep does not read it (it is not a full scan).
+      // Its start is now: with a pid_max of 32,768 a scope holds for 0.33 s only, and a loaded machine can take longer
+      // than that to get here from `startedAt`.
       await new Promise((resolve) => spawn('true').on('exit', resolve));
-      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt })).toEqual([]);
+      expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt: Date.now() })).toEqual([]);
       // An attempt old enough for the PID counter to have wrapped: every PID is read again.
       expect(pidsWithCookie(TASK_COOKIE_VAR, cookie, { firstPid: pid + 1, startedAt: 0 })).toEqual([pid]);
     } finally {
