@@ -368,7 +368,13 @@ describe('sources: a run tests the commit it names', () => {
     const dir = join(base, 'slow-cache');
     const id = await submitTest('REMOTE', 't/c.test.mjs', { repo: relayRepo(), commit: repo.shas[2] }, { max_attempts: 3 });
     relay.hold();
-    suite.worker({ pool: 'remote', id: 'remote-slow', env: { WORKER_SOURCE_DIR: dir, WORKER_SOURCE_FETCH_TIMEOUT_MS: '1500' } });
+    // A lock of its own, longer than the fetch's limit: the test's short one (2 s, for quick recovery of killed
+    // workers) was lost three times in a row on a loaded CI machine, and BullMQ then failed the task as stalled.
+    suite.worker({
+      pool: 'remote',
+      id: 'remote-slow',
+      env: { WORKER_SOURCE_DIR: dir, WORKER_SOURCE_FETCH_TIMEOUT_MS: '1500', WORKER_LOCK_MS: '15000', WORKER_STALLED_INTERVAL_MS: '5000' },
+    });
     const t = await taskDone(id);
     relay.release();
     expect(t.state).toBe('failed');
