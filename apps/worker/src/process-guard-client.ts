@@ -8,6 +8,14 @@ import { CgroupTree, type TaskTree } from '@fleet/exec';
 import { guardEntry } from './worker-files.js';
 
 /**
+ * How long an untrack may wait to go with the next message. A file's end and the next file's start are a few
+ * milliseconds apart; one write (and one wake of the guard) then carries both. Far below any deadline (a lock's
+ * safe time, seconds), so a tree's deadline never passes while its untrack waits but in a worker that was about
+ * to lose the lock anyway, whose expiry for an untracked tree is ignored (its attempt's processes have ended).
+ */
+const UNTRACK_DELAY_MS = 20;
+
+/**
  * The worker's side of its guard process (see process-guard.ts): starts it, tells it which process trees
  * the running tasks own and until when each may live, restarts it if it dies (re-telling what it tracked).
  */
@@ -22,6 +30,9 @@ export class ProcessGuard {
   private readonly trees = new Map<string, { tree: TaskTree; until: number }>();
   private readonly expiredListeners: Array<(key: string) => void> = [];
   private stopping = false;
+  /** Untracks not sent yet (see UNTRACK_DELAY_MS), and the timer that sends them if nothing else does first. */
+  private untracks: string[] = [];
+  private untrackTimer: NodeJS.Timeout | undefined;
 
   constructor(@Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings) {
     const root = settings.cgroup === 'off' ? undefined : settings.cgroup === 'auto' ? CgroupTree.detect() : settings.cgroup;
@@ -36,7 +47,8 @@ export class ProcessGuard {
     child.stdin?.on('error', () => undefined);
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       const m = JSON.parse(line) as { op: string; key: string };
-      if (m.op !== 'expired') return;
+      // An untracked tree's attempt is over (its untrack may still have been waiting): nothing to tell.
+      if (m.op !== 'expired' || !this.trees.has(m.key)) return;
       this.trees.delete(m.key);
       this.logger.warn({ msg: `task ${m.key}: its guard ended its processes (the worker did not confirm the task's lock in time)`, task_id: m.key });
       for (const listener of this.expiredListeners) listener(m.key);
@@ -67,8 +79,15 @@ export class ProcessGuard {
     this.expiredListeners.push(listener);
   }
 
-  private send(m: GuardMessage): void {
-    this.child?.stdin?.write(`${JSON.stringify(m)}\n`);
+  /** Sends `m`, after the untracks still waiting (in the order they were made). */
+  private send(m?: GuardMessage): void {
+    let lines = '';
+    for (const key of this.untracks) lines += `${JSON.stringify({ op: 'untrack', key } satisfies GuardMessage)}\n`;
+    this.untracks = [];
+    clearTimeout(this.untrackTimer);
+    this.untrackTimer = undefined;
+    if (m) lines += `${JSON.stringify(m)}\n`;
+    if (lines !== '') this.child?.stdin?.write(lines);
   }
 
   /** The guard kills `tree` at `until` (Date.now() scale) unless told a later deadline first. */
@@ -84,13 +103,17 @@ export class ProcessGuard {
     this.send({ op: 'deadline', key, ms: until - Date.now() });
   }
 
+  /** The guard forgets `key`'s tree: with the next message, or UNTRACK_DELAY_MS from now. */
   untrack(key: string): void {
-    if (this.trees.delete(key)) this.send({ op: 'untrack', key });
+    if (!this.trees.delete(key)) return;
+    this.untracks.push(key);
+    this.untrackTimer ??= setTimeout(() => this.send(), UNTRACK_DELAY_MS);
   }
 
   /** Closes the guard's stdin: it ends whatever is left (nothing, after a drain) and removes the cgroup. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.send();
     const child = this.child;
     // No pid: it was never spawned, and no 'exit' will come.
     if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;

@@ -20,8 +20,18 @@ os.dup2(nul, 1)
 os.set_blocking(proto, True)
 os.chdir("/")
 
+# Messages go out once per round of events (flush): a program's exit and the end of its pipes, which come
+# together, wake the worker once rather than two or three times.
+outbox = []
+
 def send(obj):
-    data = (json.dumps(obj) + "\n").encode()
+    outbox.append(json.dumps(obj))
+
+def flush():
+    if not outbox:
+        return
+    data = ("\n".join(outbox) + "\n").encode()
+    outbox.clear()
     while data:
         data = data[os.write(proto, data):]
 
@@ -35,6 +45,7 @@ try:
     os.waitpid(os.posix_spawn(probe, [probe] + ([] if probe == "/bin/true" else ["-c", ""]), {}, setsid=True, setsigdef=DEFAULTS), 0)
 except Exception as e:
     send({"error": "posix_spawn with setsid does not work here: %s" % e})
+    flush()
     sys.exit(3)
 
 sel = selectors.DefaultSelector()
@@ -110,39 +121,45 @@ def reap():
         send({"id": rid, "exit": code})
 
 send({"ready": 1})
-while True:
-    for key, _ in sel.select():
-        kind, what = key.data
-        if kind == "wake":
-            try:
-                while os.read(wake_r, 512):
+# Whatever ends the loop (stdin's end, an error), what was said goes out first: a program's pid must reach the
+# worker, or it would count the program as never started and start it again.
+try:
+    while True:
+        flush()
+        for key, _ in sel.select():
+            kind, what = key.data
+            if kind == "wake":
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
                     pass
-            except BlockingIOError:
-                pass
-            reap()
-        elif kind == "stdin":
-            chunk = os.read(0, 1 << 16)
-            if not chunk:
-                sys.exit(0)
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                if line.strip():
-                    launch(json.loads(line))
-            reap()
-        else:
-            rid, n = what
-            try:
-                data = os.read(key.fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if data:
-                send({"id": rid, "fd": n, "data": base64.b64encode(data).decode()})
+                reap()
+            elif kind == "stdin":
+                chunk = os.read(0, 1 << 16)
+                if not chunk:
+                    sys.exit(0)
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        launch(json.loads(line))
+                reap()
             else:
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                open_pipes[rid] -= 1
-                if open_pipes[rid] == 0:
-                    del open_pipes[rid]
-                    send({"id": rid, "closed": 1})
+                rid, n = what
+                try:
+                    data = os.read(key.fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if data:
+                    send({"id": rid, "fd": n, "data": base64.b64encode(data).decode()})
+                else:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+                    open_pipes[rid] -= 1
+                    if open_pipes[rid] == 0:
+                        del open_pipes[rid]
+                        send({"id": rid, "closed": 1})
+finally:
+    flush()
 `;
