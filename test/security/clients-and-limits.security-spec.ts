@@ -229,14 +229,17 @@ describe('where the apps listen', () => {
 
   it('refuses to start bound beyond loopback without tokens (exit 78, naming why), unless FLEET_INSECURE=1', async () => {
     const env = { REDIS_URL: suite.redisUrl, FLEET_PREFIX: suite.prefix, CONFIG_DIR: suite.config.path, HOST: '0.0.0.0' };
-    for (const app of ['coordinator', 'resource-manager', 'trend-analyzer']) {
-      const p = startApp(app, [], { ...env, COORDINATOR_PORT: '0', RESOURCE_MANAGER_PORT: '0', TREND_ANALYZER_PORT: '0' });
-      expect(await p.exited).toEqual({ code: 78, signal: null });
-      expect(p.output()).toMatch(/binds to 0\.0\.0\.0, beyond this machine, but no client tokens are configured/);
-    }
+    // The four start side by side (each start is seconds of CPU-bound module loading on a loaded machine).
     const port = await freePort();
     const insecure = startApp('coordinator', [], { ...env, COORDINATOR_PORT: String(port), FLEET_INSECURE: '1' });
     suite.onCleanup(() => insecure.stop('SIGKILL'));
+    const refused = ['coordinator', 'resource-manager', 'trend-analyzer'].map((app) =>
+      startApp(app, [], { ...env, COORDINATOR_PORT: '0', RESOURCE_MANAGER_PORT: '0', TREND_ANALYZER_PORT: '0' }),
+    );
+    for (const p of refused) {
+      expect(await p.exited).toEqual({ code: 78, signal: null });
+      expect(p.output()).toMatch(/binds to 0\.0\.0\.0, beyond this machine, but no client tokens are configured/);
+    }
     await waitFor(() => insecure.output().includes(`listening on http://0.0.0.0:${port}`), {
       what: 'the insecure coordinator to listen on every address',
     });
