@@ -67,6 +67,15 @@ function pidBounds(scope: PidScope | undefined): { first: number; last: number }
   return { first: scope.firstPid, last };
 }
 
+/**
+ * The PID Linux hands out next (one past `/proc/sys/kernel/ns_last_pid`), or undefined where that cannot be read:
+ * read before an attempt starts work in a process that already runs, it is the `firstPid` of that attempt's scope.
+ */
+export function nextPid(): number | undefined {
+  const last = readPidFile('/proc/sys/kernel/ns_last_pid');
+  return last === null ? undefined : last + 1;
+}
+
 /** Up to this many PIDs in scope are read one by one, without listing `/proc` (its listing costs more). */
 const PIDS_READ_DIRECTLY = 256;
 
@@ -305,6 +314,12 @@ export interface TaskTree {
   /** When it started (Date.now()): bounds the PIDs the cookie sweep reads (PidScope). */
   startedAt?: number;
   /**
+   * The first PID the attempt's processes can have, when its first process is older than the attempt (`pgid` is
+   * taken otherwise): a file a pytest session server runs in itself. With the server's PID there, the sweep would
+   * read every PID handed out since the server started, which soon means all of `/proc`, at every file's end.
+   */
+  firstPid?: number;
+  /**
    * A file forked by a warm runner (warm-python.ts): its first process, and what it forks without `exec`, carry the
    * server's environment and so the server's cookie, not the attempt's. The server runs one file at a time, so
    * every process with its cookie but the server itself belongs to this attempt.
@@ -329,7 +344,7 @@ export function signalLeftovers(tree: TaskTree, signal: NodeJS.Signals): void {
     if (signal === 'SIGKILL') cg.kill();
     else cg.signal(signal);
   }
-  const scope = tree.startedAt === undefined ? undefined : { firstPid: tree.pgid, startedAt: tree.startedAt };
+  const scope = tree.startedAt === undefined ? undefined : { firstPid: tree.firstPid ?? tree.pgid, startedAt: tree.startedAt };
   signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, scope);
   if (tree.server) signalCookie(TASK_COOKIE_VAR, tree.server.cookie, signal, scope, tree.server.pid);
 }

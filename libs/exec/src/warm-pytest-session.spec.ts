@@ -5,7 +5,7 @@ import { parseJUnit } from '@fleet/runs';
 import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
 import { type RunRequest, runProcess } from './process-runner.js';
-import { CgroupTree, ownCgroupDir } from './process-tree.js';
+import { CgroupTree, ownCgroupDir, type TaskTree } from './process-tree.js';
 import { sessionArgs, WarmPytestPool } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
@@ -24,9 +24,17 @@ const argvFor = (test: string, junit?: string, ...extra: string[]) => [
 
 /** The attempts' first processes, in order: in session mode, the server's pid each time. */
 let firstPids: number[] = [];
+/** The attempts' trees, in order. */
+let trees: TaskTree[] = [];
 
 function request(argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}): RunRequest {
-  return attemptRequest(argv, dir, { onStart: (tree) => firstPids.push(tree.pgid), ...opts });
+  return attemptRequest(argv, dir, {
+    onStart: (tree) => {
+      firstPids.push(tree.pgid);
+      trees.push(tree);
+    },
+    ...opts,
+  });
 }
 
 const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
@@ -38,6 +46,7 @@ const inSession = (test: string, junit?: string, opts: Parameters<typeof request
 
 beforeEach(() => {
   firstPids = [];
+  trees = [];
 });
 
 describe('sessionArgs', () => {
@@ -116,8 +125,12 @@ describe('a pytest session server', () => {
     const execd = join(dir, 'execd.pid');
     file('leaks/test_leaks.py', leakingPytestFile(forked, execd));
     expect((await inSession('leaks/test_leaks.py')).exitCode).toBe(0);
+    // The cookie sweep at the file's end reads the PIDs handed out since the file began, not all since the server's start.
+    const scopeStart = trees[0]?.firstPid ?? 0;
+    expect(scopeStart).toBeGreaterThan(firstPids[0]);
     for (const pidFile of [forked, execd]) {
       const pid = Number(readFileSync(pidFile, 'utf8'));
+      expect(pid).toBeGreaterThanOrEqual(scopeStart);
       await waitFor(() => !isAlive(pid), { what: `process ${pid} (${pidFile}) to be ended with its file`, timeoutMs: 5000 });
     }
     expect((await inSession('verdicts/test_pass.py')).exitCode).toBe(0);

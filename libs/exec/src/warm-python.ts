@@ -4,7 +4,7 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rea
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type RunOutcome, type RunRequest, removeWhenEmpty, resolveProgram, runProcess, stopOnAbort, TAIL_CHARS } from './process-runner.js';
-import { CgroupTree, processExists, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
+import { CgroupTree, nextPid, processExists, signalLeftovers, signalTree, TASK_COOKIE_VAR, type TaskTree } from './process-tree.js';
 import { TailBuffer } from './tail-buffer.js';
 import { followJsonLines } from './json-line-child.js';
 import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
@@ -315,6 +315,8 @@ export class WarmPytestServer {
       cap: this.outputCapBytes,
       keep,
     };
+    // A session server's file runs in the server, started long before: its processes' PIDs come after this one.
+    const firstPid = this.session ? nextPid() : undefined;
     this.child.stdin?.write(`${JSON.stringify(request)}\n`);
 
     let dropped = 0;
@@ -344,6 +346,7 @@ export class WarmPytestServer {
             pgid: m.started,
             cookie: req.cookie,
             startedAt,
+            ...(firstPid !== undefined && { firstPid }),
             server: { pid: this.pid, cookie: this.cookie },
             ...(cgroup && { cgroup: cgroup.dir }),
           };
