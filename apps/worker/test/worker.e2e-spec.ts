@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decodeFailure } from '@fleet/contracts';
 import { WorkerRegistry } from '@fleet/redis';
 import { cpuTemplate, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
@@ -92,8 +95,10 @@ describe("a test's JUnit report cannot hold up, mislead or be read by others", (
     ...REPORTS,
   });
 
-  it('a FIFO or a link in its place, or one too large, is not read (the file is one case, the reason in its output); its folder is private', async () => {
-    const w = suite.worker({ pool: 'cpu', id: 'reports' });
+  it('a FIFO or a link in its place, or one too large, is not read (the file is one case, the reason in its output); its folder is private and goes with the attempt', async () => {
+    // The worker's own temporary folder, where the attempts' report folders are made.
+    const tmp = mkdtempSync(join(tmpdir(), 'reports-tmp-'));
+    const w = suite.worker({ pool: 'cpu', id: 'reports', env: { TMPDIR: tmp } });
     try {
       const ids = await suite
         .queue('cpu')
@@ -124,8 +129,11 @@ describe("a test's JUnit report cannot hold up, mislead or be read by others", (
         'private.mjs': { state: 'completed', case_counts: { passed: 1, failed: 0, error: 0, skipped: 0 }, note: undefined },
       });
       expect(isAlive(w.pid)).toBe(true);
+      // Each attempt's report folder is removed at its end: the plain one, and the one the link test left more in.
+      expect(readdirSync(tmp).filter((n) => n.startsWith('fleet-attempt-'))).toEqual([]);
     } finally {
       await w.stop();
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 });

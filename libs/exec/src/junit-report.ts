@@ -1,5 +1,4 @@
-import { constants, realpathSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { TestCase } from '@fleet/contracts';
 
@@ -21,31 +20,46 @@ export const JUNIT_MAX_BYTES = 4 * 1024 * 1024;
 /**
  * The cases of the JUnit report the runner wrote, or why there are none to read. The report is opened without
  * following a link and without blocking (a FIFO put in its place cannot hang the worker), and read only when
- * it is a regular file within JUNIT_MAX_BYTES; a large one is parsed off the event loop (`parse` (the worker parses a large one off its event loop)).
- * Not XML, or no cases: the file is one case.
+ * it is a regular file within JUNIT_MAX_BYTES (no more than its size then); `parse` may take a large one off the
+ * event loop. Not XML, or no cases: the file is one case. The file calls are synchronous: a report lies in a folder
+ * of the attempt's own under the local temporary folder, and four calls through libuv's thread pool each cost the
+ * event loop a wake-up, which every test file's end paid.
  */
 export async function readJUnitReport(
   path: string,
   parse: (xml: string) => Promise<TestCase[]> | TestCase[],
 ): Promise<{ cases?: TestCase[]; note?: string }> {
-  let file;
+  let fd: number;
   try {
-    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT'
       ? {}
       : { note: code === 'ELOOP' ? 'the JUnit report is a link: not followed' : `the JUnit report could not be opened (${code})` };
   }
+  let xml: string;
   try {
-    const st = await file.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return { note: 'the JUnit report is not a regular file: not read' };
     if (st.size > JUNIT_MAX_BYTES) return { note: `the JUnit report is ${st.size} bytes, over the ${JUNIT_MAX_BYTES}-byte limit: not read` };
-    const cases = await parse(await file.readFile('utf8'));
-    return cases.length > 0 ? { cases } : {};
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    xml = buf.toString('utf8', 0, n);
   } catch {
     return {};
   } finally {
-    await file.close();
+    closeSync(fd);
+  }
+  try {
+    const cases = await parse(xml);
+    return cases.length > 0 ? { cases } : {};
+  } catch {
+    return {};
   }
 }
