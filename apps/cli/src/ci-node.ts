@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { glob } from 'tinyglobby';
@@ -16,7 +15,16 @@ import {
   type TestCase,
   type WorkerTemplate,
 } from '@fleet/contracts';
-import { readJUnitReport, realPathWithin, type RunRequest, runProcess, TASK_COOKIE_VAR, WarmPytestPool } from '@fleet/exec';
+import {
+  makeReportDir,
+  readJUnitReport,
+  realPathWithin,
+  removeReportDir,
+  type RunRequest,
+  runProcess,
+  TASK_COOKIE_VAR,
+  WarmPytestPool,
+} from '@fleet/exec';
 import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
 import { type Api, call, CliError } from './api.js';
 
@@ -254,8 +262,8 @@ async function runFile(lease: Lease, runners: Runners, warm: WarmPytestPool, sig
   const real = realPathWithin(cwd, lease.file);
   if (real === undefined) return failed('invalid_task', `test file ${lease.file} does not exist in this checkout (${cwd})`);
   if (real === null) return failed('invalid_task', `test file ${lease.file} resolves to a path outside this checkout`);
-  const reportDir = runner.some((x) => x.includes('{junit_file}')) ? await mkdtemp(join(tmpdir(), 'fleet-attempt-')) : undefined;
-  const junit = reportDir ? join(reportDir, 'junit.xml') : '';
+  const reportDir = runner.some((x) => x.includes('{junit_file}')) ? makeReportDir() : undefined;
+  const junit = reportDir?.report ?? '';
   const argv = fillArgv(runner, {
     task_id: lease.task_id,
     attempt: String(lease.attempt),
@@ -308,6 +316,6 @@ async function runFile(lease: Lease, runners: Runners, warm: WarmPytestPool, sig
       ...cases,
     };
   } finally {
-    if (reportDir) await rm(reportDir, { recursive: true, force: true });
+    if (reportDir) await removeReportDir(reportDir);
   }
 }

@@ -1,5 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, realpathSync, rmdirSync, unlinkSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { TestCase } from '@fleet/contracts';
 
 /** The file's real path when it is inside `dir` (symlinks followed); null when it leads outside; undefined when absent. */
@@ -61,5 +63,33 @@ export async function readJUnitReport(
     return cases.length > 0 ? { cases } : {};
   } catch {
     return {};
+  }
+}
+
+/**
+ * A folder of an attempt's own for the JUnit report its runner writes (mode 0700, a random name under the local
+ * temporary folder): no other test can guess the path, replace the report or read it. Returns the folder and the
+ * report's path in it.
+ */
+export function makeReportDir(): { dir: string; report: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-attempt-'));
+  return { dir, report: join(dir, 'junit.xml') };
+}
+
+/**
+ * Removes an attempt's report folder. The usual folder, holding the report alone, goes with two synchronous calls
+ * (a trip through libuv's thread pool costs the event loop a wake-up each, and every test file's end paid several).
+ * A folder the test filled with more (it knows the path) is removed asynchronously, so it cannot hold anything up.
+ */
+export async function removeReportDir({ dir, report }: { dir: string; report: string }): Promise<void> {
+  try {
+    unlinkSync(report);
+  } catch {
+    // not written, or not a file
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    await rm(dir, { recursive: true, force: true });
   }
 }

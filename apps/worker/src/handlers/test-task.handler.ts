@@ -1,11 +1,7 @@
-import { mkdtempSync, rmdirSync, unlinkSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { exitMeaning, extensionOf, runsWarm, fillArgv, FULL_SHA, noTestCases, repoUrlProblem, tail, type TestTask } from '@fleet/contracts';
-import { readJUnitReport, realPathWithin } from '@fleet/exec';
+import { makeReportDir, readJUnitReport, realPathWithin, removeReportDir } from '@fleet/exec';
 import { allowListProblem, GitSourceError } from '@fleet/sources';
 import { CommandRunner } from '../command-runner.js';
 import { type SetupRecord, SourceCache } from '../source-cache.js';
@@ -128,8 +124,8 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     if (real === null) throw taskFailure({ reason: 'invalid_task', message: `test file ${file} resolves to a path outside ${where}` });
     // A runner that writes JUnit XML gets a path for it in a folder of this attempt's own (mode 0700, a random
     // name): no other test can guess it, replace it or read it. The worker reads the test cases back.
-    const reportDir = runner.some((a) => a.includes('{junit_file}')) ? mkdtempSync(join(tmpdir(), 'fleet-attempt-')) : undefined;
-    const junit = reportDir && join(reportDir, 'junit.xml');
+    const reportDir = runner.some((a) => a.includes('{junit_file}')) ? makeReportDir() : undefined;
+    const junit = reportDir?.report;
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
     try {
       const run = await this.commands.run(argv, ctx, prepared && { cwd: prepared.cwd, env: prepared.env }, runsWarm(runners, ext), {
@@ -159,25 +155,7 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
       if (report.note) failureOf(failure).output_tail = output_tail;
       throw failure;
     } finally {
-      if (reportDir) await removeReportDir(reportDir, junit);
+      if (reportDir) await removeReportDir(reportDir);
     }
-  }
-}
-
-/**
- * Removes an attempt's report folder. The usual folder, holding the report alone, goes with two synchronous calls: a
- * trip through libuv's thread pool costs the event loop a wake-up each, and every test file's end paid several. A
- * folder the test filled with more (it knows the path) is removed asynchronously, so it cannot hold up the worker.
- */
-async function removeReportDir(dir: string, report: string | undefined): Promise<void> {
-  try {
-    if (report !== undefined) unlinkSync(report);
-  } catch {
-    // not written, or not a file
-  }
-  try {
-    rmdirSync(dir);
-  } catch {
-    await rm(dir, { recursive: true, force: true });
   }
 }
