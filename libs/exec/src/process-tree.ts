@@ -62,18 +62,26 @@ function pidBounds(scope: PidScope | undefined): { first: number; last: number }
   if (!scope) return undefined;
   pidMax ??= readPidFile('/proc/sys/kernel/pid_max');
   if (pidMax === null || (Date.now() - scope.startedAt) * FORKS_PER_MS >= pidMax) return undefined;
-  const last = readPidFile('/proc/sys/kernel/ns_last_pid');
+  const last = lastPid();
   if (last === null) return undefined;
   return { first: scope.firstPid, last };
 }
+
+/** The last PID Linux handed out in this PID namespace, or null where that cannot be read. */
+const lastPid = () => readPidFile('/proc/sys/kernel/ns_last_pid');
 
 /**
  * The PID Linux hands out next (one past `/proc/sys/kernel/ns_last_pid`), or undefined where that cannot be read:
  * read before an attempt starts work in a process that already runs, it is the `firstPid` of that attempt's scope.
  */
 export function nextPid(): number | undefined {
-  const last = readPidFile('/proc/sys/kernel/ns_last_pid');
+  const last = lastPid();
   return last === null ? undefined : last + 1;
+}
+
+/** Whether `pid` lies in the cyclic range `first` to `last` (PIDs wrap past `pid_max`). */
+export function pidInRange(pid: number, { first, last }: { first: number; last: number }): boolean {
+  return last >= first ? pid >= first && pid <= last : pid >= first || pid <= last;
 }
 
 /** Up to this many PIDs in scope are read one by one, without listing `/proc` (its listing costs more). */
@@ -97,11 +105,6 @@ export function pidsWithCookie(name: string, value: string, scope?: PidScope, ex
       return [];
     }
   }
-  const inScope =
-    bounds &&
-    (bounds.last >= bounds.first
-      ? (pid: number) => pid >= bounds.first && pid <= bounds.last
-      : (pid: number) => pid >= bounds.first || pid <= bounds.last);
   // Cookies are random (128 bits), so finding `name=value` anywhere in the environment is a match.
   const needle = Buffer.from(`${name}=${value}`);
   const found: number[] = [];
@@ -109,7 +112,7 @@ export function pidsWithCookie(name: string, value: string, scope?: PidScope, ex
     const c = entry.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     const pid = Number(entry);
-    if (pid === process.pid || pid === except || (inScope && !inScope(pid))) continue;
+    if (pid === process.pid || pid === except || (bounds && !pidInRange(pid, bounds))) continue;
     try {
       // Read one by one, a PID may be a thread's: its environment is its process's, and signalling it signals
       // that whole process (a warm server whose thread started after the file did). Only processes count, as

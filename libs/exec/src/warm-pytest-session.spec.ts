@@ -5,7 +5,7 @@ import { parseJUnit } from '@fleet/runs';
 import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
 import { type RunRequest, runProcess } from './process-runner.js';
-import { CgroupTree, nextPid, ownCgroupDir, type TaskTree } from './process-tree.js';
+import { CgroupTree, nextPid, ownCgroupDir, pidInRange, type TaskTree } from './process-tree.js';
 import { sessionArgs, WarmPytestPool } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
@@ -127,13 +127,11 @@ describe('a pytest session server', () => {
     expect((await inSession('leaks/test_leaks.py')).exitCode).toBe(0);
     // The cookie sweep at the file's end reads the PIDs handed out since the file began, not all since the server's
     // start. PIDs wrap at pid_max (32,768 on some hosts), so the range is cyclic.
-    const first = trees[0]?.firstPid ?? 0;
-    const last = (nextPid() ?? 1) - 1;
-    const inScope = (pid: number) => (last >= first ? pid >= first && pid <= last : pid >= first || pid <= last);
-    expect(inScope(firstPids[0])).toBe(false);
+    const scope = { first: trees[0]?.firstPid ?? 0, last: (nextPid() ?? 1) - 1 };
+    expect(pidInRange(firstPids[0], scope)).toBe(false);
     for (const pidFile of [forked, execd]) {
       const pid = Number(readFileSync(pidFile, 'utf8'));
-      expect(inScope(pid)).toBe(true);
+      expect(pidInRange(pid, scope)).toBe(true);
       await waitFor(() => !isAlive(pid), { what: `process ${pid} (${pidFile}) to be ended with its file`, timeoutMs: 5000 });
     }
     expect((await inSession('verdicts/test_pass.py')).exitCode).toBe(0);

@@ -122,8 +122,8 @@ export class TestTaskHandler implements TaskHandler<TestTask> {
     const where = source ? `commit ${source.commit} of ${source.repo}` : workdir;
     if (real === undefined) throw taskFailure({ reason: 'invalid_task', message: `test file ${file} does not exist in ${where}` });
     if (real === null) throw taskFailure({ reason: 'invalid_task', message: `test file ${file} resolves to a path outside ${where}` });
-    // A runner that writes JUnit XML gets a path for it in a folder of this attempt's own (mode 0700, a random
-    // name): no other test can guess it, replace it or read it. The worker reads the test cases back.
+    // A runner that writes JUnit XML gets a path in a private folder of this attempt's own (makeReportDir); the
+    // worker reads the test cases back.
     const reportDir = runner.some((a) => a.includes('{junit_file}')) ? makeReportDir() : undefined;
     const junit = reportDir?.report;
     const argv = fillArgv(runner, { ...commonPlaceholders(task, ctx), test_file: file, junit_file: junit ?? '' });
