@@ -78,6 +78,23 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     expect(events).toMatchObject({ processed: 12, duplicates: 1 });
   });
 
+  it('a stop leaves nothing pending: the batch read ahead of the commit in flight is committed too', async () => {
+    const a = await analyzer('a4');
+    for (let from = 0; from < 20_000; from += 1000) {
+      const p = suite.redis.pipeline();
+      for (let i = from; i < from + 1000; i++) p.xadd(suite.keys.timings, '*', ...encodeTimingEvent(event(1000 + i)));
+      await p.exec();
+    }
+    a.ingest.start();
+    // Mid-stream: a batch is committed, the next is read ahead, and most of the stream is still unread.
+    await waitFor(async () => (await a.ingest.account()).events.processed >= 1000 || undefined, { what: 'a first commit' });
+    await a.ingest.stop();
+    const { events } = await a.ingest.account();
+    expect(events.pending).toBe(0);
+    expect(events.processed + events.duplicates + events.unread).toBe(events.written);
+    expect(events.unread).toBeGreaterThan(0);
+  });
+
   it('an alert is escalated once when two analyzers both see it get worse', async () => {
     const a = await analyzer('a3');
     const b = await analyzer('b3');

@@ -21,8 +21,11 @@
  *
  * KEYS: stream, counters hash, series index set, durations hash, series versions hash.
  * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, then the batch as
- * JSON: one array per entry, [id, seen bucket ('' for none), seen member, duration key ('' for none),
- * duration (ms), [counter name, increment, …], [series, "at value …", …]], then this analyzer's consumer name.
+ * JSON (CommitBatch): `{"s": [series name, …], "c": [counter name, …], "lo": lowest ID, "hi": highest ID,
+ * "e": [...]}`, "e" holding the entries one after another (one array, not one per entry: fewer tables for Redis to
+ * make and collect), each as: id, seen bucket ('' for none), seen member, duration key ('' for none), duration
+ * (ms), n, n numbers (counter index, increment, …), "<at>", row suffix, m, m values (series index, "value", …);
+ * indexes 0-based, a sample's row "<at> <value><suffix>" as sampleRow writes it. Then this analyzer's consumer name.
  * Returns the events counter after the commit, then per entry what became of it: 1 applied, 2 a duplicate,
  * 0 not this commit's (acknowledged before, by this or another analyzer).
  */
@@ -30,102 +33,117 @@ export const COMMIT_BATCH = `
 local stream, counters, index, durations, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local maxSeries = tonumber(ARGV[6])
-local batch = cjson.decode(ARGV[7])
+local doc = cjson.decode(ARGV[7])
+local seriesNames, counterNames, flat = doc.s, doc.c, doc.e
 local consumer = ARGV[8]
+-- The entries' places in flat: entry i's fields start at starts[i].
+local starts = {}
+do
+  local at, n = 1, 0
+  while at <= #flat do
+    n = n + 1
+    starts[n] = at
+    local c = at + 5
+    local s = c + flat[c] + 3
+    at = s + flat[s] + 1
+  end
+end
+-- Per series (by its index in seriesNames): its new rows, false when refused (max series); in order of first use.
 local rows = {}
-local order = {}
-local incs = {}
-local incOrder = {}
+local order, nOrder = {}, 0
+-- Series this batch starts (not in the index before it).
+local fresh = {}
+-- Increments per counter index; and the few counters the script itself names.
+local byIndex = {}
+local named = {}
 local kept = redis.call('SCARD', index)
 local out = {0}
-local function inc(name, by)
-  if incs[name] == nil then
-    incs[name] = 0
-    incOrder[#incOrder + 1] = name
-  end
-  incs[name] = incs[name] + by
+local function chunks(list, n, fn)
+  for from = 1, n, 500 do fn(unpack(list, from, math.min(from + 499, n))) end
 end
-local function chunks(list, fn)
-  for from = 1, #list, 500 do fn(unpack(list, from, math.min(from + 499, #list))) end
-end
-local function parseId(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function idLess(a, b)
-  local am, as = parseId(a)
-  local bm, bs = parseId(b)
-  if am ~= bm then return am < bm end
-  return as < bs
-end
--- Which entries are still pending for this analyzer: one XPENDING over the batch's range rather than an XACK
--- per entry. Should the range hold more of this consumer's entries than the limit, each is asked by its XACK.
+-- Which entries are still pending for this analyzer: one XPENDING over the batch's range (its lowest and highest
+-- IDs, "lo" and "hi") rather than an XACK per entry. Should the range hold more of this consumer's entries than
+-- the limit, each is asked by its XACK.
 local pending = nil
-if consumer and #batch > 0 then
-  local low, high = batch[1][1], batch[1][1]
-  for _, e in ipairs(batch) do
-    if idLess(e[1], low) then low = e[1] end
-    if idLess(high, e[1]) then high = e[1] end
-  end
-  local limit = 2 * #batch + 10
-  local reply = redis.call('XPENDING', stream, group, low, high, limit, consumer)
+if consumer and #starts > 0 then
+  local limit = 2 * #starts + 10
+  local reply = redis.call('XPENDING', stream, group, doc.lo, doc.hi, limit, consumer)
   if #reply < limit then
     pending = {}
-    for _, p in ipairs(reply) do pending[p[1]] = true end
+    for i = 1, #reply do pending[reply[i][1]] = true end
   end
 end
-local acked = {}
+local acked, nAcked = {}, 0
 local function take(id)
   if pending == nil then return redis.call('XACK', stream, group, id) == 1 end
   if pending[id] then
-    acked[#acked + 1] = id
+    nAcked = nAcked + 1
+    acked[nAcked] = id
     return true
   end
   return false
 end
 -- Which (task, attempt) identities were counted before: one SMISMEMBER per seen set and batch.
+local seenKeys = {}
+local function seenOf(bucket)
+  local key = seenKeys[bucket]
+  if key == nil then
+    key = seenBase .. bucket
+    seenKeys[bucket] = key
+  end
+  return key
+end
 local counted = {}
 local asks = {}
-for _, e in ipairs(batch) do
-  if e[2] ~= '' and (pending == nil or pending[e[1]]) then
-    local seen = seenBase .. e[2]
-    if asks[seen] == nil then asks[seen] = {} end
+for _, p in ipairs(starts) do
+  if flat[p + 1] ~= '' and (pending == nil or pending[flat[p]]) then
+    local seen = seenOf(flat[p + 1])
     local list = asks[seen]
-    list[#list + 1] = e[3]
+    if list == nil then
+      list = {n = 0}
+      asks[seen] = list
+    end
+    list.n = list.n + 1
+    list[list.n] = flat[p + 2]
   end
 end
 for seen, members in pairs(asks) do
   local known = {}
   counted[seen] = known
-  chunks(members, function(...)
-    local names = {...}
+  chunks(members, members.n, function(...)
     local flags = redis.call('SMISMEMBER', seen, ...)
-    for i, flag in ipairs(flags) do
-      if flag == 1 then known[names[i]] = true end
+    local names = {...}
+    for i = 1, #flags do
+      if flags[i] == 1 then known[names[i]] = true end
     end
   end)
 end
 local added = {}
 local addOrder = {}
-for _, e in ipairs(batch) do
-  local id, bucket, member, dkey, dvalue, cs, ss = e[1], e[2], e[3], e[4], e[5], e[6], e[7]
+for i, p in ipairs(starts) do
+  local id, bucket, member, dkey, dvalue = flat[p], flat[p + 1], flat[p + 2], flat[p + 3], flat[p + 4]
+  local c = p + 5
+  local s = c + flat[c] + 3
   local status = 0
   if take(id) then
     local apply = true
     if bucket ~= '' then
-      local seen = seenBase .. bucket
+      local seen = seenOf(bucket)
       -- (Every entry this commit takes with a bucket was asked about above.)
-      if counted[seen][member] then
+      local known = counted[seen]
+      if known[member] then
         apply = false
-        inc('duplicates', 1)
+        named.duplicates = (named.duplicates or 0) + 1
       else
-        counted[seen][member] = true
-        if added[seen] == nil then
-          added[seen] = {}
+        known[member] = true
+        local list = added[seen]
+        if list == nil then
+          list = {n = 0}
+          added[seen] = list
           addOrder[#addOrder + 1] = seen
         end
-        local list = added[seen]
-        list[#list + 1] = member
+        list.n = list.n + 1
+        list[list.n] = member
       end
     end
     if apply and dkey ~= '' then
@@ -134,46 +152,61 @@ for _, e in ipairs(batch) do
     end
     status = apply and 1 or 2
     if apply then
-      for k = 1, #cs, 2 do inc(cs[k], cs[k + 1]) end
-      for k = 1, #ss, 2 do
-        local series = ss[k]
-        if rows[series] == nil then
+      for k = c + 1, c + flat[c], 2 do
+        local ci = flat[k] + 1
+        byIndex[ci] = (byIndex[ci] or 0) + flat[k + 1]
+      end
+      local prefix, suffix = flat[s - 2] .. ' ', flat[s - 1]
+      for k = s + 1, s + flat[s], 2 do
+        local si = flat[k] + 1
+        local list = rows[si]
+        if list == nil then
+          local series = seriesNames[si]
+          list = {n = 0}
           if redis.call('SISMEMBER', index, series) == 0 then
             if kept >= maxSeries then
-              series = nil
-              inc('series_refused', 1)
+              list = false
             else
               kept = kept + 1
+              fresh[si] = true
             end
           end
-          if series then
-            rows[series] = {}
-            order[#order + 1] = series
-          end
+          rows[si] = list
+          nOrder = nOrder + 1
+          order[nOrder] = si
         end
-        if series then
-          local list = rows[series]
-          list[#list + 1] = ss[k + 1]
+        if list then
+          list.n = list.n + 1
+          list[list.n] = prefix .. flat[k + 1] .. suffix
+        else
+          named.series_refused = (named.series_refused or 0) + 1
         end
       end
     end
   end
-  out[#out + 1] = status
+  out[i + 1] = status
 end
-chunks(acked, function(...) redis.call('XACK', stream, group, ...) end)
+chunks(acked, nAcked, function(...) redis.call('XACK', stream, group, ...) end)
 for _, seen in ipairs(addOrder) do
-  chunks(added[seen], function(...) redis.call('SADD', seen, ...) end)
+  local list = added[seen]
+  chunks(list, list.n, function(...) redis.call('SADD', seen, ...) end)
   redis.call('EXPIRE', seen, seenTtl)
 end
-for _, name in ipairs(incOrder) do redis.call('HINCRBY', counters, name, incs[name]) end
-for _, series in ipairs(order) do
-  local list = rows[series]
-  for from = 1, #list, 1000 do
-    redis.call('RPUSH', seriesBase .. series, unpack(list, from, math.min(from + 999, #list)))
+for c, by in pairs(byIndex) do redis.call('HINCRBY', counters, counterNames[c], by) end
+for name, by in pairs(named) do redis.call('HINCRBY', counters, name, by) end
+for k = 1, nOrder do
+  local si = order[k]
+  local list = rows[si]
+  if list then
+    local series = seriesNames[si]
+    local length = 0
+    for from = 1, list.n, 1000 do
+      length = redis.call('RPUSH', seriesBase .. series, unpack(list, from, math.min(from + 999, list.n)))
+    end
+    if length > window then redis.call('LTRIM', seriesBase .. series, -window, -1) end
+    if fresh[si] then redis.call('SADD', index, series) end
+    redis.call('HINCRBY', versions, series, list.n)
   end
-  redis.call('LTRIM', seriesBase .. series, -window, -1)
-  redis.call('SADD', index, series)
-  redis.call('HINCRBY', versions, series, #list)
 end
 out[1] = tonumber(redis.call('HGET', counters, 'events') or '0')
 return out

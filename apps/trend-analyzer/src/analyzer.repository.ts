@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
 import { CLEAR_ALERT, APPEND_SAMPLES, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
-import { parseSampleRow, type Sample, sampleRow } from './event-samples.js';
+import { type EventSamples, parseSampleRow, type Sample, sampleRow, seriesKey } from './event-samples.js';
 
 /** A stored sample, as the analysis reads it back. */
 export type SeriesPoint = ReturnType<typeof parseSampleRow>;
@@ -13,13 +13,101 @@ export type StreamEntry = [id: string, fields: string[] | null];
 
 /** What one entry adds, written together with the entry's acknowledgement. */
 export interface EntryEffects {
-  id: string;
   /** Identity of the event for de-duplication (task id and attempt); undefined for a malformed entry. */
   identity?: { bucket: string; member: string };
   /** A test file's duration to learn from: `<pool>|<file>` and milliseconds. */
   duration?: { key: string; ms: number };
-  counters: Array<[name: string, increment: number]>;
-  samples: Sample[];
+  /** Counter names and increments: name, increment, name, increment… */
+  counters: ReadonlyArray<string | number>;
+  samples?: EventSamples;
+}
+
+/**
+ * A batch of entries' effects as COMMIT_BATCH reads it: one JSON document, its series and counter names listed
+ * once and referred to by position, and a sample as its value with its entry's time and row suffix sent once.
+ * Redis's decoding of the JSON, and the analyzer's making of it, were most of ingest's cost when every entry
+ * carried its names and rows whole (see docs/benchmark.md).
+ */
+export class CommitBatch {
+  private readonly series: string[] = [];
+  /** A series' position in `series`, by group and then metric (no series name is made per sample). */
+  private readonly seriesAt = new Map<string, Map<string, number>>();
+  private readonly counterNames = new Map<string, number>();
+  /** Each entry's fields, as COMMIT_BATCH's comment lays them out. */
+  private readonly entries: Array<Array<string | number>> = [];
+  private low = '';
+  private high = '';
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  add(id: string, effects: EntryEffects): void {
+    if (this.low === '' || idBefore(id, this.low)) this.low = id;
+    if (this.high === '' || idBefore(this.high, id)) this.high = id;
+    const c = effects.counters;
+    const e: Array<string | number> = [
+      id,
+      effects.identity?.bucket ?? '',
+      effects.identity?.member ?? '',
+      effects.duration?.key ?? '',
+      effects.duration?.ms ?? 0,
+      c.length,
+    ];
+    for (let i = 0; i + 1 < c.length; i += 2) e.push(indexOf(this.counterNames, String(c[i])), Number(c[i + 1]));
+    const s = effects.samples;
+    if (s === undefined) e.push('', '', 0);
+    else {
+      e.push(String(s.at), s.suffix, 2 * s.metrics.length);
+      let metrics = this.seriesAt.get(s.group);
+      if (metrics === undefined) this.seriesAt.set(s.group, (metrics = new Map<string, number>()));
+      for (let i = 0; i < s.metrics.length; i++) {
+        let index = metrics.get(s.metrics[i]);
+        if (index === undefined) {
+          index = this.series.push(seriesKey(s.metrics[i], s.group)) - 1;
+          metrics.set(s.metrics[i], index);
+        }
+        e.push(index, s.values[i]);
+      }
+    }
+    this.entries.push(e);
+  }
+
+  toJSON(): string {
+    // One flat array of every entry's fields, written entry by entry: one big JavaScript array of them costs far
+    // more to fill (its writes of new strings into an old, large array) than the small arrays and their texts.
+    let flat = '';
+    for (let i = 0; i < this.entries.length; i++) flat += (i ? ',' : '') + JSON.stringify(this.entries[i]).slice(1, -1);
+    const head = JSON.stringify({ s: this.series, c: [...this.counterNames.keys()], lo: this.low, hi: this.high });
+    return `${head.slice(0, -1)},"e":[${flat}]}`;
+  }
+}
+
+/**
+ * Stream IDs in Redis's order: `<ms>-<seq>`, both decimal without leading zeros, so a shorter number is the
+ * smaller and numbers of one length compare as text (exact at any size, where Number would round past 2^53).
+ */
+export function idBefore(a: string, b: string): boolean {
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  if (da !== db) return da < db;
+  for (let i = 0; i < da; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x < y;
+  }
+  if (a.length !== b.length) return a.length < b.length;
+  return a < b;
+}
+
+/** `name`'s position in `names` (0-based), added at the end when new. */
+function indexOf(names: Map<string, number>, name: string): number {
+  let i = names.get(name);
+  if (i === undefined) {
+    i = names.size;
+    names.set(name, i);
+  }
+  return i;
 }
 
 export interface StoredAlert {
@@ -161,22 +249,13 @@ export class AnalyzerRepository {
     return reply[1] ?? [];
   }
 
-  /** Applies and acknowledges a batch (see COMMIT_BATCH); returns the events counted so far. */
-  /** The events counter after the commit, and per entry 1 (applied), 2 (a duplicate) or 0 (not this commit's). */
-  async commit(entries: readonly EntryEffects[]): Promise<{ counted: number; statuses: number[] }> {
-    if (entries.length === 0) return { counted: 0, statuses: [] };
-    const batch = entries.map((e) => [
-      e.id,
-      e.identity?.bucket ?? '',
-      e.identity?.member ?? '',
-      e.duration?.key ?? '',
-      e.duration?.ms ?? 0,
-      e.counters.flat(),
-      e.samples.flatMap((s) => [s.series, sampleRow(s)]),
-    ]);
-    // The batch goes as one JSON argument (Redis decodes it in C): a per-entry argument list cost the analyzer
-    // more in encoding than the commit itself.
-    const args: Array<string | number> = [
+  /**
+   * Applies and acknowledges a batch (see COMMIT_BATCH): the events counter after the commit, and per entry 1
+   * (applied), 2 (a duplicate) or 0 (not this commit's).
+   */
+  async commit(batch: CommitBatch): Promise<{ counted: number; statuses: number[] }> {
+    if (batch.size === 0) return { counted: 0, statuses: [] };
+    const [counted, ...statuses] = await this.redis.commitBatch(
       this.keys.timings,
       this.countersKey,
       this.seriesIndex,
@@ -188,10 +267,9 @@ export class AnalyzerRepository {
       SEEN_TTL_S,
       this.settings.config.historyWindow,
       this.settings.config.maxSeries,
-      JSON.stringify(batch),
+      batch.toJSON(),
       this.settings.analyzerId,
-    ];
-    const [counted, ...statuses] = await this.redis.commitBatch(...args);
+    );
     return { counted: counted ?? 0, statuses };
   }
 

@@ -1,6 +1,6 @@
 import { parseAnalyzerConfig } from '@fleet/config';
 import type { TimingEvent } from '@fleet/contracts';
-import { parseSampleRow, sampleRow, samplesOf } from './event-samples.js';
+import { eventSamples, parseSampleRow } from './event-samples.js';
 
 const event: TimingEvent = {
   task_id: 'cpu.odd id/with %',
@@ -21,11 +21,17 @@ const event: TimingEvent = {
 
 describe('samples', () => {
   it('keep the task and the labels that say where a change began, and read back the same whatever the task id holds', () => {
-    const samples = samplesOf(event, parseAnalyzerConfig({ metrics_grouping: ['model_name'] }).value);
-    expect(samples.map((s) => s.series)).toEqual(['run_time_ms|model_name=bert', 'queue_wait_ms|model_name=bert', 'latency_ms|model_name=bert']);
-    for (const s of samples) {
-      expect(s.labels).toEqual({ commit: 'abc123', branch: 'main feature' });
-      expect(parseSampleRow(sampleRow(s))).toEqual({ at: 1750, value: s.value, task_id: 'cpu.odd id/with %', labels: s.labels });
+    const samples = eventSamples(event, parseAnalyzerConfig({ metrics_grouping: ['model_name'] }).value);
+    expect(samples.group).toBe('model_name=bert');
+    expect(samples.metrics).toEqual(['run_time_ms', 'queue_wait_ms', 'latency_ms']);
+    expect(samples.values).toEqual(['250', '500', '12']);
+    for (const value of samples.values) {
+      expect(parseSampleRow(`${samples.at} ${value}${samples.suffix}`)).toEqual({
+        at: 1750,
+        value: Number(value),
+        task_id: 'cpu.odd id/with %',
+        labels: { commit: 'abc123', branch: 'main feature' },
+      });
     }
   });
 

@@ -16,9 +16,12 @@ export const CHANGE_LABELS = ['commit', 'branch', 'run_id', 'build'] as const;
 
 /** A sample as stored in its series list: `<at> <value>[ <task id> <labels as JSON>]`, both URI-encoded. */
 export function sampleRow(s: Sample): string {
-  return s.task_id === undefined
-    ? `${s.at} ${s.value}`
-    : `${s.at} ${s.value} ${encodeURIComponent(s.task_id)} ${encodeURIComponent(JSON.stringify(s.labels ?? {}))}`;
+  return s.task_id === undefined ? `${s.at} ${s.value}` : `${s.at} ${s.value}${rowSuffix(s.task_id, s.labels ?? {})}`;
+}
+
+/** What follows a row's time and value when the sample names its task (see sampleRow). */
+export function rowSuffix(taskId: string, labels: Record<string, string>): string {
+  return ` ${encodeURIComponent(taskId)} ${encodeURIComponent(JSON.stringify(labels))}`;
 }
 
 export function parseSampleRow(row: string): { at: number; value: number; task_id?: string; labels?: Record<string, string> } {
@@ -49,19 +52,33 @@ export function groupOf(e: TimingEvent, grouping: readonly string[]): string {
 }
 
 /**
- * What one finished attempt adds to the series: its run time (completed attempts), its queue wait (first
- * attempts) and each metric it reported that is tracked. Failure rate and throughput come from counters.
+ * What one finished attempt adds to the series, all at its finish time and with one row suffix (its task and
+ * change labels): its run time (completed attempts), its queue wait (first attempts) and each metric it reported
+ * that is tracked. Failure rate and throughput come from counters. Kept as parallel arrays, not a Sample each:
+ * ingest builds this for every event.
  */
-export function samplesOf(e: TimingEvent, config: AnalyzerConfig): Sample[] {
-  const group = groupOf(e, config.grouping);
-  const at = e.finished_at;
-  const labels = Object.fromEntries(CHANGE_LABELS.flatMap((k) => (e.labels[k] !== undefined ? [[k, e.labels[k]]] : [])));
-  const meta = { task_id: e.task_id, labels };
-  const out: Sample[] = [];
-  if (e.outcome === 'completed') out.push({ series: seriesKey('run_time_ms', group), at, value: e.run_ms, ...meta });
-  if (e.attempt === 1) out.push({ series: seriesKey('queue_wait_ms', group), at, value: e.wait_ms, ...meta });
-  for (const [metric, value] of Object.entries(e.metrics)) {
-    if (config.metricsToTrack === null || config.metricsToTrack.includes(metric)) out.push({ series: seriesKey(metric, group), at, value, ...meta });
+export interface EventSamples {
+  at: number;
+  suffix: string;
+  /** The event's group (see groupOf); a sample's series is `seriesKey(metric, group)`. */
+  group: string;
+  metrics: string[];
+  /** As a row holds them (JavaScript's shortest exact form). */
+  values: string[];
+}
+
+export function eventSamples(e: TimingEvent, config: AnalyzerConfig): EventSamples {
+  const labels: Record<string, string> = {};
+  for (const k of CHANGE_LABELS) if (e.labels[k] !== undefined) labels[k] = e.labels[k];
+  const out: EventSamples = { at: e.finished_at, suffix: rowSuffix(e.task_id, labels), group: groupOf(e, config.grouping), metrics: [], values: [] };
+  const add = (metric: string, value: number) => {
+    out.metrics.push(metric);
+    out.values.push(String(value));
+  };
+  if (e.outcome === 'completed') add('run_time_ms', e.run_ms);
+  if (e.attempt === 1) add('queue_wait_ms', e.wait_ms);
+  for (const metric of Object.keys(e.metrics)) {
+    if (config.metricsToTrack === null || config.metricsToTrack.includes(metric)) add(metric, e.metrics[metric]);
   }
   return out;
 }

@@ -4,11 +4,24 @@ import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js
 import { decodeTimingEvent, type TimingEvent } from '@fleet/contracts';
 import { AppMetrics } from '@fleet/ops';
 import type { Counter, Histogram } from 'prom-client';
-import { AnalyzerRepository, type EntryEffects, type Gap, type StreamEntry } from './analyzer.repository.js';
-import { samplesOf } from './event-samples.js';
+import { AnalyzerRepository, CommitBatch, type Gap, type StreamEntry } from './analyzer.repository.js';
+import { eventSamples } from './event-samples.js';
 
 const BATCH = 1000;
 const BLOCK_MS = 1000;
+
+/** A batch ready to commit, and what each of its entries was. */
+interface Prepared {
+  batch: CommitBatch;
+  decoded: Array<TimingEvent | 'malformed' | null>;
+}
+
+type Read = { entries: StreamEntry[] } | { err: Error };
+
+interface AttemptMetrics {
+  attempts: Counter.Internal;
+  durations: Histogram.Internal<'pool' | 'type' | 'outcome'>;
+}
 
 /** How the timing events written to the stream are accounted for. */
 export interface EventsAccount {
@@ -58,6 +71,10 @@ export class IngestService {
   private seriesCapLogged = false;
   private readonly dataLostListeners: Array<() => Promise<void>> = [];
   readonly health: IngestHealth = { lastSuccessAt: 0, lastError: null };
+  /** The commit in flight (see startCommit): resolves to its error, or undefined once it landed. */
+  private inFlight: Promise<Error | undefined> | undefined;
+  private readonly byLabels = new Map<string, AttemptMetrics>();
+  private readonly poolCounters = new Map<string, { completed: string; failed: string; runMs: string }>();
 
   private readonly eventsTotal: Counter<'result'>;
   private readonly attemptsTotal: Counter<'pool' | 'type' | 'outcome'>;
@@ -100,6 +117,7 @@ export class IngestService {
     let lastClaim = 0;
     let ownPendingDone = false;
     let failures = 0;
+    let ahead: Promise<Read> | undefined;
     while (this.running) {
       try {
         if (!ownPendingDone) {
@@ -115,25 +133,54 @@ export class IngestService {
               await this.process(claimed);
             }
           }
-          const batch = await this.repo.next(BATCH, BLOCK_MS);
-          if (batch.length > 0) await this.process(batch);
+          const read = await (ahead ?? this.readNext());
+          ahead = undefined;
+          if ('err' in read) throw read.err;
+          if (read.entries.length > 0) {
+            // The next batch is read while this one is prepared and committed (Redis serves the read first).
+            ahead = this.readNext();
+            const prepared = this.prepare(read.entries);
+            await this.settle();
+            this.startCommit(prepared);
+          } else await this.settle();
         }
         this.health.lastSuccessAt = Date.now();
         this.health.lastError = null;
         failures = 0;
       } catch (err) {
+        // A commit in flight lands or fails on its own; a batch read ahead is dropped. Entries not committed stay
+        // pending for this consumer, and are read again from the start of its own (ownPendingDone).
+        await this.settle().catch(() => undefined);
+        await ahead;
+        ahead = undefined;
+        ownPendingDone = false;
         if (!this.running) break;
         const message = (err as Error).message;
         this.health.lastError = message;
         if (/NOGROUP/.test(message)) {
           await this.recover().catch((e: Error) => this.logger.warn(`recreating the consumer group failed: ${e.message}`));
-          ownPendingDone = false;
           continue;
         }
         if (failures++ % 10 === 0) this.logger.warn(`reading timings failed: ${message}; retrying`);
         await sleep(Math.min(100 * 2 ** Math.min(failures, 5), 2000));
       }
     }
+    // A batch read ahead is committed before the stop, rather than left pending until another analyzer's claim.
+    const last = await ahead;
+    try {
+      await this.settle();
+      if (last && 'entries' in last && last.entries.length > 0) await this.commit(this.prepare(last.entries));
+    } catch (err) {
+      this.logger.warn(`the last commit failed: ${(err as Error).message}; its entries stay pending for the next analyzer to take`);
+    }
+  }
+
+  /** A read of new entries (blocking up to BLOCK_MS) that does not reject: its error comes as `err`. */
+  private readNext(): Promise<Read> {
+    return this.repo.next(BATCH, BLOCK_MS).then(
+      (entries) => ({ entries }),
+      (err: unknown) => ({ err: err instanceof Error ? err : new Error(String(err)) }),
+    );
   }
 
   /** The group is gone with Redis's data: create it again, record the gap, start counting afresh. */
@@ -156,39 +203,56 @@ export class IngestService {
 
   /** Turns a batch into per-entry effects and commits them with the entries' acknowledgements. */
   async process(entries: StreamEntry[]): Promise<void> {
-    const effects: EntryEffects[] = [];
+    await this.settle();
+    await this.commit(this.prepare(entries));
+  }
+
+  /** The batch's effects, and what each entry was (for the metrics of those the commit applies). */
+  private prepare(entries: StreamEntry[]): Prepared {
+    const batch = new CommitBatch();
     const decoded: Array<TimingEvent | 'malformed' | null> = [];
     for (const [id, fields] of entries) {
       // Deleted after delivery (trimmed): acknowledged with no effect; the account counts it as lost.
       if (fields === null) {
-        effects.push({ id, counters: [], samples: [] });
+        batch.add(id, { counters: [] });
         decoded.push(null);
         continue;
       }
       const r = decodeTimingEvent(fields);
       if (!r.ok) {
         if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
-        effects.push({ id, counters: [['malformed', 1]], samples: [] });
+        batch.add(id, { counters: ['malformed', 1] });
         decoded.push('malformed');
         continue;
       }
       const e = r.event;
       decoded.push(e);
-      effects.push({
-        id,
+      batch.add(id, {
         identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
         ...(e.test_file !== undefined &&
           (e.outcome === 'completed' || e.reason === 'test_failed') && { duration: { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } }),
-        counters: [
-          ['events', 1],
-          [`${e.outcome === 'completed' ? 'completed' : 'failed'}:${e.pool}`, 1],
-          // The pool's total run time of completed tasks: with the count, the mean the resource manager scales by.
-          ...(e.outcome === 'completed' ? [[`run_ms:${e.pool}`, Math.round(e.run_ms)] as [string, number]] : []),
-        ],
-        samples: samplesOf(e, this.settings.config),
+        counters: this.countersOf(e),
+        samples: eventSamples(e, this.settings.config),
       });
     }
-    const { counted, statuses } = await this.repo.commit(effects);
+    return { batch, decoded };
+  }
+
+  /**
+   * The counters an event moves: events, the pool's completed or failed, and the pool's total run time of
+   * completed tasks (with the count, the mean the resource manager scales by).
+   */
+  private countersOf(e: TimingEvent): Array<string | number> {
+    let names = this.poolCounters.get(e.pool);
+    if (names === undefined) {
+      names = { completed: `completed:${e.pool}`, failed: `failed:${e.pool}`, runMs: `run_ms:${e.pool}` };
+      this.poolCounters.set(e.pool, names);
+    }
+    return e.outcome === 'completed' ? ['events', 1, names.completed, 1, names.runMs, Math.round(e.run_ms)] : ['events', 1, names.failed, 1];
+  }
+
+  private async commit({ batch, decoded }: Prepared): Promise<void> {
+    const { counted, statuses } = await this.repo.commit(batch);
     this.counted = counted;
     statuses.forEach((status, i) => {
       const e = decoded[i];
@@ -196,10 +260,43 @@ export class IngestService {
       if (e === 'malformed') return this.eventsTotal.inc({ result: 'malformed' });
       if (status === 2) return this.eventsTotal.inc({ result: 'duplicate' });
       this.eventsTotal.inc({ result: 'processed' });
-      const labels = { pool: e.pool, type: e.task_type, outcome: e.outcome };
-      this.attemptsTotal.inc(labels);
-      this.durations.observe(labels, e.run_ms / 1000);
+      const m = this.attemptMetrics(e);
+      m.attempts.inc();
+      m.durations.observe(e.run_ms / 1000);
     });
+  }
+
+  /** The attempt metrics' children for the event's labels (looked up once per label set, not per event). */
+  private attemptMetrics(e: TimingEvent): AttemptMetrics {
+    const key = `${e.pool}\0${e.task_type}\0${e.outcome}`;
+    let m = this.byLabels.get(key);
+    if (m === undefined) {
+      const labels = { pool: e.pool, type: e.task_type, outcome: e.outcome };
+      m = { attempts: this.attemptsTotal.labels(labels), durations: this.durations.labels(labels) };
+      this.byLabels.set(key, m);
+    }
+    return m;
+  }
+
+  /**
+   * Starts committing a batch while the next is read and prepared: Redis runs one batch's commit while the
+   * analyzer decodes the next, rather than each waiting on the other. At most one commit is in flight; its
+   * failure surfaces at the next settle(). Entries read meanwhile stay pending for this consumer until a commit
+   * takes them, as any read entry does, so a failed commit loses nothing (they are read again as this one's own).
+   */
+  private startCommit(prepared: Prepared): void {
+    this.inFlight = this.commit(prepared).then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  /** Waits for the commit in flight, if any, and throws its error. */
+  private async settle(): Promise<void> {
+    const inFlight = this.inFlight;
+    this.inFlight = undefined;
+    const err = await inFlight;
+    if (err !== undefined) throw err;
   }
 
   /**

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '@fleet/testing';
 import { COMMIT_BATCH } from '../src/analyzer-scripts.js';
+import { CommitBatch, type EntryEffects } from '../src/analyzer.repository.js';
+import { parseSampleRow, rowSuffix, sampleRow } from '../src/event-samples.js';
 
 /**
  * The analyzer's commit script on a real Redis: an entry is applied once, by the analyzer it is pending for,
@@ -32,7 +34,22 @@ describe('the analyzer commit script', () => {
 
   /** Commits entries (id, identity member) as consumer `c`; returns the events counter and each entry's status. */
   async function commit(stream: string, entries: Array<[string, string]>): Promise<{ counted: number; statuses: number[] }> {
-    const batch = entries.map(([id, member]) => [id, 'b', member, '', 0, ['events', 1], [`s-${member}`, `1 ${member.length}`]]);
+    return commitEffects(
+      stream,
+      entries.map(([id, member]) => [
+        id,
+        {
+          identity: { bucket: 'b', member },
+          counters: ['events', 1],
+          samples: { at: 1, suffix: '', group: `s-${member}`, metrics: ['m'], values: [String(member.length)] },
+        },
+      ]),
+    );
+  }
+
+  async function commitEffects(stream: string, entries: Array<[string, EntryEffects]>): Promise<{ counted: number; statuses: number[] }> {
+    const batch = new CommitBatch();
+    for (const [id, effects] of entries) batch.add(id, effects);
     const reply = (await redis.eval(
       COMMIT_BATCH,
       5,
@@ -47,7 +64,7 @@ describe('the analyzer commit script', () => {
       60,
       100,
       1000,
-      JSON.stringify(batch),
+      batch.toJSON(),
       'c',
     )) as number[];
     const [counted, ...statuses] = reply;
@@ -93,5 +110,51 @@ describe('the analyzer commit script', () => {
       ]),
     ).toEqual({ counted: 1, statuses: [1, 2] });
     expect(await pendingFor(stream, 'c')).toEqual(ids.slice(1, 29));
+  });
+
+  it('writes each sample as sampleRow does, under its series, and adds up counters and durations over the batch', async () => {
+    const { stream, ids } = await delivered(3);
+    const labels = { commit: 'a b/c', branch: 'x"y' };
+    const samples = (task: string, values: string[]) => ({
+      at: 1750,
+      suffix: rowSuffix(task, labels),
+      group: 'pool=cpu',
+      metrics: ['run_time_ms', 'latency_ms'].slice(0, values.length),
+      values,
+    });
+    expect(
+      await commitEffects(stream, [
+        [
+          ids[0],
+          {
+            identity: { bucket: 'b', member: 't1#1' },
+            counters: ['events', 1, 'run_ms:cpu', 250],
+            samples: samples('t1', ['250', '0.30000000000000004']),
+          },
+        ],
+        [ids[1], { counters: ['malformed', 1] }],
+        [
+          ids[2],
+          {
+            identity: { bucket: 'b', member: 'odd "task" [1]#2' },
+            duration: { key: 'cpu|tests/a.py', ms: 100 },
+            counters: ['events', 1, 'run_ms:cpu', 100],
+            samples: samples('odd "task" [1]', ['1e+21']),
+          },
+        ],
+      ]),
+    ).toEqual({ counted: 2, statuses: [1, 1, 1] });
+    const rows = await redis.lrange(`${stream}:series:run_time_ms|pool=cpu`, 0, -1);
+    expect(rows).toEqual([
+      sampleRow({ series: '', at: 1750, value: 250, task_id: 't1', labels }),
+      sampleRow({ series: '', at: 1750, value: 1e21, task_id: 'odd "task" [1]', labels }),
+    ]);
+    expect(rows.map((r) => parseSampleRow(r).task_id)).toEqual(['t1', 'odd "task" [1]']);
+    expect(await redis.lrange(`${stream}:series:latency_ms|pool=cpu`, 0, -1)).toEqual([
+      sampleRow({ series: '', at: 1750, value: 0.30000000000000004, task_id: 't1', labels }),
+    ]);
+    expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '2', malformed: '1', 'run_ms:cpu': '350' });
+    expect(await redis.hget(`${stream}:durations`, 'cpu|tests/a.py')).toBe('100');
+    expect(await redis.hgetall(`${stream}:versions`)).toEqual({ 'run_time_ms|pool=cpu': '2', 'latency_ms|pool=cpu': '1' });
   });
 });
