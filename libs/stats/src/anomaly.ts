@@ -1,4 +1,4 @@
-import { mad, mean, median, stddev } from './descriptive.js';
+import { madOfSorted, mean, medianOfSorted, sorted, stddev } from './descriptive.js';
 
 export type AnomalyMethod = 'z_score' | 'robust_mad' | 'moving_average';
 export type Severity = 'low' | 'medium' | 'high';
@@ -53,8 +53,10 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
       });
     }
   }
-  const med = median(before);
-  const spread = mad(before);
+  // One sort gives both the median and the MAD (see madOfSorted): this runs for every new sample of every series.
+  const ordered = sorted(before);
+  const med = medianOfSorted(ordered);
+  const spread = madOfSorted(ordered, med);
   if (spread > 0) {
     const score = (0.6745 * Math.abs(x - med)) / spread;
     if (score > o.robustThreshold) {

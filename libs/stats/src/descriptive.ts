@@ -15,24 +15,56 @@ export function stddev(xs: readonly number[]): number {
 }
 
 // A typed array sorts numerically in native code: several times faster than sorting a copy with a comparator.
-const sorted = (xs: readonly number[]) => new Float64Array(xs).sort();
+export const sorted = (xs: readonly number[]): Float64Array => new Float64Array(xs).sort();
 
-/** Percentile p in [0, 100] with linear interpolation between closest ranks. */
-export function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = sorted(xs);
+/** Percentile p in [0, 100] of an ascending array, with linear interpolation between closest ranks. */
+function percentileOfSorted(s: ArrayLike<number>, p: number): number {
+  if (s.length === 0) return NaN;
   const rank = (p / 100) * (s.length - 1);
   const lo = Math.floor(rank);
   const hi = Math.ceil(rank);
   return s[lo] + (s[hi] - s[lo]) * (rank - lo);
 }
 
+/** Percentile p in [0, 100] with linear interpolation between closest ranks. */
+export function percentile(xs: readonly number[], p: number): number {
+  return percentileOfSorted(sorted(xs), p);
+}
+
 export const median = (xs: readonly number[]): number => percentile(xs, 50);
+
+/** The median of an ascending array (as median() computes it, without its sort). */
+export const medianOfSorted = (s: ArrayLike<number>): number => percentileOfSorted(s, 50);
 
 /** Median absolute deviation from the median. */
 export function mad(xs: readonly number[]): number {
-  const m = median(xs);
-  return median(xs.map((x) => Math.abs(x - m)));
+  const s = sorted(xs);
+  return madOfSorted(s, medianOfSorted(s));
+}
+
+/**
+ * The median absolute deviation of an ascending array from its median `m`, with no second sort: the deviations
+ * of the values below `m` and of those from `m` up are each in order already, and are merged outward from `m`
+ * only as far as their middle. The same value as sorting every |x − m| (each deviation is the same subtraction).
+ */
+export function madOfSorted(s: ArrayLike<number>, m: number): number {
+  const n = s.length;
+  if (n === 0) return NaN;
+  let up = 0;
+  while (up < n && s[up] < m) up++;
+  let down = up - 1;
+  const rank = 0.5 * (n - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  let atLo = NaN;
+  for (let k = 0; k <= hi; k++) {
+    let d: number;
+    if (down < 0 || (up < n && s[up] - m <= m - s[down])) d = s[up++] - m;
+    else d = m - s[down--];
+    if (k === lo) atLo = d;
+    if (k === hi) return atLo + (d - atLo) * (rank - lo);
+  }
+  return NaN;
 }
 
 /** Standard normal cumulative distribution (Abramowitz-Stegun 7.1.26 erf, error < 1.5e-7). */

@@ -52,7 +52,47 @@ describe('descriptive statistics', () => {
     ['Φ(1.96)', normalCdf(1.96), 0.975],
   ])('%s', (_name, value, expected) => expect(value).toBeCloseTo(expected, 3));
 
-  it('is NaN on nothing', () => expect([mean([]), median([]), stddev([])].every(Number.isNaN)).toBe(true));
+  it('is NaN on nothing', () => expect([mean([]), median([]), stddev([]), mad([])].every(Number.isNaN)).toBe(true));
+
+  // The textbook definitions, computed the slow way (a sort per median, objects for ranks): the fast ones must
+  // give exactly the same numbers, ties and even counts included.
+  const slowMedian = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    const rank = 0.5 * (s.length - 1);
+    return s[Math.floor(rank)] + (s[Math.ceil(rank)] - s[Math.floor(rank)]) * (rank - Math.floor(rank));
+  };
+  const slowMad = (v: number[]) => slowMedian(v.map((x) => Math.abs(x - slowMedian(v))));
+  function slowMannWhitney(a: number[], b: number[]) {
+    const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
+    let rb = 0;
+    let tie = 0;
+    for (let i = 0; i < all.length;) {
+      let j = i;
+      while (j + 1 < all.length && all[j + 1].v === all[i].v) j++;
+      for (let k = i; k <= j; k++) if (all[k].g === 1) rb += (i + j) / 2 + 1;
+      tie += (j - i + 1) ** 3 - (j - i + 1);
+      i = j + 1;
+    }
+    return { u: rb - (b.length * (b.length + 1)) / 2, tie };
+  }
+
+  it('MAD and Mann-Whitney give what their definitions give, on samples with ties, odd and even sizes', () => {
+    const r = rng(7);
+    for (let trial = 0; trial < 300; trial++) {
+      const n = 1 + (trial % 23);
+      // Rounded: many ties; sometimes every value the same.
+      const v = Array.from({ length: n }, () => (trial % 11 === 0 ? 5 : Math.round(r.normal(100, 3) * 2) / 2));
+      expect(mad(v)).toBe(slowMad(v));
+      const w = Array.from({ length: 1 + (trial % 7) }, () => Math.round(r.normal(101, 3)));
+      const slow = slowMannWhitney(v, w);
+      const fast = mannWhitneyGreater(v, w);
+      expect(fast.u).toBe(slow.u);
+      const n1 = v.length;
+      const n2 = w.length;
+      const sigma = Math.sqrt(((n1 * n2) / 12) * (n1 + n2 + 1 - slow.tie / ((n1 + n2) * (n1 + n2 - 1))));
+      expect(fast.p).toBe(sigma === 0 ? 1 : 1 - normalCdf((slow.u - (n1 * n2) / 2 - 0.5) / sigma));
+    }
+  });
 });
 
 describe('trend tests', () => {
