@@ -1,4 +1,5 @@
-import { madOfSorted, mean, medianOfSorted, sorted, stddev } from './descriptive.js';
+import { madOfSorted, mean, medianOfSorted, stddev } from './descriptive.js';
+import { sortedCopy } from './scratch.js';
 
 export type AnomalyMethod = 'z_score' | 'robust_mad' | 'moving_average';
 export type Severity = 'low' | 'medium' | 'high';
@@ -54,7 +55,7 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
     }
   }
   // One sort gives both the median and the MAD (see madOfSorted): this runs for every new sample of every series.
-  const ordered = sorted(before);
+  const ordered = sortedCopy(before);
   const med = medianOfSorted(ordered);
   const spread = madOfSorted(ordered, med);
   if (spread > 0) {

@@ -63,10 +63,11 @@ export function bestSplit(xs: readonly number[], minBefore = 1, minAfter = 1): n
 }
 
 /** The L1 cost (sum of absolute deviations from the median) of xs[0, k) (or of xs[k, n) when `fromEnd`) for k in [lo, hi]. */
-function sideCosts(xs: readonly number[], lo: number, hi: number, fromEnd: boolean): Float64Array {
+function sideCosts(xs: readonly number[], lo: number, hi: number, fromEnd: boolean): number[] {
   const n = xs.length;
-  const out = new Float64Array(n + 1);
-  const side = new Float64Array(n);
+  // Plain arrays: typed ones this short cost more to allocate than the work done in them.
+  const out = new Array<number>(n + 1).fill(0);
+  const side = new Array<number>(n).fill(0);
   let size = 0;
   const add = (v: number) => {
     let at = size++;

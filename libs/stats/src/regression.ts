@@ -1,16 +1,17 @@
 import { normalCdf } from './descriptive.js';
+import { sortedCopy } from './scratch.js';
 
 /**
  * Mann-Whitney U test of "b tends to be larger than a": one-sided p-value, normal approximation with tie correction.
- * Ranks come from merging the two samples sorted on their own (native sorts of typed arrays), a run of equal
+ * Ranks come from merging the two samples sorted on their own (native sorts, see sortedCopy), a run of equal
  * values across both sharing its average rank.
  */
 export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): { u: number; z: number; p: number } {
   const n1 = a.length;
   const n2 = b.length;
   if (n1 === 0 || n2 === 0) return { u: 0, z: 0, p: 1 };
-  const sa = new Float64Array(a).sort();
-  const sb = new Float64Array(b).sort();
+  const sa = sortedCopy(a, 0);
+  const sb = sortedCopy(b, 1);
   let tieTerm = 0;
   let rb = 0;
   for (let i = 0, j = 0; i < n1 || j < n2;) {
