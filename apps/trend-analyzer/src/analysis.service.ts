@@ -82,8 +82,11 @@ export class AnalysisService {
     (err) => this.logger.warn(`analysis failed: ${err.message}`),
     { rerun: false },
   );
-  /** Per series: its analysis as of the version (samples ever appended) it was read at. */
-  private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis }>();
+  /**
+   * Per series: its analysis as of the version (samples ever appended) it was read at, and its samples in the
+   * order they were appended (as its list in Redis holds them: the next pass reads only what came after).
+   */
+  private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis; appended: SeriesPoint[] }>();
   /** New samples analysed, the passes made and the time they took, since start (the analysis's throughput). */
   samplesAnalysed = 0;
   passesMade = 0;
@@ -158,9 +161,19 @@ export class AnalysisService {
     // analysis they had (summary, trend and points), so a pass costs what arrived, not what is kept.
     const versions = await this.repo.seriesVersions();
     for (const series of this.analysed.keys()) if (!versions.has(series)) this.analysed.delete(series);
-    const moved = [...versions].filter(([series, v]) => v < 0 || this.analysed.get(series)?.version !== v).map(([series]) => series);
-    for (const [series, points] of await this.repo.readSeries(moved)) {
+    const moved = new Map(
+      [...versions]
+        .filter(([series, v]) => v < 0 || this.analysed.get(series)?.version !== v)
+        .map(([series]) => [series, this.analysed.get(series)?.version ?? -1]),
+    );
+    const window = c.historyWindow;
+    for (const [series, read] of await this.repo.readSince(moved)) {
       const { metric, group } = splitSeries(series);
+      // The list as Redis holds it (its last `history_window` appended), then in time order: workers finish
+      // tasks out of order, and analysing in time order means a sample is never evaluated twice.
+      const kept = read.whole ? read.appended : [...(this.analysed.get(series)?.appended ?? []), ...read.appended];
+      const appended = kept.length > window ? kept.slice(-window) : kept;
+      const points = [...appended].sort((a, b) => a.at - b.at);
       const values = points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;
@@ -172,13 +185,14 @@ export class AnalysisService {
             this.anomalies.push({ ...a, series, metric, group, at: (points[i] as { at: number }).at });
             if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
           }
-          await this.checkRegression(series, metric, group, points, i, direction);
+          await this.checkRegression(series, metric, group, points, values, i, direction);
         }
         this.samplesAnalysed += points.length - firstNew;
       }
       this.analysed.set(series, {
-        version: versions.get(series) ?? -1,
+        version: read.version,
         analysis: new SeriesAnalysis(series, metric, group, direction, points, { ...c.trend, improvementDirection: direction }),
+        appended,
       });
     }
     const active = await this.repo.activeAlerts();
@@ -202,32 +216,48 @@ export class AnalysisService {
     metric: string,
     group: string,
     points: readonly SeriesPoint[],
+    allValues: readonly number[],
     i: number,
     direction: Direction,
   ): Promise<void> {
     const thresholds = this.settings.config.alertThresholds[metric];
     if (!thresholds) return;
-    const indexOf = (at: number) =>
-      Math.max(
-        0,
-        points.findIndex((p) => p.at >= at),
-      );
+    const o = this.settings.config.regression;
+    // The detector looks at the last baseline + recent samples only: it gets those (indexes from `lo`), not a
+    // copy of every sample up to this one. A change point before them reads as the window's first sample, where
+    // it stands for the same (the window lies wholly after it).
+    const lo = Math.max(0, i + 1 - (o.baselineWindow + o.recentWindow));
+    const indexOf = (at: number) => {
+      for (let k = lo; k < points.length; k++) if (points[k].at >= at) return k - lo;
+      return 0;
+    };
     const d = this.detectors.get(series) ?? {};
     const state: StepState = {
       ...(d.active && { active: { ...d.active, changeIndex: indexOf(d.active.changeAt) } }),
       ...(d.pending && { pending: { index: indexOf(d.pending.at), streak: d.pending.streak } }),
     };
-    const values = points.slice(0, i + 1).map((p) => p.value);
-    const r = detectStep(values, state, thresholds, { ...this.settings.config.regression, improvementDirection: direction });
-    const atOf = (index: number) => points[index].at;
+    const values = allValues.slice(lo, i + 1);
+    const r = detectStep(values, state, thresholds, { ...o, improvementDirection: direction });
+    // Back to sample times; a point the detector kept where it was keeps its time (it may lie before the window).
+    const atOf = (index: number, was?: { index: number; at: number }) => (was?.index === index ? was.at : points[lo + index].at);
     this.detectors.set(series, {
-      ...(r.state.active && { active: { ...r.state.active, changeAt: atOf(r.state.active.changeIndex) } }),
-      ...(r.state.pending && { pending: { at: atOf(r.state.pending.index), streak: r.state.pending.streak } }),
+      ...(r.state.active && {
+        active: {
+          ...r.state.active,
+          changeAt: atOf(r.state.active.changeIndex, d.active && state.active && { index: state.active.changeIndex, at: d.active.changeAt }),
+        },
+      }),
+      ...(r.state.pending && {
+        pending: {
+          at: atOf(r.state.pending.index, d.pending && state.pending && { index: state.pending.index, at: d.pending.at }),
+          streak: r.state.pending.streak,
+        },
+      }),
     });
     if (!r.event) return;
     const a = r.state.active;
     const cp = r.change;
-    const first = cp ? points[cp.index] : undefined;
+    const first = cp ? points[lo + cp.index] : undefined;
     const alert = {
       metric,
       group,
@@ -242,7 +272,7 @@ export class AnalysisService {
       ...(cp &&
         first && {
           change_point: {
-            index: cp.index,
+            index: lo + cp.index,
             at: first.at,
             task_id: first.task_id ?? null,
             labels: first.labels ?? {},

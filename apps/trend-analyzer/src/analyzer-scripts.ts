@@ -271,3 +271,30 @@ for i = 3, #ARGV, 3 do
 end
 return kept
 `;
+
+/**
+ * The rows appended to each named series since the version (samples ever appended) the analyzer read it at, read
+ * together with the version they bring it to, so none is missed or read twice. The list holds the last `history
+ * window` rows appended, so those since version k are its last (now − k). The whole list comes back instead when
+ * the analyzer has no version for the series (-1), the series has none (kept before versions were counted), more
+ * rows came than the list holds, or the version went back (Redis lost its data).
+ * KEYS: the series versions hash. ARGV: series key base, history window, then per series its name and known
+ * version. Returns per series {version now (-1: none), 1 if the whole list else 0, rows}.
+ */
+export const READ_SINCE = `
+local base, window = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local series, known = ARGV[i], tonumber(ARGV[i + 1])
+  local now = tonumber(redis.call('HGET', KEYS[1], series) or '-1')
+  local since = now - known
+  if known < 0 or now < 0 or since < 0 or since >= window then
+    out[#out + 1] = {now, 1, redis.call('LRANGE', base .. series, 0, -1)}
+  elseif since == 0 then
+    out[#out + 1] = {now, 0, {}}
+  else
+    out[#out + 1] = {now, 0, redis.call('LRANGE', base .. series, -since, -1)}
+  end
+end
+return out
+`;

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { type AnalyzerSettings, ANALYZER_SETTINGS } from './analyzer-settings.js';
 import { bestEffort, checkLayout, createRedis, FleetKeys, pingWithin, waitUntilReady } from '@fleet/redis';
-import { CLEAR_ALERT, APPEND_SAMPLES, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT } from './analyzer-scripts.js';
+import { CLEAR_ALERT, APPEND_SAMPLES, COMMIT_BATCH, ESCALATE_ALERT, RAISE_ALERT, READ_SINCE } from './analyzer-scripts.js';
 import { type EventSamples, parseSampleRow, type Sample, sampleRow, seriesKey } from './event-samples.js';
 
 /** A stored sample, as the analysis reads it back. */
@@ -158,6 +158,7 @@ interface FleetScripts {
   raiseAlert(...args: Array<string | number>): Promise<number>;
   escalateAlert(...args: Array<string | number>): Promise<number>;
   clearAlert(...args: Array<string | number>): Promise<number>;
+  readSince(...args: Array<string | number>): Promise<Array<[number, number, string[]]>>;
 }
 
 /**
@@ -181,6 +182,7 @@ export class AnalyzerRepository {
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
     this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
     this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
+    this.redis.defineCommand('readSince', { numberOfKeys: 1, lua: READ_SINCE });
     this.reader = createRedis(settings.redisUrl, 'consumer', `trend-analyzer-reader:${settings.analyzerId}`);
   }
 
@@ -341,8 +343,30 @@ export class AnalyzerRepository {
     return new Map(names.sort().map((n) => [n, versions[n] === undefined ? -1 : Number(versions[n])]));
   }
 
+  /**
+   * Per series, what was appended since `known` (the version the caller read it at; -1 for none): the version it
+   * is at now, and the rows since, oldest first, or the whole list (`whole`) where the rows since cannot be told
+   * apart (see READ_SINCE). A pass of the analysis reads what arrived, not what is kept.
+   */
+  async readSince(known: ReadonlyMap<string, number>): Promise<Map<string, { version: number; whole: boolean; appended: SeriesPoint[] }>> {
+    const out = new Map<string, { version: number; whole: boolean; appended: SeriesPoint[] }>();
+    if (known.size === 0) return out;
+    const names = [...known.keys()];
+    const replies = await this.redis.readSince(
+      this.keys.analyzerSeriesVersions,
+      this.keys.analyzerSeriesPrefix,
+      this.settings.config.historyWindow,
+      ...names.flatMap((n) => [n, known.get(n) ?? -1]),
+    );
+    names.forEach((n, i) => {
+      const [version, whole, rows] = replies[i] ?? [-1, 1, []];
+      out.set(n, { version, whole: whole === 1, appended: rows.map(parseSampleRow) });
+    });
+    return out;
+  }
+
   /** The named series with their samples in time order (see allSeries). */
-  async readSeries(names: readonly string[]): Promise<Map<string, SeriesPoint[]>> {
+  private async readSeries(names: readonly string[]): Promise<Map<string, SeriesPoint[]>> {
     const pipeline = this.redis.pipeline();
     for (const n of names) pipeline.lrange(this.seriesList(n), 0, -1);
     const replies = (await pipeline.exec()) ?? [];

@@ -131,12 +131,14 @@ describe('the trend analyzer on real timings', () => {
     const health = async () =>
       ((await analyzer.http.get('/health').expect(200)).body as { analysis: { samples_analysed: number; passes: number } }).analysis;
     const before = await health();
-    // How often each series list is read from here on.
+    // How often each series list is read from here on, and how many rows each read asked for.
     const reads = new Map<string, number>();
+    const starts: number[] = [];
     const watch = await watchCommands(suite.redisUrl, ({ name, args }) => {
       if (name !== 'lrange' || !args[0]?.startsWith(suite.keys.analyzerSeriesPrefix)) return;
       const series = args[0].slice(suite.keys.analyzerSeriesPrefix.length);
       reads.set(series, (reads.get(series) ?? 0) + 1);
+      starts.push(Number(args[1]));
     });
     suite.onCleanup(() => watch.close());
     await run('slow', 5, 130, 'abc123');
@@ -147,6 +149,11 @@ describe('the trend analyzer on real timings', () => {
     const passes = (await health()).passes;
     await waitFor(async () => (await health()).passes >= passes + 3, { what: 'three more passes' });
     for (const metric of ['latency_ms', 'queue_wait_ms', 'run_time_ms']) expect(reads.get(`${metric}|model_name=slow`)).toBeGreaterThanOrEqual(1);
+    // Each read is of the rows appended since the last (LRANGE -k -1, k at most the five new tasks'), not the
+    // whole list of a hundred and more.
+    expect(starts.length).toBeGreaterThan(0);
+    for (const start of starts) expect(start).toBeGreaterThanOrEqual(-5);
+    for (const start of starts) expect(start).toBeLessThan(0);
     // The steady group got nothing new: each of its series is read at most once (what the last pass before the
     // watch had not reached yet), not on every pass.
     const steady = [...reads].filter(([series]) => series.includes('model_name=steady'));
