@@ -1,4 +1,4 @@
-import { madOfSorted, mean, medianOfSorted, stddev } from './descriptive.js';
+import { madOfSorted, medianOfSorted } from './descriptive.js';
 import { sortedCopy } from './scratch.js';
 
 export type AnomalyMethod = 'z_score' | 'robust_mad' | 'moving_average';
@@ -26,6 +26,13 @@ export interface AnomalyOptions {
   window: number;
 }
 
+/** The mean of xs[from, to), summed in order as mean() sums. */
+function meanOf(xs: readonly number[], from: number, to: number): number {
+  let sum = 0;
+  for (let k = from; k < to; k++) sum += xs[k];
+  return sum / (to - from);
+}
+
 const severityOf = (score: number, threshold: number): Severity => (score > 3 * threshold ? 'high' : score > 1.5 * threshold ? 'medium' : 'low');
 const deviation = (value: number, centre: number) => (centre === 0 ? 0 : (100 * (value - centre)) / Math.abs(centre));
 
@@ -35,11 +42,16 @@ const deviation = (value: number, centre: number) => (centre === 0 ? 0 : (100 * 
  */
 export function detectAnomalies(values: readonly number[], index: number, o: AnomalyOptions): Anomaly[] {
   const x = values[index];
-  const before = values.slice(Math.max(0, index - o.window), index);
-  if (before.length < 8) return [];
+  // The values before it are values[from, index): read in place (no copy per check), summed in the order
+  // mean() and stddev() sum them, so the figures are theirs to the last bit.
+  const from = Math.max(0, index - o.window);
+  const n = index - from;
+  if (n < 8) return [];
   const out: Anomaly[] = [];
-  const m = mean(before);
-  const sd = stddev(before);
+  const m = meanOf(values, from, index);
+  let squares = 0;
+  for (let k = from; k < index; k++) squares += (values[k] - m) ** 2;
+  const sd = Math.sqrt(squares / (n - 1));
   if (sd > 0) {
     const z = Math.abs(x - m) / sd;
     if (z > o.zScoreThreshold) {
@@ -55,7 +67,7 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
     }
   }
   // One sort gives both the median and the MAD (see madOfSorted): this runs for every new sample of every series.
-  const ordered = sortedCopy(before);
+  const ordered = sortedCopy(values, from, index);
   const med = medianOfSorted(ordered);
   const spread = madOfSorted(ordered, med);
   if (spread > 0) {
@@ -73,8 +85,8 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
       });
     }
   }
-  if (o.movingAverage && before.length >= o.movingAverage.windowSize && sd > 0) {
-    const ma = mean(before.slice(-o.movingAverage.windowSize));
+  if (o.movingAverage && n >= o.movingAverage.windowSize && sd > 0) {
+    const ma = meanOf(values, index - o.movingAverage.windowSize, index);
     const score = Math.abs(x - ma) / sd;
     if (score > o.movingAverage.thresholdFactor) {
       const half = o.movingAverage.thresholdFactor * sd;

@@ -10,8 +10,8 @@ export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): 
   const n1 = a.length;
   const n2 = b.length;
   if (n1 === 0 || n2 === 0) return { u: 0, z: 0, p: 1 };
-  const sa = sortedCopy(a, 0);
-  const sb = sortedCopy(b, 1);
+  const sa = sortedCopy(a, 0, n1, 0);
+  const sb = sortedCopy(b, 0, n2, 1);
   let tieTerm = 0;
   let rb = 0;
   for (let i = 0, j = 0; i < n1 || j < n2;) {

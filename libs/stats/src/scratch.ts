@@ -6,10 +6,14 @@
  */
 const buffers = [new Float64Array(256), new Float64Array(256)];
 
-export function sortedCopy(xs: ArrayLike<number>, slot: 0 | 1 = 0): Float64Array {
+/** xs[from, to) sorted (all of xs by default), in the buffer of `slot`. */
+export function sortedCopy(xs: ArrayLike<number>, from = 0, to = xs.length, slot: 0 | 1 = 0): Float64Array {
+  const n = to - from;
   let buffer = buffers[slot];
-  if (buffer.length < xs.length) buffer = buffers[slot] = new Float64Array(Math.max(xs.length, 2 * buffer.length));
-  const view = buffer.subarray(0, xs.length);
-  view.set(xs);
+  if (buffer.length < n) buffer = buffers[slot] = new Float64Array(Math.max(n, 2 * buffer.length));
+  const view = buffer.subarray(0, n);
+  // (set() copies a whole array natively, faster than a loop; a part of one is copied by hand.)
+  if (from === 0 && to === xs.length) view.set(xs);
+  else for (let k = 0; k < n; k++) view[k] = xs[from + k];
   return view.sort();
 }

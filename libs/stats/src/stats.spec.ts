@@ -76,6 +76,29 @@ describe('descriptive statistics', () => {
     return { u: rb - (b.length * (b.length + 1)) / 2, tie };
   }
 
+  it('an anomaly check scores a value exactly as mean, stddev, median and MAD of the window before it do', () => {
+    const r = rng(11);
+    const values = Array.from({ length: 400 }, (_, i) => (i % 37 === 0 ? 160 : Math.round(r.normal(100, 5))));
+    let flagged = 0;
+    for (let i = 0; i < values.length; i++) {
+      const before = values.slice(Math.max(0, i - anomalyOpts.window), i);
+      const found = new Map(detectAnomalies(values, i, anomalyOpts).map((a) => [a.method, a.score]));
+      flagged += found.size;
+      if (before.length < 8) {
+        expect(found.size).toBe(0);
+        continue;
+      }
+      const x = values[i];
+      const z = Math.abs(x - mean(before)) / stddev(before);
+      const robust = (0.6745 * Math.abs(x - median(before))) / mad(before);
+      const moving = Math.abs(x - mean(before.slice(-anomalyOpts.movingAverage.windowSize))) / stddev(before);
+      expect(found.get('z_score')).toBe(z > anomalyOpts.zScoreThreshold ? z : undefined);
+      expect(found.get('robust_mad')).toBe(robust > anomalyOpts.robustThreshold ? robust : undefined);
+      expect(found.get('moving_average')).toBe(moving > anomalyOpts.movingAverage.thresholdFactor ? moving : undefined);
+    }
+    expect(flagged).toBeGreaterThan(20);
+  });
+
   it('MAD and Mann-Whitney give what their definitions give, on samples with ties, odd and even sizes', () => {
     const r = rng(7);
     for (let trial = 0; trial < 300; trial++) {
