@@ -78,6 +78,21 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     expect(events).toMatchObject({ processed: 12, duplicates: 1 });
   });
 
+  it('an event carrying half a surrogate pair is counted malformed and does not stop ingest', async () => {
+    const a = await analyzer('a5');
+    // JSON's escapes can carry half a pair; Redis's JSON decoder (the commit script's) refuses it, so an event
+    // that reached the commit with one would fail every commit of its batch, for good.
+    const body = JSON.stringify(event(5000)).replace('"labels":{}', '"labels":{"commit":"\\ud800"}');
+    await suite.redis.xadd(suite.keys.timings, '*', 'v', '2', 'e', body);
+    await write([event(5001)]);
+    const before = (await a.ingest.account()).events;
+    await a.ingest.process(await a.repo.next(100, 100));
+    const { events } = await a.ingest.account();
+    expect(events.malformed - before.malformed).toBe(1);
+    expect(events.processed - before.processed).toBe(1);
+    expect(events.pending).toBe(0);
+  });
+
   it('a stop leaves nothing pending: the batch read ahead of the commit in flight is committed too', async () => {
     const a = await analyzer('a4');
     for (let from = 0; from < 20_000; from += 1000) {
@@ -91,7 +106,7 @@ describe('the trend analyzer counts every task attempt exactly once', () => {
     await a.ingest.stop();
     const { events } = await a.ingest.account();
     expect(events.pending).toBe(0);
-    expect(events.processed + events.duplicates + events.unread).toBe(events.written);
+    expect(events.processed + events.duplicates + events.malformed + events.unread).toBe(events.written);
     expect(events.unread).toBeGreaterThan(0);
   });
 

@@ -32,6 +32,11 @@ describe('timing events', () => {
     return ['v', '2', 'e', JSON.stringify(rest)];
   };
 
+  it('keeps text with whole surrogate pairs (an emoji in a label or file name)', () => {
+    const emoji = { ...event, labels: { ...event.labels, branch: 'feature-\u{1F680}' }, test_file: 'tests/\u{1F680}.py' };
+    expect(decodeTimingEvent(encodeTimingEvent(emoji))).toEqual({ ok: true, event: emoji });
+  });
+
   it.each([
     ['an unknown version', ['v', '1', 'e', JSON.stringify(event)], /^v: unsupported version/],
     ['no body', ['v', '2'], /^e: missing/],
@@ -43,6 +48,11 @@ describe('timing events', () => {
     ['a non-numeric metric', withBody({ metrics: { latency_ms: 'fast' } }), /^metrics.latency_ms: unexpected value/],
     ['an array for labels', withBody({ labels: [] }), /^labels: expected a JSON object/],
     ['nothing at all', [], /^v: unsupported version/],
+    // Half a surrogate pair, which JSON's escapes can carry: Redis's JSON decoder (the analyzer's commit) refuses it.
+    ['half a surrogate pair in the task id', withBody({ task_id: 'cpu.\ud800x' }), /^task_id: not Unicode text/],
+    ['half a surrogate pair in a label', withBody({ labels: { commit: '\udc00' } }), /^labels.commit: unexpected value/],
+    ['half a surrogate pair in a metric name', withBody({ metrics: { ['m\ud800']: 1 } }), /^metrics: a key is not Unicode text/],
+    ['half a surrogate pair in the test file', withBody({ test_file: 'a\ud800.py' }), /^test_file: expected a string of Unicode text/],
   ])('reports %s instead of throwing', (_label, input, error) => {
     const r = decodeTimingEvent(input);
     expect(r.ok).toBe(false);

@@ -45,11 +45,20 @@ const OUTCOMES = new Set<string>(ATTEMPT_OUTCOMES);
 const REASONS = new Set<string>(FAILURE_REASONS);
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isString = (v: unknown): v is string => typeof v === 'string';
+/**
+ * Text that is Unicode: no half of a surrogate pair (JSON's `\ud800` escapes can make one). The analyzer's
+ * commit script decodes the batch as JSON in Redis, which refuses such a string, and URI-encoding a sample's
+ * task throws on one: a single event carrying one would stop ingest for good, so it is malformed here.
+ */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const isText = (v: unknown): v is string => typeof v === 'string' && !LONE_SURROGATE.test(v);
 
 function checkMap(value: unknown, name: string, ok: (v: unknown) => boolean): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${name}: expected a JSON object`);
-  for (const [k, v] of Object.entries(value)) if (!ok(v)) throw new Error(`${name}.${k}: unexpected value ${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(value)) {
+    if (LONE_SURROGATE.test(k)) throw new Error(`${name}: a key is not Unicode text (half a surrogate pair)`);
+    if (!ok(v)) throw new Error(`${name}.${k}: unexpected value ${JSON.stringify(v)}`);
+  }
 }
 
 /** Reads a stream entry back; a malformed one is reported (the analyzer counts and skips it), never thrown. */
@@ -65,8 +74,10 @@ export function decodeTimingEvent(fields: readonly string[]): DecodeResult {
     if (body === undefined) throw new Error('e: missing');
     const e = JSON.parse(body) as Record<string, unknown>;
     if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error('e: expected a JSON object');
-    for (const name of ['task_id', 'pool', 'worker_id'] as const)
+    for (const name of ['task_id', 'pool', 'worker_id'] as const) {
       if (typeof e[name] !== 'string' || e[name] === '') throw new Error(`${name}: missing`);
+      if (!isText(e[name])) throw new Error(`${name}: not Unicode text (half a surrogate pair)`);
+    }
     if (!TYPES.has(e.task_type as string)) throw new Error(`task_type: unknown ${JSON.stringify(e.task_type)}`);
     if (!OUTCOMES.has(e.outcome as string)) throw new Error(`outcome: unknown ${JSON.stringify(e.outcome)}`);
     if (e.reason !== undefined && !REASONS.has(e.reason as string)) throw new Error(`reason: unknown ${JSON.stringify(e.reason)}`);
@@ -75,8 +86,8 @@ export function decodeTimingEvent(fields: readonly string[]): DecodeResult {
     }
     if (typeof e.final !== 'boolean') throw new Error('final: expected true or false');
     checkMap(e.metrics, 'metrics', isFiniteNumber);
-    checkMap(e.labels, 'labels', isString);
-    if (e.test_file !== undefined && typeof e.test_file !== 'string') throw new Error('test_file: expected a string');
+    checkMap(e.labels, 'labels', isText);
+    if (e.test_file !== undefined && !isText(e.test_file)) throw new Error('test_file: expected a string of Unicode text');
     return { ok: true, event: e as unknown as TimingEvent };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };
