@@ -62,6 +62,11 @@ export interface Snapshot {
 }
 
 const ANALYSIS = 'analysis';
+
+function inTimeOrder(points: readonly SeriesPoint[]): boolean {
+  for (let i = 1; i < points.length; i++) if (points[i].at < points[i - 1].at) return false;
+  return true;
+}
 const MAX_ANOMALIES = 1000;
 
 /**
@@ -171,9 +176,11 @@ export class AnalysisService {
       const { metric, group } = splitSeries(series);
       // The list as Redis holds it (its last `history_window` appended), then in time order: workers finish
       // tasks out of order, and analysing in time order means a sample is never evaluated twice.
-      const kept = read.whole ? read.appended : [...(this.analysed.get(series)?.appended ?? []), ...read.appended];
-      const appended = kept.length > window ? kept.slice(-window) : kept;
-      const points = [...appended].sort((a, b) => a.at - b.at);
+      const old = read.whole ? [] : (this.analysed.get(series)?.appended ?? []);
+      const drop = Math.max(0, old.length + read.appended.length - window);
+      const appended = drop >= old.length ? read.appended.slice(drop - old.length) : old.slice(drop).concat(read.appended);
+      // (Both arrays are only read from here on: when the samples came in time order, as they mostly do, they are one.)
+      const points = inTimeOrder(appended) ? appended : [...appended].sort((a, b) => a.at - b.at);
       const values = points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;

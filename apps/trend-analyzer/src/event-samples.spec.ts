@@ -1,6 +1,6 @@
 import { parseAnalyzerConfig } from '@fleet/config';
 import type { TimingEvent } from '@fleet/contracts';
-import { eventSamples, parseSampleRow } from './event-samples.js';
+import { eventSamples, parseSampleRow, rowSuffix } from './event-samples.js';
 
 const event: TimingEvent = {
   task_id: 'cpu.odd id/with %',
@@ -37,5 +37,20 @@ describe('samples', () => {
 
   it('read rows written before samples carried their task', () => {
     expect(parseSampleRow('1750 250')).toEqual({ at: 1750, value: 250 });
+  });
+
+  it('read rows with no labels, a plain task id, and values in any number form', () => {
+    expect(parseSampleRow(`1750 0.30000000000000004${rowSuffix('cpu.1', {})}`)).toEqual({
+      at: 1750,
+      value: 0.30000000000000004,
+      task_id: 'cpu.1',
+      labels: {},
+    });
+    expect(parseSampleRow(`1750 1e+21${rowSuffix('a%b c', { commit: '{}' })}`)).toEqual({
+      at: 1750,
+      value: 1e21,
+      task_id: 'a%b c',
+      labels: { commit: '{}' },
+    });
   });
 });

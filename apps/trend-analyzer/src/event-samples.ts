@@ -24,14 +24,25 @@ export function rowSuffix(taskId: string, labels: Record<string, string>): strin
   return ` ${encodeURIComponent(taskId)} ${encodeURIComponent(JSON.stringify(labels))}`;
 }
 
+/** The suffix's labels when there are none: `{}` URI-encoded (most samples). */
+const NO_LABELS = encodeURIComponent('{}');
+
+/** A row read back (see sampleRow). Runs for every row the analysis reads: no split, no decoding where none is needed. */
 export function parseSampleRow(row: string): { at: number; value: number; task_id?: string; labels?: Record<string, string> } {
-  const [at, value, task, labels] = row.split(' ');
-  return {
-    at: Number(at),
-    value: Number(value),
-    ...(task !== undefined && { task_id: decodeURIComponent(task) }),
-    ...(labels !== undefined && { labels: JSON.parse(decodeURIComponent(labels)) as Record<string, string> }),
+  const a = row.indexOf(' ');
+  const b = row.indexOf(' ', a + 1);
+  const point: { at: number; value: number; task_id?: string; labels?: Record<string, string> } = {
+    at: Number(row.slice(0, a)),
+    value: Number(b < 0 ? row.slice(a + 1) : row.slice(a + 1, b)),
   };
+  if (b < 0) return point;
+  const c = row.indexOf(' ', b + 1);
+  const task = c < 0 ? row.slice(b + 1) : row.slice(b + 1, c);
+  point.task_id = task.includes('%') ? decodeURIComponent(task) : task;
+  if (c < 0) return point;
+  const labels = row.slice(c + 1);
+  point.labels = labels === NO_LABELS ? {} : (JSON.parse(decodeURIComponent(labels)) as Record<string, string>);
+  return point;
 }
 
 export const seriesKey = (metric: string, group: string) => `${metric}|${group}`;
