@@ -52,6 +52,13 @@ describe('parseTask', () => {
     });
   });
 
+  it('keeps names and labels with whole surrogate pairs (an emoji)', () => {
+    expect(ok({ type: 'synthetic', name: 'deploy \u{1F680}', labels: { branch: 'x-\u{1F680}' } })).toMatchObject({
+      name: 'deploy \u{1F680}',
+      labels: { branch: 'x-\u{1F680}' },
+    });
+  });
+
   it('is idempotent: a normalized task parses to itself (the worker re-checks payloads)', () => {
     const t = ok({ type: 'benchmark', name: 'b', config: { model: 'm', hardware_requirements: { cpu: 2 } }, labels: { team: 'x' } });
     expect(ok(JSON.parse(JSON.stringify(t)))).toEqual(t);
@@ -94,6 +101,8 @@ describe('parseTask', () => {
       /positive/,
     ],
     ['a non-string label', { type: 'synthetic', name: 'x', labels: { team: 1 } }, 'labels.team', /strings/],
+    ['half a surrogate pair in a label', { type: 'synthetic', name: 'x', labels: { commit: 'ab\ud800' } }, 'labels.commit', /Unicode text/],
+    ['half a surrogate pair in the name', { type: 'synthetic', name: '\udc00x' }, 'name', /Unicode text/],
     [
       'requirements in both places',
       { type: 'test', name: 'x', hardware_requirements: {}, config: { test_file: 'a.mjs', hardware_requirements: {} } },

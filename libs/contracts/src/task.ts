@@ -100,15 +100,30 @@ export const SyntheticConfigSchema = z.strictObject({
   metrics: MetricValuesSchema.default({}),
 });
 
+/**
+ * Text that is Unicode: JSON's escapes can send half of a surrogate pair (`"\ud800"`), which Redis's JSON decoder
+ * (the analyzer's commit script) and URI encoding refuse downstream; refused here, with the field named.
+ */
+const isUnicodeText = (s: string) => !/[\uD800-\uDFFF]/u.test(s);
+const NOT_UNICODE = { error: 'must be Unicode text (it holds half of a surrogate pair)' };
+
 const LabelsSchema = z
   .record(
     z.string().max(64).regex(LABEL_KEY, { error: 'label names are letters, digits and _ . - (starting with a letter or _)' }),
-    z.string({ error: 'label values must be strings' }).max(256, { error: 'label values are at most 256 characters' }),
+    z
+      .string({ error: 'label values must be strings' })
+      .max(256, { error: 'label values are at most 256 characters' })
+      .refine(isUnicodeText, NOT_UNICODE),
   )
   .refine((l) => Object.keys(l).length <= MAX_LABELS, { error: `at most ${MAX_LABELS} labels` });
 
 const common = {
-  name: z.string({ error: 'must be a string' }).trim().min(1, { error: 'must not be empty' }).max(200, { error: 'must be at most 200 characters' }),
+  name: z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, { error: 'must not be empty' })
+    .max(200, { error: 'must be at most 200 characters' })
+    .refine(isUnicodeText, NOT_UNICODE),
   priority: boundedInt(PRIORITY_MIN, PRIORITY_MAX).default(0),
   hardware_requirements: HardwareRequirementsSchema.default({}),
   timeout_ms: boundedInt(TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).default(DEFAULT_TIMEOUT_MS),
