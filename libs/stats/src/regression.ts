@@ -15,13 +15,22 @@ export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): 
   let tieTerm = 0;
   let rb = 0;
   for (let i = 0, j = 0; i < n1 || j < n2;) {
-    const v = j >= n2 || (i < n1 && sa[i] <= sb[j]) ? sa[i] : sb[j];
+    const fromA = j >= n2 || (i < n1 && sa[i] <= sb[j]);
+    const v = fromA ? sa[i] : sb[j];
     const first = i + j;
     let inB = 0;
     while (i < n1 && sa[i] === v) i++;
     while (j < n2 && sb[j] === v) {
       j++;
       inB++;
+    }
+    // A NaN equals nothing, itself included: it takes a rank of its own (and the loop moves on).
+    if (i + j === first) {
+      if (fromA) i++;
+      else {
+        j++;
+        inB++;
+      }
     }
     const t = i + j - first;
     rb += inB * ((first + i + j - 1) / 2 + 1);

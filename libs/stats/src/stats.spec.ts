@@ -99,6 +99,10 @@ describe('descriptive statistics', () => {
     expect(flagged).toBeGreaterThan(20);
   });
 
+  it('Mann-Whitney ends on a sample holding NaN (a value read back wrong must not hang the analysis)', () => {
+    expect(mannWhitneyGreater([1, NaN, 3], [NaN, 5]).u).toEqual(expect.any(Number));
+  });
+
   it('MAD and Mann-Whitney give what their definitions give, on samples with ties, odd and even sizes', () => {
     const r = rng(7);
     for (let trial = 0; trial < 300; trial++) {
