@@ -18,6 +18,8 @@ interface Prepared {
 
 type Read = { entries: StreamEntry[] } | { err: Error };
 
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 interface AttemptMetrics {
   attempts: Counter.Internal;
   durations: Histogram.Internal<'pool' | 'type' | 'outcome'>;
@@ -179,7 +181,7 @@ export class IngestService {
   private readNext(): Promise<Read> {
     return this.repo.next(BATCH, BLOCK_MS).then(
       (entries) => ({ entries }),
-      (err: unknown) => ({ err: err instanceof Error ? err : new Error(String(err)) }),
+      (err: unknown) => ({ err: asError(err) }),
     );
   }
 
@@ -287,7 +289,7 @@ export class IngestService {
   private startCommit(prepared: Prepared): void {
     this.inFlight = this.commit(prepared).then(
       () => undefined,
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      (err: unknown) => asError(err),
     );
   }
 

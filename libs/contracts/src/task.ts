@@ -1,3 +1,4 @@
+import { isUnicodeText } from './unicode-text.js';
 import { z } from 'zod';
 import { type FieldError, prefixField, toFieldErrors } from './field-error.js';
 import { SourceSchema } from './source.js';
@@ -100,11 +101,6 @@ export const SyntheticConfigSchema = z.strictObject({
   metrics: MetricValuesSchema.default({}),
 });
 
-/**
- * Text that is Unicode: JSON's escapes can send half of a surrogate pair (`"\ud800"`), which Redis's JSON decoder
- * (the analyzer's commit script) and URI encoding refuse downstream; refused here, with the field named.
- */
-const isUnicodeText = (s: string) => !/[\uD800-\uDFFF]/u.test(s);
 const NOT_UNICODE = { error: 'must be Unicode text (it holds half of a surrogate pair)' };
 
 const LabelsSchema = z

@@ -1,3 +1,4 @@
+import { isUnicodeText } from './unicode-text.js';
 import { type FailureReason, FAILURE_REASONS } from './task-outcome.js';
 import { TASK_TYPES, type TaskType } from './task.js';
 
@@ -45,18 +46,13 @@ const OUTCOMES = new Set<string>(ATTEMPT_OUTCOMES);
 const REASONS = new Set<string>(FAILURE_REASONS);
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-/**
- * Text that is Unicode: no half of a surrogate pair (JSON's `\ud800` escapes can make one). The analyzer's
- * commit script decodes the batch as JSON in Redis, which refuses such a string, and URI-encoding a sample's
- * task throws on one: a single event carrying one would stop ingest for good, so it is malformed here.
- */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-const isText = (v: unknown): v is string => typeof v === 'string' && !LONE_SURROGATE.test(v);
+// (Half a surrogate pair would fail the analyzer's commit in Redis on every retry: see isUnicodeText.)
+const isText = (v: unknown): v is string => typeof v === 'string' && isUnicodeText(v);
 
 function checkMap(value: unknown, name: string, ok: (v: unknown) => boolean): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${name}: expected a JSON object`);
   for (const [k, v] of Object.entries(value)) {
-    if (LONE_SURROGATE.test(k)) throw new Error(`${name}: a key is not Unicode text (half a surrogate pair)`);
+    if (!isUnicodeText(k)) throw new Error(`${name}: a key is not Unicode text (half a surrogate pair)`);
     if (!ok(v)) throw new Error(`${name}.${k}: unexpected value ${JSON.stringify(v)}`);
   }
 }
