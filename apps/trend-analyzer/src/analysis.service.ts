@@ -8,7 +8,9 @@ import {
   classifyTrend,
   detectAnomalies,
   detectStep,
+  type DetectorOptions,
   type Direction,
+  SlidingSorted,
   type StepState,
   summarize,
   type Summary,
@@ -94,6 +96,10 @@ export class AnalysisService {
   private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis; appended: SeriesPoint[] }>();
   /** New samples analysed, the passes made and the time they took, since start (the analysis's throughput). */
   samplesAnalysed = 0;
+  /** The anomaly check's sorted window, moved along each series as its new samples are checked one by one. */
+  private readonly anomalyWindow = new SlidingSorted();
+  /** The step detector's options for each direction (built once, not per sample). */
+  private readonly stepOptions = new Map<Direction, DetectorOptions>();
   passesMade = 0;
   busyMs = 0;
   readonly anomalies: AnomalyRecord[] = [];
@@ -188,11 +194,13 @@ export class AnalysisService {
       if (firstNew >= 0) {
         this.lastSeen.set(series, (points.at(-1) as { at: number }).at);
         for (let i = firstNew; i < points.length; i++) {
-          for (const a of detectAnomalies(values, i, c.anomaly)) {
+          for (const a of detectAnomalies(values, i, c.anomaly, this.anomalyWindow)) {
             this.anomalies.push({ ...a, series, metric, group, at: (points[i] as { at: number }).at });
             if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
           }
-          await this.checkRegression(series, metric, group, points, values, i, direction);
+          // (Awaited only when it has an alert to write: most samples change nothing in Redis.)
+          const alerting = this.checkRegression(series, metric, group, points, values, i, direction);
+          if (alerting) await alerting;
         }
         this.samplesAnalysed += points.length - firstNew;
       }
@@ -216,9 +224,9 @@ export class AnalysisService {
   /**
    * Feeds sample `i` of the series to its step detector (which decides when); an alert carries the change point
    * (where): the first sample after the change, its task and commit, the samples on each side, the size with a
-   * 95% interval.
+   * 95% interval. Returns the write of the alert when there is one to write.
    */
-  private async checkRegression(
+  private checkRegression(
     series: string,
     metric: string,
     group: string,
@@ -226,13 +234,13 @@ export class AnalysisService {
     allValues: readonly number[],
     i: number,
     direction: Direction,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const thresholds = this.settings.config.alertThresholds[metric];
-    if (!thresholds) return;
+    if (!thresholds) return undefined;
     const o = this.settings.config.regression;
-    // The detector looks at the last baseline + recent samples only: it gets those (indexes from `lo`), not a
-    // copy of every sample up to this one. A change point before them reads as the window's first sample, where
-    // it stands for the same (the window lies wholly after it).
+    // The detector looks at the last baseline + recent samples only: allValues[lo, i] (indexes from `lo`), read in
+    // place. A change point before them reads as the window's first sample, where it stands for the same (the
+    // window lies wholly after it).
     const lo = Math.max(0, i + 1 - (o.baselineWindow + o.recentWindow));
     const indexOf = (at: number) => {
       for (let k = lo; k < points.length; k++) if (points[k].at >= at) return k - lo;
@@ -243,8 +251,9 @@ export class AnalysisService {
       ...(d.active && { active: { ...d.active, changeIndex: indexOf(d.active.changeAt) } }),
       ...(d.pending && { pending: { index: indexOf(d.pending.at), streak: d.pending.streak } }),
     };
-    const values = allValues.slice(lo, i + 1);
-    const r = detectStep(values, state, thresholds, { ...o, improvementDirection: direction });
+    let options = this.stepOptions.get(direction);
+    if (!options) this.stepOptions.set(direction, (options = { ...o, improvementDirection: direction }));
+    const r = detectStep(allValues, state, thresholds, options, lo, i + 1);
     // Back to sample times; a point the detector kept where it was keeps its time (it may lie before the window).
     const atOf = (index: number, was?: { index: number; at: number }) => (was?.index === index ? was.at : points[lo + index].at);
     this.detectors.set(series, {
@@ -261,7 +270,7 @@ export class AnalysisService {
         },
       }),
     });
-    if (!r.event) return;
+    if (!r.event) return undefined;
     const a = r.state.active;
     const cp = r.change;
     const first = cp ? points[lo + cp.index] : undefined;
@@ -295,7 +304,9 @@ export class AnalysisService {
         }),
       message: this.describe(r.event, metric, group, a?.severity, a?.ratio, first),
     };
-    if (await this.repo.transitionAlert(r.event, series, alert)) this.logger.warn(alert.message);
+    return this.repo.transitionAlert(r.event, series, alert).then((changed) => {
+      if (changed) this.logger.warn(alert.message);
+    });
   }
 
   private describe(

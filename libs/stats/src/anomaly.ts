@@ -1,5 +1,5 @@
 import { madOfSorted, medianOfSorted } from './descriptive.js';
-import { sortedCopy } from './scratch.js';
+import { type SlidingSorted, sortedCopy } from './scratch.js';
 
 export type AnomalyMethod = 'z_score' | 'robust_mad' | 'moving_average';
 export type Severity = 'low' | 'medium' | 'high';
@@ -38,9 +38,10 @@ const deviation = (value: number, centre: number) => (centre === 0 ? 0 : (100 * 
 
 /**
  * Checks the value at `index` against the `window` values before it, by every enabled method, and
- * returns one anomaly per method that flags it. Needs at least 8 earlier values.
+ * returns one anomaly per method that flags it. Needs at least 8 earlier values. A scan that checks one index
+ * after another of the same array passes a `sorted` window of its own, which then moves along with it.
  */
-export function detectAnomalies(values: readonly number[], index: number, o: AnomalyOptions): Anomaly[] {
+export function detectAnomalies(values: readonly number[], index: number, o: AnomalyOptions, sorted?: SlidingSorted): Anomaly[] {
   const x = values[index];
   // The values before it are values[from, index): read in place (no copy per check), summed in the order
   // mean() and stddev() sum them, so the figures are theirs to the last bit.
@@ -66,8 +67,9 @@ export function detectAnomalies(values: readonly number[], index: number, o: Ano
       });
     }
   }
-  // One sort gives both the median and the MAD (see madOfSorted): this runs for every new sample of every series.
-  const ordered = sortedCopy(values, from, index);
+  // One sorted window gives both the median and the MAD (see madOfSorted): this runs for every new sample of
+  // every series.
+  const ordered = sorted ? sorted.of(values, from, index) : sortedCopy(values, from, index);
   const med = medianOfSorted(ordered);
   const spread = madOfSorted(ordered, med);
   if (spread > 0) {

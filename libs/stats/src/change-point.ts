@@ -1,5 +1,5 @@
 import { median } from './descriptive.js';
-import { mannWhitneyGreater, type Thresholds } from './regression.js';
+import { mannWhitneyGreaterIn, mannWhitneyOfSorted, type Thresholds } from './regression.js';
 import { type Direction, theilSen } from './trend.js';
 
 /** Ranks from 1, ties sharing their average rank. */
@@ -45,31 +45,69 @@ export function pettitt(xs: readonly number[], minBefore = 1, minAfter = 1): { i
  * does not pull the last samples before a change into the side after it when the sides differ in size, and
  * medians keep it robust to outliers and heavy tails.
  */
-export function bestSplit(xs: readonly number[], minBefore = 1, minAfter = 1): number | null {
-  const n = xs.length;
+export function bestSplit(xs: readonly number[], minBefore = 1, minAfter = 1, from = 0, to = xs.length): number | null {
+  const n = to - from;
   const lo = Math.max(1, minBefore);
   const hi = n - Math.max(1, minAfter);
   if (lo > hi) return null;
   // Each side's cost for every split, from sides grown one sample at a time and kept sorted (no copy and sort
-  // per split): prefix[k] is the cost of xs[0, k), suffix[k] that of xs[k, n).
-  const prefix = sideCosts(xs, lo, hi, false);
-  const suffix = sideCosts(xs, lo, hi, true);
-  let best = { index: lo, cost: Infinity };
+  // per split): prefix[k] is the cost of xs[from, from + k), suffix[k] that of xs[from + k, to).
+  const prefix = sideCosts(xs, from, n, lo, hi, false);
+  const suffix = sideCosts(xs, from, n, lo, hi, true);
+  let best = lo;
+  let bestCost = Infinity;
   for (let k = lo; k <= hi; k++) {
     const c = prefix[k] + suffix[k];
-    if (c < best.cost) best = { index: k, cost: c };
+    if (c < bestCost) {
+      best = k;
+      bestCost = c;
+    }
   }
-  return best.index;
+  return best;
 }
 
-/** The L1 cost (sum of absolute deviations from the median) of xs[0, k) (or of xs[k, n) when `fromEnd`) for k in [lo, hi]. */
-function sideCosts(xs: readonly number[], lo: number, hi: number, fromEnd: boolean): number[] {
-  const n = xs.length;
-  // Plain arrays: typed ones this short cost more to allocate than the work done in them.
-  const out = new Array<number>(n + 1).fill(0);
-  const side = new Array<number>(n).fill(0);
+/**
+ * Buffers sideCosts reuses (this runs for every new sample of every series): the costs of each direction, and
+ * each direction's sorted side. Typed, so they hold doubles whatever was stored before; grown when a longer part
+ * comes. After bestSplit, `sorted` holds the whole part in ascending order (see sortedPart).
+ */
+const costBuffers = {
+  prefix: new Float64Array(64),
+  suffix: new Float64Array(64),
+  sorted: new Float64Array(64),
+  suffixSide: new Float64Array(64),
+  /** Whether the part bestSplit last read held a NaN (then `sorted` is in no order). */
+  sawNaN: false,
+};
+
+/**
+ * The part bestSplit last split, in ascending order, or undefined when it held a NaN: its forward pass sorts the
+ * whole part on the way (its last few values go in after the last split's cost), so a test on the split that
+ * needs the part's order gets it without a sort of its own. Valid until the next bestSplit.
+ */
+function sortedPart(): Float64Array | undefined {
+  return costBuffers.sawNaN ? undefined : costBuffers.sorted;
+}
+
+/**
+ * The L1 cost (sum of absolute deviations from the median) of the first k values of xs[from, from + n) (or of
+ * the values from k on when `fromEnd`) for k in [lo, hi], at out[k]. Valid until the next call for the same
+ * direction.
+ */
+function sideCosts(xs: readonly number[], from: number, n: number, lo: number, hi: number, fromEnd: boolean): Float64Array {
+  if (costBuffers.sorted.length < n + 1) {
+    const size = Math.max(n + 1, 2 * costBuffers.sorted.length);
+    costBuffers.prefix = new Float64Array(size);
+    costBuffers.suffix = new Float64Array(size);
+    costBuffers.sorted = new Float64Array(size);
+    costBuffers.suffixSide = new Float64Array(size);
+  }
+  const out = fromEnd ? costBuffers.suffix : costBuffers.prefix;
+  const side = fromEnd ? costBuffers.suffixSide : costBuffers.sorted;
   let size = 0;
+  let sawNaN = false;
   const add = (v: number) => {
+    if (v !== v) sawNaN = true;
     let at = size++;
     while (at > 0 && side[at - 1] > v) {
       side[at] = side[at - 1];
@@ -85,14 +123,15 @@ function sideCosts(xs: readonly number[], lo: number, hi: number, fromEnd: boole
   };
   if (fromEnd) {
     for (let k = n - 1; k >= lo; k--) {
-      add(xs[k]);
+      add(xs[from + k]);
       if (k <= hi) out[k] = cost();
     }
   } else {
-    for (let k = 1; k <= hi; k++) {
-      add(xs[k - 1]);
-      if (k >= lo) out[k] = cost();
+    for (let k = 1; k <= n; k++) {
+      add(xs[from + k - 1]);
+      if (k >= lo && k <= hi) out[k] = cost();
     }
+    costBuffers.sawNaN = sawNaN;
   }
   return out;
 }
@@ -190,31 +229,41 @@ export interface ChangePoint {
   severity: 'warning' | 'critical' | null;
 }
 
-/** The most recent step in the worse direction, located, sized and tested; null when there is none to report. */
-export function locateStep(values: readonly number[], t: Thresholds, o: DetectorOptions): ChangePoint | null {
-  const n = values.length;
+/**
+ * The most recent step in the worse direction, located, sized and tested; null when there is none to report. The
+ * series is values[from, to) (all of values by default), and the index returned counts from `from`.
+ */
+export function locateStep(values: readonly number[], t: Thresholds, o: DetectorOptions, from = 0, to = values.length): ChangePoint | null {
+  const n = to - from;
   const start = Math.max(0, n - (o.baselineWindow + o.recentWindow));
-  const w = values.slice(start);
+  const wFrom = from + start;
+  const size = to - wFrom;
   // A change must lie in the recent window, with a full baseline before it and `minAfter` samples after it.
-  const minBefore = Math.max(w.length - o.recentWindow, o.baselineWindow - start);
-  if (minBefore < 1 || w.length - minBefore < o.minAfter) return null;
-  const k = bestSplit(w, minBefore, o.minAfter);
+  const minBefore = Math.max(size - o.recentWindow, o.baselineWindow - start);
+  if (minBefore < 1 || size - minBefore < o.minAfter) return null;
+  const k = bestSplit(values, minBefore, o.minAfter, wFrom, to);
   if (k === null) return null;
-  const split = { index: k };
-  const before = w.slice(0, split.index);
-  const after = w.slice(split.index);
+  // Tested in place (this runs for every new sample); the two sides are copied only for a step that passes.
+  const cut = wFrom + k;
   const worseIsUp = o.improvementDirection === 'decreasing';
-  const p = worseIsUp ? mannWhitneyGreater(before, after).p : mannWhitneyGreater(after, before).p;
+  const sorted = sortedPart();
+  const p = sorted
+    ? mannWhitneyOfSorted(sorted, size, values, cut, to, worseIsUp).p
+    : worseIsUp
+      ? mannWhitneyGreaterIn(values, wFrom, cut, values, cut, to).p
+      : mannWhitneyGreaterIn(values, cut, to, values, wFrom, cut).p;
   if (p >= o.significance) return null;
+  const before = values.slice(wFrom, cut);
+  const after = values.slice(cut, to);
   const baselineMedian = median(before);
   const recentMedian = median(after);
   const ratio = baselineMedian === 0 ? (recentMedian === 0 ? 1 : Infinity) : recentMedian / baselineMedian;
   const past = (r: number, limit: number) => (worseIsUp ? r >= limit : r <= limit);
   const severity = past(ratio, t.critical) ? 'critical' : past(ratio, t.warning) ? 'warning' : null;
-  if (!severity || !past(trendAdjustedRatio(w, split.index), t.warning)) return null;
-  const ci = ratioInterval(before, after, 0.95, 400, start + split.index + 1);
+  if (!severity || !past(trendAdjustedRatio(values.slice(wFrom, to), k), t.warning)) return null;
+  const ci = ratioInterval(before, after, 0.95, 400, start + k + 1);
   return {
-    index: start + split.index,
+    index: start + k,
     before: before.length,
     after: after.length,
     baselineMedian,
@@ -247,17 +296,21 @@ export interface StepState {
  * the same place on `confirmations` samples in a row raises an alert carrying that change point. While it is
  * active it escalates once to critical if the samples since the change get that bad, and clears when the
  * recent median is back within half the warning margin of the frozen baseline (hysteresis). A further step,
- * whose baseline lies wholly after the first change, raises a new alert.
+ * whose baseline lies wholly after the first change, raises a new alert. The series is values[from, to) (all of
+ * values by default); the state's indexes count from `from`.
  */
 export function detectStep(
   values: readonly number[],
   state: StepState,
   t: Thresholds,
   o: DetectorOptions,
+  from = 0,
+  to = values.length,
 ): { event: 'raised' | 'escalated' | 'cleared' | null; state: StepState; change: ChangePoint | null } {
   const active = state.active;
-  const windowStart = Math.max(0, values.length - (o.baselineWindow + o.recentWindow));
-  const change = !active || windowStart >= active.changeIndex ? locateStep(values, t, o) : null;
+  const n = to - from;
+  const windowStart = Math.max(0, n - (o.baselineWindow + o.recentWindow));
+  const change = !active || windowStart >= active.changeIndex ? locateStep(values, t, o, from, to) : null;
   if (change && (!active || change.index > active.changeIndex)) {
     const pending =
       state.pending && Math.abs(state.pending.index - change.index) <= 2
@@ -276,7 +329,7 @@ export function detectStep(
     return { event: null, state: { ...state, pending }, change: null };
   }
   if (!active) return { event: null, state: {}, change: null };
-  const recent = values.slice(Math.max(active.changeIndex, values.length - o.recentWindow));
+  const recent = values.slice(from + Math.max(active.changeIndex, n - o.recentWindow), to);
   const ratio = active.baselineMedian === 0 ? 1 : median(recent) / active.baselineMedian;
   const worseIsUp = o.improvementDirection === 'decreasing';
   const past = (limit: number) => (worseIsUp ? ratio >= limit : ratio <= limit);

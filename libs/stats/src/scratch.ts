@@ -17,3 +17,74 @@ export function sortedCopy(xs: ArrayLike<number>, from = 0, to = xs.length, slot
   else for (let k = 0; k < n; k++) view[k] = xs[from + k];
   return view.sort();
 }
+
+/** Up to this many values leaving and entering: moved one by one; more, and the window is sorted afresh. */
+const MOST_MOVED = 4;
+
+/**
+ * A sorted window that follows a scan along one series: when the window asked for has moved on by a few values
+ * since the last call on the same array, the values that left are taken out and those that came in are put in
+ * (a binary search and a shift each) rather than the whole window sorted again. The result equals sortedCopy's:
+ * a zero or a NaN moving (where a typed sort orders -0 before +0 and puts NaN last) falls back to a sort. The
+ * array must not change between calls; the returned view is valid until the next call.
+ */
+export class SlidingSorted {
+  private buffer = new Float64Array(64);
+  private xs: ArrayLike<number> | undefined;
+  private from = 0;
+  private to = 0;
+
+  /** xs[from, to) sorted. */
+  of(xs: ArrayLike<number>, from: number, to: number): Float64Array {
+    const n = to - from;
+    if (this.buffer.length < n) {
+      this.buffer = new Float64Array(Math.max(n, 2 * this.buffer.length));
+      this.xs = undefined;
+    }
+    if (!(xs === this.xs && from >= this.from && to >= this.to && from <= this.to && this.slide(xs, from, to))) {
+      const view = this.buffer.subarray(0, n);
+      for (let k = 0; k < n; k++) view[k] = xs[from + k];
+      view.sort();
+    }
+    this.xs = xs;
+    this.from = from;
+    this.to = to;
+    return this.buffer.subarray(0, n);
+  }
+
+  /** Moves the window from [this.from, this.to) to [from, to); false (and the buffer in no order) when it must be sorted afresh. */
+  private slide(xs: ArrayLike<number>, from: number, to: number): boolean {
+    if (from - this.from > MOST_MOVED || to - this.to > MOST_MOVED) return false;
+    const b = this.buffer;
+    let size = this.to - this.from;
+    for (let k = this.from; k < from; k++) {
+      const v = xs[k];
+      if (v === 0 || v !== v) return false;
+      let lo = 0;
+      let hi = size;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (b[mid] < v) lo = mid + 1;
+        else hi = mid;
+      }
+      if (b[lo] !== v) return false;
+      b.copyWithin(lo, lo + 1, size);
+      size--;
+    }
+    for (let k = this.to; k < to; k++) {
+      const v = xs[k];
+      if (v === 0 || v !== v) return false;
+      let lo = 0;
+      let hi = size;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (b[mid] <= v) lo = mid + 1;
+        else hi = mid;
+      }
+      b.copyWithin(lo + 1, lo, size);
+      b[lo] = v;
+      size++;
+    }
+    return true;
+  }
+}

@@ -12,7 +12,8 @@ import {
   trendAdjustedRatio,
 } from './change-point.js';
 import { mad, mean, median, normalCdf, percentile, stddev } from './descriptive.js';
-import { mannWhitneyGreater } from './regression.js';
+import { mannWhitneyGreater, mannWhitneyOfSorted } from './regression.js';
+import { SlidingSorted } from './scratch.js';
 import { classifyTrend, leastSquares, mannKendall, theilSen } from './trend.js';
 
 /** A seeded generator (mulberry32) with normal deviates (Box-Muller): the same series every run. */
@@ -80,9 +81,13 @@ describe('descriptive statistics', () => {
     const r = rng(11);
     const values = Array.from({ length: 400 }, (_, i) => (i % 37 === 0 ? 160 : Math.round(r.normal(100, 5))));
     let flagged = 0;
+    const sorted = new SlidingSorted();
     for (let i = 0; i < values.length; i++) {
       const before = values.slice(Math.max(0, i - anomalyOpts.window), i);
-      const found = new Map(detectAnomalies(values, i, anomalyOpts).map((a) => [a.method, a.score]));
+      const anomalies = detectAnomalies(values, i, anomalyOpts);
+      // A scan with its own sorted window finds exactly the same.
+      expect(detectAnomalies(values, i, anomalyOpts, sorted)).toEqual(anomalies);
+      const found = new Map(anomalies.map((a) => [a.method, a.score]));
       flagged += found.size;
       if (before.length < 8) {
         expect(found.size).toBe(0);
@@ -97,6 +102,49 @@ describe('descriptive statistics', () => {
       expect(found.get('moving_average')).toBe(moving > anomalyOpts.movingAverage.thresholdFactor ? moving : undefined);
     }
     expect(flagged).toBeGreaterThan(20);
+  });
+
+  it('a sliding sorted window holds what a sort of the window gives, zeros, NaN and moves of any size included', () => {
+    const r = rng(5);
+    const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, k) => Object.is(v, b[k]));
+    const sorted = new SlidingSorted();
+    let checked = 0;
+    for (let series = 0; series < 40; series++) {
+      const special = [0, -0, NaN];
+      const values = Array.from({ length: 300 }, () =>
+        series % 4 === 0 && r.uniform() < 0.05 ? special[Math.floor(r.uniform() * 3)] : Math.round(r.normal(100, 4)),
+      );
+      let from = 0;
+      let to = 0;
+      while (to < values.length) {
+        // Mostly a step of one (a scan), sometimes a jump past what is moved value by value.
+        const step = r.uniform() < 0.9 ? 1 : 1 + Math.floor(r.uniform() * 8);
+        to = Math.min(values.length, to + step);
+        from = Math.max(from, to - 50);
+        expect(same(sorted.of(values, from, to), Float64Array.from(values.slice(from, to)).sort())).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(5000);
+  });
+
+  it('Mann-Whitney of a part split in two, given the part sorted, equals the test of its two sides, bit for bit', () => {
+    const r = rng(9);
+    for (let trial = 0; trial < 500; trial++) {
+      const n = 2 + (trial % 45);
+      // Halves and whole numbers: many ties; sometimes every value the same, sometimes zeros of both signs.
+      const values = Array.from({ length: n + 10 }, (_, k) =>
+        trial % 13 === 0 ? 5 : trial % 17 === 0 && k % 5 === 0 ? (k % 2 ? -0 : 0) : Math.round(r.normal(100, 3) * 2) / 2,
+      );
+      const from = trial % 10;
+      const to = from + n;
+      const cut = from + 1 + Math.floor(r.uniform() * (n - 1));
+      const sorted = Float64Array.from(values.slice(from, to)).sort();
+      const before = values.slice(from, cut);
+      const after = values.slice(cut, to);
+      expect(mannWhitneyOfSorted(sorted, n, values, cut, to, true)).toEqual(mannWhitneyGreater(before, after));
+      expect(mannWhitneyOfSorted(sorted, n, values, cut, to, false)).toEqual(mannWhitneyGreater(after, before));
+    }
   });
 
   it('Mann-Whitney ends on a sample holding NaN (a value read back wrong must not hang the analysis)', () => {
@@ -249,6 +297,33 @@ describe('change points', () => {
 });
 
 describe('regression alerts', () => {
+  it('the detector on a part of a series read in place decides exactly as on a copy of that part', () => {
+    const r = rng(77);
+    let events = 0;
+    const differences: string[] = [];
+    for (const direction of ['decreasing', 'increasing'] as const) {
+      const o = { ...step, improvementDirection: direction };
+      for (let s = 0; s < 3; s++) {
+        const level = (i: number) => (i < 60 ? 100 : i < 120 ? (direction === 'decreasing' ? 130 : 70) : 100);
+        const values = Array.from({ length: 180 }, (_, i) => Math.round(r.normal(level(i), 3)));
+        let state: StepState = {};
+        for (let i = 0; i < values.length; i++) {
+          const lo = Math.max(0, i + 1 - (s % 2 ? 40 : 55));
+          const part = values.slice(lo, i + 1);
+          const inPlace = detectStep(values, state, thresholds, o, lo, i + 1);
+          // (Compared as JSON: a matcher's deep equality per sample would take seconds here.)
+          const seen = JSON.stringify([inPlace, locateStep(values, thresholds, o, lo, i + 1), bestSplit(values, 30, 5, lo, i + 1)]);
+          const copied = JSON.stringify([detectStep(part, state, thresholds, o), locateStep(part, thresholds, o), bestSplit(part, 30, 5)]);
+          if (seen !== copied) differences.push(`${direction} series ${s} sample ${i}: ${seen} against ${copied}`);
+          state = inPlace.state;
+          if (inPlace.event) events++;
+        }
+      }
+    }
+    expect(differences.slice(0, 3)).toEqual([]);
+    expect(events).toBeGreaterThan(3);
+  });
+
   it('stationary noise over 200 series raises an alert in at most 1% of them', () => {
     const r = rng(42);
     let alerted = 0;
