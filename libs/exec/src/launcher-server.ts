@@ -160,6 +160,9 @@ try:
                     if open_pipes[rid] == 0:
                         del open_pipes[rid]
                         send({"id": rid, "closed": 1})
+                        # A program's pipes end as it exits: when it is gone already, its exit goes in the same
+                        # message (one wake of the worker, not two); otherwise SIGCHLD brings it.
+                        reap()
 finally:
     flush()
 `;

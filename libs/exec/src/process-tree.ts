@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, writeFileSync, existsSync, accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -67,8 +67,30 @@ function pidBounds(scope: PidScope | undefined): { first: number; last: number }
   return { first: scope.firstPid, last };
 }
 
+/**
+ * `ns_last_pid`, kept open: it is read at every attempt's end, and a read at offset 0 of the open file gives the
+ * current value (6 µs here, against 45-70 µs to open, read and close it each time). Null where it cannot be opened.
+ */
+let lastPidFile: number | null | undefined;
+const lastPidBuffer = Buffer.alloc(24);
+
 /** The last PID Linux handed out in this PID namespace, or null where that cannot be read. */
-const lastPid = () => readPidFile('/proc/sys/kernel/ns_last_pid');
+function lastPid(): number | null {
+  if (lastPidFile === undefined) {
+    try {
+      lastPidFile = openSync('/proc/sys/kernel/ns_last_pid', 'r');
+    } catch {
+      lastPidFile = null;
+    }
+  }
+  if (lastPidFile === null) return null;
+  try {
+    const n = Number(lastPidBuffer.toString('latin1', 0, readSync(lastPidFile, lastPidBuffer, 0, lastPidBuffer.length, 0)).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The PID Linux hands out next (one past `/proc/sys/kernel/ns_last_pid`), or undefined where that cannot be read:
