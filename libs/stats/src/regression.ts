@@ -1,5 +1,5 @@
 import { normalCdf } from './descriptive.js';
-import { sortedCopy } from './scratch.js';
+import { boundOf, sortedCopy } from './scratch.js';
 
 /**
  * Mann-Whitney U test of "b tends to be larger than a": one-sided p-value, normal approximation with tie correction.
@@ -59,18 +59,6 @@ function mannWhitneyOf(rb: number, tieTerm: number, n1: number, n2: number): { u
   if (sigma === 0) return { u, z: 0, p: 1 };
   const z = (u - (n1 * n2) / 2 - 0.5) / sigma;
   return { u, z, p: 1 - normalCdf(z) };
-}
-
-/** The first index of sorted[0, n) whose value is not below v (with `above`: whose value is above v). */
-function boundOf(sorted: ArrayLike<number>, n: number, v: number, above: boolean): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < v || (above && sorted[mid] === v)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

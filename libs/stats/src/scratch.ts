@@ -18,6 +18,18 @@ export function sortedCopy(xs: ArrayLike<number>, from = 0, to = xs.length, slot
   return view.sort();
 }
 
+/** The first index of sorted[0, n) whose value is not below v (with `above`: whose value is above v). */
+export function boundOf(sorted: ArrayLike<number>, n: number, v: number, above: boolean): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < v || (above && sorted[mid] === v)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Up to this many values leaving and entering: moved one by one; more, and the window is sorted afresh. */
 const MOST_MOVED = 4;
 
@@ -60,29 +72,17 @@ export class SlidingSorted {
     for (let k = this.from; k < from; k++) {
       const v = xs[k];
       if (v === 0 || v !== v) return false;
-      let lo = 0;
-      let hi = size;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (b[mid] < v) lo = mid + 1;
-        else hi = mid;
-      }
-      if (b[lo] !== v) return false;
-      b.copyWithin(lo, lo + 1, size);
+      const at = boundOf(b, size, v, false);
+      if (at >= size || b[at] !== v) return false;
+      b.copyWithin(at, at + 1, size);
       size--;
     }
     for (let k = this.to; k < to; k++) {
       const v = xs[k];
       if (v === 0 || v !== v) return false;
-      let lo = 0;
-      let hi = size;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (b[mid] <= v) lo = mid + 1;
-        else hi = mid;
-      }
-      b.copyWithin(lo + 1, lo, size);
-      b[lo] = v;
+      const at = boundOf(b, size, v, true);
+      b.copyWithin(at + 1, at, size);
+      b[at] = v;
       size++;
     }
     return true;
