@@ -234,6 +234,12 @@ export interface ChangePoint {
  * series is values[from, to) (all of values by default), and the index returned counts from `from`.
  */
 export function locateStep(values: readonly number[], t: Thresholds, o: DetectorOptions, from = 0, to = values.length): ChangePoint | null {
+  const change = locate(values, t, o, from, to);
+  return change && withInterval(values, from, to, change);
+}
+
+/** locateStep without the ratio's interval (NaN): its 400 resamples are paid only for a step that raises an alert. */
+function locate(values: readonly number[], t: Thresholds, o: DetectorOptions, from: number, to: number): ChangePoint | null {
   const n = to - from;
   const start = Math.max(0, n - (o.baselineWindow + o.recentWindow));
   const wFrom = from + start;
@@ -261,7 +267,6 @@ export function locateStep(values: readonly number[], t: Thresholds, o: Detector
   const past = (r: number, limit: number) => (worseIsUp ? r >= limit : r <= limit);
   const severity = past(ratio, t.critical) ? 'critical' : past(ratio, t.warning) ? 'warning' : null;
   if (!severity || !past(trendAdjustedRatio(values.slice(wFrom, to), k), t.warning)) return null;
-  const ci = ratioInterval(before, after, 0.95, 400, start + k + 1);
   return {
     index: start + k,
     before: before.length,
@@ -269,11 +274,18 @@ export function locateStep(values: readonly number[], t: Thresholds, o: Detector
     baselineMedian,
     recentMedian,
     ratio,
-    ratioLow: ci.low,
-    ratioHigh: ci.high,
+    ratioLow: NaN,
+    ratioHigh: NaN,
     p,
     severity,
   };
+}
+
+/** The change point with its ratio's 95% bootstrap interval (seeded by its place, so the same samples give the same interval). */
+function withInterval(values: readonly number[], from: number, to: number, change: ChangePoint): ChangePoint {
+  const cut = from + change.index;
+  const ci = ratioInterval(values.slice(cut - change.before, cut), values.slice(cut, to), 0.95, 400, change.index + 1);
+  return { ...change, ratioLow: ci.low, ratioHigh: ci.high };
 }
 
 /** A regression being alerted on: where it began, and the baseline it is measured against (frozen when raised). */
@@ -310,7 +322,7 @@ export function detectStep(
   const active = state.active;
   const n = to - from;
   const windowStart = Math.max(0, n - (o.baselineWindow + o.recentWindow));
-  const change = !active || windowStart >= active.changeIndex ? locateStep(values, t, o, from, to) : null;
+  const change = !active || windowStart >= active.changeIndex ? locate(values, t, o, from, to) : null;
   if (change && (!active || change.index > active.changeIndex)) {
     const pending =
       state.pending && Math.abs(state.pending.index - change.index) <= 2
@@ -324,7 +336,7 @@ export function detectStep(
         p: change.p,
         changeIndex: change.index,
       };
-      return { event: 'raised', state: { active: raised }, change };
+      return { event: 'raised', state: { active: raised }, change: withInterval(values, from, to, change) };
     }
     return { event: null, state: { ...state, pending }, change: null };
   }

@@ -315,6 +315,11 @@ describe('regression alerts', () => {
           const seen = JSON.stringify([inPlace, locateStep(values, thresholds, o, lo, i + 1), bestSplit(values, 30, 5, lo, i + 1)]);
           const copied = JSON.stringify([detectStep(part, state, thresholds, o), locateStep(part, thresholds, o), bestSplit(part, 30, 5)]);
           if (seen !== copied) differences.push(`${direction} series ${s} sample ${i}: ${seen} against ${copied}`);
+          // A raised alert's change point is the located step, bootstrap interval included.
+          const located = inPlace.event === 'raised' ? JSON.stringify(locateStep(values, thresholds, o, lo, i + 1)) : undefined;
+          if (located !== undefined && JSON.stringify(inPlace.change) !== located) {
+            differences.push(`${direction} series ${s} sample ${i}: raised ${JSON.stringify(inPlace.change)} against ${located}`);
+          }
           state = inPlace.state;
           if (inPlace.event) events++;
         }
