@@ -33,6 +33,12 @@ interface RunView {
   files: Array<{ key: string; task_id: string; state: string; reason: string | null; attempts: number; duration_ms: number | null }>;
 }
 
+/**
+ * Nothing here loses a lock on purpose: the workers hold theirs for 10 s, not the test default of 2 s, under which a
+ * file starved of CPU on a loaded CI machine was killed by the worker's guard (exit 137) before its lock was renewed.
+ */
+const STEADY_LOCKS = { WORKER_LOCK_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000' };
+
 describe('runs: a suite as one unit', () => {
   const suite = isolatedSuite('runs', {
     'worker_templates.json': {
@@ -62,7 +68,7 @@ describe('runs: a suite as one unit', () => {
   let first: RunView;
 
   it('runs a 30-file suite: the failing file fails the run, the flaky one passes on its retry and is named, the skipped case is skipped', async () => {
-    suite.worker({ pool: 'cpu', id: 'w1' });
+    suite.worker({ pool: 'cpu', id: 'w1', env: STEADY_LOCKS });
     const created = await runs()
       .post('/runs')
       .send({ name: 'nightly', tests: ['suite/'], retries: 1, labels: { commit: 'abc123', branch: 'main' } })
@@ -192,7 +198,7 @@ describe('runs: a suite as one unit', () => {
   });
 
   it('cancel: what is queued is cancelled, what runs finishes, the run ends cancelled', async () => {
-    suite.worker({ pool: 'slow', id: 'slow-1' });
+    suite.worker({ pool: 'slow', id: 'slow-1', env: STEADY_LOCKS });
     const created = (
       await runs()
         .post('/runs')
