@@ -48,10 +48,15 @@ export interface PidScope {
 const FORKS_PER_MS = 100;
 let pidMax: number | null | undefined;
 
+/** A PID (or PID count) as a `/proc/sys/kernel` file holds it, or null. */
+function pidOf(text: string): number | null {
+  const n = Number(text.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
 function readPidFile(path: string): number | null {
   try {
-    const n = Number(readFileSync(path, 'latin1').trim());
-    return Number.isSafeInteger(n) && n > 0 ? n : null;
+    return pidOf(readFileSync(path, 'latin1'));
   } catch {
     return null;
   }
@@ -85,8 +90,7 @@ function lastPid(): number | null {
   }
   if (lastPidFile === null) return null;
   try {
-    const n = Number(lastPidBuffer.toString('latin1', 0, readSync(lastPidFile, lastPidBuffer, 0, lastPidBuffer.length, 0)).trim());
-    return Number.isSafeInteger(n) && n > 0 ? n : null;
+    return pidOf(lastPidBuffer.toString('latin1', 0, readSync(lastPidFile, lastPidBuffer, 0, lastPidBuffer.length, 0)));
   } catch {
     return null;
   }

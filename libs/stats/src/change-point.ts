@@ -107,7 +107,6 @@ function sideCosts(xs: readonly number[], from: number, n: number, lo: number, h
   let size = 0;
   let sawNaN = false;
   const add = (v: number) => {
-    if (v !== v) sawNaN = true;
     let at = size++;
     while (at > 0 && side[at - 1] > v) {
       side[at] = side[at - 1];
@@ -128,7 +127,10 @@ function sideCosts(xs: readonly number[], from: number, n: number, lo: number, h
     }
   } else {
     for (let k = 1; k <= n; k++) {
-      add(xs[from + k - 1]);
+      const v = xs[from + k - 1];
+      // (Only this direction's order is kept, see sortedPart.)
+      if (v !== v) sawNaN = true;
+      add(v);
       if (k >= lo && k <= hi) out[k] = cost();
     }
     costBuffers.sawNaN = sawNaN;
