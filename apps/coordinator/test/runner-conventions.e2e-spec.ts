@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuTemplate, distEntry, isolatedSuite, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
+import { childProcesses, cpuTemplate, distEntry, isolatedSuite, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
 
 interface RunView {
   state: string;
@@ -67,12 +67,13 @@ describe("runner conventions: a runner's exit code means what the runner says it
     'sh/broken.sh': 'exit 4\n',
   });
   let coordinator: Service;
+  let sessionWorker: { pid: number };
 
   beforeAll(async () => {
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
     suite.worker({ pool: 'cpu', id: 'w1' });
     suite.worker({ pool: 'coldpy', id: 'w2' });
-    suite.worker({ pool: 'sessionpy', id: 'w3' });
+    sessionWorker = suite.worker({ pool: 'sessionpy', id: 'w3' });
   });
 
   /** Runs `tests` on `pool` and returns the run once it has its verdict. */
@@ -118,8 +119,21 @@ describe("runner conventions: a runner's exit code means what the runner says it
   });
 
   it('runs pytest files inside one pytest session per slot when the template says "session", with the verdicts of a file run alone', async () => {
+    // The worker started its slot's session server at boot, before any file of its pool was submitted.
+    const workerPid = sessionWorker.pid;
+    const ahead = await waitFor(
+      () => {
+        // (A Python with `-c` and the template's options: not the worker's launcher, also a Python with `-c`.)
+        const servers = childProcesses(workerPid).filter((p) => /python[\d.]* -c /.test(p.cmd) && p.cmd.includes('no:cacheprovider'));
+        return servers.length > 0 ? servers : undefined;
+      },
+      { what: 'the session server the worker starts at boot', timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(ahead).toHaveLength(1);
     const inSession = await processesOf('sessionpy');
     expect(inSession).toHaveLength(2);
+    // ... and the files ran in it.
+    expect(inSession[0].split(' ')[0]).toBe(String(ahead[0].pid));
     // Both files ran in one process, the session server the worker started (a Python with `-c`, whose parent is
     // the worker, not a Python that forked it).
     expect(new Set(inSession.map((p) => p.split(' ')[0])).size).toBe(1);

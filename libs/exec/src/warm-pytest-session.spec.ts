@@ -6,7 +6,7 @@ import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, l
 import { readJUnitReport } from './junit-report.js';
 import { type RunRequest, runProcess } from './process-runner.js';
 import { CgroupTree, nextPid, ownCgroupDir, pidInRange, type TaskTree } from './process-tree.js';
-import { sessionArgs, WarmPytestPool } from './warm-python.js';
+import { sessionArgs, WarmPytestPool, WarmPytestServer } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
 jest.setTimeout(60_000);
@@ -165,5 +165,71 @@ describe('a pytest session server', () => {
     } finally {
       await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
     }
+  });
+});
+
+describe('session servers started ahead of their files', () => {
+  const PASSING = 'def test_one():\n    pass\n';
+  /** The command filled as a worker fills it at boot: a file and a report that come out again. */
+  const AHEAD = { file: 'ahead_of_files.py', junit: join(dir, 'ahead.xml') };
+  let ahead: WarmPytestPool;
+  let starts: ReturnType<typeof jest.spyOn>;
+  beforeEach(() => {
+    ahead = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+    starts = jest.spyOn(WarmPytestServer, 'startSession');
+  });
+  afterEach(() => {
+    starts.mockRestore();
+    ahead.close();
+  });
+  const runIn = (pool: WarmPytestPool, test: string, ...extra: string[]) => {
+    const junit = join(dir, `${test.replace(/\W/g, '_')}.xml`);
+    return pool.run(request(argvFor(test, junit, ...extra)), { file: test, junit });
+  };
+
+  it('gives the first files the servers started ahead: one still starting is waited for, not started again', async () => {
+    for (const name of ['a', 'b', 'c']) file(`ahead/test_${name}.py`, PASSING);
+    // At most as many as the pool keeps idle.
+    expect(ahead.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit), cwd: dir }, AHEAD, 5)).toBe(2);
+    expect(starts).toHaveBeenCalledTimes(2);
+    // Both files come while their servers start (a start takes a Python's import of pytest): each takes one.
+    const [a, b] = await Promise.all([runIn(ahead, 'ahead/test_a.py'), runIn(ahead, 'ahead/test_b.py')]);
+    expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
+    expect(new Set(firstPids).size).toBe(2);
+    expect((await runIn(ahead, 'ahead/test_c.py')).exitCode).toBe(0);
+    expect(starts).toHaveBeenCalledTimes(2);
+    expect(firstPids.slice(0, 2)).toContain(firstPids[2]);
+  });
+
+  it('keeps a server no file took as an idle one, and starts none for a command its files will not run', async () => {
+    file('ahead/test_d.py', PASSING);
+    expect(ahead.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit), cwd: dir }, AHEAD, 1)).toBe(1);
+    await waitFor(() => ahead.idleCount === 1, { what: 'the server started ahead to be idle', timeoutMs: 30_000 });
+    expect((await runIn(ahead, 'ahead/test_d.py')).exitCode).toBe(0);
+    expect(starts).toHaveBeenCalledTimes(1);
+    // Files that get cgroups where the pool has no home cgroup to go back to run outside session servers.
+    const homeless = new WarmPytestPool({ env: process.env, maxIdle: 2 });
+    try {
+      expect(homeless.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit), cwd: dir, cgroupParent: '/sys/fs/cgroup/x' }, AHEAD, 1)).toBe(0);
+      // A command that names the file inside another argument.
+      expect(ahead.prestart({ argv: argvFor(`${AHEAD.file}::test_x`, AHEAD.junit), cwd: dir }, AHEAD, 1)).toBe(0);
+    } finally {
+      homeless.close();
+    }
+    expect(starts).toHaveBeenCalledTimes(1);
+  });
+
+  it("runs a file cold, with pytest's own verdict, when the session started ahead could not start", async () => {
+    file('ahead/test_e.py', PASSING);
+    const broken = ['-p', 'no_such_plugin_for_the_spec'];
+    expect(ahead.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit, ...broken), cwd: dir }, AHEAD, 1)).toBe(1);
+    const warm = await runIn(ahead, 'ahead/test_e.py', ...broken);
+    const cold = await runProcess(request(argvFor('ahead/test_e.py', undefined, ...broken)));
+    expect(warm.exitCode).toBe(cold.exitCode);
+    expect(warm.exitCode).not.toBe(0);
+    expect(warm.output.text()).toContain('no_such_plugin_for_the_spec');
+    // Refused for the minute: not started again for the file, nor ahead.
+    expect(ahead.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit, ...broken), cwd: dir }, AHEAD, 1)).toBe(0);
+    expect(starts).toHaveBeenCalledTimes(1);
   });
 });

@@ -429,6 +429,9 @@ function readTail(path: string, maxBytes: number): string {
   }
 }
 
+/** What decides a command's session server: the command, its folder, and whether its files get cgroups. */
+export type SessionRequest = Pick<RunRequest, 'argv' | 'cwd' | 'cgroupParent'>;
+
 export interface WarmPoolOptions {
   /** The environment servers start with (the worker's, with its cookie). */
   env: NodeJS.ProcessEnv;
@@ -457,6 +460,8 @@ export interface WarmPoolOptions {
 export class WarmPytestPool {
   /** Idle servers, least recently used first; `key`: the interpreter (a session server's: its folder and command too). */
   private idle: Array<{ key: string; server: WarmPytestServer; since: number }> = [];
+  /** Session servers started ahead of their files (prestart) and not taken yet: the first files wait for these. */
+  private starting: Array<{ key: string; server: Promise<WarmPytestServer | undefined> }> = [];
   private readonly refused = new Map<string, { until: number; why: string }>();
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -497,8 +502,25 @@ export class WarmPytestPool {
       if (entry.server.alive && entry.server.current) return entry.server;
       entry.server.close();
     }
+    // One started ahead for this key: waited for rather than another started beside it.
+    const ahead = this.starting.findIndex((e) => e.key === key);
+    if (ahead >= 0) {
+      const [entry] = this.starting.splice(ahead, 1);
+      const server = await entry.server;
+      if (server?.alive && server.current) return server;
+      server?.close();
+    }
+    if (this.refusedNow(key)) return undefined;
+    return this.startOrRefuse(key, what, start);
+  }
+
+  private refusedNow(key: string): boolean {
     const refusal = this.refused.get(key);
-    if (refusal && refusal.until > Date.now()) return undefined;
+    return refusal !== undefined && refusal.until > Date.now();
+  }
+
+  /** `start()`'s server, or undefined when it failed: then `key` is refused for a minute, and the reason told. */
+  private async startOrRefuse(key: string, what: string, start: () => Promise<WarmPytestServer>): Promise<WarmPytestServer | undefined> {
     try {
       return await start();
     } catch (err) {
@@ -509,6 +531,44 @@ export class WarmPytestPool {
     }
   }
 
+  /** The session server `req`'s command can run in: its key, its name in warnings, its start; else undefined. */
+  private sessionOf(req: SessionRequest, plan: WarmPlan, session: SessionFile, env: NodeJS.ProcessEnv) {
+    const args = sessionArgs(plan.args, session);
+    if (!args || (req.cgroupParent && !this.home)) return undefined;
+    const start = { cwd: req.cwd, argv0: plan.argv0, path0: plan.path0, args, home: this.home ?? '' };
+    return {
+      key: JSON.stringify([plan.interpreter, start.argv0, start.cwd, args]),
+      what: `${plan.interpreter} (a pytest session in ${req.cwd})`,
+      start: () => WarmPytestServer.startSession(plan, start, env, this.outputCapBytes),
+    };
+  }
+
+  /**
+   * Starts up to `count` session servers for `req`'s command ahead of its files (`session`: the file and JUnit
+   * path that command was filled with), never more than `maxIdle` idle and starting in all. A file that comes
+   * while one starts takes it rather than starting another; one no file took joins the idle servers. They start
+   * with the pool's environment (each file still gets its own). Returns how many it started: none when the
+   * command cannot run in a session server or its servers were refused within the minute.
+   */
+  prestart(req: SessionRequest, session: SessionFile, count: number): number {
+    const plan = warmPytestPlan(req.argv, this.env, req.cwd);
+    const s = plan && this.sessionOf(req, plan, session, this.env);
+    if (!s || this.closed || this.refusedNow(s.key)) return 0;
+    let started = 0;
+    while (started < count && this.idle.length + this.starting.length < this.maxIdle) {
+      const entry = { key: s.key, server: this.startOrRefuse(s.key, s.what, s.start) };
+      this.starting.push(entry);
+      started++;
+      void entry.server.then((server) => {
+        const at = this.starting.indexOf(entry);
+        if (at < 0) return; // taken by a file, or the pool closed
+        this.starting.splice(at, 1);
+        if (server) this.release(s.key, server);
+      });
+    }
+    return started;
+  }
+
   /**
    * Runs `req` warm when it is a pytest command the server reproduces and a server can be had, else cold. With
    * `session` (the file and the JUnit path its command names), in a session server when the command allows one
@@ -517,13 +577,10 @@ export class WarmPytestPool {
   async run(req: RunRequest, session?: SessionFile): Promise<RunOutcome> {
     const plan = warmPytestPlan(req.argv, req.env, req.cwd);
     if (!plan) return runProcess(req);
-    const args = session && sessionArgs(plan.args, session);
-    if (args && (!req.cgroupParent || this.home)) {
-      const start = { cwd: req.cwd, argv0: plan.argv0, path0: plan.path0, args, home: this.home ?? '' };
-      const key = JSON.stringify([plan.interpreter, start.argv0, start.cwd, args]);
-      const what = `${plan.interpreter} (a pytest session in ${req.cwd})`;
-      const server = await this.take(key, what, () => WarmPytestServer.startSession(plan, start, req.env, this.outputCapBytes));
-      if (server?.alive) return this.runOn(key, server, req, plan, session);
+    const s = session && this.sessionOf(req, plan, session, req.env);
+    if (s) {
+      const server = await this.take(s.key, s.what, s.start);
+      if (server?.alive) return this.runOn(s.key, server, req, plan, session);
     }
     const server = await this.acquire(plan.interpreter);
     // (A server that died since it was taken: this file runs cold rather than fail for it.)
@@ -562,5 +619,7 @@ export class WarmPytestPool {
     clearInterval(this.sweeper);
     for (const e of this.idle) e.server.close();
     this.idle = [];
+    for (const e of this.starting) void e.server.then((server) => server?.close());
+    this.starting = [];
   }
 }

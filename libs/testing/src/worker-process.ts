@@ -98,11 +98,8 @@ function procStat(pid: number): { state: string; ppid: number } | undefined {
   }
 }
 
-/**
- * For a failure message: each process's state, parent and command line as /proc shows them, and the children of
- * each (one level), so a test that waited on a process in vain says what was there. /proc is read once.
- */
-export function describeProcesses(pids: readonly number[]): string {
+/** Every process /proc shows: its state, parent and command line (read once). */
+function listProcesses(): Map<number, { state: string; ppid: number; cmd: string }> {
   let entries: string[] = [];
   try {
     entries = readdirSync('/proc');
@@ -115,17 +112,31 @@ export function describeProcesses(pids: readonly number[]): string {
     if (!st) continue;
     let cmd = '';
     try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 160);
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
     } catch {
       // exited meanwhile
     }
     procs.set(pid, { ...st, cmd });
   }
+  return procs;
+}
+
+/** The live children of `pid`, with their command lines. */
+export function childProcesses(pid: number): Array<{ pid: number; cmd: string }> {
+  return [...listProcesses()].filter(([, p]) => p.ppid === pid && p.state !== 'Z').map(([child, p]) => ({ pid: child, cmd: p.cmd }));
+}
+
+/**
+ * For a failure message: each process's state, parent and command line as /proc shows them, and the children of
+ * each (one level), so a test that waited on a process in vain says what was there. /proc is read once.
+ */
+export function describeProcesses(pids: readonly number[]): string {
+  const procs = listProcesses();
   const lines: string[] = [];
   for (const pid of pids) {
     const p = procs.get(pid);
-    lines.push(p ? `${pid} ${p.state} ppid ${p.ppid}: ${p.cmd}` : `${pid}: gone`);
-    for (const [c, cp] of procs) if (cp.ppid === pid) lines.push(`  child ${c} ${cp.state}: ${cp.cmd}`);
+    lines.push(p ? `${pid} ${p.state} ppid ${p.ppid}: ${p.cmd.slice(0, 160)}` : `${pid}: gone`);
+    for (const [c, cp] of procs) if (cp.ppid === pid) lines.push(`  child ${c} ${cp.state}: ${cp.cmd.slice(0, 160)}`);
   }
   return lines.join('\n');
 }
