@@ -23,7 +23,10 @@ type ProgramMessage =
   | { id: number; exit: number }
   | { id: number; closed: 1 };
 
-type LauncherMessage = { ready: 1 } | { error: string } | ProgramMessage;
+type LauncherMessage = { ready: 1; placement: CgroupPlacement } | { error: string } | ProgramMessage;
+
+/** How a launcher puts a program in its attempt's cgroup: started there (clone3), or by moving itself there around the spawn. */
+export type CgroupPlacement = 'clone3' | 'move';
 
 /** A program the launcher was asked to start: told its pid yet, and which half of its end (exit, pipes) came. */
 interface Launched {
@@ -46,6 +49,7 @@ export class Launcher {
   private readonly running = new Map<number, Launched>();
   private nextId = 1;
   private dead: string | undefined;
+  private cgroups: CgroupPlacement = 'move';
 
   private constructor(python: string, home: string, env: NodeJS.ProcessEnv) {
     this.child = spawn(python, ['-c', LAUNCHER_SERVER, home], { env, cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -67,6 +71,11 @@ export class Launcher {
     return this.dead === undefined;
   }
 
+  /** How it puts programs in their cgroups (see launcher-server.ts): 'clone3' where the kernel allows it. */
+  get placement(): CgroupPlacement {
+    return this.cgroups;
+  }
+
   private listen(): Promise<Launcher> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -79,6 +88,7 @@ export class Launcher {
         (m) => {
           if ('ready' in m) {
             clearTimeout(timer);
+            this.cgroups = m.placement;
             resolve(this);
           } else if (!('id' in m)) {
             // It cannot start programs here (it exits after saying why).

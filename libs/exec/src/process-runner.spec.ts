@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, waitFor } from '@fleet/testing';
 import { Launcher } from './launcher.js';
@@ -187,6 +187,57 @@ describe('a launcher', () => {
       launcher = undefined;
     }
   });
+});
+
+// clone3 with CLONE_INTO_CGROUP came with Linux 5.7.
+const [major = 0, minor = 0] = release().split('.').map(Number);
+const hasCloneIntoCgroup = major > 5 || (major === 5 && minor >= 7);
+
+describe.each([{ clone3: 'on' }, { clone3: 'off' }])('a launcher, FLEET_LAUNCHER_CLONE3=$clone3', ({ clone3 }) => {
+  const cgroupRoot = CgroupTree.detect();
+  const home = ownCgroupDir();
+  beforeAll(async () => {
+    launcher = await Launcher.start(Launcher.python() as string, home ?? '', { ...process.env, FLEET_LAUNCHER_CLONE3: clone3 });
+  });
+  afterAll(() => {
+    launcher?.close();
+    launcher = undefined;
+  });
+
+  (cgroupRoot && home ? it : it.skip)(
+    "starts each program in the attempt's cgroup and a session of its own, stdin empty, default signal dispositions; the launcher stays home",
+    async () => {
+      const l = launcher as Launcher;
+      // Started straight in the cgroup where the kernel allows it; moved into it around the spawn otherwise.
+      if (clone3 === 'off') expect(l.placement).toBe('move');
+      else if (hasCloneIntoCgroup) expect(l.placement).toBe('clone3');
+      const parent = new CgroupTree(cgroupRoot as string).child(`fleet-spec-launch-${clone3}-${process.pid}`);
+      try {
+        // (`cat -` reads stdin: it must be empty, not the launcher's requests.)
+        const r = await run(['sh', '-c', 'cat -; cat /proc/self/cgroup; grep -E "^(SigIgn|Pid|NSsid):" /proc/$$/status'], {
+          cgroupParent: parent.dir,
+        });
+        expect(r.exitCode).toBe(0);
+        const out = r.stdout.text();
+        expect(out).toMatch(new RegExp(`^0::.*/fleet-spec-launch-${clone3}-${process.pid}/t-[0-9a-f]{32}$`, 'm'));
+        // SIGINT (2) and SIGPIPE (13), which the launcher's Python ignores, are back to their defaults.
+        const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)/m.exec(out)?.[1] ?? 'ffffffff'}`);
+        expect(ignored & ((1n << 1n) | (1n << 12n))).toBe(0n);
+        expect(/^NSsid:\s*(\d+)/m.exec(out)?.[1]).toBe(/^Pid:\s*(\d+)/m.exec(out)?.[1]);
+        expect(readFileSync(`/proc/${l.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+        // A program the kernel refuses to run (an executable file of no known format) says why, and the launcher goes on.
+        const garbage = join(dir, 'not-a-program');
+        writeFileSync(garbage, Buffer.from([0, 1, 2, 3, 10]), { mode: 0o755 });
+        const refused = await run([garbage], { cgroupParent: parent.dir });
+        expect(refused.started).toBe(false);
+        expect(refused.output.text()).toMatch(/Exec format error/);
+        expect((await run(['node', '-e', 'process.exit(4)'], { cgroupParent: parent.dir })).exitCode).toBe(4);
+        expect(l.alive).toBe(true);
+      } finally {
+        await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
+      }
+    },
+  );
 });
 
 describe('TailBuffer', () => {
