@@ -76,8 +76,7 @@ def clone_into(cgroup, argv, env, w1, w2):
                 os.setsid()
                 for s in DEFAULTS:
                     signal.signal(s, signal.SIG_DFL)
-                devnull = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(devnull, 0)
+                os.dup2(nul, 0)
                 os.dup2(w1, 1)
                 os.dup2(w2, 2)
                 os.execve(argv[0], argv, env)
@@ -106,12 +105,7 @@ def clone_into(cgroup, argv, env, w1, w2):
 placement = "move"
 if home and libc_syscall is not None and os.environ.get("FLEET_LAUNCHER_CLONE3") != "off":
     try:
-        probe_w1, probe_w2 = os.open(os.devnull, os.O_WRONLY), os.open(os.devnull, os.O_WRONLY)
-        try:
-            probe_pid = clone_into(home, [probe], {}, probe_w1, probe_w2)
-        finally:
-            os.close(probe_w1)
-            os.close(probe_w2)
+        probe_pid = clone_into(home, [probe], {}, nul, nul)
         if probe_pid is not None:
             os.waitpid(probe_pid, 0)
             placement = "clone3"
