@@ -33,13 +33,19 @@ export class CommitBatch {
   /** A series' position in `series`, by group and then metric (no series name is made per sample). */
   private readonly seriesAt = new Map<string, Map<string, number>>();
   private readonly counterNames = new Map<string, number>();
-  /** Each entry's fields, as COMMIT_BATCH's comment lays them out. */
-  private readonly entries: Array<Array<string | number>> = [];
+  /**
+   * Each entry's fields, as COMMIT_BATCH's comment lays them out, written out as JSON as the entry is added: an
+   * entry's array dies young rather than living until the commit is sent, so the collector copies less of the
+   * batches in flight (measured: see docs/benchmark.md). One flat text, not one big array: filling a large
+   * JavaScript array with new strings cost far more than the small arrays and their texts.
+   */
+  private flat = '';
+  private count = 0;
   private low = '';
   private high = '';
 
   get size(): number {
-    return this.entries.length;
+    return this.count;
   }
 
   add(id: string, effects: EntryEffects): void {
@@ -70,16 +76,13 @@ export class CommitBatch {
         e.push(index, s.values[i]);
       }
     }
-    this.entries.push(e);
+    const text = JSON.stringify(e);
+    this.flat += this.count++ === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`;
   }
 
   toJSON(): string {
-    // One flat array of every entry's fields, written entry by entry: one big JavaScript array of them costs far
-    // more to fill (its writes of new strings into an old, large array) than the small arrays and their texts.
-    let flat = '';
-    for (let i = 0; i < this.entries.length; i++) flat += (i ? ',' : '') + JSON.stringify(this.entries[i]).slice(1, -1);
     const head = JSON.stringify({ s: this.series, c: [...this.counterNames.keys()], lo: this.low, hi: this.high });
-    return `${head.slice(0, -1)},"e":[${flat}]}`;
+    return `${head.slice(0, -1)},"e":[${this.flat}]}`;
   }
 }
 

@@ -10,10 +10,15 @@ import { eventSamples } from './event-samples.js';
 const BATCH = 1000;
 const BLOCK_MS = 1000;
 
-/** A batch ready to commit, and what each of its entries was. */
+/**
+ * A batch ready to commit, and what each of its entries was: the metrics an applied event moves and its run time,
+ * 'malformed', or null (deleted after delivery). Not the decoded events: they die young rather than living until
+ * the commit lands.
+ */
 interface Prepared {
   batch: CommitBatch;
-  decoded: Array<TimingEvent | 'malformed' | null>;
+  kinds: Array<AttemptMetrics | 'malformed' | null>;
+  runMs: number[];
 }
 
 type Read = { entries: StreamEntry[] } | { err: Error };
@@ -75,7 +80,7 @@ export class IngestService {
   readonly health: IngestHealth = { lastSuccessAt: 0, lastError: null };
   /** The commit in flight (see startCommit): resolves to its error, or undefined once it landed. */
   private inFlight: Promise<Error | undefined> | undefined;
-  private readonly byLabels = new Map<string, AttemptMetrics>();
+  private readonly byLabels = new Map<string, Map<string, Map<string, AttemptMetrics>>>();
   private readonly poolCounters = new Map<string, { completed: string; failed: string; runMs: string }>();
 
   private readonly eventsTotal: Counter<'result'>;
@@ -212,23 +217,27 @@ export class IngestService {
   /** The batch's effects, and what each entry was (for the metrics of those the commit applies). */
   private prepare(entries: StreamEntry[]): Prepared {
     const batch = new CommitBatch();
-    const decoded: Array<TimingEvent | 'malformed' | null> = [];
+    const kinds: Prepared['kinds'] = [];
+    const runMs: number[] = [];
     for (const [id, fields] of entries) {
       // Deleted after delivery (trimmed): acknowledged with no effect; the account counts it as lost.
       if (fields === null) {
         batch.add(id, { counters: [] });
-        decoded.push(null);
+        kinds.push(null);
+        runMs.push(0);
         continue;
       }
       const r = decodeTimingEvent(fields);
       if (!r.ok) {
         if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
         batch.add(id, { counters: ['malformed', 1] });
-        decoded.push('malformed');
+        kinds.push('malformed');
+        runMs.push(0);
         continue;
       }
       const e = r.event;
-      decoded.push(e);
+      kinds.push(this.attemptMetrics(e));
+      runMs.push(e.run_ms);
       batch.add(id, {
         identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
         ...(e.test_file !== undefined &&
@@ -237,7 +246,7 @@ export class IngestService {
         samples: eventSamples(e, this.settings.config),
       });
     }
-    return { batch, decoded };
+    return { batch, kinds, runMs };
   }
 
   /**
@@ -253,29 +262,43 @@ export class IngestService {
     return e.outcome === 'completed' ? ['events', 1, names.completed, 1, names.runMs, Math.round(e.run_ms)] : ['events', 1, names.failed, 1];
   }
 
-  private async commit({ batch, decoded }: Prepared): Promise<void> {
+  private async commit({ batch, kinds, runMs }: Prepared): Promise<void> {
     const { counted, statuses } = await this.repo.commit(batch);
     this.counted = counted;
+    // Counted per batch, then added once per counter: prom-client looks up a child by its labels on each call.
+    let processed = 0;
+    let malformed = 0;
+    let duplicates = 0;
+    const attempts = new Map<AttemptMetrics, number>();
     statuses.forEach((status, i) => {
-      const e = decoded[i];
-      if (status === 0 || e === null || e === undefined) return;
-      if (e === 'malformed') return this.eventsTotal.inc({ result: 'malformed' });
-      if (status === 2) return this.eventsTotal.inc({ result: 'duplicate' });
-      this.eventsTotal.inc({ result: 'processed' });
-      const m = this.attemptMetrics(e);
-      m.attempts.inc();
-      m.durations.observe(e.run_ms / 1000);
+      const m = kinds[i];
+      if (status === 0 || m === null || m === undefined) return;
+      if (m === 'malformed') malformed++;
+      else if (status === 2) duplicates++;
+      else {
+        processed++;
+        attempts.set(m, (attempts.get(m) ?? 0) + 1);
+        m.durations.observe(runMs[i] / 1000);
+      }
     });
+    if (processed > 0) this.eventsTotal.inc({ result: 'processed' }, processed);
+    if (duplicates > 0) this.eventsTotal.inc({ result: 'duplicate' }, duplicates);
+    if (malformed > 0) this.eventsTotal.inc({ result: 'malformed' }, malformed);
+    for (const [m, n] of attempts) m.attempts.inc(n);
   }
 
   /** The attempt metrics' children for the event's labels (looked up once per label set, not per event). */
   private attemptMetrics(e: TimingEvent): AttemptMetrics {
-    const key = `${e.pool}\0${e.task_type}\0${e.outcome}`;
-    let m = this.byLabels.get(key);
+    // By pool, then type and outcome: maps of the event's own strings, no key made per event.
+    let byType = this.byLabels.get(e.pool);
+    if (byType === undefined) this.byLabels.set(e.pool, (byType = new Map<string, Map<string, AttemptMetrics>>()));
+    let byOutcome = byType.get(e.task_type);
+    if (byOutcome === undefined) byType.set(e.task_type, (byOutcome = new Map<string, AttemptMetrics>()));
+    let m = byOutcome.get(e.outcome);
     if (m === undefined) {
       const labels = { pool: e.pool, type: e.task_type, outcome: e.outcome };
       m = { attempts: this.attemptsTotal.labels(labels), durations: this.durations.labels(labels) };
-      this.byLabels.set(key, m);
+      byOutcome.set(e.outcome, m);
     }
     return m;
   }
