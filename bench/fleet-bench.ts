@@ -320,6 +320,13 @@ async function scaleUp() {
   }
 }
 
+/** The Redis server's CPU time so far (user and system), in microseconds. */
+async function redisCpuMicros(): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
 /** Timing events per second from a pre-filled stream: the analyzer against bare reading of it (see streamFloor). */
 async function ingest() {
   const prefix = prefixOf('ingest');
@@ -358,8 +365,15 @@ async function ingest() {
   try {
     const n0 = await until(async () => (await counted()) || false, 'the analyzer to start counting', 60_000, 2);
     const t0 = performance.now();
+    const cpu0 = { analyzer: cpuMicros(analyzer.pid), redis: await redisCpuMicros() };
     await until(async () => (await counted()) >= EVENTS, 'every event analysed', 300_000, 5);
-    return { rate: (EVENTS - n0) / ((performance.now() - t0) / 1000), raw: floor.xrange, consumer: floor.consumer, rss: peakRssMb(analyzer.pid) };
+    const rate = (EVENTS - n0) / ((performance.now() - t0) / 1000);
+    // Where the time goes: each side's CPU per event over the same stretch (the bench's own polls included in Redis's).
+    const cpuPerEvent = {
+      analyzer: (cpuMicros(analyzer.pid) - cpu0.analyzer) / (EVENTS - n0),
+      redis: ((await redisCpuMicros()) - cpu0.redis) / (EVENTS - n0),
+    };
+    return { rate, raw: floor.xrange, consumer: floor.consumer, cpuPerEvent, rss: peakRssMb(analyzer.pid) };
   } finally {
     await analyzer.stop();
     await cleanup(prefix);
@@ -433,7 +447,7 @@ async function main() {
     const cmd0 = await commandStats(redis);
     const ing = await ingest();
     log(
-      `ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)}); commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`,
+      `ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)}); CPU µs per event ${JSON.stringify(ing.cpuPerEvent)}; commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`,
     );
   }
   if (only?.has('latency')) log(`latency: ${JSON.stringify({ raw: await latency('raw'), fleet: await latency('fleet') })}`);
@@ -447,7 +461,9 @@ async function main() {
   const scale = await scaleUp();
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
   const ing = await ingest();
-  log(`ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)})`);
+  log(
+    `ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)}); CPU µs per event ${JSON.stringify(ing.cpuPerEvent)}`,
+  );
   const span = await makespan({ redis, url, dist, scale: quick ? 0.15 : 1, files: quick ? 100 : 200, log });
   log(`makespan: by history ${span.history.efficiency.toFixed(2)}, hash split ${span.hash_split.efficiency.toFixed(2)} of ideal`);
   const ci = await ciNodes({ redis, url, dist, scale: quick ? 1 : 2, log });
@@ -530,6 +546,7 @@ async function main() {
       bare_consumer_events_per_s: ing.consumer,
       ratio: ing.rate / ing.raw,
       ratio_to_bare_consumer: ing.rate / ing.consumer,
+      cpu_us_per_event: ing.cpuPerEvent,
       goal_events_per_s: 150_000,
     },
     makespan: span,
@@ -572,7 +589,7 @@ async function main() {
     `| pickup latency split: submit → the job's creation (the coordinator's request) / creation → start, p50 / p99 (ms) | ${lat.fleet.queued.p50} / ${lat.fleet.queued.p99}; ${lat.fleet.taken.p50} / ${lat.fleet.taken.p99} | — | ${lat.raw.queued.p50} / ${lat.raw.queued.p99}; ${lat.raw.taken.p50} / ${lat.raw.taken.p99} | — | — |`,
     `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | — | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | — | — |`,
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
-    `| analyzer ingest (events/s) | ${fmt(ing.rate)} | — | ${fmt(ing.raw)} (bare XRANGE); ${fmt(ing.consumer)} (a bare group consumer: XREADGROUP, JSON.parse, XACK) | ${r2(ing.rate / ing.raw)} of XRANGE; ${r2(ing.rate / ing.consumer)} of the consumer | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
+    `| analyzer ingest (events/s; CPU per event) | ${fmt(ing.rate)} (analyzer ${ing.cpuPerEvent.analyzer.toFixed(1)} µs, Redis ${ing.cpuPerEvent.redis.toFixed(1)} µs) | — | ${fmt(ing.raw)} (bare XRANGE); ${fmt(ing.consumer)} (a bare group consumer: XREADGROUP, JSON.parse, XACK) | ${r2(ing.rate / ing.raw)} of XRANGE; ${r2(ing.rate / ing.consumer)} of the consumer | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
     `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0 on the first run and by history: ${mark(suite.first_ratio >= 1 && (suite.history_ratio ?? 0) >= 1)} |`,
     `| first run (no history) / later runs (by history), the same suite (s) | ${r2(suite.first_s)} / ${suite.history_s === null ? '—' : r2(suite.history_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.first_ratio)} / ${suite.history_ratio === null ? '—' : r2(suite.history_ratio)} | — |`,
     pySession && pySuite

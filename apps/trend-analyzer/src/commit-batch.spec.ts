@@ -16,11 +16,11 @@ describe('a commit batch', () => {
   it('names each series and counter once, spans its IDs, and lays each entry out flat', () => {
     const batch = new CommitBatch();
     const samples = { at: 5, suffix: ' t %7B%7D', group: 'pool=a', metrics: ['run_time_ms', 'queue_wait_ms'], values: ['1', '2'] };
-    batch.add('7-3', { identity: { bucket: '0', member: 't#1' }, counters: ['events', 1, 'run_ms:a', 12], samples });
+    batch.add('7-3', { identity: { bucket: '0', member: 't"\\#1' }, counters: ['events', 1, 'run_ms:a', 12], samples });
     batch.add('7-1', { counters: [] });
     batch.add('7-20', {
       counters: ['events', 1],
-      duration: { key: 'a|f.py', ms: 9 },
+      duration: { key: 'a|"f\\.py', ms: 9.5 },
       samples: { ...samples, metrics: ['queue_wait_ms'], values: ['3'] },
     });
     expect(batch.size).toBe(3);
@@ -30,9 +30,9 @@ describe('a commit batch', () => {
       lo: '7-1',
       hi: '7-20',
       e: [
-        ['7-3', '0', 't#1', '', 0, 4, 0, 1, 1, 12, '5', ' t %7B%7D', 4, 0, '1', 1, '2'],
+        ['7-3', '0', 't"\\#1', '', 0, 4, 0, 1, 1, 12, '5', ' t %7B%7D', 4, 0, '1', 1, '2'],
         ['7-1', '', '', '', 0, 0, '', '', 0],
-        ['7-20', '', '', 'a|f.py', 9, 2, 0, 1, '5', ' t %7B%7D', 2, 1, '3'],
+        ['7-20', '', '', 'a|"f\\.py', 9.5, 2, 0, 1, '5', ' t %7B%7D', 2, 1, '3'],
       ].flat(),
     });
   });
