@@ -17,12 +17,12 @@ jest.setTimeout(60_000);
 const dir = mkdtempSync(join(tmpdir(), 'runner-spec-'));
 /** Set while the runs of a describe go through a launcher. */
 let launcher: Launcher | undefined;
-const run = (argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string } = {}) => {
+const run = (argv: string[], opts: { signal?: AbortSignal; cgroupParent?: string; env?: Record<string, string> } = {}) => {
   const cookie = randomBytes(16).toString('hex');
   return runProcess({
     argv,
     cwd: dir,
-    env: { ...process.env, [TASK_COOKIE_VAR]: cookie },
+    env: { ...process.env, ...opts.env, [TASK_COOKIE_VAR]: cookie },
     signal: opts.signal ?? new AbortController().signal,
     killGraceMs: 300,
     cookie,
@@ -231,6 +231,10 @@ describe.each([{ clone3: 'on' }, { clone3: 'off' }])('a launcher, FLEET_LAUNCHER
         const refused = await run([garbage], { cgroupParent: parent.dir });
         expect(refused.started).toBe(false);
         expect(refused.output.text()).toMatch(/Exec format error/);
+        // What exec refuses before any system call (a NUL inside a value) is refused with the reason, not an exit 127.
+        const nul = await run(['sh', '-c', 'exit 0'], { cgroupParent: parent.dir, env: { FLEET_SPEC_NUL: 'a\0b' } });
+        expect(nul.started).toBe(false);
+        expect(nul.output.text()).toMatch(/embedded null byte/);
         expect((await run(['node', '-e', 'process.exit(4)'], { cgroupParent: parent.dir })).exitCode).toBe(4);
         expect(l.alive).toBe(true);
       } finally {
