@@ -12,7 +12,7 @@
  * ended by the worker (its process groups, cookies and cgroups), not by the launcher.
  */
 export const LAUNCHER_SERVER = String.raw`
-import base64, errno, json, os, selectors, signal, sys
+import base64, json, os, selectors, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 home = sys.argv[1] if len(sys.argv) > 1 else ""
 proto = os.dup(1)
@@ -62,18 +62,8 @@ try:
 except Exception:
     libc_syscall = None
 
-def exec_args_check(argv, env):
-    """Refuses in the parent what posix_spawn and execve refuse before any system call (a clone3 child could only exit)."""
-    for s in list(argv) + list(env) + list(env.values()):
-        if "\0" in s:
-            raise ValueError("embedded null byte")
-    for k in env:
-        if k == "" or "=" in k:
-            raise ValueError("illegal environment variable name")
-
 def clone_into(cgroup, argv, env, w1, w2):
     """The program's pid, started as a fork would in cgroup (None: clone3 refused); OSError when it cannot run."""
-    exec_args_check(argv, env)
     cg = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     er, ew = os.pipe()
     try:
@@ -92,18 +82,22 @@ def clone_into(cgroup, argv, env, w1, w2):
                 os.execve(argv[0], argv, env)
             except OSError as e:
                 os.write(ew, str(e.errno or 0).encode())
-            except BaseException:
-                os.write(ew, str(errno.EINVAL).encode())
+            except BaseException as e:
+                # What Python refuses before the system call (a NUL in a value, say), in Python's own words.
+                os.write(ew, ("!" + str(e)).encode(errors="replace")[:512])
             finally:
                 os._exit(127)
         if pid < 0:
             return None
         os.close(ew)
         ew = None
-        # Empty once the program runs (the pipe closed on exec); else the errno of its exec.
-        failed = os.read(er, 32)
+        # Empty once the program runs (the pipe closed on exec); else the errno of its exec, or "!" and why
+        # Python refused the arguments (raised as posix_spawn raises it).
+        failed = os.read(er, 1024)
         if failed:
             os.waitpid(pid, 0)
+            if failed.startswith(b"!"):
+                raise ValueError(failed[1:].decode(errors="replace"))
             code = int(failed)
             raise OSError(code, os.strerror(code), argv[0])
         return pid
