@@ -6,10 +6,12 @@ import {
   addToTransaction,
   BULLMQ_WRITTEN_FOR,
   createRedis,
+  defineInsertScripts,
   delayedScoreDueBy,
   loadInsertScripts,
   NOT_YET_PICKED_SETS,
   queueTransaction,
+  waitUntilReady,
 } from '@fleet/redis';
 import { isolatedSuite } from '@fleet/testing';
 
@@ -41,24 +43,38 @@ describe('BullMQ internals the fleet relies on', () => {
     expect(pinned).toBe(`~${BULLMQ_WRITTEN_FOR}.0`);
   });
 
-  it('queue jobs in one transaction with other commands, all of it or none of it', async () => {
+  it('queue jobs in one transaction with other commands, all of it or none of it, on a connection with the insert scripts alone', async () => {
     await loadInsertScripts(redis);
+    const inserts = createRedis(suite.redisUrl, 'producer', 'bullmq-internals-inserts');
+    suite.onCleanup(() => inserts.quit());
+    await waitUntilReady(inserts, suite.redisUrl);
+    const names = defineInsertScripts(redis, inserts);
+    // BullMQ's insert scripts and no other (a MULTI copies each script of its connection).
+    const defined = Object.keys((inserts as unknown as { scriptsSet: Record<string, unknown> }).scriptsSet);
+    expect(defined.sort()).toEqual([...names].sort());
+    expect(defined.length).toBeLessThan(Object.keys((redis as unknown as { scriptsSet: Record<string, unknown> }).scriptsSet).length);
+
     const claim = `${suite.prefix}:claim`;
-    const multi = await queueTransaction(queue);
+    const multi = queueTransaction(inserts);
     multi.set(claim, 'a', 'NX', 'GET');
-    await Promise.all([addToTransaction(queue, multi, job('a', { priority: 3 })), addToTransaction(queue, multi, job('b', { delay: 60_000 }))]);
+    await Promise.all([
+      addToTransaction(queue, multi, job('a', { priority: 3 })),
+      addToTransaction(queue, multi, job('b', { delay: 60_000 })),
+      addToTransaction(queue, multi, job('s')),
+    ]);
     // Nothing is queued before the transaction runs.
     expect(await queue.getJobState('a')).toBe('unknown');
     const replies = await multi.exec();
     expect(replies?.every(([err]) => err === null)).toBe(true);
     expect(await queue.getJobState('a')).toBe('prioritized');
     expect(await queue.getJobState('b')).toBe('delayed');
+    expect(await queue.getJobState('s')).toBe('waiting');
     expect((await queue.getJob('a'))?.data).toEqual({ n: 'a' });
     expect(await redis.get(claim)).toBe('a');
 
     // A transaction that does not run (a watched key changed) queues nothing and sets nothing.
-    await redis.watch(claim);
-    const aborted = await queueTransaction(queue);
+    await inserts.watch(claim);
+    const aborted = queueTransaction(inserts);
     aborted.set(`${suite.prefix}:other`, '1');
     await addToTransaction(queue, aborted, job('c'));
     await redis.set(claim, 'changed');

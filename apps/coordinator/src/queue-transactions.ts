@@ -1,7 +1,15 @@
 import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { addToTransaction, type FleetKeys, loadInsertScripts, queueTransaction, type Transaction, type TransactionJob } from '@fleet/redis';
+import {
+  addToTransaction,
+  defineInsertScripts,
+  type FleetKeys,
+  loadInsertScripts,
+  queueTransaction,
+  type Transaction,
+  type TransactionJob,
+} from '@fleet/redis';
 
 /** One task as its pool's queue takes it in a transaction. */
 export interface BatchEntry extends TransactionJob {
@@ -25,16 +33,27 @@ export class QueueTransactions {
   private readonly logger = new Logger(QueueTransactions.name);
   private scriptsLoaded = false;
 
+  /**
+   * @param redis the queues' connection (BullMQ's scripts are defined on it once they are ready)
+   * @param inserts a connection of the same Redis for the queueing MULTIs, where `open` defines the insert
+   *   scripts alone (see `defineInsertScripts`)
+   */
   constructor(
     private readonly redis: Redis,
+    private readonly inserts: Redis,
     private readonly keys: FleetKeys,
     private readonly queue: (pool: string) => Queue,
     private readonly claimTtlS: number,
   ) {}
 
-  /** A MULTI the pool's queue can join (the queues share this repository's connection). */
-  forPool(pool: string): Promise<Transaction> {
-    return queueTransaction(this.queue(pool));
+  /** Once the queues are ready: defines BullMQ's insert scripts on the connection for queueing MULTIs. */
+  open(): void {
+    defineInsertScripts(this.redis, this.inserts);
+  }
+
+  /** A MULTI the pool's queue can join (on a cluster, on the node of the pool's slot: the first key it is given). */
+  queueing(): Transaction {
+    return queueTransaction(this.inserts);
   }
 
   /** A MULTI on the connection, for commands in the fleet's own slot only. */

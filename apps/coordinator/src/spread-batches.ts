@@ -97,7 +97,7 @@ export class SpreadBatches {
         // Looked at even on the first pass: a request that met one of the batch's keys may have queued this part
         // already, and its tasks may be done and trimmed by now.
         if ((await this.redis.exists(mark)) === 1) return;
-        const multi = await this.tx.forPool(pool);
+        const multi = this.tx.queueing();
         const queued = entries.map((e) => this.tx.add(multi, e));
         multi.set(mark, '1', 'EX', this.claimTtlS);
         await this.tx.exec(multi, queued);

@@ -85,6 +85,8 @@ export type QueueCounts = Record<'waiting' | 'prioritized' | 'delayed' | 'active
 export class TaskQueueRepository implements OnApplicationShutdown {
   private readonly logger = new Logger(TaskQueueRepository.name);
   private readonly redis: Redis & { releaseClaim(key: string, value: string): Promise<number> };
+  /** The queueing MULTIs' own connection (`QueueTransactions`). */
+  private readonly inserts: Redis;
   private readonly keys: FleetKeys;
   private readonly queues: QueueSet;
   private readonly registry: WorkerRegistry;
@@ -114,7 +116,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     // Claims last as long as the tasks they name are kept.
     const claimTtlS = Math.max(settings.retention.completedAgeS, settings.retention.failedAgeS);
     this.cap = new QueuedCap(this.redis, this.keys, settings.security.maxQueuedPerClient, settings.retention.failedAgeS);
-    this.tx = new QueueTransactions(this.redis, this.keys, (pool) => this.queue(pool), claimTtlS);
+    this.inserts = createRedis(settings.redisUrl, 'producer', 'coordinator-inserts');
+    this.tx = new QueueTransactions(this.redis, this.inserts, this.keys, (pool) => this.queue(pool), claimTtlS);
     this.batches = new SpreadBatches(this.redis, this.keys, this.tx, (pool) => this.queues.has(pool), claimTtlS);
   }
 
@@ -124,6 +127,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     await checkLayout(this.redis, this.keys);
     // Ready queues have defined BullMQ's scripts on the shared connection (the transaction needs them).
     await Promise.all(this.queues.configured().map((q) => q.waitUntilReady()));
+    this.tx.open();
+    await waitUntilReady(this.inserts, this.settings.redisUrl, timeoutMs);
     this.logger.log(`queues open for pools: ${this.queues.names.join(', ')}`);
   }
 
@@ -246,7 +251,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
     client: string,
     extra: TransactionExtra | undefined,
   ): Promise<void> {
-    const multi = await this.tx.forPool(entries[0]?.pool ?? this.pools[0]);
+    const multi = this.tx.queueing();
     this.tx.commit(multi, client, claims);
     extra?.(multi);
     const queued = entries.map((e) => this.tx.add(multi, e));
@@ -367,6 +372,8 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await bestEffort(this.queues.close(), 'closing the queues');
     await bestEffort(this.redis.quit(), 'QUIT');
+    await bestEffort(this.inserts.quit(), 'QUIT (queueing connection)');
     this.redis.disconnect();
+    this.inserts.disconnect();
   }
 }
