@@ -163,7 +163,12 @@ export async function shortSuite(opts: {
       for (const kind of r % 2 ? (['fleet', 'peer'] as const) : (['peer', 'fleet'] as const)) {
         if (kind === 'fleet') fleet.push(await fleetRun());
         else peer.push(await peerRun());
-        opts.log(`short suite ${kind} #${r + 1}: ${((kind === 'fleet' ? fleet : peer).at(-1)?.ms ?? 0).toFixed(0)} ms`);
+        const last = fleet.at(-1);
+        opts.log(
+          kind === 'fleet' && last
+            ? `short suite fleet #${r + 1}: ${last.ms.toFixed(0)} ms (first file started at ${last.first_start_ms} ms; the files' own time per slot ${last.file_ms_per_slot.toFixed(0)} ms)`
+            : `short suite peer #${r + 1}: ${(peer.at(-1)?.ms ?? 0).toFixed(0)} ms`,
+        );
       }
     }
     const f = fleet.at(-1);
