@@ -125,7 +125,6 @@ export class RunsRepository implements OnApplicationShutdown {
       });
       multi.hset(k.runTasks(run.id), Object.fromEntries([...tasks].map(([key, t]) => [key, JSON.stringify(t)])));
       // Workers record attempts only into a run that exists: these placeholders make it exist from the start.
-      // (Object form only: the transaction is BullMQ's, whose `hset` takes a record.)
       multi.hset(k.runAttempts(run.id), { _: '1' });
       multi.hset(k.runCases(run.id), { _: '1' });
       for (const key of [k.run(run.id), k.runTasks(run.id), k.runAttempts(run.id), k.runCases(run.id)]) multi.expire(key, ttl);

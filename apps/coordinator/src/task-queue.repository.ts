@@ -125,7 +125,7 @@ export class TaskQueueRepository implements OnApplicationShutdown {
   async open(timeoutMs = 10_000): Promise<void> {
     await waitUntilReady(this.redis, this.settings.redisUrl, timeoutMs);
     await checkLayout(this.redis, this.keys);
-    // Ready queues have defined BullMQ's scripts on the shared connection (the transaction needs them).
+    // Ready queues have defined BullMQ's scripts on the shared connection; the queueing connection copies the inserts.
     await Promise.all(this.queues.configured().map((q) => q.waitUntilReady()));
     this.tx.open();
     await waitUntilReady(this.inserts, this.settings.redisUrl, timeoutMs);
