@@ -13,6 +13,7 @@ import {
   runsWarm,
   tail,
   type TestCase,
+  type WarmMode,
   type WorkerTemplate,
 } from '@fleet/contracts';
 import {
@@ -23,6 +24,7 @@ import {
   type RunRequest,
   runProcess,
   TASK_COOKIE_VAR,
+  startSessionsAhead,
   WarmPytestPool,
 } from '@fleet/exec';
 import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
@@ -49,7 +51,7 @@ interface Joined {
   runners: Record<string, string[]>;
   /** Absent from a coordinator older than this CLI: then only the runners' own conventions apply. */
   exit_codes?: Record<string, Record<string, ExitMeaning>>;
-  warm?: Record<string, boolean>;
+  warm?: Record<string, WarmMode>;
   differs: { only_here: number; only_in_run: number };
 }
 
@@ -168,7 +170,12 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
     }
   };
   try {
-    if (!['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state)) await Promise.all(Array.from({ length: o.slots }, slot));
+    if (!['passed', 'failed', 'error', 'cancelled'].includes(joined.run.state)) {
+      // Files run in this checkout, so a runner's pytest sessions can start now, one per slot, as a worker's do at boot.
+      const ahead = startSessionsAhead(warm, runners, { pool: 'ci', worker_id: hostname() }, { cwd: process.cwd() }, o.slots);
+      if (ahead > 0) process.stderr.write(`starting ${ahead} pytest session server(s) ahead of the first files\n`);
+      await Promise.all(Array.from({ length: o.slots }, slot));
+    }
   } finally {
     warm.close();
   }

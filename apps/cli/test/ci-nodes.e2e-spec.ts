@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
 import { freePort } from '../../../scripts/lib/redis-server.mjs';
 
 /** A test file that notes each run of itself (file and attempt) in RAN_LOG, then does what `body` says. */
@@ -37,8 +37,19 @@ interface Node {
 
 describe('CI nodes as workers: fleet run --build', () => {
   const files = suite60();
+  const python = pythonWithPytest();
   const suite = isolatedSuite('ci-nodes', {
-    'worker_templates.json': { ci: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': NODE_JUNIT } } }) },
+    'worker_templates.json': {
+      ci: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': NODE_JUNIT } } }),
+      cipy: cpuTemplate({
+        concurrency: 1,
+        capabilities: ['CIPY'],
+        runners: {
+          test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--junitxml={junit_file}', '{test_file}'] },
+          warm: { '.py': 'session' },
+        },
+      }),
+    },
   });
   let coordinator: Service;
   let ranLog: string;
@@ -208,6 +219,33 @@ describe('CI nodes as workers: fleet run --build', () => {
     // The node's own account comes with a failure (it was one exit code 2 in a loaded CI run, cause unseen).
     expect([await exited, out, err]).toEqual([0, expect.stringMatching(/: PASSED[\s\S]*10 file\(s\): 10 passed/), expect.any(String)]);
     await late.http.get('/builds/b4').expect(200);
+  });
+
+  it("starts a pool's pytest sessions when it joins, one per slot, and its first files run in them", async () => {
+    const dir = join(suite.config.path, 'nodes', 'py');
+    mkdirSync(join(dir, 'py'), { recursive: true });
+    const log = join(dir, 'where.log');
+    // A session's start notes its process and the task it was started for (none when started ahead of any file).
+    writeFileSync(
+      join(dir, 'conftest.py'),
+      `import os\nwith open(${JSON.stringify(log)}, 'a') as f:\n    f.write('session %d %s\\n' % (os.getpid(), os.environ.get('FLEET_TASK_ID', '-')))\n`,
+    );
+    for (const name of ['a', 'b'])
+      writeFileSync(
+        join(dir, 'py', `test_${name}.py`),
+        `import os\n\ndef test_${name}():\n    with open(${JSON.stringify(log)}, 'a') as f:\n        f.write('file %d\\n' % os.getpid())\n`,
+      );
+    const n = node(dir, ['--build', 'bpy', '--node-total', '1', '--slots', '1', '--pool', 'cipy'], ['py/']);
+    expect(await n.exited).toBe(0);
+    expect(n.stderr).toMatch(/starting 1 pytest session server\(s\) ahead of the first files/);
+    expect(n.stdout).toMatch(/2 file\(s\): 2 passed/);
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const sessions = lines.filter((l) => l.startsWith('session '));
+    // One session, started before any file was leased (no task in its environment), and both files ran in it.
+    expect(sessions).toHaveLength(1);
+    const [, pid, task] = (sessions[0] ?? '').split(' ');
+    expect(task).toBe('-');
+    expect(lines.filter((l) => l.startsWith('file '))).toEqual([`file ${pid}`, `file ${pid}`]);
   });
 
   it('refuses a bad join with the field and the reason, and a lease it does not hold', async () => {

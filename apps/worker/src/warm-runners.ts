@@ -1,13 +1,8 @@
 import { existsSync } from 'node:fs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { fillArgv, runsWarm } from '@fleet/contracts';
-import { ownCgroupDir, WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
+import { ownCgroupDir, startSessionsAhead, WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
-
-/** What a session runner's command is filled with to start its servers before any file: both come out again. */
-const AHEAD_FILE = 'fleet-session-ahead.py';
-const AHEAD_JUNIT = '/fleet-session-ahead.xml';
 
 /**
  * The worker's warm pytest servers (see libs/exec/src/warm-python.ts): started on a slot's first pytest file, at
@@ -37,19 +32,13 @@ export class WarmRunners implements OnApplicationBootstrap, OnApplicationShutdow
     const { template, concurrency, pool, workerId } = this.settings;
     // Files of a pool that may run a commit's checkout run there, not in the workdir: none is started ahead.
     if (template.sources.length > 0 || !existsSync(template.workdir)) return;
-    let started = 0;
-    for (const [ext, runner] of Object.entries(template.runners.test)) {
-      if (runsWarm(template.runners, ext) !== 'session') continue;
-      const junit = runner.some((a) => a.includes('{junit_file}')) ? AHEAD_JUNIT : undefined;
-      let argv: string[];
-      try {
-        argv = fillArgv(runner, { pool, worker_id: workerId, test_file: AHEAD_FILE, junit_file: junit ?? '' });
-      } catch {
-        continue; // the command names the task (its id, its attempt): its servers are started by its files
-      }
-      const session = { file: AHEAD_FILE, ...(junit && { junit }) };
-      started += this.pool.prestart({ argv, cwd: template.workdir, cgroupParent: this.guard.cgroup }, session, concurrency - started);
-    }
+    const started = startSessionsAhead(
+      this.pool,
+      template.runners,
+      { pool, worker_id: workerId },
+      { cwd: template.workdir, cgroupParent: this.guard.cgroup },
+      concurrency,
+    );
     if (started > 0) this.logger.log(`starting ${started} pytest session server(s) in ${template.workdir} ahead of the first files`);
   }
 

@@ -6,3 +6,4 @@ export * from './tail-buffer.js';
 export * from './junit-report.js';
 export * from './warm-python.js';
 export * from './launcher.js';
+export * from './sessions-ahead.js';
