@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
+import { cpuTemplate, distEntry, isolatedSuite, NODE_JUNIT, pytestSessionTemplate, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
 import { freePort } from '../../../scripts/lib/redis-server.mjs';
 
 /** A test file that notes each run of itself (file and attempt) in RAN_LOG, then does what `body` says. */
@@ -41,14 +41,7 @@ describe('CI nodes as workers: fleet run --build', () => {
   const suite = isolatedSuite('ci-nodes', {
     'worker_templates.json': {
       ci: cpuTemplate({ concurrency: 2, runners: { test: { '.mjs': NODE_JUNIT } } }),
-      cipy: cpuTemplate({
-        concurrency: 1,
-        capabilities: ['CIPY'],
-        runners: {
-          test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--junitxml={junit_file}', '{test_file}'] },
-          warm: { '.py': 'session' },
-        },
-      }),
+      cipy: pytestSessionTemplate(python, 'CIPY'),
     },
   });
   let coordinator: Service;

@@ -1,7 +1,16 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { childProcesses, cpuTemplate, distEntry, isolatedSuite, pythonWithPytest, type Service, waitFor } from '@fleet/testing';
+import {
+  childProcesses,
+  cpuTemplate,
+  distEntry,
+  isolatedSuite,
+  pytestSessionTemplate,
+  pythonWithPytest,
+  type Service,
+  waitFor,
+} from '@fleet/testing';
 
 interface RunView {
   state: string;
@@ -48,14 +57,7 @@ describe("runner conventions: a runner's exit code means what the runner says it
         runners: { test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '{test_file}'] }, warm: { '.py': false } },
       }),
       // The same runner, each file inside one pytest session per slot.
-      sessionpy: cpuTemplate({
-        concurrency: 1,
-        capabilities: ['SESSIONPY'],
-        runners: {
-          test: { '.py': [python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--junitxml={junit_file}', '{test_file}'] },
-          warm: { '.py': 'session' },
-        },
-      }),
+      sessionpy: pytestSessionTemplate(python, 'SESSIONPY'),
     },
     // Writes what started its process (its parent's command line) where the test can read it.
     'where/test_one.py': WHERE,

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunRequest, TASK_COOKIE_VAR, type TaskTree } from '@fleet/exec';
+import { cpuTemplate } from './config-dir.js';
 
 /** A Python with pytest: the one on PATH, else Debian's; throws with the apt line when there is none. */
 export function pythonWithPytest(): string {
@@ -77,3 +78,12 @@ export function testFolder(prefix: string): { dir: string; file: (name: string, 
 
 /** `python -m pytest` quietly and without its cache folder (files of one folder run at once would race on it). */
 export const PYTEST_QUIET: readonly string[] = ['-m', 'pytest', '-q', '-p', 'no:cacheprovider'];
+
+/** A one-slot pool (tasks asking for `capability`) whose pytest files, with JUnit, run in one pytest session per slot. */
+export function pytestSessionTemplate(python: string, capability: string): Record<string, unknown> {
+  return cpuTemplate({
+    concurrency: 1,
+    capabilities: [capability],
+    runners: { test: { '.py': [python, ...PYTEST_QUIET, '--junitxml={junit_file}', '{test_file}'] }, warm: { '.py': 'session' } },
+  });
+}
