@@ -4,212 +4,156 @@
  */
 
 /**
- * Commits one batch of timing entries. An entry's effects are applied only if this very call acknowledges it:
- * it is still pending for this analyzer (one XPENDING over the batch's range; should that range hold more of
- * its entries than the limit, each entry's own XACK answering 1 decides). An entry another analyzer claimed and
- * committed meanwhile, or one committed before a crash and read again, changes nothing. An event whose (task,
- * attempt) was counted before (a worker repeated a write it could not confirm) counts as a duplicate only.
- *
- * A test file's attempt that ran its course (passed or failed, not timed out or errored) moves the file's
- * expected duration (`<pool>|<file>` in the durations hash): an exponentially weighted mean, weight 0.3.
- *
- * A sample of a series not kept yet is refused (and counted as `series_refused`) once `max series` are kept.
- * Counters are added up and samples gathered per series over the batch, then written with one HINCRBY per
- * counter and one RPUSH per series (in chunks), so Redis's work grows with the events, not with the calls.
- *
- * Each series' count of appended samples goes up in the versions hash, so the analysis reads only what moved.
- *
- * KEYS: stream, counters hash, series index set, durations hash, series versions hash.
- * ARGV: group, series key base, seen-set key base, seen TTL (s), history window, max series, then the batch as
- * JSON (CommitBatch): `{"s": [series name, …], "c": [counter name, …], "lo": lowest ID, "hi": highest ID,
- * "e": [...]}`, "e" holding the entries one after another (one array, not one per entry: fewer tables for Redis to
- * make and collect), each as: id, seen bucket ('' for none), seen member, duration key ('' for none), duration
- * (ms), n, n numbers (counter index, increment, …), "<at>", row suffix, m, m values (series index, "value", …);
- * indexes 0-based, a sample's row "<at> <value><suffix>" as sampleRow writes it. Then this analyzer's consumer name.
- * Returns the events counter after the commit, then per entry what became of it: 1 applied, 2 a duplicate,
- * 0 not this commit's (acknowledged before, by this or another analyzer).
+ * Lua that keeps a series list to its last `history window` rows. An element of the list holds one row, or
+ * several separated by newlines (what one commit appended to the series: a row never holds a newline, see
+ * sampleRow), so Redis makes one element a series and commit rather than one a sample. `keep(held, base,
+ * countsBase, window, series, added)` is called once an element of `added` rows was pushed to the list (key
+ * base .. series) and its count to the counts list (countsBase .. series): the held hash counts the rows the
+ * list holds, and whole elements are dropped from the front while the rest still hold the window. A list
+ * written before elements were counted holds one row an element, and more elements than counts: those at its
+ * front are single rows, and with no count held its length is its count. The list holds at least the window,
+ * and less than the window plus one element's rows; readers keep the last `window` rows.
  */
-export const COMMIT_BATCH = `
-local stream, counters, index, durations, versions = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local group, seriesBase, seenBase, seenTtl, window = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local maxSeries = tonumber(ARGV[6])
-local doc = cjson.decode(ARGV[7])
-local seriesNames, counterNames, flat = doc.s, doc.c, doc.e
-local consumer = ARGV[8]
--- The entries' places in flat: entry i's fields start at starts[i].
-local starts = {}
-do
-  local at, n = 1, 0
-  while at <= #flat do
-    n = n + 1
-    starts[n] = at
-    local c = at + 5
-    local s = c + flat[c] + 3
-    at = s + flat[s] + 1
+const KEEP_WINDOW = `
+local function keep(held, base, countsBase, window, series, added)
+  local list, counts = base .. series, countsBase .. series
+  local count = tonumber(redis.call('HGET', held, series))
+  if count == nil then count = redis.call('LLEN', list) - 1 end
+  count = count + added
+  local singles = redis.call('LLEN', list) - redis.call('LLEN', counts)
+  while count > window do
+    local front = 1
+    if singles <= 0 then front = tonumber(redis.call('LINDEX', counts, 0)) end
+    if count - front < window then break end
+    redis.call('LPOP', list)
+    if singles > 0 then singles = singles - 1 else redis.call('LPOP', counts) end
+    count = count - front
+  end
+  redis.call('HSET', held, series, count)
+end
+`;
+
+/**
+ * Commits one batch of timing entries, all or nothing: every entry's effects are applied, and every entry
+ * acknowledged, only if each is still pending for this analyzer (one XPENDING over the batch's range, or one per
+ * entry should that range hold more of its entries than the limit) and no event the batch applies was counted
+ * before (a (task, attempt) identity in its seen set: a worker repeated a write it could not confirm). An entry
+ * another analyzer claimed and committed meanwhile, or one committed before a crash and read again, thus changes
+ * nothing. When a check fails nothing is written, and the reply says per entry whether it is pending and per
+ * identity whether it was counted: the analyzer commits again without the entries that are not its own, and
+ * with those counted before as duplicates (acknowledged, counted as `duplicates`, nothing else applied).
+ *
+ * The batch comes with its effects already added up (CommitBatch), so Redis's work grows with the batch's
+ * entries (its IDs and identities) and its series, not with the samples: counters as totals, each test file's
+ * durations in order, and each series' new rows as one element (see KEEP_WINDOW). A test file's duration is an
+ * exponentially weighted mean, weight 0.3. A series not kept yet is refused (its samples counted as
+ * `series_refused`) once `max series` are kept. Each series' count of appended samples goes up in the versions
+ * hash, so the analysis reads only what moved.
+ *
+ * KEYS: stream, counters hash, series index set, durations hash, series versions hash, series held hash.
+ * ARGV: group, series key base, series counts key base, seen-set key base, seen TTL (s), history window, max
+ * series, consumer, the
+ * batch's lowest and highest IDs; then the batch in sections, each its count followed by its items: IDs; seen
+ * buckets, each its name, k and k identities; counters, each its name and increment; durations, each its key,
+ * k and k values in order; series, each its name, k and its k rows joined by newlines.
+ * Returns the events counter once applied; or, when a check failed, -1, then a 1 or 0 per ID (pending for this
+ * analyzer or not), then a 1 or 0 per identity in the order sent (counted before or not).
+ */
+export const COMMIT_BATCH = `${KEEP_WINDOW}
+local stream, counters, index, durations, versions, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local group, seriesBase, countsBase, seenBase = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local seenTtl, window, maxSeries, consumer = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local lo, hi = ARGV[9], ARGV[10]
+local function chunks(from, to, fn)
+  for a = from, to, 500 do fn(unpack(ARGV, a, math.min(a + 499, to))) end
+end
+local nIds = tonumber(ARGV[11])
+local idsFrom, idsTo = 12, 11 + nIds
+-- Pending for this analyzer: one XPENDING over the range answers for all when it holds no more of its entries
+-- than the batch; otherwise each entry is asked on its own.
+local pending = {}
+local allPending = true
+local reply = redis.call('XPENDING', stream, group, lo, hi, nIds + 1, consumer)
+if #reply <= nIds then
+  local set = {}
+  for i = 1, #reply do set[reply[i][1]] = true end
+  for a = idsFrom, idsTo do
+    pending[a] = set[ARGV[a]] == true
+    allPending = allPending and pending[a]
+  end
+else
+  for a = idsFrom, idsTo do
+    pending[a] = #redis.call('XPENDING', stream, group, ARGV[a], ARGV[a], 1, consumer) == 1
+    allPending = allPending and pending[a]
   end
 end
--- Per series (by its index in seriesNames): its new rows, false when refused (max series); in order of first use.
-local rows = {}
-local order, nOrder = {}, 0
--- Series this batch starts (not in the index before it).
-local fresh = {}
--- Increments per counter index; and the few counters the script itself names.
-local byIndex = {}
-local named = {}
-local kept = redis.call('SCARD', index)
-local out = {0}
-local function chunks(list, n, fn)
-  for from = 1, n, 500 do fn(unpack(list, from, math.min(from + 499, n))) end
-end
--- Which entries are still pending for this analyzer: one XPENDING over the batch's range (its lowest and highest
--- IDs, "lo" and "hi") rather than an XACK per entry. Should the range hold more of this consumer's entries than
--- the limit, each is asked by its XACK.
-local pending = nil
-if consumer and #starts > 0 then
-  local limit = 2 * #starts + 10
-  local reply = redis.call('XPENDING', stream, group, doc.lo, doc.hi, limit, consumer)
-  if #reply < limit then
-    pending = {}
-    for i = 1, #reply do pending[reply[i][1]] = true end
-  end
-end
-local acked, nAcked = {}, 0
-local function take(id)
-  if pending == nil then return redis.call('XACK', stream, group, id) == 1 end
-  if pending[id] then
-    nAcked = nAcked + 1
-    acked[nAcked] = id
-    return true
-  end
-  return false
-end
--- Which (task, attempt) identities were counted before: one SMISMEMBER per seen set and batch.
-local seenKeys = {}
-local function seenOf(bucket)
-  local key = seenKeys[bucket]
-  if key == nil then
-    key = seenBase .. bucket
-    seenKeys[bucket] = key
-  end
-  return key
-end
-local counted = {}
-local asks = {}
-for _, p in ipairs(starts) do
-  if flat[p + 1] ~= '' and (pending == nil or pending[flat[p]]) then
-    local seen = seenOf(flat[p + 1])
-    local list = asks[seen]
-    if list == nil then
-      list = {n = 0}
-      asks[seen] = list
-    end
-    list.n = list.n + 1
-    list[list.n] = flat[p + 2]
-  end
-end
-for seen, members in pairs(asks) do
-  local known = {}
-  counted[seen] = known
-  chunks(members, members.n, function(...)
-    local flags = redis.call('SMISMEMBER', seen, ...)
-    local names = {...}
-    for i = 1, #flags do
-      if flags[i] == 1 then known[names[i]] = true end
+-- Counted before: one SMISMEMBER per seen bucket (in chunks).
+local at = idsTo + 2
+local buckets, counted = {}, {}
+local fresh = true
+for b = 1, tonumber(ARGV[idsTo + 1]) do
+  local key, k = seenBase .. ARGV[at], tonumber(ARGV[at + 1])
+  local from = at + 2
+  buckets[b] = {key, from, from + k - 1}
+  chunks(from, from + k - 1, function(...)
+    for _, flag in ipairs(redis.call('SMISMEMBER', key, ...)) do
+      counted[#counted + 1] = flag
+      if flag == 1 then fresh = false end
     end
   end)
+  at = from + k
 end
-local added = {}
-local addOrder = {}
-for i, p in ipairs(starts) do
-  local id, bucket, member, dkey, dvalue = flat[p], flat[p + 1], flat[p + 2], flat[p + 3], flat[p + 4]
-  local c = p + 5
-  local s = c + flat[c] + 3
-  local status = 0
-  if take(id) then
-    local apply = true
-    if bucket ~= '' then
-      local seen = seenOf(bucket)
-      -- (Every entry this commit takes with a bucket was asked about above.)
-      local known = counted[seen]
-      if known[member] then
-        apply = false
-        named.duplicates = (named.duplicates or 0) + 1
-      else
-        known[member] = true
-        local list = added[seen]
-        if list == nil then
-          list = {n = 0}
-          added[seen] = list
-          addOrder[#addOrder + 1] = seen
-        end
-        list.n = list.n + 1
-        list[list.n] = member
-      end
-    end
-    if apply and dkey ~= '' then
-      local old = tonumber(redis.call('HGET', durations, dkey))
-      redis.call('HSET', durations, dkey, math.floor(old and (0.7 * old + 0.3 * dvalue) or dvalue))
-    end
-    status = apply and 1 or 2
-    if apply then
-      for k = c + 1, c + flat[c], 2 do
-        local ci = flat[k] + 1
-        byIndex[ci] = (byIndex[ci] or 0) + flat[k + 1]
-      end
-      local prefix, suffix = flat[s - 2] .. ' ', flat[s - 1]
-      for k = s + 1, s + flat[s], 2 do
-        local si = flat[k] + 1
-        local list = rows[si]
-        if list == nil then
-          local series = seriesNames[si]
-          list = {n = 0}
-          if redis.call('SISMEMBER', index, series) == 0 then
-            if kept >= maxSeries then
-              list = false
-            else
-              kept = kept + 1
-              fresh[si] = true
-            end
-          end
-          rows[si] = list
-          nOrder = nOrder + 1
-          order[nOrder] = si
-        end
-        if list then
-          list.n = list.n + 1
-          list[list.n] = prefix .. flat[k + 1] .. suffix
-        else
-          named.series_refused = (named.series_refused or 0) + 1
-        end
-      end
-    end
-  end
-  out[i + 1] = status
+if not (allPending and fresh) then
+  local out = {-1}
+  for a = idsFrom, idsTo do out[#out + 1] = pending[a] and 1 or 0 end
+  for i = 1, #counted do out[#out + 1] = counted[i] end
+  return out
 end
-chunks(acked, nAcked, function(...) redis.call('XACK', stream, group, ...) end)
-for _, seen in ipairs(addOrder) do
-  local list = added[seen]
-  chunks(list, list.n, function(...) redis.call('SADD', seen, ...) end)
-  redis.call('EXPIRE', seen, seenTtl)
-end
-for c, by in pairs(byIndex) do redis.call('HINCRBY', counters, counterNames[c], by) end
-for name, by in pairs(named) do redis.call('HINCRBY', counters, name, by) end
-for k = 1, nOrder do
-  local si = order[k]
-  local list = rows[si]
-  if list then
-    local series = seriesNames[si]
-    local length = 0
-    for from = 1, list.n, 1000 do
-      length = redis.call('RPUSH', seriesBase .. series, unpack(list, from, math.min(from + 999, list.n)))
-    end
-    if length > window then redis.call('LTRIM', seriesBase .. series, -window, -1) end
-    if fresh[si] then redis.call('SADD', index, series) end
-    redis.call('HINCRBY', versions, series, list.n)
+chunks(idsFrom, idsTo, function(...) redis.call('XACK', stream, group, ...) end)
+for _, b in ipairs(buckets) do
+  if b[3] >= b[2] then
+    chunks(b[2], b[3], function(...) redis.call('SADD', b[1], ...) end)
+    redis.call('EXPIRE', b[1], seenTtl)
   end
 end
-out[1] = tonumber(redis.call('HGET', counters, 'events') or '0')
-return out
+at = at + 1
+for _ = 1, tonumber(ARGV[at - 1]) do
+  redis.call('HINCRBY', counters, ARGV[at], ARGV[at + 1])
+  at = at + 2
+end
+at = at + 1
+for _ = 1, tonumber(ARGV[at - 1]) do
+  local key, k = ARGV[at], tonumber(ARGV[at + 1])
+  local mean = tonumber(redis.call('HGET', durations, key))
+  for a = at + 2, at + 1 + k do
+    local ms = tonumber(ARGV[a])
+    mean = math.floor(mean and (0.7 * mean + 0.3 * ms) or ms)
+  end
+  redis.call('HSET', durations, key, mean)
+  at = at + 2 + k
+end
+at = at + 1
+local kept = redis.call('SCARD', index)
+local refused = 0
+for _ = 1, tonumber(ARGV[at - 1]) do
+  local series, k, rows = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
+  local new = redis.call('SISMEMBER', index, series) == 0
+  if new and kept >= maxSeries then
+    refused = refused + k
+  else
+    if new then
+      kept = kept + 1
+      redis.call('SADD', index, series)
+    end
+    redis.call('RPUSH', seriesBase .. series, rows)
+    redis.call('RPUSH', countsBase .. series, k)
+    keep(held, seriesBase, countsBase, window, series, k)
+    redis.call('HINCRBY', versions, series, k)
+  end
+  at = at + 3
+end
+if refused > 0 then redis.call('HINCRBY', counters, 'series_refused', refused) end
+return {tonumber(redis.call('HGET', counters, 'events') or '0')}
 `;
 
 /**
@@ -247,23 +191,24 @@ return 1
 
 /**
  * Appends derived samples (rates) under the same cap as ingest: a sample of a series not kept yet is refused
- * and counted (`series_refused`) once `max series` are kept.
- * KEYS: the series index, the counters hash, the series versions hash. ARGV: max series, history window, then per sample its list key,
- * series name and row.
+ * and counted (`series_refused`) once `max series` are kept. Each list keeps its window as ingest's do (KEEP_WINDOW).
+ * KEYS: the series index, the counters hash, the series versions hash, the series held hash. ARGV: max series,
+ * history window, series key base, series counts key base, then per sample its series name and row.
  */
-export const APPEND_SAMPLES = `
-local maxSeries, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+export const APPEND_SAMPLES = `${KEEP_WINDOW}
+local maxSeries, window, base, countsBase = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local kept = redis.call('SCARD', KEYS[1])
-for i = 3, #ARGV, 3 do
-  local list, series, row = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 5, #ARGV, 2 do
+  local series, row = ARGV[i], ARGV[i + 1]
   local known = redis.call('SISMEMBER', KEYS[1], series) == 1
   if known or kept < maxSeries then
     if not known then
       redis.call('SADD', KEYS[1], series)
       kept = kept + 1
     end
-    redis.call('RPUSH', list, row)
-    redis.call('LTRIM', list, -window, -1)
+    redis.call('RPUSH', base .. series, row)
+    redis.call('RPUSH', countsBase .. series, 1)
+    keep(KEYS[4], base, countsBase, window, series, 1)
     redis.call('HINCRBY', KEYS[3], series, 1)
   else
     redis.call('HINCRBY', KEYS[2], 'series_refused', 1)
@@ -274,8 +219,9 @@ return kept
 
 /**
  * The rows appended to each named series since the version (samples ever appended) the analyzer read it at, read
- * together with the version they bring it to, so none is missed or read twice. The list holds the last `history
- * window` rows appended, so those since version k are its last (now − k). The whole list comes back instead when
+ * together with the version they bring it to, so none is missed or read twice. The list holds at least the last
+ * `history window` rows appended, an element one row or more (KEEP_WINDOW), so its last (now − k) elements hold
+ * the rows since version k: the reader keeps the last (now − k) rows of them. The whole list comes back instead when
  * the analyzer has no version for the series (-1), the series has none (kept before versions were counted), more
  * rows came than the list holds, or the version went back (Redis lost its data).
  * KEYS: the series versions hash. ARGV: series key base, history window, then per series its name and known

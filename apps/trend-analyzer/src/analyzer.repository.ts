@@ -23,66 +23,123 @@ export interface EntryEffects {
 }
 
 /**
- * A batch of entries' effects as COMMIT_BATCH reads it: one JSON document, its series and counter names listed
- * once and referred to by position, and a sample as its value with its entry's time and row suffix sent once.
- * Redis's decoding of the JSON, and the analyzer's making of it, were most of ingest's cost when every entry
- * carried its names and rows whole (see docs/benchmark.md).
+ * A batch of entries' effects, added up as COMMIT_BATCH applies them: its entries' IDs and identities one by one
+ * (what Redis must check and acknowledge per entry), and everything else as totals: counters summed, each test
+ * file's durations in order, and each series' new rows joined into one text. Redis made a Lua value of every
+ * field of every entry when the batch carried entries whole, and that was most of a commit's cost there (see
+ * docs/benchmark.md). An event whose identity came earlier in the batch is a duplicate: acknowledged and
+ * counted as one, nothing else applied.
  */
 export class CommitBatch {
-  private readonly series: string[] = [];
-  /** A series' position in `series`, by group and then metric (no series name is made per sample). */
-  private readonly seriesAt = new Map<string, Map<string, number>>();
-  private readonly counterNames = new Map<string, number>();
-  /**
-   * Each entry's fields, as COMMIT_BATCH's comment lays them out, written out as JSON as the entry is added: an
-   * entry's array dies young rather than living until the commit is sent, so the collector copies less of the
-   * batches in flight (measured: see docs/benchmark.md). One flat text, not one big array: filling a large
-   * JavaScript array with new strings cost far more than the small arrays and their texts.
-   */
-  private flat = '';
-  private count = 0;
+  readonly ids: string[] = [];
+  private readonly planned: number[] = [];
+  /** Identities to check and record, by seen bucket, in the order the script answers for them. */
+  private readonly identities = new Map<string, { members: string[]; known: Set<string> }>();
+  /** Per entry, where its identity is in `identities` (bucket, place), if it sent one. */
+  private readonly identityAt: Array<[bucket: string, at: number] | undefined> = [];
+  private readonly counters = new Map<string, number>();
+  private readonly durations = new Map<string, number[]>();
+  /** Each series' new rows, by group and then metric (no series name is made per sample). */
+  private readonly rows = new Map<string, Map<string, string[]>>();
   private low = '';
   private high = '';
 
   get size(): number {
-    return this.count;
+    return this.ids.length;
   }
 
-  add(id: string, effects: EntryEffects): void {
+  /** What each entry becomes once the batch is applied: 1 applied, 2 a duplicate. */
+  get statuses(): readonly number[] {
+    return this.planned;
+  }
+
+  /** Adds an entry; `duplicate`: its identity is known to have been counted before (only acknowledged and counted as such). */
+  add(id: string, effects: EntryEffects, duplicate = false): void {
+    this.ids.push(id);
     if (this.low === '' || idBefore(id, this.low)) this.low = id;
     if (this.high === '' || idBefore(this.high, id)) this.high = id;
-    const c = effects.counters;
-    const e: Array<string | number> = [
-      id,
-      effects.identity?.bucket ?? '',
-      effects.identity?.member ?? '',
-      effects.duration?.key ?? '',
-      effects.duration?.ms ?? 0,
-      c.length,
-    ];
-    for (let i = 0; i + 1 < c.length; i += 2) e.push(indexOf(this.counterNames, String(c[i])), Number(c[i + 1]));
-    const s = effects.samples;
-    if (s === undefined) e.push('', '', 0);
-    else {
-      e.push(String(s.at), s.suffix, 2 * s.metrics.length);
-      let metrics = this.seriesAt.get(s.group);
-      if (metrics === undefined) this.seriesAt.set(s.group, (metrics = new Map<string, number>()));
-      for (let i = 0; i < s.metrics.length; i++) {
-        let index = metrics.get(s.metrics[i]);
-        if (index === undefined) {
-          index = this.series.push(seriesKey(s.metrics[i], s.group)) - 1;
-          metrics.set(s.metrics[i], index);
-        }
-        e.push(index, s.values[i]);
-      }
+    const identity = effects.identity;
+    let seen = identity && this.identities.get(identity.bucket);
+    if (duplicate || (identity && seen?.known.has(identity.member))) {
+      this.planned.push(2);
+      this.identityAt.push(undefined);
+      this.count('duplicates', 1);
+      return;
     }
-    const text = JSON.stringify(e);
-    this.flat += this.count++ === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`;
+    this.planned.push(1);
+    if (identity) {
+      if (seen === undefined) this.identities.set(identity.bucket, (seen = { members: [], known: new Set() }));
+      this.identityAt.push([identity.bucket, seen.members.push(identity.member) - 1]);
+      seen.known.add(identity.member);
+    } else this.identityAt.push(undefined);
+    const c = effects.counters;
+    for (let i = 0; i + 1 < c.length; i += 2) this.count(String(c[i]), Number(c[i + 1]));
+    if (effects.duration) {
+      const list = this.durations.get(effects.duration.key);
+      if (list === undefined) this.durations.set(effects.duration.key, [effects.duration.ms]);
+      else list.push(effects.duration.ms);
+    }
+    const s = effects.samples;
+    if (s === undefined) return;
+    let metrics = this.rows.get(s.group);
+    if (metrics === undefined) this.rows.set(s.group, (metrics = new Map<string, string[]>()));
+    const prefix = `${s.at} `;
+    for (let i = 0; i < s.metrics.length; i++) {
+      const row = prefix + s.values[i] + s.suffix;
+      const list = metrics.get(s.metrics[i]);
+      if (list === undefined) metrics.set(s.metrics[i], [row]);
+      else list.push(row);
+    }
   }
 
-  toJSON(): string {
-    const head = JSON.stringify({ s: this.series, c: [...this.counterNames.keys()], lo: this.low, hi: this.high });
-    return `${head.slice(0, -1)},"e":[${this.flat}]}`;
+  private count(name: string, by: number): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+
+  /** The script's arguments after its fixed ones: the lowest and highest IDs, then the sections (see COMMIT_BATCH). */
+  args(): Array<string | number> {
+    const out: Array<string | number> = [this.low, this.high, this.ids.length];
+    for (const id of this.ids) out.push(id);
+    out.push(this.identities.size);
+    for (const [bucket, { members }] of this.identities) {
+      out.push(bucket, members.length);
+      for (const m of members) out.push(m);
+    }
+    out.push(this.counters.size);
+    for (const [name, by] of this.counters) out.push(name, by);
+    out.push(this.durations.size);
+    for (const [key, values] of this.durations) {
+      out.push(key, values.length);
+      for (const v of values) out.push(v);
+    }
+    const at = out.push(0) - 1;
+    let series = 0;
+    for (const [group, metrics] of this.rows) {
+      for (const [metric, rows] of metrics) {
+        out.push(seriesKey(metric, group), rows.length, rows.join('\n'));
+        series++;
+      }
+    }
+    out[at] = series;
+    return out;
+  }
+
+  /**
+   * What a commit that did not apply (COMMIT_BATCH's -1 reply) says of each entry: 0 not pending for this
+   * analyzer (left out of the next commit), 2 its identity was counted before (a duplicate next time), 1 neither.
+   */
+  verdicts(reply: readonly number[]): number[] {
+    const offsets = new Map<string, number>();
+    let offset = 1 + this.ids.length;
+    for (const [bucket, { members }] of this.identities) {
+      offsets.set(bucket, offset);
+      offset += members.length;
+    }
+    return this.ids.map((_, i) => {
+      if (reply[1 + i] !== 1) return 0;
+      const at = this.identityAt[i];
+      return at !== undefined && reply[(offsets.get(at[0]) ?? 0) + at[1]] === 1 ? 2 : 1;
+    });
   }
 }
 
@@ -101,16 +158,6 @@ export function idBefore(a: string, b: string): boolean {
   }
   if (a.length !== b.length) return a.length < b.length;
   return a < b;
-}
-
-/** `name`'s position in `names` (0-based), added at the end when new. */
-function indexOf(names: Map<string, number>, name: string): number {
-  let i = names.get(name);
-  if (i === undefined) {
-    i = names.size;
-    names.set(name, i);
-  }
-  return i;
 }
 
 export interface StoredAlert {
@@ -166,9 +213,10 @@ interface FleetScripts {
 
 /**
  * The analyzer's timings, series and alerts in Redis. Timings are read through a consumer group; a batch's effects (samples
- * appended to per-series lists trimmed to `history_window`, counters) and its acknowledgement are one Lua
- * script, applied entry by entry only where this commit acknowledged the entry, and de-duplicated by task
- * attempt: every event counts exactly once across crashes, restarts, repeated writes and several analyzers.
+ * appended to per-series lists kept to `history_window`, counters) and its acknowledgement are one Lua script,
+ * applied only when every entry is still pending for this analyzer and no event was counted before (else the
+ * batch is committed again without those entries, or with them as duplicates): every event counts exactly once
+ * across crashes, restarts, repeated writes and several analyzers.
  */
 @Injectable()
 export class AnalyzerRepository {
@@ -180,8 +228,8 @@ export class AnalyzerRepository {
   constructor(@Inject(ANALYZER_SETTINGS) private readonly settings: AnalyzerSettings) {
     this.keys = new FleetKeys(settings.prefix, settings.spread);
     this.redis = createRedis(settings.redisUrl, 'consumer', `trend-analyzer:${settings.analyzerId}`) as Redis & FleetScripts;
-    this.redis.defineCommand('commitBatch', { numberOfKeys: 5, lua: COMMIT_BATCH });
-    this.redis.defineCommand('appendSamples', { numberOfKeys: 3, lua: APPEND_SAMPLES });
+    this.redis.defineCommand('commitBatch', { numberOfKeys: 6, lua: COMMIT_BATCH });
+    this.redis.defineCommand('appendSamples', { numberOfKeys: 4, lua: APPEND_SAMPLES });
     this.redis.defineCommand('raiseAlert', { numberOfKeys: 2, lua: RAISE_ALERT });
     this.redis.defineCommand('escalateAlert', { numberOfKeys: 2, lua: ESCALATE_ALERT });
     this.redis.defineCommand('clearAlert', { numberOfKeys: 2, lua: CLEAR_ALERT });
@@ -255,27 +303,29 @@ export class AnalyzerRepository {
   }
 
   /**
-   * Applies and acknowledges a batch (see COMMIT_BATCH): the events counter after the commit, and per entry 1
-   * (applied), 2 (a duplicate) or 0 (not this commit's).
+   * Applies and acknowledges a batch, all of it or nothing (see COMMIT_BATCH): once applied, the events counter
+   * after the commit; otherwise what each entry was found to be (CommitBatch.verdicts), to commit again without
+   * what is not this analyzer's.
    */
-  async commit(batch: CommitBatch): Promise<{ counted: number; statuses: number[] }> {
-    if (batch.size === 0) return { counted: 0, statuses: [] };
-    const [counted, ...statuses] = await this.redis.commitBatch(
+  async commit(batch: CommitBatch): Promise<{ applied: true; counted: number } | { applied: false; verdicts: number[] }> {
+    const reply = await this.redis.commitBatch(
       this.keys.timings,
       this.countersKey,
       this.seriesIndex,
       this.keys.testDurations,
       this.keys.analyzerSeriesVersions,
+      this.keys.analyzerSeriesHeld,
       this.keys.analyzerGroup,
       this.keys.analyzerSeriesPrefix,
+      this.keys.analyzerSeriesCountsPrefix,
       this.keys.analyzerSeenPrefix,
       SEEN_TTL_S,
       this.settings.config.historyWindow,
       this.settings.config.maxSeries,
-      batch.toJSON(),
       this.settings.analyzerId,
+      ...batch.args(),
     );
-    return { counted: counted ?? 0, statuses };
+    return reply[0] === -1 ? { applied: false, verdicts: batch.verdicts(reply) } : { applied: true, counted: reply[0] ?? 0 };
   }
 
   /** De-duplication identity of a task attempt's event. */
@@ -361,9 +411,11 @@ export class AnalyzerRepository {
       this.settings.config.historyWindow,
       ...names.flatMap((n) => [n, known.get(n) ?? -1]),
     );
+    const window = this.settings.config.historyWindow;
     names.forEach((n, i) => {
-      const [version, whole, rows] = replies[i] ?? [-1, 1, []];
-      out.set(n, { version, whole: whole === 1, appended: rows.map(parseSampleRow) });
+      const [version, whole, elements] = replies[i] ?? [-1, 1, []];
+      const since = version - (known.get(n) ?? -1);
+      out.set(n, { version, whole: whole === 1, appended: lastRows(elements, whole === 1 ? window : since).map(parseSampleRow) });
     });
     return out;
   }
@@ -376,7 +428,7 @@ export class AnalyzerRepository {
     const out = new Map<string, SeriesPoint[]>();
     names.forEach((n, i) => {
       const reply = replies[i];
-      const rows = ((reply?.[1] as string[] | undefined) ?? []).map(parseSampleRow);
+      const rows = lastRows((reply?.[1] as string[] | undefined) ?? [], this.settings.config.historyWindow).map(parseSampleRow);
       out.set(
         n,
         rows.sort((a, b) => a.at - b.at),
@@ -393,9 +445,12 @@ export class AnalyzerRepository {
       this.seriesIndex,
       this.countersKey,
       this.keys.analyzerSeriesVersions,
+      this.keys.analyzerSeriesHeld,
       c.maxSeries,
       c.historyWindow,
-      ...samples.flatMap((s) => [this.seriesList(s.series), s.series, sampleRow(s)]),
+      this.keys.analyzerSeriesPrefix,
+      this.keys.analyzerSeriesCountsPrefix,
+      ...samples.flatMap((s) => [s.series, sampleRow(s)]),
     );
   }
 
@@ -451,6 +506,20 @@ export class AnalyzerRepository {
     this.redis.disconnect();
     this.logger.log('closed');
   }
+}
+
+/**
+ * The last `count` rows of a series list's elements, oldest first: an element holds one row or several,
+ * separated by newlines (see KEEP_WINDOW in analyzer-scripts.ts).
+ */
+export function lastRows(elements: readonly string[], count: number): string[] {
+  if (count <= 0) return [];
+  const rows: string[] = [];
+  for (const e of elements) {
+    if (e.includes('\n')) for (const row of e.split('\n')) rows.push(row);
+    else rows.push(e);
+  }
+  return rows.length > count ? rows.slice(rows.length - count) : rows;
 }
 
 /** XINFO's flat [name, value, …] reply as an object. */

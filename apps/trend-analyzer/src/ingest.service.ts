@@ -16,6 +16,8 @@ const BLOCK_MS = 1000;
  * the commit lands.
  */
 interface Prepared {
+  /** The entries as read: a batch is prepared from them again when a commit did not apply (see commit). */
+  entries: StreamEntry[];
   batch: CommitBatch;
   kinds: Array<AttemptMetrics | 'malformed' | null>;
   runMs: number[];
@@ -214,23 +216,30 @@ export class IngestService {
     await this.commit(this.prepare(entries));
   }
 
-  /** The batch's effects, and what each entry was (for the metrics of those the commit applies). */
-  private prepare(entries: StreamEntry[]): Prepared {
+  /**
+   * The batch's effects, and what each entry was (for the metrics of those the commit applies). `verdicts`, after
+   * a commit that did not apply: entries found not pending for this analyzer (0) are left out, and those whose
+   * event was counted before (2) go in as duplicates.
+   */
+  private prepare(entries: StreamEntry[], verdicts?: ReadonlyMap<string, number>): Prepared {
     const batch = new CommitBatch();
     const kinds: Prepared['kinds'] = [];
     const runMs: number[] = [];
     for (const [id, fields] of entries) {
+      const verdict = verdicts?.get(id);
+      const take = verdict !== 0;
+      const duplicate = verdict === 2;
       // Deleted after delivery (trimmed): acknowledged with no effect; the account counts it as lost.
       if (fields === null) {
-        batch.add(id, { counters: [] });
+        if (take) batch.add(id, { counters: [] });
         kinds.push(null);
         runMs.push(0);
         continue;
       }
       const r = decodeTimingEvent(fields);
       if (!r.ok) {
-        if (this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
-        batch.add(id, { counters: ['malformed', 1] });
+        if (verdicts === undefined && this.malformedLogged++ < 10) this.logger.warn(`skipping malformed timing event ${id}: ${r.error}`);
+        if (take) batch.add(id, { counters: ['malformed', 1] });
         kinds.push('malformed');
         runMs.push(0);
         continue;
@@ -238,15 +247,20 @@ export class IngestService {
       const e = r.event;
       kinds.push(this.attemptMetrics(e));
       runMs.push(e.run_ms);
-      batch.add(id, {
-        identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
-        ...(e.test_file !== undefined &&
-          (e.outcome === 'completed' || e.reason === 'test_failed') && { duration: { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } }),
-        counters: this.countersOf(e),
-        samples: eventSamples(e, this.settings.config),
-      });
+      if (!take) continue;
+      batch.add(
+        id,
+        {
+          identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
+          ...(e.test_file !== undefined &&
+            (e.outcome === 'completed' || e.reason === 'test_failed') && { duration: { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } }),
+          counters: this.countersOf(e),
+          samples: eventSamples(e, this.settings.config),
+        },
+        duplicate,
+      );
     }
-    return { batch, kinds, runMs };
+    return { entries, batch, kinds, runMs };
   }
 
   /**
@@ -262,9 +276,37 @@ export class IngestService {
     return e.outcome === 'completed' ? ['events', 1, names.completed, 1, names.runMs, Math.round(e.run_ms)] : ['events', 1, names.failed, 1];
   }
 
-  private async commit({ batch, kinds, runMs }: Prepared): Promise<void> {
-    const { counted, statuses } = await this.repo.commit(batch);
-    this.counted = counted;
+  /**
+   * Commits a prepared batch. A commit applies all of its entries or none (see COMMIT_BATCH); when one does not,
+   * the batch is prepared again from its entries with what the commit found (entries another analyzer took
+   * are left out, events counted before go in as duplicates) and committed again. Each round leaves out or
+   * marks at least one entry, so the rounds end.
+   */
+  private async commit({ entries, batch, kinds, runMs }: Prepared): Promise<void> {
+    let current = batch;
+    let verdicts: Map<string, number> | undefined;
+    while (current.size > 0) {
+      const done = await this.repo.commit(current);
+      if (done.applied) {
+        this.counted = done.counted;
+        break;
+      }
+      const before = verdicts;
+      verdicts = new Map(before);
+      let moved = false;
+      current.ids.forEach((id, i) => {
+        const verdict = done.verdicts[i];
+        if (verdict !== 1 && before?.get(id) !== verdict) moved = true;
+        if (verdict !== 1) verdicts?.set(id, verdict);
+      });
+      if (!moved) throw new Error('a commit found nothing to change and did not apply; its entries stay pending');
+      current = this.prepare(entries, verdicts).batch;
+    }
+    // Each entry's status (1 applied, 2 a duplicate, 0 not this commit's): by position when the first batch
+    // applied, by ID after rounds that left entries out.
+    const applied = current.statuses;
+    const byId = verdicts === undefined ? undefined : new Map(current.ids.map((id, i) => [id, applied[i]]));
+    const statuses = byId === undefined ? applied : entries.map(([id]) => byId.get(id) ?? 0);
     // Counted per batch, then added once per counter: prom-client looks up a child by its labels on each call.
     let processed = 0;
     let malformed = 0;

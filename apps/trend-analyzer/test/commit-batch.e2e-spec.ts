@@ -1,19 +1,21 @@
 import type { Redis } from 'ioredis';
 import { cleanupPrefix, testRedis, uniquePrefix } from '@fleet/testing';
-import { COMMIT_BATCH } from '../src/analyzer-scripts.js';
-import { CommitBatch, type EntryEffects } from '../src/analyzer.repository.js';
+import { APPEND_SAMPLES, COMMIT_BATCH } from '../src/analyzer-scripts.js';
+import { CommitBatch, type EntryEffects, lastRows } from '../src/analyzer.repository.js';
 import { parseSampleRow, rowSuffix, sampleRow } from '../src/event-samples.js';
 
 /**
- * The analyzer's commit script on a real Redis: an entry is applied once, by the analyzer it is pending for,
- * and a (task, attempt) counted before is a duplicate; whether the script asks once for the batch (XPENDING) or
- * entry by entry (XACK), the answers are the same.
+ * The analyzer's commit script on a real Redis: a batch applies whole, only while every entry is pending for
+ * the analyzer and no event in it was counted before; otherwise nothing is written and the reply says which
+ * entries are not the analyzer's and which events were counted. Whether the script asks once for the batch
+ * (XPENDING over its range) or entry by entry, the answers are the same.
  */
 describe('the analyzer commit script', () => {
   let redis: Redis;
   const prefix = uniquePrefix('commit');
   const k = (name: string) => `${prefix}:${name}`;
   let n = 0;
+  const WINDOW = 100;
 
   beforeAll(() => {
     redis = testRedis();
@@ -32,43 +34,52 @@ describe('the analyzer commit script', () => {
     return { stream, ids: reply[0][1].map(([id]) => id) };
   }
 
-  /** Commits entries (id, identity member) as consumer `c`; returns the events counter and each entry's status. */
-  async function commit(stream: string, entries: Array<[string, string]>): Promise<{ counted: number; statuses: number[] }> {
+  const effects = (member: string): EntryEffects => ({
+    identity: { bucket: 'b', member },
+    counters: ['events', 1],
+    samples: { at: 1, suffix: '', group: `s-${member}`, metrics: ['m'], values: [String(member.length)] },
+  });
+
+  /** Commits entries (id, identity member) as consumer `c` (see commitEffects). */
+  async function commit(stream: string, entries: Array<[string, string]>, duplicates: string[] = []) {
     return commitEffects(
       stream,
-      entries.map(([id, member]) => [
-        id,
-        {
-          identity: { bucket: 'b', member },
-          counters: ['events', 1],
-          samples: { at: 1, suffix: '', group: `s-${member}`, metrics: ['m'], values: [String(member.length)] },
-        },
-      ]),
+      entries.map(([id, member]) => [id, effects(member)]),
+      duplicates,
     );
   }
 
-  async function commitEffects(stream: string, entries: Array<[string, EntryEffects]>): Promise<{ counted: number; statuses: number[] }> {
+  /**
+   * Commits a batch as consumer `c`: once applied, the events counter and each entry's status (1 applied, 2 a
+   * duplicate); otherwise each entry's verdict (0 not pending for c, 2 counted before, 1 neither).
+   */
+  async function commitEffects(
+    stream: string,
+    entries: Array<[string, EntryEffects]>,
+    duplicates: string[] = [],
+  ): Promise<{ counted: number; statuses: readonly number[] } | { verdicts: number[] }> {
     const batch = new CommitBatch();
-    for (const [id, effects] of entries) batch.add(id, effects);
+    for (const [id, e] of entries) batch.add(id, e, duplicates.includes(id));
     const reply = (await redis.eval(
       COMMIT_BATCH,
-      5,
+      6,
       stream,
       `${stream}:counters`,
       `${stream}:index`,
       `${stream}:durations`,
       `${stream}:versions`,
+      `${stream}:held`,
       'g',
       `${stream}:series:`,
+      `${stream}:counts:`,
       `${stream}:seen:`,
       60,
-      100,
+      WINDOW,
       1000,
-      batch.toJSON(),
       'c',
+      ...batch.args(),
     )) as number[];
-    const [counted, ...statuses] = reply;
-    return { counted, statuses };
+    return reply[0] === -1 ? { verdicts: batch.verdicts(reply) } : { counted: reply[0], statuses: batch.statuses };
   }
 
   const pendingFor = async (stream: string, consumer: string) =>
@@ -83,11 +94,13 @@ describe('the analyzer commit script', () => {
     ]);
     expect(first).toEqual({ counted: 2, statuses: [1, 1, 2] });
     expect(await pendingFor(stream, 'c')).toEqual([]);
-    // Read again (a crash after the commit): nothing changes.
-    expect(await commit(stream, [[ids[0], 'task-a#1']])).toEqual({ counted: 2, statuses: [0] });
+    expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '2', duplicates: '1' });
+    // Read again (a crash after the commit): the entry is no longer pending, and nothing changes.
+    expect(await commit(stream, [[ids[0], 'task-a#1']])).toEqual({ verdicts: [0] });
+    expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '2', duplicates: '1' });
   });
 
-  it('leaves an entry another analyzer claimed to that analyzer', async () => {
+  it('writes nothing while an entry is another analyzer’s, and applies once it is left out', async () => {
     const { stream, ids } = await delivered(2);
     await redis.xclaim(stream, 'g', 'other', 0, ids[1]);
     expect(
@@ -95,25 +108,51 @@ describe('the analyzer commit script', () => {
         [ids[0], 'task-c#1'],
         [ids[1], 'task-d#1'],
       ]),
-    ).toEqual({ counted: 1, statuses: [1, 0] });
+    ).toEqual({ verdicts: [1, 0] });
+    expect(await pendingFor(stream, 'c')).toEqual([ids[0]]);
+    expect(await redis.exists(`${stream}:counters`, `${stream}:series:m|s-task-c#1`, `${stream}:seen:b`)).toBe(0);
+    expect(await commit(stream, [[ids[0], 'task-c#1']])).toEqual({ counted: 1, statuses: [1] });
     expect(await pendingFor(stream, 'other')).toEqual([ids[1]]);
+  });
+
+  it('writes nothing while an event in it was counted before, and counts it as a duplicate when told', async () => {
+    const { stream, ids } = await delivered(3);
+    expect(await commit(stream, [[ids[0], 'task-f#1']])).toEqual({ counted: 1, statuses: [1] });
+    // The worker repeated its write: the same (task, attempt) in a later entry.
+    const batch: Array<[string, string]> = [
+      [ids[1], 'task-g#1'],
+      [ids[2], 'task-f#1'],
+    ];
+    expect(await commit(stream, batch)).toEqual({ verdicts: [1, 2] });
+    expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '1' });
+    expect(await commit(stream, batch, [ids[2]])).toEqual({ counted: 2, statuses: [1, 2] });
+    expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '2', duplicates: '1' });
+    expect(await redis.smembers(`${stream}:seen:b`)).toEqual(expect.arrayContaining(['task-f#1', 'task-g#1']));
+    expect(await pendingFor(stream, 'c')).toEqual([]);
   });
 
   it('gives the same answers entry by entry when its pending range holds more entries than it asks for', async () => {
     // 30 entries pending for c; a batch of the first and the last spans all 30, more than the script's limit
-    // for a batch of two, so it acknowledges entry by entry; the 28 between stay pending.
+    // for a batch of two, so it asks entry by entry; the 28 between stay pending.
     const { stream, ids } = await delivered(30);
+    await redis.xclaim(stream, 'g', 'other', 0, ids[29]);
     expect(
       await commit(stream, [
         [ids[0], 'task-e#1'],
         [ids[29], 'task-e#1'],
       ]),
+    ).toEqual({ verdicts: [1, 0] });
+    expect(
+      await commit(stream, [
+        [ids[0], 'task-e#1'],
+        [ids[28], 'task-e#1'],
+      ]),
     ).toEqual({ counted: 1, statuses: [1, 2] });
-    expect(await pendingFor(stream, 'c')).toEqual(ids.slice(1, 29));
+    expect(await pendingFor(stream, 'c')).toEqual(ids.slice(1, 28));
   });
 
   it('writes each sample as sampleRow does, under its series, and adds up counters and durations over the batch', async () => {
-    const { stream, ids } = await delivered(3);
+    const { stream, ids } = await delivered(4);
     const labels = { commit: 'a b/c', branch: 'x"y' };
     const samples = (task: string, values: string[]) => ({
       at: 1750,
@@ -128,6 +167,7 @@ describe('the analyzer commit script', () => {
           ids[0],
           {
             identity: { bucket: 'b', member: 't1#1' },
+            duration: { key: 'cpu|tests/a.py', ms: 100 },
             counters: ['events', 1, 'run_ms:cpu', 250],
             samples: samples('t1', ['250', '0.30000000000000004']),
           },
@@ -137,24 +177,78 @@ describe('the analyzer commit script', () => {
           ids[2],
           {
             identity: { bucket: 'b', member: 'odd "task" [1]#2' },
-            duration: { key: 'cpu|tests/a.py', ms: 100 },
+            duration: { key: 'cpu|tests/a.py', ms: 200 },
             counters: ['events', 1, 'run_ms:cpu', 100],
             samples: samples('odd "task" [1]', ['1e+21']),
           },
         ],
+        [ids[3], { counters: [] }],
       ]),
-    ).toEqual({ counted: 2, statuses: [1, 1, 1] });
-    const rows = await redis.lrange(`${stream}:series:run_time_ms|pool=cpu`, 0, -1);
+    ).toEqual({ counted: 2, statuses: [1, 1, 1, 1] });
+    // One element a series and commit, its rows in the order the entries came.
+    const elements = await redis.lrange(`${stream}:series:run_time_ms|pool=cpu`, 0, -1);
+    expect(elements).toHaveLength(1);
+    const rows = lastRows(elements, WINDOW);
     expect(rows).toEqual([
       sampleRow({ series: '', at: 1750, value: 250, task_id: 't1', labels }),
       sampleRow({ series: '', at: 1750, value: 1e21, task_id: 'odd "task" [1]', labels }),
     ]);
     expect(rows.map((r) => parseSampleRow(r).task_id)).toEqual(['t1', 'odd "task" [1]']);
-    expect(await redis.lrange(`${stream}:series:latency_ms|pool=cpu`, 0, -1)).toEqual([
+    expect(lastRows(await redis.lrange(`${stream}:series:latency_ms|pool=cpu`, 0, -1), WINDOW)).toEqual([
       sampleRow({ series: '', at: 1750, value: 0.30000000000000004, task_id: 't1', labels }),
     ]);
     expect(await redis.hgetall(`${stream}:counters`)).toEqual({ events: '2', malformed: '1', 'run_ms:cpu': '350' });
-    expect(await redis.hget(`${stream}:durations`, 'cpu|tests/a.py')).toBe('100');
+    // The mean moves entry by entry, each step rounded down: 100, then floor(0.7 × 100 + 0.3 × 200) = 130.
+    expect(await redis.hget(`${stream}:durations`, 'cpu|tests/a.py')).toBe('130');
     expect(await redis.hgetall(`${stream}:versions`)).toEqual({ 'run_time_ms|pool=cpu': '2', 'latency_ms|pool=cpu': '1' });
+    expect(await redis.hgetall(`${stream}:held`)).toEqual({ 'run_time_ms|pool=cpu': '2', 'latency_ms|pool=cpu': '1' });
+    expect(await pendingFor(stream, 'c')).toEqual([]);
+  });
+
+  it('keeps each series to its window, in whole elements, whether ingest or the derived rates append to it', async () => {
+    const batches = 4;
+    const perBatch = 45;
+    const { stream, ids } = await delivered(batches * perBatch);
+    const list = `${stream}:series:run_time_ms|pool=w`;
+    // A list written one row an element, with no count of its rows: counted by its length.
+    const old = ['1 1', '2 2', '3 3'];
+    await redis.rpush(list, ...old);
+    await redis.sadd(`${stream}:index`, 'run_time_ms|pool=w');
+    const written = [...old];
+    for (let b = 0; b < batches; b++) {
+      const entries = ids.slice(b * perBatch, (b + 1) * perBatch).map((id, i): [string, EntryEffects] => {
+        const at = 10 + b * perBatch + i;
+        written.push(`${at} ${at}`);
+        return [id, { counters: ['events', 1], samples: { at, suffix: '', group: 'pool=w', metrics: ['run_time_ms'], values: [String(at)] } }];
+      });
+      expect(await commitEffects(stream, entries)).toMatchObject({ counted: (b + 1) * perBatch });
+      const held = Number(await redis.hget(`${stream}:held`, 'run_time_ms|pool=w'));
+      const elements = await redis.lrange(list, 0, -1);
+      // The count is the rows the list holds: at least the window (once written), less than the window and one element.
+      expect(lastRows(elements, Infinity)).toHaveLength(held);
+      expect(held).toBeGreaterThanOrEqual(Math.min(WINDOW, written.length));
+      expect(held).toBeLessThan(WINDOW + perBatch);
+      expect(lastRows(elements, WINDOW)).toEqual(written.slice(-WINDOW));
+    }
+    // The derived rates' script appends a row at a time and keeps the same count.
+    await redis.eval(
+      APPEND_SAMPLES,
+      4,
+      `${stream}:index`,
+      `${stream}:counters`,
+      `${stream}:versions`,
+      `${stream}:held`,
+      1000,
+      WINDOW,
+      `${stream}:series:`,
+      `${stream}:counts:`,
+      'run_time_ms|pool=w',
+      '999 9',
+    );
+    written.push('999 9');
+    const elements = await redis.lrange(list, 0, -1);
+    expect(lastRows(elements, Infinity)).toHaveLength(Number(await redis.hget(`${stream}:held`, 'run_time_ms|pool=w')));
+    expect(lastRows(elements, WINDOW)).toEqual(written.slice(-WINDOW));
+    expect(await redis.hget(`${stream}:versions`, 'run_time_ms|pool=w')).toBe(String(batches * perBatch + 1));
   });
 });

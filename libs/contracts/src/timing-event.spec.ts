@@ -48,7 +48,7 @@ describe('timing events', () => {
     ['a non-numeric metric', withBody({ metrics: { latency_ms: 'fast' } }), /^metrics.latency_ms: unexpected value/],
     ['an array for labels', withBody({ labels: [] }), /^labels: expected a JSON object/],
     ['nothing at all', [], /^v: unsupported version/],
-    // Half a surrogate pair, which JSON's escapes can carry: Redis's JSON decoder (the analyzer's commit) refuses it.
+    // Half a surrogate pair, which JSON's escapes can carry: the analyzer's URI encoding of a sample row refuses it.
     ['half a surrogate pair in the task id', withBody({ task_id: 'cpu.\ud800x' }), /^task_id: not Unicode text/],
     ['half a surrogate pair in a label', withBody({ labels: { commit: '\udc00' } }), /^labels.commit: unexpected value/],
     ['half a surrogate pair in a metric name', withBody({ metrics: { ['m\ud800']: 1 } }), /^metrics: a key is not Unicode text/],

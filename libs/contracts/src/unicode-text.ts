@@ -1,5 +1,5 @@
 /**
- * Text that is Unicode: no half of a surrogate pair, which JSON's escapes (`"\ud800"`) can make. Redis's JSON
- * decoder (the analyzer's commit script) and URI encoding refuse such a string downstream, so the edges refuse it.
+ * Text that is Unicode: no half of a surrogate pair, which JSON's escapes (`"\ud800"`) can make. URI encoding (the
+ * analyzer's sample rows) throws on such a string, and UTF-8 (what Redis is sent) cannot carry it, so the edges refuse it.
  */
 export const isUnicodeText = (s: string): boolean => !/[\uD800-\uDFFF]/u.test(s);

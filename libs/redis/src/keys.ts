@@ -239,6 +239,19 @@ export class FleetKeys {
     return `${this.prefix}:ta:versions`;
   }
 
+  /** What a series' counts list's key starts with: the rows of each element of its sample list, in the same order. */
+  get analyzerSeriesCountsPrefix(): string {
+    return `${this.prefix}:ta:n:`;
+  }
+
+  /**
+   * Hash of series name → rows its list holds now (an element holds one row or several): what keeps the list to
+   * its window. A series with no count holds one row an element.
+   */
+  get analyzerSeriesHeld(): string {
+    return `${this.prefix}:ta:held`;
+  }
+
   /** Hash of the analyzer's event counters (per outcome and pool). */
   get analyzerCounters(): string {
     return `${this.prefix}:ta:counters`;
