@@ -16,16 +16,16 @@ export const CHANGE_LABELS = ['commit', 'branch', 'run_id', 'build'] as const;
 
 /** A sample as stored in its series list: `<at> <value>[ <task id> <labels as JSON>]`, both URI-encoded. */
 export function sampleRow(s: Sample): string {
-  return s.task_id === undefined ? `${s.at} ${s.value}` : `${s.at} ${s.value}${rowSuffix(s.task_id, s.labels ?? {})}`;
-}
-
-/** What follows a row's time and value when the sample names its task (see sampleRow). */
-export function rowSuffix(taskId: string, labels: Record<string, string>): string {
-  return ` ${encodeURIComponent(taskId)} ${encodeURIComponent(JSON.stringify(labels))}`;
+  return s.task_id === undefined ? `${s.at} ${s.value}` : `${s.at} ${s.value}${rowSuffix(s.task_id, s.labels)}`;
 }
 
 /** The suffix's labels when there are none: `{}` URI-encoded (most samples). */
 const NO_LABELS = encodeURIComponent('{}');
+
+/** What follows a row's time and value when the sample names its task (see sampleRow). */
+export function rowSuffix(taskId: string, labels: Record<string, string> | undefined): string {
+  return ` ${encodeURIComponent(taskId)} ${labels === undefined ? NO_LABELS : encodeURIComponent(JSON.stringify(labels))}`;
+}
 
 /** A row read back (see sampleRow). Runs for every row the analysis reads: no split, no decoding where none is needed. */
 export function parseSampleRow(row: string): { at: number; value: number; task_id?: string; labels?: Record<string, string> } {
@@ -81,8 +81,9 @@ export interface EventSamples {
 }
 
 export function eventSamples(e: TimingEvent, config: AnalyzerConfig): EventSamples {
-  const labels: Record<string, string> = {};
-  for (const k of CHANGE_LABELS) if (e.labels[k] !== undefined) labels[k] = e.labels[k];
+  // (Most events carry none of the change labels: then no object is made for them.)
+  let labels: Record<string, string> | undefined;
+  for (const k of CHANGE_LABELS) if (e.labels[k] !== undefined) (labels ??= {})[k] = e.labels[k];
   const out: EventSamples = { at: e.finished_at, suffix: rowSuffix(e.task_id, labels), group: groupOf(e, config.grouping), metrics: [], values: [] };
   const add = (metric: string, value: number) => {
     out.metrics.push(metric);

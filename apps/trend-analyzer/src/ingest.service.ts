@@ -248,12 +248,12 @@ export class IngestService {
       kinds.push(this.attemptMetrics(e));
       runMs.push(e.run_ms);
       if (!take) continue;
+      const learns = e.test_file !== undefined && (e.outcome === 'completed' || e.reason === 'test_failed');
       batch.add(
         id,
         {
           identity: this.repo.identity(e.task_id, e.attempt, e.finished_at),
-          ...(e.test_file !== undefined &&
-            (e.outcome === 'completed' || e.reason === 'test_failed') && { duration: { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } }),
+          duration: learns ? { key: `${e.pool}|${e.test_file}`, ms: e.run_ms } : undefined,
           counters: this.countersOf(e),
           samples: eventSamples(e, this.settings.config),
         },
