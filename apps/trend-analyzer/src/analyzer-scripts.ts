@@ -45,17 +45,17 @@ end
  *
  * The batch comes with its effects already added up (CommitBatch), so Redis's work grows with the batch's
  * entries (its IDs and identities) and its series, not with the samples: counters as totals, each test file's
- * durations in order, and each series' new rows as one element (see KEEP_WINDOW). A test file's duration is an
- * exponentially weighted mean, weight 0.3. A series not kept yet is refused (its samples counted as
- * `series_refused`) once `max series` are kept. Each series' count of appended samples goes up in the versions
- * hash, so the analysis reads only what moved.
+ * durations in order, and each series' new rows as one element (see KEEP_WINDOW). A test file's attempt that
+ * ran its course (passed or failed, not timed out or errored) moves the file's expected duration (`<pool>|<file>`
+ * in the durations hash): an exponentially weighted mean, weight 0.3, rounded down at each step. A series not
+ * kept yet is refused (its samples counted as `series_refused`) once `max series` are kept. Each series' count
+ * of appended samples goes up in the versions hash, so the analysis reads only what moved.
  *
  * KEYS: stream, counters hash, series index set, durations hash, series versions hash, series held hash.
  * ARGV: group, series key base, series counts key base, seen-set key base, seen TTL (s), history window, max
- * series, consumer, the
- * batch's lowest and highest IDs; then the batch in sections, each its count followed by its items: IDs; seen
- * buckets, each its name, k and k identities; counters, each its name and increment; durations, each its key,
- * k and k values in order; series, each its name, k and its k rows joined by newlines.
+ * series, consumer, the batch's lowest and highest IDs; then the batch in sections, each its count followed by
+ * its items: IDs; seen buckets, each its name, k and k identities; counters, each its name and increment;
+ * durations, each its key, k and k values in order; series, each its name, k and its k rows joined by newlines.
  * Returns the events counter once applied; or, when a check failed, -1, then a 1 or 0 per ID (pending for this
  * analyzer or not), then a 1 or 0 per identity in the order sent (counted before or not).
  */
