@@ -60,15 +60,17 @@ export class CommitBatch {
     if (this.high === '' || idBefore(this.high, id)) this.high = id;
     const identity = effects.identity;
     let seen = identity && this.identities.get(identity.bucket);
+    if (identity && seen === undefined) this.identities.set(identity.bucket, (seen = { members: [], known: new Set() }));
     if (duplicate || (identity && seen?.known.has(identity.member))) {
+      // (Known from here on, so a later entry of the same event is a duplicate without asking Redis.)
+      if (identity) seen?.known.add(identity.member);
       this.planned.push(2);
       this.identityAt.push(undefined);
       this.count('duplicates', 1);
       return;
     }
     this.planned.push(1);
-    if (identity) {
-      if (seen === undefined) this.identities.set(identity.bucket, (seen = { members: [], known: new Set() }));
+    if (identity && seen) {
       this.identityAt.push([identity.bucket, seen.members.push(identity.member) - 1]);
       seen.known.add(identity.member);
     } else this.identityAt.push(undefined);
@@ -100,10 +102,12 @@ export class CommitBatch {
   args(): Array<string | number> {
     const out: Array<string | number> = [this.low, this.high, this.ids.length];
     for (const id of this.ids) out.push(id);
-    out.push(this.identities.size);
+    const buckets = out.push(0) - 1;
     for (const [bucket, { members }] of this.identities) {
+      if (members.length === 0) continue;
       out.push(bucket, members.length);
       for (const m of members) out.push(m);
+      (out[buckets] as number)++;
     }
     out.push(this.counters.size);
     for (const [name, by] of this.counters) out.push(name, by);

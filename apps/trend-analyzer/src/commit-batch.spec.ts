@@ -49,6 +49,14 @@ describe('a commit batch', () => {
     // Pending: all but 1-2. Counted before, in the order sent (bucket 0: a, c; bucket 1: b): c.
     expect(batch.verdicts([-1, 1, 1, 0, 1, 1, 0, 1, 0])).toEqual([1, 1, 0, 2, 1]);
   });
+
+  it('makes a later entry of an event known to be counted a duplicate too, and sends no empty bucket', () => {
+    const batch = new CommitBatch();
+    batch.add('1-0', { identity: { bucket: '0', member: 'a#1' }, counters: ['events', 1] }, true);
+    batch.add('1-1', { identity: { bucket: '0', member: 'a#1' }, counters: ['events', 1] });
+    expect(batch.statuses).toEqual([2, 2]);
+    expect(batch.args()).toEqual(['1-0', '1-1', 2, '1-0', '1-1', 0, 1, 'duplicates', 2, 0, 0]);
+  });
 });
 
 describe('a series list read back', () => {
