@@ -8,28 +8,43 @@
  * several separated by newlines (what one commit appended to the series: a row never holds a newline, see
  * sampleRow), so Redis makes one element a series and commit rather than one a sample. `keep(held, base,
  * countsBase, window, series, added)` is called once an element of `added` rows was pushed to the list (key
- * base .. series) and its count to the counts list (countsBase .. series): the held hash counts the rows the
- * list holds, and whole elements are dropped from the front while the rest still hold the window. A list
- * written before elements were counted holds one row an element, and more elements than counts: those at its
- * front are single rows, and with no count held its length is its count. The list holds at least the window,
- * and less than the window plus one element's rows; readers keep the last `window` rows.
+ * base .. series) and its count to the counts list (countsBase .. series). The held hash counts the rows the list
+ * holds (one HINCRBY a call); once they pass the window by a quarter, whole elements are dropped from the front
+ * while the rest still hold the window, so a commit that appends a few rows to a full list does not trim it each
+ * time. A list written before elements were counted holds one row an element, and more elements than counts:
+ * those at its front are single rows, and with no count held its length is its count. The list holds at least the
+ * window, and less than a window and a quarter plus one element's rows; readers keep the last `window` rows.
  */
 const KEEP_WINDOW = `
 local function keep(held, base, countsBase, window, series, added)
   local list, counts = base .. series, countsBase .. series
-  local count = tonumber(redis.call('HGET', held, series))
-  if count == nil then count = redis.call('LLEN', list) - 1 end
-  count = count + added
-  local singles = redis.call('LLEN', list) - redis.call('LLEN', counts)
-  while count > window do
-    local front = 1
-    if singles <= 0 then front = tonumber(redis.call('LINDEX', counts, 0)) end
-    if count - front < window then break end
-    redis.call('LPOP', list)
-    if singles > 0 then singles = singles - 1 else redis.call('LPOP', counts) end
-    count = count - front
+  local count = redis.call('HINCRBY', held, series, added)
+  if count == added then
+    local before = redis.call('LLEN', list) - 1
+    if before > 0 then count = redis.call('HINCRBY', held, series, before) end
   end
-  redis.call('HSET', held, series, count)
+  if count <= window + math.ceil(window / 4) then return end
+  local singles = redis.call('LLEN', list) - redis.call('LLEN', counts)
+  local elements, rows, fronts, at = 0, 0, {}, 0
+  while true do
+    local front = 1
+    if singles <= elements then
+      at = at + 1
+      if fronts[at] == nil then
+        local more = redis.call('LRANGE', counts, at - 1, at + 62)
+        for k = 1, #more do fronts[at + k - 1] = tonumber(more[k]) end
+        if #more == 0 then break end
+      end
+      front = fronts[at]
+    end
+    if count - rows - front < window then break end
+    elements = elements + 1
+    rows = rows + front
+  end
+  if elements == 0 then return end
+  redis.call('LPOP', list, elements)
+  if elements > singles then redis.call('LPOP', counts, elements - math.max(singles, 0)) end
+  redis.call('HINCRBY', held, series, -rows)
 end
 `;
 
@@ -133,17 +148,25 @@ for _ = 1, tonumber(ARGV[at - 1]) do
   at = at + 2 + k
 end
 at = at + 1
+-- Which series are kept already: one SMISMEMBER for the batch's series (in chunks); those it starts are added at once.
+local nSeries, names = tonumber(ARGV[at - 1]), {}
+for i = 1, nSeries do names[i] = ARGV[at + 3 * (i - 1)] end
+local known = {}
+for from = 1, nSeries, 500 do
+  for _, flag in ipairs(redis.call('SMISMEMBER', index, unpack(names, from, math.min(from + 499, nSeries)))) do
+    known[#known + 1] = flag == 1
+  end
+end
 local kept = redis.call('SCARD', index)
-local refused = 0
-for _ = 1, tonumber(ARGV[at - 1]) do
+local refused, started = 0, {}
+for i = 1, nSeries do
   local series, k, rows = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2]
-  local new = redis.call('SISMEMBER', index, series) == 0
-  if new and kept >= maxSeries then
+  if not known[i] and kept >= maxSeries then
     refused = refused + k
   else
-    if new then
+    if not known[i] then
       kept = kept + 1
-      redis.call('SADD', index, series)
+      started[#started + 1] = series
     end
     redis.call('RPUSH', seriesBase .. series, rows)
     redis.call('RPUSH', countsBase .. series, k)
@@ -152,6 +175,7 @@ for _ = 1, tonumber(ARGV[at - 1]) do
   end
   at = at + 3
 end
+for from = 1, #started, 500 do redis.call('SADD', index, unpack(started, from, math.min(from + 499, #started))) end
 if refused > 0 then redis.call('HINCRBY', counters, 'series_refused', refused) end
 return {tonumber(redis.call('HGET', counters, 'events') or '0')}
 `;
