@@ -291,15 +291,16 @@ export class IngestService {
         this.counted = done.counted;
         break;
       }
-      const before = verdicts;
-      verdicts = new Map(before);
+      const next = new Map(verdicts);
       let moved = false;
       current.ids.forEach((id, i) => {
         const verdict = done.verdicts[i];
-        if (verdict !== 1 && before?.get(id) !== verdict) moved = true;
-        if (verdict !== 1) verdicts?.set(id, verdict);
+        if (verdict === 1) return;
+        if (next.get(id) !== verdict) moved = true;
+        next.set(id, verdict);
       });
       if (!moved) throw new Error('a commit found nothing to change and did not apply; its entries stay pending');
+      verdicts = next;
       current = this.prepare(entries, verdicts).batch;
     }
     // Each entry's status (1 applied, 2 a duplicate, 0 not this commit's): by position when the first batch
