@@ -422,10 +422,12 @@ async function main() {
     }
   }
   if (only?.has('suite')) {
-    const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags });
-    log(
-      `short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms; last fleet run ${JSON.stringify(suite.verdicts.fleet)}`,
-    );
+    for (const warm of ['session', false] as const) {
+      const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 1 : 3, log, nodeFlags, warm });
+      log(
+        `short suite (warm ${warm}): fleet ${suite.fleet_s.toFixed(2)} s (first ${suite.first_s.toFixed(2)}, by history ${suite.history_s?.toFixed(2)}), node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms; last fleet run ${JSON.stringify(suite.verdicts.fleet)}`,
+      );
+    }
   }
   if (only?.has('pytest')) {
     const python = pythonWithXdist();
@@ -473,6 +475,9 @@ async function main() {
   );
   const suite = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags });
   log(`short suite: fleet ${suite.fleet_s.toFixed(2)} s, node --test ${suite.runner_s.toFixed(2)} s, run end ${suite.run_end_ms} ms`);
+  // The same suite with each file inside one Node test session per slot (`runners.warm: {".mjs": "session"}`).
+  const nodeSession = await shortSuite({ redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, warm: 'session' });
+  log(`short suite in node test sessions: fleet ${nodeSession.fleet_s.toFixed(2)} s, node --test ${nodeSession.runner_s.toFixed(2)} s`);
   const python = pythonWithXdist();
   if (!python) log('pytest suite: skipped, no python3 with pytest and pytest-xdist (apt-get install -y python3-pytest-xdist)');
   const pyOptions = { redis, url, dist, files: quick ? 40 : 100, slots: 2, reps: quick ? 2 : 3, log, nodeFlags, runner: 'pytest' as const, python };
@@ -554,6 +559,7 @@ async function main() {
     ci_nodes: ci,
     autoscale: scaling,
     short_suite: suite,
+    short_suite_node_session: nodeSession,
     pytest_session_suite: pySession,
     pytest_suite: pySuite,
     pytest_suite_cold: pyCold,
@@ -591,8 +597,9 @@ async function main() {
     `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | — | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | — | — |`,
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s; CPU per event) | ${fmt(ing.rate)} (analyzer ${ing.cpuPerEvent.analyzer.toFixed(1)} µs, Redis ${ing.cpuPerEvent.redis.toFixed(1)} µs) | — | ${fmt(ing.raw)} (bare XRANGE); ${fmt(ing.consumer)} (a bare group consumer: XREADGROUP, JSON.parse, XACK) | ${r2(ing.rate / ing.raw)} of XRANGE; ${r2(ing.rate / ing.consumer)} of the consumer | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
-    `| ${suite.files} short test files on ${suite.slots} slots: one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0 on the first run and by history: ${mark(suite.first_ratio >= 1 && (suite.history_ratio ?? 0) >= 1)} |`,
-    `| first run (no history) / later runs (by history), the same suite (s) | ${r2(suite.first_s)} / ${suite.history_s === null ? '—' : r2(suite.history_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.first_ratio)} / ${suite.history_ratio === null ? '—' : r2(suite.history_ratio)} | — |`,
+    `| ${nodeSession.files} short test files on ${nodeSession.slots} slots, one task per file in a Node test session per slot (\`runners.warm: {".mjs": "session"}\`) vs \`node --test --test-concurrency=${nodeSession.slots}\`; first run / later runs (s) | ${r2(nodeSession.first_s)} / ${nodeSession.history_s === null ? '—' : r2(nodeSession.history_s)} | — | ${r2(nodeSession.runner_s)} (node --test) | ${r2(nodeSession.first_ratio)} / ${nodeSession.history_ratio === null ? '—' : r2(nodeSession.history_ratio)} (same verdicts: ${nodeSession.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0 on the first run and by history: ${mark(nodeSession.first_ratio >= 1 && (nodeSession.history_ratio ?? 0) >= 1)} |`,
+    `| the same suite, each file a node process of its own (the default): one task per file vs \`node --test --test-concurrency=${suite.slots}\` (s) | ${r2(suite.fleet_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.ratio)} (runner ÷ fleet; same verdicts: ${suite.same_verdicts ? 'yes' : 'NO'}) | — |`,
+    `| first run (no history) / later runs (by history), each file a process of its own (s) | ${r2(suite.first_s)} / ${suite.history_s === null ? '—' : r2(suite.history_s)} | — | ${r2(suite.runner_s)} (node --test) | ${r2(suite.first_ratio)} / ${suite.history_ratio === null ? '—' : r2(suite.history_ratio)} | — |`,
     pySession && pySuite
       ? [
           `| ${pySession.files} short pytest files on ${pySession.slots} slots, one task per file in a pytest session per slot (\`runners.warm: "session"\`) vs \`pytest -n ${pySession.slots}\` (pytest-xdist); first run / later runs (s) | ${r2(pySession.first_s)} / ${pySession.history_s === null ? '—' : r2(pySession.history_s)} | — | ${r2(pySession.runner_s)} (pytest -n ${pySession.slots}) | ${r2(pySession.first_ratio)} / ${pySession.history_ratio === null ? '—' : r2(pySession.history_ratio)} (same verdicts: ${pySession.same_verdicts ? 'yes' : 'NO'}) | ≥ 1.0 on the first run and by history: ${mark(pySession.first_ratio >= 1 && (pySession.history_ratio ?? 0) >= 1)} |`,

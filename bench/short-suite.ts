@@ -79,14 +79,15 @@ export async function shortSuite(opts: {
   runner?: 'node' | 'pytest';
   python?: string;
   /**
-   * pytest only, `runners.warm`: true (the default) forks each file from a warm Python; 'session' runs each inside
-   * one pytest session per slot; false runs every file cold (a Python and pytest started per file).
+   * `runners.warm`. pytest: true (the default) forks each file from a warm Python; 'session' runs each inside one
+   * pytest session per slot; false runs every file cold (a Python and pytest started per file). node: 'session'
+   * runs each inside one Node test session per slot; otherwise (the default) each file is a node process of its own.
    */
   warm?: boolean | 'session';
 }) {
   const pytest = opts.runner === 'pytest';
   const py = opts.python ?? 'python3';
-  const prefix = `bench-${process.pid}-suite${pytest ? '-py' : ''}`;
+  const prefix = `bench-${process.pid}-suite${pytest ? '-py' : ''}${opts.warm === 'session' ? '-session' : ''}`;
   const dir = mkdtempSync(join(tmpdir(), 'fleet-suite-'));
   mkdirSync(join(dir, 'suite'));
   const names = Array.from({ length: opts.files }, (_, i) =>
@@ -107,6 +108,7 @@ export async function shortSuite(opts: {
             ? { '.py': [...pytestArgs, '--junitxml={junit_file}', '{test_file}'] }
             : { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] },
           ...(pytest && opts.warm !== undefined && opts.warm !== true && { warm: { '.py': opts.warm } }),
+          ...(!pytest && opts.warm === 'session' && { warm: { '.mjs': 'session' } }),
         },
       },
     }),
@@ -177,7 +179,7 @@ export async function shortSuite(opts: {
     const runnerMs = median(peer.map((x) => x.ms));
     return {
       runner: pytest ? 'pytest' : 'node',
-      ...(pytest && { warm: opts.warm ?? true }),
+      warm: opts.warm ?? pytest,
       files: opts.files,
       slots: opts.slots,
       /** The fleet's first run (no history yet) and its later runs (ordered by history), with their ratios. */

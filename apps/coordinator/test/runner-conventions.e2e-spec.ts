@@ -32,6 +32,15 @@ const WHERE = [
   '',
 ].join('\n');
 
+/** A node test file that writes its process's pid where the test can read it, and one test that passes or fails. */
+const nodeFile = (passes: boolean) =>
+  [
+    "import { test } from 'node:test';",
+    "import { writeFileSync } from 'node:fs';",
+    "writeFileSync(`nodepid-${process.env.FLEET_TASK_ID.replaceAll('/', '_')}.txt`, String(process.pid));",
+    `test('adds', () => { if (1 + 1 !== ${passes ? 2 : 3}) throw new Error('1 + 1 is 2'); });`,
+  ].join('\n');
+
 /** The py/ files' verdicts, however they run: a module that skips itself is skipped, not failed. */
 const PY_STATES = { 'py/test_skips_itself.py': 'skipped', 'py/test_passes.py': 'passed', 'py/test_fails.py': 'failed' };
 
@@ -58,7 +67,18 @@ describe("runner conventions: a runner's exit code means what the runner says it
       }),
       // The same runner, each file inside one pytest session per slot.
       sessionpy: pytestSessionTemplate(python, 'SESSIONPY'),
+      // Node test files, each inside one Node test session per slot.
+      sessionnode: cpuTemplate({
+        concurrency: 1,
+        capabilities: ['SESSIONNODE'],
+        runners: {
+          test: { '.mjs': ['node', '--test-reporter=junit', '--test-reporter-destination={junit_file}', '{test_file}'] },
+          warm: { '.mjs': 'session' },
+        },
+      }),
     },
+    'node/pass.test.mjs': nodeFile(true),
+    'node/fail.test.mjs': nodeFile(false),
     // Writes what started its process (its parent's command line) where the test can read it.
     'where/test_one.py': WHERE,
     'where/test_two.py': WHERE,
@@ -70,12 +90,14 @@ describe("runner conventions: a runner's exit code means what the runner says it
   });
   let coordinator: Service;
   let sessionWorker: { pid: number };
+  let nodeWorker: { pid: number };
 
   beforeAll(async () => {
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
     suite.worker({ pool: 'cpu', id: 'w1' });
     suite.worker({ pool: 'coldpy', id: 'w2' });
     sessionWorker = suite.worker({ pool: 'sessionpy', id: 'w3' });
+    nodeWorker = suite.worker({ pool: 'sessionnode', id: 'w4' });
   });
 
   /** Runs `tests` on `pool` and returns the run once it has its verdict. */
@@ -146,6 +168,28 @@ describe("runner conventions: a runner's exit code means what the runner says it
     expect(withCases.files.find((f) => f.key === 'py/test_fails.py')?.cases).toEqual([
       expect.objectContaining({ name: 'test_adds', status: 'failed' }),
     ]);
+  });
+
+  it('runs node test files inside one Node test session per slot when the template says "session", with the verdicts and cases of a file run alone', async () => {
+    // The worker started its slot's session server at boot (a node with `-e`), before any file was submitted.
+    const ahead = await waitFor(
+      () => {
+        const servers = childProcesses(nodeWorker.pid).filter((p) => p.cmd.includes('--input-type=module'));
+        return servers.length > 0 ? servers : undefined;
+      },
+      { what: 'the node test session the worker starts at boot', timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(ahead).toHaveLength(1);
+    const run = await finishedRun(['node/'], 'sessionnode');
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({ 'node/pass.test.mjs': 'passed', 'node/fail.test.mjs': 'failed' });
+    const withCases = (await coordinator.http.get(`/runs/${run.id}?cases=true`).expect(200)).body as RunView;
+    expect(withCases.files.find((f) => f.key === 'node/fail.test.mjs')?.cases).toEqual([expect.objectContaining({ name: 'adds', status: 'failed' })]);
+    // Both files ran in that one process.
+    const dir = suite.config.path;
+    const pids = readdirSync(dir)
+      .filter((f) => f.startsWith('nodepid-'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'));
+    expect(pids).toEqual([String(ahead[0].pid), String(ahead[0].pid)]);
   });
 
   it("pytest's no-tests exit and a declared code are skipped, not failed; other codes still fail", async () => {

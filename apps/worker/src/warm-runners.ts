@@ -39,7 +39,7 @@ export class WarmRunners implements OnApplicationBootstrap, OnApplicationShutdow
       { cwd: template.workdir, cgroupParent: this.guard.cgroup },
       concurrency,
     );
-    if (started > 0) this.logger.log(`starting ${started} pytest session server(s) in ${template.workdir} ahead of the first files`);
+    if (started > 0) this.logger.log(`starting ${started} session server(s) in ${template.workdir} ahead of the first files`);
   }
 
   onApplicationShutdown(): void {

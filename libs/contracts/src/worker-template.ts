@@ -99,7 +99,8 @@ export const WorkerTemplateSchema = z.strictObject({
        * (`python -m pytest ...` or a `pytest` script) forks each file from a per-slot Python that imported pytest
        * once, instead of starting Python and pytest for every file. On by default for pytest runners.
        * `"session"`: each file runs inside one pytest session per slot, as pytest-xdist's workers run theirs
-       * (no process and no session of its own per file; faster for short files, less isolated).
+       * (no process and no session of its own per file; faster for short files, less isolated); for a `node`
+       * runner, inside one Node test session per slot (no Node start-up per file; see warm-node-session.ts).
        */
       warm: z
         .record(

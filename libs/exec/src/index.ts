@@ -5,5 +5,6 @@ export * from './process-tree.js';
 export * from './tail-buffer.js';
 export * from './junit-report.js';
 export * from './warm-python.js';
+export * from './warm-node-session.js';
 export * from './launcher.js';
 export * from './sessions-ahead.js';

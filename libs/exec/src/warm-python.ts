@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Duplex, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { TailBuffer } from './tail-buffer.js';
 import { followJsonLines } from './json-line-child.js';
 import { WARM_PYTEST_SERVER } from './warm-pytest-server.js';
 import { WARM_PYTEST_SESSION } from './warm-pytest-session.js';
+import { NODE_SESSION_REPORTER, NODE_SESSION_SOURCE, nodeTestPlan, type NodeTestPlan } from './warm-node-session.js';
 
 /**
  * Warm pytest: pytest's own start-up (importing it and its plugins, about 0.2-0.5 s) is paid once per slot
@@ -23,6 +25,10 @@ import { WARM_PYTEST_SESSION } from './warm-pytest-session.js';
  * session of its own. Each file is still its own attempt, with its own environment, cgroup, output, exit code and
  * JUnit report, and its modules are imported afresh; what it changes elsewhere in the process stays for the files
  * after it, as in one pytest run.
+ *
+ * A Node runner (`node [options] <file>`, with `runners.warm: {".mjs": "session"}`) gets the same from a Node
+ * session server (warm-node-session.ts): one Node process per slot, folder and options that imports each file in
+ * a suite of its own, without paying Node's start-up per file.
  */
 
 /** Output folders are named `fleet-out-<host>-<worker pid>-…`: a later worker can tell a dead one's apart. */
@@ -158,7 +164,11 @@ function shebangPython(script: string, env: NodeJS.ProcessEnv, cwd: string): str
 }
 
 type ServerMessage =
-  { ready: string; site: string } | { error: string } | { started: number } | { failed: string } | { exit: number; dropped: number };
+  | { ready: string; site?: string }
+  | { error: string }
+  | { started: number }
+  | { failed: string }
+  | { exit: number; dropped: number; retire?: boolean };
 
 /**
  * A file's output file is kept under this on disk (the server checks four times a second and drops all but the
@@ -171,7 +181,10 @@ const READ_BACK_BYTES = TAIL_CHARS * 4;
 /** How long a server may take to import pytest and run its warm-up session. */
 const START_TIMEOUT_MS = 30_000;
 
-/** One warm Python with pytest imported; runs one file at a time. */
+/**
+ * One warm Python with pytest imported, or a Node session server (`node` set); runs one file at a time. A Node
+ * server's fds 1 and 2 are one output file of its own, which it empties before each file.
+ */
 export class WarmPytestServer {
   /** Carried by the server and by what it forks (their environment is the server's until they `exec`). */
   readonly cookie = randomBytes(16).toString('hex');
@@ -182,24 +195,51 @@ export class WarmPytestServer {
   private site: { dir: string; stamp: string | undefined } | undefined;
 
   private readonly child: ChildProcess;
+  /** Where requests go: the server's stdin, a Node server's fd 3. */
+  private readonly input: Writable | null;
   /** The files' output files, one at a time (a folder of this server's own, mode 0700; made on its first file). */
   private outDir: string | undefined;
+  /** A Node server's output file (its fds 1 and 2). */
+  private readonly nodeOut: string | undefined;
   private busy = false;
+  /** A Node server that asked to be ended after its last file (it has grown). */
+  private retired = false;
+  /** What it is, in messages. */
+  private readonly what: string;
 
   private constructor(
-    interpreter: string,
+    program: string,
     env: NodeJS.ProcessEnv,
     private readonly outputCapBytes: number,
     private readonly session?: SessionPlan,
+    node?: NodeTestPlan,
   ) {
-    const source = session ? ['-c', WARM_PYTEST_SESSION, session.home, JSON.stringify(session)] : ['-c', WARM_PYTEST_SERVER];
-    this.child = spawn(interpreter, source, {
+    this.what = node ? 'node test session' : 'warm pytest server';
+    const options = {
       env: { ...env, [TASK_COOKIE_VAR]: this.cookie },
       cwd: session?.cwd ?? '/',
       // Its own session: a terminal's Ctrl-C aimed at the worker does not end a file midway; stdin's end does.
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    };
+    if (node && session) {
+      this.outDir = newOutDir();
+      this.nodeOut = join(this.outDir, 'output');
+      const fd = openSync(this.nodeOut, 'a', 0o600);
+      try {
+        const source = [`--test-reporter=${NODE_SESSION_REPORTER}`, '--input-type=module', '-e', NODE_SESSION_SOURCE, session.home];
+        this.child = spawn(program, [...node.flags, ...source, JSON.stringify({ cwd: session.cwd })], {
+          ...options,
+          stdio: ['ignore', fd, fd, 'pipe'],
+        });
+      } finally {
+        closeSync(fd);
+      }
+      this.input = this.child.stdio[3] as Duplex;
+    } else {
+      const source = session ? ['-c', WARM_PYTEST_SESSION, session.home, JSON.stringify(session)] : ['-c', WARM_PYTEST_SERVER];
+      this.child = spawn(program, source, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
+      this.input = this.child.stdin;
+    }
   }
 
   /**
@@ -215,6 +255,17 @@ export class WarmPytestServer {
     return new WarmPytestServer(plan.interpreter, env, outputCapBytes, session).listen();
   }
 
+  /** A Node session server (see warm-node-session.ts) for `plan`'s files in `cwd`; rejects when it cannot start. */
+  static startNodeSession(
+    plan: NodeTestPlan,
+    cwd: string,
+    home: string,
+    env: NodeJS.ProcessEnv,
+    outputCapBytes = OUTPUT_CAP_BYTES,
+  ): Promise<WarmPytestServer> {
+    return new WarmPytestServer(plan.node, env, outputCapBytes, { cwd, argv0: null, path0: cwd, args: [], home }, plan).listen();
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }
@@ -228,7 +279,7 @@ export class WarmPytestServer {
    * commit's setup say): the server's imported modules may no longer be what is installed.
    */
   get current(): boolean {
-    return this.site === undefined || folderStamp(this.site.dir) === this.site.stamp;
+    return !this.retired && (this.site === undefined || folderStamp(this.site.dir) === this.site.stamp);
   }
 
   private listen(): Promise<WarmPytestServer> {
@@ -241,7 +292,7 @@ export class WarmPytestServer {
         clearTimeout(timer);
         this.handler = undefined;
         if ('ready' in m) {
-          this.site = { dir: m.site, stamp: folderStamp(m.site) };
+          if (m.site !== undefined) this.site = { dir: m.site, stamp: folderStamp(m.site) };
           resolve(this);
         } else {
           this.kill();
@@ -251,11 +302,15 @@ export class WarmPytestServer {
       followJsonLines<ServerMessage>(
         this.child,
         (m) => this.handler?.(m),
-        (why) => {
+        (ended) => {
           clearTimeout(timer);
+          // A Node server's own output (why it could not start, say) is in its output file.
+          const said = this.nodeOut === undefined ? '' : readTail(this.nodeOut, 2048).trim();
+          const why = said ? `${ended}: ${said}` : ended;
           this.died(why);
           reject(new Error(why));
         },
+        this.nodeOut === undefined ? undefined : (this.input as Duplex),
       );
     });
   }
@@ -278,7 +333,7 @@ export class WarmPytestServer {
    * worker may exit before the server's end is seen, and the folder would outlive them both.
    */
   close(): void {
-    this.child.stdin?.end();
+    this.input?.end();
     if (!this.busy) this.removeOutDir();
   }
 
@@ -297,17 +352,17 @@ export class WarmPytestServer {
    * last 64 KiB are read back when the file ends; `stdout` is that same combined output (tests read only the
    * combined output).
    */
-  async run(req: RunRequest, plan: WarmPlan, file?: SessionFile): Promise<RunOutcome> {
+  async run(req: RunRequest, plan: WarmPlan | undefined, file?: SessionFile): Promise<RunOutcome> {
     this.busy = true;
     const output = new TailBuffer(TAIL_CHARS);
     const started = performance.now();
     const startedAt = Date.now();
     this.outDir ??= newOutDir();
-    const out = join(this.outDir, req.cookie);
+    const out = this.nodeOut ?? join(this.outDir, req.cookie);
     const cgroup = req.cgroupParent ? new CgroupTree(req.cgroupParent).child(`t-${req.cookie}`) : undefined;
     const keep = Math.min(READ_BACK_BYTES, Math.floor(this.outputCapBytes / 2));
     const request = {
-      ...(this.session ? { file: file?.file, junit: file?.junit ?? null } : { argv0: plan.argv0, args: plan.args, path0: plan.path0 }),
+      ...(this.session || !plan ? { file: file?.file, junit: file?.junit ?? null } : { argv0: plan.argv0, args: plan.args, path0: plan.path0 }),
       cwd: req.cwd,
       env: req.env,
       out,
@@ -317,7 +372,7 @@ export class WarmPytestServer {
     };
     // A session server's file runs in the server, started long before: its processes' PIDs come after this one.
     const firstPid = this.session ? nextPid() : undefined;
-    this.child.stdin?.write(`${JSON.stringify(request)}\n`);
+    this.input?.write(`${JSON.stringify(request)}\n`);
 
     let dropped = 0;
     const result = await new Promise<{ exitCode: number; started: boolean; aborted: boolean; tree?: TaskTree }>((resolve) => {
@@ -353,20 +408,21 @@ export class WarmPytestServer {
           req.onStart?.(tree);
           stop.treeKnown();
         } else if ('failed' in m) {
-          output.push(`cannot start ${plan.argv0 ?? 'pytest'} in the warm pytest server: ${m.failed}\n`);
+          output.push(`cannot start ${plan?.argv0 ?? 'the file'} in the ${this.what}: ${m.failed}\n`);
         } else if ('exit' in m) {
           dropped = m.dropped;
+          if (m.retire) this.retired = true;
           finish(m.exit < 0 ? 128 - m.exit : m.exit, tree !== undefined);
         }
       };
       this.deathListener = (why) => {
         // A session server is the file's own process: stopping the file ends it.
         if (this.session && stop.aborted) {
-          output.push('[fleet] the file was stopped, and the pytest session server it ran in with it\n');
+          output.push(`[fleet] the file was stopped, and the ${this.nodeOut ? 'node test session' : 'pytest session server'} it ran in with it\n`);
           finish(137, tree !== undefined);
           return;
         }
-        output.push(`[fleet] the warm pytest server ended while this file ran: ${why}\n`);
+        output.push(`[fleet] the ${this.what} ended while this file ran: ${why}\n`);
         finish(1, tree !== undefined);
       };
       if (this.dead !== undefined) this.deathListener(this.dead);
@@ -381,7 +437,7 @@ export class WarmPytestServer {
         output.push(`\n[fleet] ${dropped} bytes of this file's earlier output were dropped (it is kept under ${this.outputCapBytes} bytes)\n`);
     } finally {
       try {
-        unlinkSync(out);
+        if (out !== this.nodeOut) unlinkSync(out);
       } catch {
         // never made (the file did not start)
       }
@@ -531,15 +587,30 @@ export class WarmPytestPool {
     }
   }
 
-  /** The session server `req`'s command can run in: its key, its name in warnings, its start; else undefined. */
-  private sessionOf(req: SessionRequest, plan: WarmPlan, session: SessionFile, env: NodeJS.ProcessEnv) {
-    const args = sessionArgs(plan.args, session);
-    if (!args || (req.cgroupParent && !this.home)) return undefined;
-    const start = { cwd: req.cwd, argv0: plan.argv0, path0: plan.path0, args, home: this.home ?? '' };
+  /**
+   * The session server `req`'s command can run in (a Node one, or a pytest one): its key, its name in warnings,
+   * its start, and the pytest plan; else undefined.
+   */
+  private sessionOf(req: SessionRequest, session: SessionFile, env: NodeJS.ProcessEnv) {
+    if (req.cgroupParent && !this.home) return undefined;
+    const home = this.home ?? '';
+    const node = nodeTestPlan(req.argv, env, req.cwd, session.file, session.junit);
+    if (node)
+      return {
+        key: JSON.stringify(['node', node.node, req.cwd, node.flags]),
+        what: `${node.node} (a node test session in ${req.cwd})`,
+        start: () => WarmPytestServer.startNodeSession(node, req.cwd, home, env, this.outputCapBytes),
+        plan: undefined,
+      };
+    const plan = warmPytestPlan(req.argv, env, req.cwd);
+    const args = plan && sessionArgs(plan.args, session);
+    if (!plan || !args) return undefined;
+    const start = { cwd: req.cwd, argv0: plan.argv0, path0: plan.path0, args, home };
     return {
       key: JSON.stringify([plan.interpreter, start.argv0, start.cwd, args]),
       what: `${plan.interpreter} (a pytest session in ${req.cwd})`,
       start: () => WarmPytestServer.startSession(plan, start, env, this.outputCapBytes),
+      plan,
     };
   }
 
@@ -551,8 +622,7 @@ export class WarmPytestPool {
    * command cannot run in a session server or its servers were refused within the minute.
    */
   prestart(req: SessionRequest, session: SessionFile, count: number): number {
-    const plan = warmPytestPlan(req.argv, this.env, req.cwd);
-    const s = plan && this.sessionOf(req, plan, session, this.env);
+    const s = this.sessionOf(req, session, this.env);
     if (!s || this.closed || this.refusedNow(s.key)) return 0;
     let started = 0;
     while (started < count && this.idle.length + this.starting.length < this.maxIdle) {
@@ -572,23 +642,30 @@ export class WarmPytestPool {
   /**
    * Runs `req` warm when it is a pytest command the server reproduces and a server can be had, else cold. With
    * `session` (the file and the JUnit path its command names), in a session server when the command allows one
-   * (the file and the report named as arguments of their own), else as without.
+   * (the file and the report named as arguments of their own; a pytest command, or a Node one: nodeTestPlan),
+   * else as without.
    */
   async run(req: RunRequest, session?: SessionFile): Promise<RunOutcome> {
-    const plan = warmPytestPlan(req.argv, req.env, req.cwd);
-    if (!plan) return runProcess(req);
-    const s = session && this.sessionOf(req, plan, session, req.env);
+    const s = session && this.sessionOf(req, session, req.env);
     if (s) {
       const server = await this.take(s.key, s.what, s.start);
-      if (server?.alive) return this.runOn(s.key, server, req, plan, session);
+      if (server?.alive) return this.runOn(s.key, server, req, s.plan, session);
     }
+    const plan = warmPytestPlan(req.argv, req.env, req.cwd);
+    if (!plan) return runProcess(req);
     const server = await this.acquire(plan.interpreter);
     // (A server that died since it was taken: this file runs cold rather than fail for it.)
     if (!server?.alive) return runProcess(req);
     return this.runOn(plan.interpreter, server, req, plan);
   }
 
-  private async runOn(key: string, server: WarmPytestServer, req: RunRequest, plan: WarmPlan, session?: SessionFile): Promise<RunOutcome> {
+  private async runOn(
+    key: string,
+    server: WarmPytestServer,
+    req: RunRequest,
+    plan: WarmPlan | undefined,
+    session?: SessionFile,
+  ): Promise<RunOutcome> {
     try {
       return await server.run(req, plan, session);
     } finally {
