@@ -151,7 +151,7 @@ describe('a warm pytest server', () => {
     for (const value of ['first', 'second']) {
       const argv = argvFor('test_env.py');
       const req = { ...request(argv, { env: { FLEET_ONLY_HERE: value, EXPECTED_VALUE: value, EXPECTED_CWD: cwd } }), cwd };
-      const r = await server.run(req, warmPytestPlan(argv, process.env, cwd) as WarmPlan);
+      const r = await server.run(req, warmPytestPlan(argv, process.env, cwd));
       expect({ value, exit: r.exitCode, output: r.exitCode === 0 ? '' : r.output.text() }).toEqual({ value, exit: 0, output: '' });
     }
   }, 60_000);
