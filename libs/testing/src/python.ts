@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { type RunRequest, TASK_COOKIE_VAR, type TaskTree } from '@fleet/exec';
 import { cpuTemplate } from './config-dir.js';
 
-/** A Python with pytest: the one on PATH, else Debian's; throws with the apt line when there is none. */
+/**
+ * A Python with pytest: Debian's, else the one on PATH; throws with the apt line when there is none. Debian's
+ * first: a `python3` on PATH may be a version manager's shim (pyenv's is a shell script that costs 0.3 s a start).
+ */
 export function pythonWithPytest(): string {
-  for (const python of ['python3', '/usr/bin/python3']) if (spawnSync(python, ['-m', 'pytest', '--version']).status === 0) return python;
+  for (const python of ['/usr/bin/python3', 'python3']) if (spawnSync(python, ['-m', 'pytest', '--version']).status === 0) return python;
   throw new Error("no python3 with pytest: install Debian's python3-pytest (apt-get install -y python3-pytest)");
 }
 
