@@ -201,6 +201,19 @@ describe('a node test session', () => {
     expect(firstPids[1]).not.toBe(firstPids[0]);
   });
 
+  it('ends a server after its set number of files (the ES modules it imported stay loaded), and the next file gets a new one', async () => {
+    const short = new WarmPytestPool({ env: process.env, maxIdle: 1, home: ownCgroupDir(), nodeSessionFiles: 2 });
+    try {
+      for (let i = 0; i < 3; i++)
+        expect((await short.run(request(argvFor('verdicts/pass.test.mjs')), { file: 'verdicts/pass.test.mjs' })).exitCode).toBe(0);
+      expect(firstPids[1]).toBe(firstPids[0]);
+      expect(firstPids[2]).not.toBe(firstPids[0]);
+      await waitFor(() => !isAlive(firstPids[0]), { what: 'the server that ran its two files to end', timeoutMs: 5000 });
+    } finally {
+      short.close();
+    }
+  });
+
   it('runs a file cold, with the verdict node gives it, when its session cannot start', async () => {
     const starts = jest.spyOn(WarmPytestServer, 'startNodeSession');
     try {

@@ -4,7 +4,7 @@ import { resolveProgram } from './process-runner.js';
 /**
  * The `node --test` session server (`runners.warm: {".mjs": "session"}` for a Node runner), run as
  * `node <the template's options> --test-reporter=<NODE_SESSION_REPORTER> --input-type=module -e <this> <home
- * cgroup or ""> <plan>` in the folder the files run in: one Node process per slot that runs file after file, as
+ * cgroup or ""> <plan: {"cwd", "files"}>` in the folder the files run in: one Node process per slot that runs file after file, as
  * `node --test --experimental-test-isolation=none` does in later Node versions. Per file it takes the attempt's
  * environment and folder, moves itself into the attempt's cgroup (and back after), imports the file inside a
  * suite of its own (so the file's top-level hooks, `before`, `beforeEach`, `after`, belong to its own tests only),
@@ -17,8 +17,8 @@ import { resolveProgram } from './process-runner.js';
  * Protocol, JSON lines on fd 3 (a socket pair; stdin is /dev/null; fds 1 and 2 are the server's output file,
  * opened for appending): requests `{"file", "junit", "cwd", "env", "cgroup", "cap", "keep"}`; first
  * `{"ready": version}`, then per request `{"started": pid}` once the output is emptied and the cgroup joined, and
- * `{"exit": code, "dropped": bytes, "retire"?: true}` (retire: it has grown, end it rather than give it another
- * file). The channel's end ends it. An error of its own while a file runs: the file ends with exit 3 and the
+ * `{"exit": code, "dropped": bytes, "retire"?: true}` (retire: it has run `files` files or grown past 1 GiB, as
+ * ES modules cannot be unloaded: end it rather than give it another file). The channel's end ends it. An error of its own while a file runs: the file ends with exit 3 and the
  * server exits. Output beyond `cap` bytes is cut to its last `keep` bytes, four times a second.
  */
 export const NODE_SESSION_SOURCE = String.raw`
@@ -37,8 +37,7 @@ const channel = new Socket({ fd: 3, readable: true, writable: true });
 const send = (m, then) => channel.write(JSON.stringify(m) + '\n', then);
 const cjs = createRequire(join(plan.cwd, 'fleet-session.cjs')).cache;
 const nonce = Math.random().toString(36).slice(2);
-// A server that has run this many files, or grown past this many bytes, asks to be ended after its file.
-const RETIRE_FILES = 1000;
+// A server that has run plan.files files, or grown past this many bytes, asks to be ended after its file.
 const RETIRE_RSS = 1024 * 1024 * 1024;
 
 // The file running now: its suite's name, its sentinel's, its events, and what the sentinel's end resolves.
@@ -136,7 +135,7 @@ for await (const line of createInterface({ input: channel })) {
   const root = resolve(req.cwd) + sep;
   for (const k of Object.keys(cjs)) if (!before.has(k) && k.startsWith(root)) delete cjs[k];
   process.exitCode = undefined;
-  const retire = n >= RETIRE_FILES || process.memoryUsage.rss() > RETIRE_RSS;
+  const retire = n >= plan.files || process.memoryUsage.rss() > RETIRE_RSS;
   send({ exit: code, dropped, ...(retire && { retire: true }) }, broken ? () => process.exit(3) : undefined);
 }
 process.exit(0);

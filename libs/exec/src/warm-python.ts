@@ -212,7 +212,7 @@ export class WarmPytestServer {
     env: NodeJS.ProcessEnv,
     private readonly outputCapBytes: number,
     private readonly session?: SessionPlan,
-    node?: NodeTestPlan,
+    node?: NodeTestPlan & { files: number },
   ) {
     this.what = node ? 'node test session' : 'warm pytest server';
     const options = {
@@ -227,7 +227,7 @@ export class WarmPytestServer {
       const fd = openSync(this.nodeOut, 'a', 0o600);
       try {
         const source = [`--test-reporter=${NODE_SESSION_REPORTER}`, '--input-type=module', '-e', NODE_SESSION_SOURCE, session.home];
-        this.child = spawn(program, [...node.flags, ...source, JSON.stringify({ cwd: session.cwd })], {
+        this.child = spawn(program, [...node.flags, ...source, JSON.stringify({ cwd: session.cwd, files: node.files })], {
           ...options,
           stdio: ['ignore', fd, fd, 'pipe'],
         });
@@ -255,15 +255,18 @@ export class WarmPytestServer {
     return new WarmPytestServer(plan.interpreter, env, outputCapBytes, session).listen();
   }
 
-  /** A Node session server (see warm-node-session.ts) for `plan`'s files in `cwd`; rejects when it cannot start. */
+  /**
+   * A Node session server (see warm-node-session.ts) for `plan`'s files in `cwd`, ended after `files` files;
+   * rejects when it cannot start.
+   */
   static startNodeSession(
     plan: NodeTestPlan,
-    cwd: string,
-    home: string,
+    where: { cwd: string; home: string; files: number },
     env: NodeJS.ProcessEnv,
     outputCapBytes = OUTPUT_CAP_BYTES,
   ): Promise<WarmPytestServer> {
-    return new WarmPytestServer(plan.node, env, outputCapBytes, { cwd, argv0: null, path0: cwd, args: [], home }, plan).listen();
+    const { cwd, home, files } = where;
+    return new WarmPytestServer(plan.node, env, outputCapBytes, { cwd, argv0: null, path0: cwd, args: [], home }, { ...plan, files }).listen();
   }
 
   get pid(): number {
@@ -504,6 +507,8 @@ export interface WarmPoolOptions {
    * whose attempts have a cgroup run in the fork server instead.
    */
   home?: string;
+  /** A Node session server is ended after this many files (1,000): the ES modules it imported stay loaded. */
+  nodeSessionFiles?: number;
 }
 
 /**
@@ -528,9 +533,11 @@ export class WarmPytestPool {
   private readonly idleMs: number;
   private readonly outputCapBytes: number;
   private readonly home: string | undefined;
+  private readonly nodeSessionFiles: number;
 
   constructor(opts: WarmPoolOptions) {
     this.home = opts.home;
+    this.nodeSessionFiles = opts.nodeSessionFiles ?? 1000;
     this.env = opts.env;
     this.maxIdle = opts.maxIdle;
     this.onRefused = opts.onRefused ?? (() => undefined);
@@ -599,7 +606,7 @@ export class WarmPytestPool {
       return {
         key: JSON.stringify(['node', node.node, req.cwd, node.flags]),
         what: `${node.node} (a node test session in ${req.cwd})`,
-        start: () => WarmPytestServer.startNodeSession(node, req.cwd, home, env, this.outputCapBytes),
+        start: () => WarmPytestServer.startNodeSession(node, { cwd: req.cwd, home, files: this.nodeSessionFiles }, env, this.outputCapBytes),
         plan: undefined,
       };
     const plan = warmPytestPlan(req.argv, env, req.cwd);
