@@ -2,10 +2,10 @@ import { jest } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJUnit } from '@fleet/runs';
-import { attemptRequest, isAlive, testFolder, waitFor } from '@fleet/testing';
+import { isAlive, sessionHarness, testFolder, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
-import { type RunRequest, runProcess } from './process-runner.js';
-import { CgroupTree, ownCgroupDir, type TaskTree } from './process-tree.js';
+import { runProcess } from './process-runner.js';
+import { CgroupTree, ownCgroupDir } from './process-tree.js';
 import { nodeTestPlan } from './warm-node-session.js';
 import { WarmPytestPool, WarmPytestServer } from './warm-python.js';
 
@@ -21,27 +21,9 @@ const argvFor = (test: string, junit?: string, ...extra: string[]) => [
   test,
 ];
 
-let firstPids: number[] = [];
-let trees: TaskTree[] = [];
-function request(argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}): RunRequest {
-  return attemptRequest(argv, dir, {
-    onStart: (tree) => {
-      firstPids.push(tree.pgid);
-      trees.push(tree);
-    },
-    ...opts,
-  });
-}
-
-const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+const { firstPids, request, pool, inSession, reset } = sessionHarness(dir, argvFor);
 afterAll(() => pool.close());
-const inSession = (test: string, junit?: string, opts: Parameters<typeof request>[1] = {}, ...extra: string[]) =>
-  pool.run(request(argvFor(test, junit, ...extra), opts), { file: test, ...(junit && { junit }) });
-
-beforeEach(() => {
-  firstPids = [];
-  trees = [];
-});
+beforeEach(reset);
 
 describe('nodeTestPlan', () => {
   const plan = (argv: string[], junit?: string) => nodeTestPlan(argv, process.env, dir, 'a.test.mjs', junit)?.flags;

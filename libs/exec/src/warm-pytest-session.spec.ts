@@ -2,10 +2,10 @@ import { jest } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJUnit } from '@fleet/runs';
-import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, waitFor } from '@fleet/testing';
+import { hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile, pythonWithPytest, sessionHarness, waitFor } from '@fleet/testing';
 import { readJUnitReport } from './junit-report.js';
-import { type RunRequest, runProcess } from './process-runner.js';
-import { CgroupTree, nextPid, ownCgroupDir, pidInRange, type TaskTree } from './process-tree.js';
+import { runProcess } from './process-runner.js';
+import { CgroupTree, nextPid, ownCgroupDir, pidInRange } from './process-tree.js';
 import { sessionArgs, WarmPytestPool, WarmPytestServer } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
@@ -22,32 +22,9 @@ const argvFor = (test: string, junit?: string, ...extra: string[]) => [
   test,
 ];
 
-/** The attempts' first processes, in order: in session mode, the server's pid each time. */
-let firstPids: number[] = [];
-/** The attempts' trees, in order. */
-let trees: TaskTree[] = [];
-
-function request(argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}): RunRequest {
-  return attemptRequest(argv, dir, {
-    onStart: (tree) => {
-      firstPids.push(tree.pgid);
-      trees.push(tree);
-    },
-    ...opts,
-  });
-}
-
-const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+const { firstPids, trees, request, pool, inSession, reset } = sessionHarness(dir, argvFor);
 afterAll(() => pool.close());
-
-/** Runs `test` in a session server (its JUnit report at `junit`, when given). */
-const inSession = (test: string, junit?: string, opts: Parameters<typeof request>[1] = {}, ...extra: string[]) =>
-  pool.run(request(argvFor(test, junit, ...extra), opts), { file: test, ...(junit && { junit }) });
-
-beforeEach(() => {
-  firstPids = [];
-  trees = [];
-});
+beforeEach(reset);
 
 describe('sessionArgs', () => {
   it('takes the file and the JUnit path out of the options, and refuses a command that names them otherwise', () => {

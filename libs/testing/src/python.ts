@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunRequest, TASK_COOKIE_VAR, type TaskTree } from '@fleet/exec';
+import { ownCgroupDir, type RunOutcome, type RunRequest, TASK_COOKIE_VAR, type TaskTree, WarmPytestPool } from '@fleet/exec';
 import { cpuTemplate } from './config-dir.js';
 
 /**
@@ -89,4 +89,32 @@ export function pytestSessionTemplate(python: string, capability: string): Recor
     capabilities: [capability],
     runners: { test: { '.py': [python, ...PYTEST_QUIET, '--junitxml={junit_file}', '{test_file}'] }, warm: { '.py': 'session' } },
   });
+}
+
+/**
+ * What the session servers' specs drive: a pool of servers (two idle at most, the test's cgroup as home), requests
+ * in `dir` that record each attempt's first process and tree (cleared by `reset`), and `inSession`, which runs a
+ * file in a session server (`argvFor` builds its command, with a JUnit report at `junit` when given).
+ */
+export function sessionHarness(dir: string, argvFor: (test: string, junit?: string, ...extra: string[]) => string[]) {
+  /** The attempts' first processes, in order: in session mode, the server's pid each time. */
+  const firstPids: number[] = [];
+  /** The attempts' trees, in order. */
+  const trees: TaskTree[] = [];
+  const request = (argv: string[], opts: Parameters<typeof attemptRequest>[2] = {}): RunRequest =>
+    attemptRequest(argv, dir, {
+      onStart: (tree) => {
+        firstPids.push(tree.pgid);
+        trees.push(tree);
+      },
+      ...opts,
+    });
+  const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+  const inSession = (test: string, junit?: string, opts: Parameters<typeof request>[1] = {}, ...extra: string[]): Promise<RunOutcome> =>
+    pool.run(request(argvFor(test, junit, ...extra), opts), { file: test, ...(junit && { junit }) });
+  const reset = () => {
+    firstPids.length = 0;
+    trees.length = 0;
+  };
+  return { firstPids, trees, request, pool, inSession, reset };
 }
