@@ -202,7 +202,7 @@ export class WarmPytestServer {
   /** A Node server's output file (its fds 1 and 2). */
   private readonly nodeOut: string | undefined;
   private busy = false;
-  /** A Node server that asked to be ended after its last file (it has grown). */
+  /** A Node server that asked to be ended after its last file (it has run its share of files, or grown). */
   private retired = false;
   /** What it is, in messages. */
   private readonly what: string;
@@ -411,7 +411,7 @@ export class WarmPytestServer {
           req.onStart?.(tree);
           stop.treeKnown();
         } else if ('failed' in m) {
-          output.push(`cannot start ${plan?.argv0 ?? 'the file'} in the ${this.what}: ${m.failed}\n`);
+          output.push(`cannot start ${plan?.argv0 ?? (this.nodeOut ? 'the file' : 'pytest')} in the ${this.what}: ${m.failed}\n`);
         } else if ('exit' in m) {
           dropped = m.dropped;
           if (m.retire) this.retired = true;
