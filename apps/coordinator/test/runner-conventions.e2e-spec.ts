@@ -91,6 +91,8 @@ describe("runner conventions: a runner's exit code means what the runner says it
   let coordinator: Service;
   let sessionWorker: { pid: number };
   let nodeWorker: { pid: number };
+  /** The worker's Node test session, once the first node test has seen it. */
+  let nodeSessionPid: number | undefined;
 
   beforeAll(async () => {
     coordinator = await suite.service('coordinator', { RUNS_TICK_MS: '200' });
@@ -119,6 +121,15 @@ describe("runner conventions: a runner's exit code means what the runner says it
   async function processesOf(pool: string): Promise<string[]> {
     expect((await finishedRun(['where/'], pool)).state).toBe('passed');
     return takeWhereFiles();
+  }
+
+  /** The pids the node/ files wrote, removed once read. */
+  function takeNodePids(): string[] {
+    const dir = suite.config.path;
+    const files = readdirSync(dir).filter((f) => f.startsWith('nodepid-'));
+    const pids = files.map((f) => readFileSync(join(dir, f), 'utf8'));
+    for (const f of files) rmSync(join(dir, f));
+    return pids;
   }
 
   /** What the where/ files wrote (their own process: pid and command), removed once read. */
@@ -181,15 +192,18 @@ describe("runner conventions: a runner's exit code means what the runner says it
     );
     expect(ahead).toHaveLength(1);
     const run = await finishedRun(['node/'], 'sessionnode');
-    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({ 'node/pass.test.mjs': 'passed', 'node/fail.test.mjs': 'failed' });
     const withCases = (await coordinator.http.get(`/runs/${run.id}?cases=true`).expect(200)).body as RunView;
-    expect(withCases.files.find((f) => f.key === 'node/fail.test.mjs')?.cases).toEqual([expect.objectContaining({ name: 'adds', status: 'failed' })]);
-    // Both files ran in that one process.
-    const dir = suite.config.path;
-    const pids = readdirSync(dir)
-      .filter((f) => f.startsWith('nodepid-'))
-      .map((f) => readFileSync(join(dir, f), 'utf8'));
-    expect(pids).toEqual([String(ahead[0].pid), String(ahead[0].pid)]);
+    nodeSessionPid = ahead[0].pid;
+    // The verdicts and cases of files run alone, and both files ran in that one process (all in one expectation,
+    // so a failure shows every part: the files' reasons and the processes they ran in).
+    expect({ files: withCases.files.map((f) => ({ key: f.key, state: f.state, reason: f.reason, cases: f.cases })), pids: takeNodePids() }).toEqual({
+      files: expect.arrayContaining([
+        expect.objectContaining({ key: 'node/pass.test.mjs', state: 'passed' }),
+        expect.objectContaining({ key: 'node/fail.test.mjs', state: 'failed', cases: [expect.objectContaining({ name: 'adds', status: 'failed' })] }),
+      ]),
+      pids: [String(ahead[0].pid), String(ahead[0].pid)],
+    });
+    expect(withCases.files).toHaveLength(2);
   });
 
   it("pytest's no-tests exit and a declared code are skipped, not failed; other codes still fail", async () => {
@@ -253,5 +267,17 @@ describe("runner conventions: a runner's exit code means what the runner says it
     expect(processes).toHaveLength(2);
     expect(new Set(processes.map((p) => p.split(' ')[0])).size).toBe(1);
     for (const p of processes) expect(p).toMatch(/^\d+ \S*python[\d.]* -c parent=(?!python)/);
+  });
+
+  it('runs node test files in one Node test session per slot on CI nodes too when the pool says "session"', async () => {
+    takeNodePids();
+    const { code, run } = await ciNodeRun(['node/'], 'conventions-ci-node-session', 1, 'sessionnode');
+    expect(code).toBe(1);
+    expect(Object.fromEntries(run.files.map((f) => [f.key, f.state]))).toEqual({ 'node/pass.test.mjs': 'passed', 'node/fail.test.mjs': 'failed' });
+    // Both files ran in one process, a node the CI node started, not the worker's session.
+    const pids = takeNodePids();
+    expect(pids).toHaveLength(2);
+    expect(new Set(pids).size).toBe(1);
+    expect(pids[0]).not.toBe(String(nodeSessionPid));
   });
 });
