@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeTimingEvent } from '@fleet/contracts';
-import { cpuTemplate, describeProcesses, isAlive, isolatedSuite, waitFor } from '@fleet/testing';
+import { cpuTemplate, describeProcesses, isAlive, isolatedSuite, pidIn, waitFor } from '@fleet/testing';
 
 /** A test that logs `<ms> <pid> <worker> start|tick|end` to ticks.log every 50 ms for 4 s. */
 const TICKER = [
@@ -81,12 +81,9 @@ describe('a worker that stops answering while its test runs (SIGSTOP: a long pau
     const worker = suite.worker({ pool: 'solo', id: 'renewed', env: lock });
     const [id] = await suite.queue('solo').add({ type: 'test', name: 'hangs once', config: { test_file: 'hangs-once.mjs' }, max_attempts: 1 });
     const lockKey = `${suite.keys.queuePrefix('solo')}:solo:${id}:lock`;
-    const pid = await waitFor(
-      () => (existsSync(join(suite.config.path, 'hang.pid')) ? Number(readFileSync(join(suite.config.path, 'hang.pid'), 'utf8')) : undefined),
-      {
-        what: 'the first run to start',
-      },
-    );
+    const pid = await waitFor(() => pidIn(join(suite.config.path, 'hang.pid')), {
+      what: 'the first run to start',
+    });
     // Right after a renewal (the lock's time to live back near its full 10 s), stop the worker.
     let last = await suite.redis.pttl(lockKey);
     await waitFor(

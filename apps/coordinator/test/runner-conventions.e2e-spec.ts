@@ -123,23 +123,18 @@ describe("runner conventions: a runner's exit code means what the runner says it
     return takeWhereFiles();
   }
 
-  /** The pids the node/ files wrote, removed once read. */
-  function takeNodePids(): string[] {
+  /** What the test files wrote to the suite's folder in files named `<prefix>…`, removed once read. */
+  function takeWritten(prefix: string): string[] {
     const dir = suite.config.path;
-    const files = readdirSync(dir).filter((f) => f.startsWith('nodepid-'));
-    const pids = files.map((f) => readFileSync(join(dir, f), 'utf8'));
+    const files = readdirSync(dir).filter((f) => f.startsWith(prefix));
+    const texts = files.map((f) => readFileSync(join(dir, f), 'utf8'));
     for (const f of files) rmSync(join(dir, f));
-    return pids;
+    return texts;
   }
-
-  /** What the where/ files wrote (their own process: pid and command), removed once read. */
-  function takeWhereFiles(): string[] {
-    const dir = suite.config.path;
-    const files = readdirSync(dir).filter((f) => f.startsWith('where-'));
-    const parents = files.map((f) => readFileSync(join(dir, f), 'utf8'));
-    for (const f of files) rmSync(join(dir, f));
-    return parents;
-  }
+  /** What the where/ files wrote (their own process: pid and command). */
+  const takeWhereFiles = () => takeWritten('where-');
+  /** The pids the node/ files wrote. */
+  const takeNodePids = () => takeWritten('nodepid-');
 
   it("runs pytest files warm (forked from the slot's Python that imported pytest) unless the template turns it off; cold, through the worker's launcher", async () => {
     const warm = await processesOf('cpu');

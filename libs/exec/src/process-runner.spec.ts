@@ -1,9 +1,9 @@
 import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, waitFor } from '@fleet/testing';
+import { isAlive, pidIn, waitFor } from '@fleet/testing';
 import { Launcher } from './launcher.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree, ownCgroupDir, TASK_COOKIE_VAR } from './process-tree.js';
@@ -100,7 +100,7 @@ describe.each(['spawned', 'launched'])('runProcess, %s', (mode) => {
     );
     const abort = new AbortController();
     const running = run(['node', 'stubborn.mjs'], { signal: abort.signal });
-    const grandchild = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), {
+    const grandchild = await waitFor(() => pidIn(pidFile), {
       what: 'the grandchild to start',
       timeoutMs: 10_000,
     });
@@ -170,7 +170,7 @@ describe('a launcher', () => {
         '-e',
         `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`,
       ]);
-      const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), {
+      const pid = await waitFor(() => pidIn(pidFile), {
         what: 'the program to start',
         timeoutMs: 10_000,
       });

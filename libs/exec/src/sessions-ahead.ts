@@ -6,9 +6,9 @@ const AHEAD_FILE = 'fleet-session-ahead.py';
 const AHEAD_JUNIT = '/fleet-session-ahead.xml';
 
 /**
- * Starts the session servers of the runners that run files in a pytest session (`runners.warm: "session"`)
- * before any file, up to `slots` in all, so the first files do not wait for pytest's start (a file that comes
- * while one starts takes it). `vars` fill the runner's command as its files will (the pool, the worker); a
+ * Starts the session servers of the runners that run files in a session (`runners.warm: "session"`: pytest's, or
+ * Node's) before any file, up to `slots` in all, so the first files do not wait for the runner's start (a file
+ * that comes while one starts takes it). `vars` fill the runner's command as its files will (the pool, the worker); a
  * command that names more than that (the task, its attempt) differs per file, and its servers are started by
  * its files. Returns how many it started.
  */

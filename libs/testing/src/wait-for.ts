@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Thrown by a probe to end the wait at once (e.g. the process being waited for has exited). */
 export class StopWaiting extends Error {}
 
@@ -59,4 +61,19 @@ export function nextEvent<T = unknown>(
     }, timeoutMs);
     emitter.once(event, onEvent);
   });
+}
+
+/**
+ * The PID a program wrote to `path`, once the file holds one; undefined before (no file yet, or one created and
+ * not yet written: a probe for waitFor that never reads a half-written file as PID 0).
+ */
+export function pidIn(path: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(text);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
