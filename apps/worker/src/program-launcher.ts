@@ -19,6 +19,7 @@ export class ProgramLauncher implements OnApplicationShutdown {
   private starting: Promise<Launcher | undefined> | undefined;
   private retryAt = 0;
   private closed = false;
+  private told = false;
   private readonly home: string | undefined;
   private readonly python: string | undefined;
 
@@ -47,8 +48,16 @@ export class ProgramLauncher implements OnApplicationShutdown {
 
   private async start(python: string): Promise<Launcher | undefined> {
     try {
-      this.current = await Launcher.start(python, this.home ?? '', { ...process.env, [WORKER_COOKIE_VAR]: this.guard.workerCookie });
+      const env = { ...process.env, [WORKER_COOKIE_VAR]: this.guard.workerCookie };
+      this.current = await Launcher.start(python, this.home ?? '', env, this.guard.cgroup);
       if (this.closed) this.current.close();
+      const t = this.current.probe;
+      if (t && !this.told) {
+        // Once per worker: which way its programs get into their cgroups, and why.
+        this.told = true;
+        const ms = (n: number) => `${n.toFixed(2)} ms`;
+        this.logger.log(`programs start in their cgroups by ${this.current.placement} (a no-op program: clone3 ${ms(t.clone3)}, move ${ms(t.move)})`);
+      }
       return this.current;
     } catch (err) {
       this.retryAt = Date.now() + RETRY_AFTER_MS;

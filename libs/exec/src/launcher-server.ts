@@ -1,12 +1,14 @@
 /**
- * The launcher, run as `python3 -c <this> <home cgroup or "">` (see launcher.ts): a small long-lived process that
- * starts an attempt's program with `posix_spawn` (glibc's is a vfork: no copy of the parent's page tables, which
+ * The launcher, run as `python3 -c <this> <home cgroup or ""> [<cgroup to time the placements in>]` (see
+ * launcher.ts): a small long-lived process that starts an attempt's program with `posix_spawn` (glibc's is a vfork: no copy of the parent's page tables, which
  * made each spawn from the worker's 150 MB heap cost 5-9 ms on a 2-core VM), or with `clone3` straight into the
  * attempt's cgroup (see clone_into), in a session of its own, in the attempt's folder, environment and cgroup,
  * and relays the program's stdout and stderr as they come.
  *
  * Protocol, JSON lines. Requests on stdin: `{"id", "argv", "cwd", "env", "cgroup"}` (`argv[0]` an absolute path).
- * On stdout: `{"ready": 1, "placement": "clone3"|"move"}` first (how programs get into their cgroups); per request `{"id", "pid"}` once the program runs, or `{"id", "error"}`; then
+ * On stdout: `{"ready": 1, "placement": "clone3"|"move", "probe": {"clone3", "move"} | null}` first (how programs
+ * get into their cgroups, and the milliseconds each way took when both were timed); per request `{"id", "pid"}` once
+ * the program runs, or `{"id", "error"}`; then
  * `{"id", "fd": 1|2, "data": base64}` as it prints, `{"id", "exit": code}` (negative: the signal that ended it)
  * and `{"id", "closed": 1}` once both its pipes are closed. stdin's end ends the launcher; what it started is
  * ended by the worker (its process groups, cookies and cgroups), not by the launcher.
@@ -107,9 +109,35 @@ def clone_into(cgroup, argv, env, w1, w2):
         if ew is not None:
             os.close(ew)
 
-# Tried once on the launcher's own cgroup; "move" from then on when refused.
+def move(cgroup):
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+def probe_moved(cgroup, argv):
+    """The probe's posix_spawn, moved into cgroup around it. Not back home, the launcher would be ended with an
+    attempt's cgroup: it says so and exits (the worker spawns programs itself meanwhile)."""
+    move(cgroup)
+    try:
+        return os.posix_spawn(argv[0], argv, {}, setsid=True, setsigdef=DEFAULTS)
+    finally:
+        try:
+            move(home)
+        except OSError as e:
+            send({"error": "cannot move back to cgroup %s (%s)" % (home, e)})
+            flush()
+            os._exit(3)
+
+# clone3 is tried once on the launcher's own cgroup; "move" from then on when refused (or FLEET_LAUNCHER_CLONE3=off).
+# Where both work, which is faster depends on the host, by several milliseconds a program either way: clone3 copies
+# this process as a fork does (10 ms for /bin/true on a 2-core Firecracker VM, where a move and a posix_spawn took 3),
+# and a move waits for an RCU grace period where the kernel makes it (10-15 ms on another VM). So, unless
+# FLEET_LAUNCHER_CLONE3=on, both are timed (a program started and waited for, the moves included), alternating,
+# PROBE_ROUNDS times each in a cgroup of their own under argv[2], and the lower median wins.
+PROBE_ROUNDS = 5
 placement = "move"
-if home and libc_syscall is not None and os.environ.get("FLEET_LAUNCHER_CLONE3") != "off":
+probed = None
+choice = os.environ.get("FLEET_LAUNCHER_CLONE3", "auto")
+if home and libc_syscall is not None and choice != "off":
     try:
         probe_pid = clone_into(home, [probe], {}, nul, nul)
         if probe_pid is not None:
@@ -117,6 +145,36 @@ if home and libc_syscall is not None and os.environ.get("FLEET_LAUNCHER_CLONE3")
             placement = "clone3"
     except Exception:
         pass
+probe_parent = sys.argv[2] if len(sys.argv) > 2 else ""
+if placement == "clone3" and choice != "on" and probe_parent:
+    import time
+    probe_dir = os.path.join(probe_parent, "launcher-probe-%d" % os.getpid())
+    made = False
+    try:
+        os.mkdir(probe_dir)
+        made = True
+        times = {"clone3": [], "move": []}
+        argv = [probe] + ([] if probe == "/bin/true" else ["-c", ""])
+        for _ in range(PROBE_ROUNDS):
+            for way in ("clone3", "move"):
+                t = time.perf_counter()
+                pid = clone_into(probe_dir, argv, {}, nul, nul) if way == "clone3" else probe_moved(probe_dir, argv)
+                os.waitpid(pid, 0)
+                times[way].append((time.perf_counter() - t) * 1000)
+        probed = {way: sorted(ms)[len(ms) // 2] for way, ms in times.items()}
+        placement = "move" if probed["move"] < probed["clone3"] else "clone3"
+    except Exception as e:
+        sys.stderr.write("launcher: could not time the placements in %s (%s): clone3 it is\n" % (probe_parent, e))
+    finally:
+        # Its programs have been waited for; the cgroup empties as they are reaped.
+        for _ in range(100 if made else 0):
+            try:
+                os.rmdir(probe_dir)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
 
 sel = selectors.DefaultSelector()
 wake_r, wake_w = os.pipe()
@@ -129,10 +187,6 @@ sel.register(0, selectors.EVENT_READ, ("stdin", None))
 by_pid = {}
 open_pipes = {}
 pending = b""
-
-def move(cgroup):
-    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-        f.write(str(os.getpid()))
 
 def launch(req):
     rid = req["id"]
@@ -192,7 +246,7 @@ def reap():
         code = os.waitstatus_to_exitcode(status)
         send({"id": rid, "exit": code})
 
-send({"ready": 1, "placement": placement})
+send({"ready": 1, "placement": placement, "probe": probed})
 # Whatever ends the loop (stdin's end, an error), what was said goes out first: a program's pid must reach the
 # worker, or it would count the program as never started and start it again.
 try:

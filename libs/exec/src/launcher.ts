@@ -23,7 +23,10 @@ type ProgramMessage =
   | { id: number; exit: number }
   | { id: number; closed: 1 };
 
-type LauncherMessage = { ready: 1; placement: CgroupPlacement } | { error: string } | ProgramMessage;
+type LauncherMessage = { ready: 1; placement: CgroupPlacement; probe: PlacementTimes | null } | { error: string } | ProgramMessage;
+
+/** Median milliseconds to start and wait for a no-op program each way, as the launcher timed them at its start. */
+export type PlacementTimes = Record<CgroupPlacement, number>;
 
 /** How a launcher puts a program in its attempt's cgroup: started there (clone3), or by moving itself there around the spawn. */
 export type CgroupPlacement = 'clone3' | 'move';
@@ -50,9 +53,11 @@ export class Launcher {
   private nextId = 1;
   private dead: string | undefined;
   private cgroups: CgroupPlacement = 'move';
+  private timed: PlacementTimes | undefined;
 
-  private constructor(python: string, home: string, env: NodeJS.ProcessEnv) {
-    this.child = spawn(python, ['-c', LAUNCHER_SERVER, home], { env, cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  private constructor(python: string, home: string, env: NodeJS.ProcessEnv, probeIn: string | undefined) {
+    const args = ['-c', LAUNCHER_SERVER, home, ...(probeIn ? [probeIn] : [])];
+    this.child = spawn(python, args, { env, cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   /** The Python a launcher runs on: Debian's, else the PATH's `python3` (3.8 or later: posix_spawn's setsid). */
@@ -62,9 +67,13 @@ export class Launcher {
     return undefined;
   }
 
-  /** Starts one and waits for it to be ready; rejects with the reason it is not. */
-  static start(python: string, home: string, env: NodeJS.ProcessEnv): Promise<Launcher> {
-    return new Launcher(python, home, env).listen();
+  /**
+   * Starts one and waits for it to be ready; rejects with the reason it is not. `probeIn`: a cgroup v2 directory
+   * (the attempts' parent) where, when both placements work, the launcher times them and keeps the faster (see
+   * launcher-server.ts; `FLEET_LAUNCHER_CLONE3=on` or `off` in `env` decides instead).
+   */
+  static start(python: string, home: string, env: NodeJS.ProcessEnv, probeIn?: string): Promise<Launcher> {
+    return new Launcher(python, home, env, probeIn).listen();
   }
 
   get alive(): boolean {
@@ -74,6 +83,11 @@ export class Launcher {
   /** How it puts programs in their cgroups (see launcher-server.ts): 'clone3' where the kernel allows it. */
   get placement(): CgroupPlacement {
     return this.cgroups;
+  }
+
+  /** What each placement took when the launcher timed both (undefined: it did not). */
+  get probe(): PlacementTimes | undefined {
+    return this.timed;
   }
 
   private listen(): Promise<Launcher> {
@@ -89,6 +103,7 @@ export class Launcher {
           if ('ready' in m) {
             clearTimeout(timer);
             this.cgroups = m.placement;
+            this.timed = m.probe ?? undefined;
             resolve(this);
           } else if (!('id' in m)) {
             // It cannot start programs here (it exits after saying why).

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, pidIn, waitFor } from '@fleet/testing';
@@ -193,53 +193,69 @@ describe('a launcher', () => {
 const [major = 0, minor = 0] = release().split('.').map(Number);
 const hasCloneIntoCgroup = major > 5 || (major === 5 && minor >= 7);
 
-describe.each([{ clone3: 'on' }, { clone3: 'off' }])('a launcher, FLEET_LAUNCHER_CLONE3=$clone3', ({ clone3 }) => {
+describe.each([{ clone3: 'on' }, { clone3: 'off' }, { clone3: 'auto' }])('a launcher, FLEET_LAUNCHER_CLONE3=$clone3', ({ clone3 }) => {
   const cgroupRoot = CgroupTree.detect();
   const home = ownCgroupDir();
+  const name = `fleet-spec-launch-${clone3}-${process.pid}`;
+  /** The attempts' parent, where the launcher times the placements it can choose between. */
+  let parent: CgroupTree | undefined;
   beforeAll(async () => {
-    launcher = await Launcher.start(Launcher.python() as string, home ?? '', { ...process.env, FLEET_LAUNCHER_CLONE3: clone3 });
+    parent = cgroupRoot && home ? new CgroupTree(cgroupRoot).child(name) : undefined;
+    launcher = await Launcher.start(Launcher.python() as string, home ?? '', { ...process.env, FLEET_LAUNCHER_CLONE3: clone3 }, parent?.dir);
   });
-  afterAll(() => {
+  afterAll(async () => {
     launcher?.close();
     launcher = undefined;
+    if (parent) await waitFor(() => (parent as CgroupTree).remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
   });
+
+  (cgroupRoot && home && hasCloneIntoCgroup ? it : it.skip)(
+    'where both placements work, times them (unless told which) and keeps the faster, leaving no cgroup of its own behind',
+    () => {
+      const l = launcher as Launcher;
+      if (clone3 !== 'auto') {
+        expect(l.probe).toBeUndefined();
+        expect(l.placement).toBe(clone3 === 'on' ? 'clone3' : 'move');
+        return;
+      }
+      const t = l.probe;
+      expect(t).toEqual({ clone3: expect.any(Number), move: expect.any(Number) });
+      const { clone3: cloned, move: moved } = t as { clone3: number; move: number };
+      expect(cloned).toBeGreaterThan(0);
+      expect(moved).toBeGreaterThan(0);
+      expect(l.placement).toBe(moved < cloned ? 'move' : 'clone3');
+      expect(readdirSync((parent as CgroupTree).dir).filter((f) => f.startsWith('launcher-probe-'))).toEqual([]);
+      expect(readFileSync(`/proc/${l.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+    },
+  );
 
   (cgroupRoot && home ? it : it.skip)(
     "starts each program in the attempt's cgroup and a session of its own, stdin empty, default signal dispositions; the launcher stays home",
     async () => {
       const l = launcher as Launcher;
-      // Started straight in the cgroup where the kernel allows it; moved into it around the spawn otherwise.
-      if (clone3 === 'off') expect(l.placement).toBe('move');
-      else if (hasCloneIntoCgroup) expect(l.placement).toBe('clone3');
-      const parent = new CgroupTree(cgroupRoot as string).child(`fleet-spec-launch-${clone3}-${process.pid}`);
-      try {
-        // (`cat -` reads stdin: it must be empty, not the launcher's requests.)
-        const r = await run(['sh', '-c', 'cat -; cat /proc/self/cgroup; grep -E "^(SigIgn|Pid|NSsid):" /proc/$$/status'], {
-          cgroupParent: parent.dir,
-        });
-        expect(r.exitCode).toBe(0);
-        const out = r.stdout.text();
-        expect(out).toMatch(new RegExp(`^0::.*/fleet-spec-launch-${clone3}-${process.pid}/t-[0-9a-f]{32}$`, 'm'));
-        // SIGINT (2) and SIGPIPE (13), which the launcher's Python ignores, are back to their defaults.
-        const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)/m.exec(out)?.[1] ?? 'ffffffff'}`);
-        expect(ignored & ((1n << 1n) | (1n << 12n))).toBe(0n);
-        expect(/^NSsid:\s*(\d+)/m.exec(out)?.[1]).toBe(/^Pid:\s*(\d+)/m.exec(out)?.[1]);
-        expect(readFileSync(`/proc/${l.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
-        // A program the kernel refuses to run (an executable file of no known format) says why, and the launcher goes on.
-        const garbage = join(dir, 'not-a-program');
-        writeFileSync(garbage, Buffer.from([0, 1, 2, 3, 10]), { mode: 0o755 });
-        const refused = await run([garbage], { cgroupParent: parent.dir });
-        expect(refused.started).toBe(false);
-        expect(refused.output.text()).toMatch(/Exec format error/);
-        // What exec refuses before any system call (a NUL inside a value) is refused with the reason, not an exit 127.
-        const nul = await run(['sh', '-c', 'exit 0'], { cgroupParent: parent.dir, env: { FLEET_SPEC_NUL: 'a\0b' } });
-        expect(nul.started).toBe(false);
-        expect(nul.output.text()).toMatch(/embedded null byte/);
-        expect((await run(['node', '-e', 'process.exit(4)'], { cgroupParent: parent.dir })).exitCode).toBe(4);
-        expect(l.alive).toBe(true);
-      } finally {
-        await waitFor(() => parent.remove(), { what: 'the test cgroup to empty', timeoutMs: 5000 });
-      }
+      const at = (parent as CgroupTree).dir;
+      // (`cat -` reads stdin: it must be empty, not the launcher's requests.)
+      const r = await run(['sh', '-c', 'cat -; cat /proc/self/cgroup; grep -E "^(SigIgn|Pid|NSsid):" /proc/$$/status'], { cgroupParent: at });
+      expect(r.exitCode).toBe(0);
+      const out = r.stdout.text();
+      expect(out).toMatch(new RegExp(`^0::.*/${name}/t-[0-9a-f]{32}$`, 'm'));
+      // SIGINT (2) and SIGPIPE (13), which the launcher's Python ignores, are back to their defaults.
+      const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)/m.exec(out)?.[1] ?? 'ffffffff'}`);
+      expect(ignored & ((1n << 1n) | (1n << 12n))).toBe(0n);
+      expect(/^NSsid:\s*(\d+)/m.exec(out)?.[1]).toBe(/^Pid:\s*(\d+)/m.exec(out)?.[1]);
+      expect(readFileSync(`/proc/${l.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
+      // A program the kernel refuses to run (an executable file of no known format) says why, and the launcher goes on.
+      const garbage = join(dir, 'not-a-program');
+      writeFileSync(garbage, Buffer.from([0, 1, 2, 3, 10]), { mode: 0o755 });
+      const refused = await run([garbage], { cgroupParent: at });
+      expect(refused.started).toBe(false);
+      expect(refused.output.text()).toMatch(/Exec format error/);
+      // What exec refuses before any system call (a NUL inside a value) is refused with the reason, not an exit 127.
+      const nul = await run(['sh', '-c', 'exit 0'], { cgroupParent: at, env: { FLEET_SPEC_NUL: 'a\0b' } });
+      expect(nul.started).toBe(false);
+      expect(nul.output.text()).toMatch(/embedded null byte/);
+      expect((await run(['node', '-e', 'process.exit(4)'], { cgroupParent: at })).exitCode).toBe(4);
+      expect(l.alive).toBe(true);
     },
   );
 });
