@@ -175,7 +175,7 @@ export async function oneWorkerFleet(o: {
   pool: string;
   /** The worker's entry under dist (the plain build by default). */
   workerEntry?: string[];
-}): Promise<{ base: string; api: ReturnType<typeof jsonApi>; stop: () => Promise<void> }> {
+}): Promise<{ base: string; api: ReturnType<typeof jsonApi>; stop: () => Promise<void>; workerOutput: () => string }> {
   const env = { REDIS_URL: o.url, FLEET_PREFIX: o.prefix, CONFIG_DIR: o.dir, RATE_LIMIT_PER_MINUTE: '1000000' };
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -193,5 +193,5 @@ export async function oneWorkerFleet(o: {
     await stop();
     throw err;
   }
-  return { base, api: jsonApi(base), stop };
+  return { base, api: jsonApi(base), stop, workerOutput: () => procs[1].output() };
 }

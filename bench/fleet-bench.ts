@@ -383,6 +383,10 @@ async function ingest() {
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
+/** How the worker's launcher put programs in their cgroups, for the per-file row (nothing when it did not time both ways). */
+const placementNote = (p: { chosen: string; clone3_ms: number; move_ms: number } | null) =>
+  p ? `; into cgroups by ${p.chosen}: a no-op program took ${p.clone3_ms.toFixed(1)} ms by clone3, ${p.move_ms.toFixed(1)} by a move` : '';
+
 /** BENCH_ONLY=drain,submit,suite,ingest,latency,cluster,sources (a profiling aid): the listed parts only, and no report. */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 /** BENCH_KINDS=fleet,equal (with BENCH_ONLY): which of raw, equal and fleet to run. */
@@ -613,7 +617,7 @@ async function main() {
           `| the same pytest suite run cold (\`runners.warm: false\`: a Python and pytest started per file); first run / later runs (s) | ${firstLater(pyCold.first_s, pyCold.history_s)} | — | ${r2(pyCold.runner_s)} (pytest -n ${pyCold.slots}) | ${firstLater(pyCold.first_ratio, pyCold.history_ratio)} | — |`,
         ]
       : []),
-    `| fleet cost per test file: ${perFileCost.files} files of a no-op runner through one worker, one slot, vs spawning it directly from a shell loop (ms per file) | ${r2(perFileCost.cost_ms_per_file)} (${r2(perFileCost.fleet_ms_per_file)} a file in all) | — | ${r2(perFileCost.direct_ms_per_file)} from a shell (${r2(perFileCost.direct_from_node_ms_per_file)} from the bench's Node process) | — | ≤ 5 ms: ${mark(perFileCost.cost_ms_per_file <= 5)} |`,
+    `| fleet cost per test file: ${perFileCost.files} files of a no-op runner through one worker, one slot, vs spawning it directly from a shell loop (ms per file) | ${r2(perFileCost.cost_ms_per_file)} (${r2(perFileCost.fleet_ms_per_file)} a file in all${placementNote(perFileCost.placement)}) | — | ${r2(perFileCost.direct_ms_per_file)} from a shell (${r2(perFileCost.direct_from_node_ms_per_file)} from the bench's Node process) | — | ≤ 5 ms: ${mark(perFileCost.cost_ms_per_file <= 5)} |`,
     `| analyzer at ${fmt(analysis.series)} series: ingest (events/s) and analysis of the new samples (samples/s) | ${fmt(analysis.ingest_events_per_s)} events/s (${fmt(analysis.ingest_samples_per_s)} samples/s); analysis ${fmt(analysis.analysis_samples_per_s)} samples/s | — | ${fmt(analysis.xrange_events_per_s)} (bare XRANGE); ${fmt(analysis.consumer_events_per_s)} (a bare group consumer) | ingest ${r2(analysis.ingest_ratio)} of XRANGE, ${r2(analysis.ingest_events_per_s / analysis.consumer_events_per_s)} of the consumer; analysis ${r2(analysis.analysis_ratio)} of ingest | ingest ≥ 0.5: ${mark(analysis.ingest_ratio >= 0.5)}; analysis ≥ 1.0: ${mark(analysis.analysis_ratio >= 1)} |`,
     `| run end: the last file's end → the run's verdict, ${suite.files}-file run (ms, median) | ${fmt(suite.run_end_ms)} | — | — | — | ≤ 50 ms: ${mark(suite.run_end_ms <= 50)} |`,
     `| a one-file run at a commit, submit → test start (ms): a commit no host has / one the host has | ${fmt(src.submit_to_start_ms.cold)} / ${fmt(src.submit_to_start_ms.warm)} | — | ${fmt(src.submit_to_start_ms.workdir)} (from a fixed workdir) | — | — |`,

@@ -39,8 +39,8 @@ export async function perFile(opts: {
     join(dir, 'worker_templates.json'),
     JSON.stringify({ nop: { resources: { cpu: 1 }, concurrency: 1, runners: { test: { '.nop': [NOOP, '{test_file}'] } } } }),
   );
-  const fleet = await oneWorkerFleet({ ...opts, prefix, dir, pool: 'nop', workerEntry: ['apps', 'worker', 'src', 'main.bundle.mjs'] });
-  const { api } = fleet;
+  const oneWorker = await oneWorkerFleet({ ...opts, prefix, dir, pool: 'nop', workerEntry: ['apps', 'worker', 'src', 'main.bundle.mjs'] });
+  const { api } = oneWorker;
   const fleetRun = async () => {
     const t0 = Date.now();
     const { id } = await api<{ id: string }>('POST', '/runs', { name: 'no-op suite', tests: ['nop/'] });
@@ -79,6 +79,11 @@ export async function perFile(opts: {
       opts.log(`per-file #${r + 1}: fleet ${per(fleet[r])} ms/file, direct from a shell ${per(shell[r])}, from Node ${per(node[r])}`);
     }
     const fleetPer = median(fleet) / opts.files;
+    // How the worker's launcher put programs in their cgroups, and what each way cost it when it timed both (see
+    // launcher-server.ts), as its log says: the choice moves this row by several milliseconds on some VMs.
+    const said = /programs start in their cgroups by (clone3|move) \(a no-op program: clone3 ([\d.]+) ms, move ([\d.]+) ms\)/.exec(
+      oneWorker.workerOutput(),
+    );
     const directPer = median(shell) / opts.files;
     return {
       files: opts.files,
@@ -87,9 +92,10 @@ export async function perFile(opts: {
       direct_from_node_ms_per_file: median(node) / opts.files,
       cost_ms_per_file: fleetPer - directPer,
       goal_ms: 5,
+      placement: said ? { chosen: said[1], clone3_ms: Number(said[2]), move_ms: Number(said[3]) } : null,
     };
   } finally {
-    await fleet.stop();
+    await oneWorker.stop();
     await deleteMatching(opts.redis, `${prefix}:*`);
     rmSync(dir, { recursive: true, force: true });
   }
