@@ -81,9 +81,7 @@ export async function perFile(opts: {
     const fleetPer = median(fleet) / opts.files;
     // How the worker's launcher put programs in their cgroups, and what each way cost it when it timed both (see
     // launcher-server.ts), as its log says: the choice moves this row by several milliseconds on some VMs.
-    const said = /programs start in their cgroups by (clone3|move) \(a no-op program: clone3 ([\d.]+) ms, move ([\d.]+) ms\)/.exec(
-      oneWorker.workerOutput(),
-    );
+    const said = /programs start in their cgroups by (clone3|move) \([^)]*clone3 ([\d.]+) ms, move ([\d.]+) ms\)/.exec(oneWorker.workerOutput());
     const directPer = median(shell) / opts.files;
     return {
       files: opts.files,

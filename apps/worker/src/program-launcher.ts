@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Launcher, ownCgroupDir, WORKER_COOKIE_VAR } from '@fleet/exec';
+import { bootId, keepPlacement, keptPlacement, Launcher, ownCgroupDir, type PlacementProbe, WORKER_COOKIE_VAR } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
 
@@ -48,15 +48,31 @@ export class ProgramLauncher implements OnApplicationShutdown {
 
   private async start(python: string): Promise<Launcher | undefined> {
     try {
-      const env = { ...process.env, [WORKER_COOKIE_VAR]: this.guard.workerCookie };
-      this.current = await Launcher.start(python, this.home ?? '', env, this.guard.cgroup);
+      // How programs get into their cgroups: as told (FLEET_LAUNCHER_CLONE3=on or off), as timed earlier in this
+      // boot, or timed now, with a Node start (the program a cgroup move was seen to slow) in the worker's cgroup.
+      const told = ['on', 'off'].includes(process.env.FLEET_LAUNCHER_CLONE3 ?? '');
+      const boot = this.guard.cgroup && !told ? bootId() : undefined;
+      const kept = boot ? keptPlacement(boot) : undefined;
+      const env = {
+        ...process.env,
+        [WORKER_COOKIE_VAR]: this.guard.workerCookie,
+        ...(kept && { FLEET_LAUNCHER_CLONE3: kept.placement === 'clone3' ? 'on' : 'off' }),
+      };
+      const probe: PlacementProbe | undefined =
+        this.guard.cgroup && !told && !kept ? { in: this.guard.cgroup, argv: [process.execPath, '-e', '0'] } : undefined;
+      this.current = await Launcher.start(python, this.home ?? '', env, probe);
       if (this.closed) this.current.close();
-      const t = this.current.probe;
+      const timed = this.current.probe;
+      if (boot && timed) keepPlacement({ boot, placement: this.current.placement, probe: timed });
+      const t = timed ?? kept?.probe;
       if (t && !this.told) {
         // Once per worker: which way its programs get into their cgroups, and why.
         this.told = true;
         const ms = (n: number) => `${n.toFixed(2)} ms`;
-        this.logger.log(`programs start in their cgroups by ${this.current.placement} (a no-op program: clone3 ${ms(t.clone3)}, move ${ms(t.move)})`);
+        const when = timed ? 'timed now' : 'timed by the first launcher of this boot';
+        this.logger.log(
+          `programs start in their cgroups by ${this.current.placement} (${when}, a Node start: clone3 ${ms(t.clone3)}, move ${ms(t.move)})`,
+        );
       }
       return this.current;
     } catch (err) {

@@ -7,4 +7,5 @@ export * from './junit-report.js';
 export * from './warm-python.js';
 export * from './warm-node-session.js';
 export * from './launcher.js';
+export * from './launcher-placement.js';
 export * from './sessions-ahead.js';

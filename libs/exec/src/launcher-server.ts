@@ -1,17 +1,18 @@
 /**
- * The launcher, run as `python3 -c <this> <home cgroup or ""> [<cgroup to time the placements in>]` (see
- * launcher.ts): a small long-lived process that starts an attempt's program with `posix_spawn` (glibc's is a vfork: no copy of the parent's page tables, which
- * made each spawn from the worker's 150 MB heap cost 5-9 ms on a 2-core VM), or with `clone3` straight into the
- * attempt's cgroup (see clone_into), in a session of its own, in the attempt's folder, environment and cgroup,
- * and relays the program's stdout and stderr as they come.
+ * The launcher, run as `python3 -c <this> <home cgroup or ""> [<cgroup to time the placements in> [<program to
+ * time them with>...]]` (see launcher.ts): a small long-lived process that starts an attempt's program with
+ * `posix_spawn` (glibc's is a vfork: no copy of the parent's page tables, which made each spawn from the worker's
+ * 150 MB heap cost 5-9 ms on a 2-core VM), or with `clone3` straight into the attempt's cgroup (see clone_into),
+ * in a session of its own, in the attempt's folder, environment and cgroup, and relays the program's stdout and
+ * stderr as they come.
  *
  * Protocol, JSON lines. Requests on stdin: `{"id", "argv", "cwd", "env", "cgroup"}` (`argv[0]` an absolute path).
  * On stdout: `{"ready": 1, "placement": "clone3"|"move", "probe": {"clone3", "move"} | null}` first (how programs
  * get into their cgroups, and the milliseconds each way took when both were timed); per request `{"id", "pid"}` once
- * the program runs, or `{"id", "error"}`; then
- * `{"id", "fd": 1|2, "data": base64}` as it prints, `{"id", "exit": code}` (negative: the signal that ended it)
- * and `{"id", "closed": 1}` once both its pipes are closed. stdin's end ends the launcher; what it started is
- * ended by the worker (its process groups, cookies and cgroups), not by the launcher.
+ * the program runs, or `{"id", "error"}`; then `{"id", "fd": 1|2, "data": base64}` as it prints, `{"id", "exit":
+ * code}` (negative: the signal that ended it) and `{"id", "closed": 1}` once both its pipes are closed. stdin's end
+ * ends the launcher; what it started is ended by the worker (its process groups, cookies and cgroups), not by the
+ * launcher.
  */
 export const LAUNCHER_SERVER = String.raw`
 import base64, json, os, selectors, signal, sys
@@ -128,11 +129,13 @@ def probe_moved(cgroup, argv):
             os._exit(3)
 
 # clone3 is tried once on the launcher's own cgroup; "move" from then on when refused (or FLEET_LAUNCHER_CLONE3=off).
-# Where both work, which is faster depends on the host, by several milliseconds a program either way: clone3 copies
-# this process as a fork does (10 ms for /bin/true on a 2-core Firecracker VM, where a move and a posix_spawn took 3),
-# and a move waits for an RCU grace period where the kernel makes it (10-15 ms on another VM). So, unless
-# FLEET_LAUNCHER_CLONE3=on, both are timed (a program started and waited for, the moves included), alternating,
-# PROBE_ROUNDS times each in a cgroup of their own under argv[2], and the lower median wins.
+# Where both work, which is faster depends on the host, by several milliseconds a program either way. clone3 copies
+# this process as a fork does: on a 2-core Firecracker VM that cost 7 ms a program, where a move and a posix_spawn
+# cost about 0.1. A move makes the kernel's cgroup lock wait for RCU grace periods where it makes them, and a Node
+# started right after one ran 10-15 ms longer on another VM, though a /bin/true did not. So, unless
+# FLEET_LAUNCHER_CLONE3=on, both are timed with the program argv[3:] names (one that starts threads, as Node
+# does; /bin/true without one): started and waited for, the moves included, alternating, PROBE_ROUNDS times
+# each, in a cgroup of their own under argv[2]. The lower median wins.
 PROBE_ROUNDS = 5
 placement = "move"
 probed = None
@@ -154,7 +157,7 @@ if placement == "clone3" and choice != "on" and probe_parent:
         os.mkdir(probe_dir)
         made = True
         times = {"clone3": [], "move": []}
-        argv = [probe] + ([] if probe == "/bin/true" else ["-c", ""])
+        argv = sys.argv[3:] or [probe] + ([] if probe == "/bin/true" else ["-c", ""])
         for _ in range(PROBE_ROUNDS):
             for way in ("clone3", "move"):
                 t = time.perf_counter()

@@ -25,8 +25,15 @@ type ProgramMessage =
 
 type LauncherMessage = { ready: 1; placement: CgroupPlacement; probe: PlacementTimes | null } | { error: string } | ProgramMessage;
 
-/** Median milliseconds to start and wait for a no-op program each way, as the launcher timed them at its start. */
+/** Median milliseconds to start and wait for the probe's program each way, as the launcher timed them at its start. */
 export type PlacementTimes = Record<CgroupPlacement, number>;
+
+/** Where and with what a launcher times the placements: `in`, a cgroup v2 directory (the attempts' parent). */
+export interface PlacementProbe {
+  in: string;
+  /** The program to time (`argv[0]` an absolute path): one that starts threads, as Node does; `/bin/true` by default. */
+  argv?: readonly string[];
+}
 
 /** How a launcher puts a program in its attempt's cgroup: started there (clone3), or by moving itself there around the spawn. */
 export type CgroupPlacement = 'clone3' | 'move';
@@ -55,8 +62,8 @@ export class Launcher {
   private cgroups: CgroupPlacement = 'move';
   private timed: PlacementTimes | undefined;
 
-  private constructor(python: string, home: string, env: NodeJS.ProcessEnv, probeIn: string | undefined) {
-    const args = ['-c', LAUNCHER_SERVER, home, ...(probeIn ? [probeIn] : [])];
+  private constructor(python: string, home: string, env: NodeJS.ProcessEnv, probe: PlacementProbe | undefined) {
+    const args = ['-c', LAUNCHER_SERVER, home, ...(probe ? [probe.in, ...(probe.argv ?? [])] : [])];
     this.child = spawn(python, args, { env, cwd: '/', detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
@@ -68,12 +75,12 @@ export class Launcher {
   }
 
   /**
-   * Starts one and waits for it to be ready; rejects with the reason it is not. `probeIn`: a cgroup v2 directory
-   * (the attempts' parent) where, when both placements work, the launcher times them and keeps the faster (see
-   * launcher-server.ts; `FLEET_LAUNCHER_CLONE3=on` or `off` in `env` decides instead).
+   * Starts one and waits for it to be ready; rejects with the reason it is not. With `probe`, where both
+   * placements work, the launcher times them and keeps the faster (see launcher-server.ts;
+   * `FLEET_LAUNCHER_CLONE3=on` or `off` in `env` decides instead).
    */
-  static start(python: string, home: string, env: NodeJS.ProcessEnv, probeIn?: string): Promise<Launcher> {
-    return new Launcher(python, home, env, probeIn).listen();
+  static start(python: string, home: string, env: NodeJS.ProcessEnv, probe?: PlacementProbe): Promise<Launcher> {
+    return new Launcher(python, home, env, probe).listen();
   }
 
   get alive(): boolean {

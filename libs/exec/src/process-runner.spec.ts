@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, pidIn, waitFor } from '@fleet/testing';
@@ -197,11 +197,14 @@ describe.each([{ clone3: 'on' }, { clone3: 'off' }, { clone3: 'auto' }])('a laun
   const cgroupRoot = CgroupTree.detect();
   const home = ownCgroupDir();
   const name = `fleet-spec-launch-${clone3}-${process.pid}`;
+  const marks = join(dir, `probe-marks-${clone3}`);
   /** The attempts' parent, where the launcher times the placements it can choose between. */
   let parent: CgroupTree | undefined;
   beforeAll(async () => {
     parent = cgroupRoot && home ? new CgroupTree(cgroupRoot).child(name) : undefined;
-    launcher = await Launcher.start(Launcher.python() as string, home ?? '', { ...process.env, FLEET_LAUNCHER_CLONE3: clone3 }, parent?.dir);
+    // Each start of the probe's program leaves a mark: both ways are timed PROBE_ROUNDS (5) times.
+    const probe = parent && { in: parent.dir, argv: [process.execPath, '-e', `require('node:fs').appendFileSync(${JSON.stringify(marks)}, 'x')`] };
+    launcher = await Launcher.start(Launcher.python() as string, home ?? '', { ...process.env, FLEET_LAUNCHER_CLONE3: clone3 }, probe);
   });
   afterAll(async () => {
     launcher?.close();
@@ -215,6 +218,7 @@ describe.each([{ clone3: 'on' }, { clone3: 'off' }, { clone3: 'auto' }])('a laun
       const l = launcher as Launcher;
       if (clone3 !== 'auto') {
         expect(l.probe).toBeUndefined();
+        expect(existsSync(marks)).toBe(false);
         expect(l.placement).toBe(clone3 === 'on' ? 'clone3' : 'move');
         return;
       }
@@ -224,6 +228,7 @@ describe.each([{ clone3: 'on' }, { clone3: 'off' }, { clone3: 'auto' }])('a laun
       expect(cloned).toBeGreaterThan(0);
       expect(moved).toBeGreaterThan(0);
       expect(l.placement).toBe(moved < cloned ? 'move' : 'clone3');
+      expect(readFileSync(marks, 'utf8')).toBe('x'.repeat(10));
       expect(readdirSync((parent as CgroupTree).dir).filter((f) => f.startsWith('launcher-probe-'))).toEqual([]);
       expect(readFileSync(`/proc/${l.pid}/cgroup`, 'utf8')).toBe(readFileSync('/proc/self/cgroup', 'utf8'));
     },
