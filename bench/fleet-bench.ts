@@ -385,7 +385,9 @@ const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDig
 
 /** How the worker's launcher put programs in their cgroups, for the per-file row (nothing when it did not time both ways). */
 const placementNote = (p: { chosen: string; clone3_ms: number; move_ms: number } | null) =>
-  p ? `; into cgroups by ${p.chosen}: a Node start took ${p.clone3_ms.toFixed(1)} ms by clone3, ${p.move_ms.toFixed(1)} by a move` : '';
+  p
+    ? `; into cgroups by ${p.chosen}: a /bin/true and a Node start took ${p.clone3_ms.toFixed(1)} ms by clone3, ${p.move_ms.toFixed(1)} by a move`
+    : '';
 
 /** BENCH_ONLY=drain,submit,suite,ingest,latency,cluster,sources (a profiling aid): the listed parts only, and no report. */
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;

@@ -49,7 +49,7 @@ export class ProgramLauncher implements OnApplicationShutdown {
   private async start(python: string): Promise<Launcher | undefined> {
     try {
       // How programs get into their cgroups: as told (FLEET_LAUNCHER_CLONE3=on or off), as timed earlier in this
-      // boot, or timed now, with a Node start (the program a cgroup move was seen to slow) in the worker's cgroup.
+      // boot, or timed now in the worker's cgroup, with /bin/true and a Node start (the program a move was seen to slow).
       const told = ['on', 'off'].includes(process.env.FLEET_LAUNCHER_CLONE3 ?? '');
       const boot = this.guard.cgroup && !told ? bootId() : undefined;
       const kept = boot ? keptPlacement(boot) : undefined;
@@ -71,7 +71,7 @@ export class ProgramLauncher implements OnApplicationShutdown {
         const ms = (n: number) => `${n.toFixed(2)} ms`;
         const when = timed ? 'timed now' : 'timed by the first launcher of this boot';
         this.logger.log(
-          `programs start in their cgroups by ${this.current.placement} (${when}, a Node start: clone3 ${ms(t.clone3)}, move ${ms(t.move)})`,
+          `programs start in their cgroups by ${this.current.placement} (${when}, the fastest /bin/true and Node start added up: clone3 ${ms(t.clone3)}, move ${ms(t.move)})`,
         );
       }
       return this.current;

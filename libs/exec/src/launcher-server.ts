@@ -130,12 +130,14 @@ def probe_moved(cgroup, argv):
 
 # clone3 is tried once on the launcher's own cgroup; "move" from then on when refused (or FLEET_LAUNCHER_CLONE3=off).
 # Where both work, which is faster depends on the host, by several milliseconds a program either way. clone3 copies
-# this process as a fork does: on a 2-core Firecracker VM that cost 7 ms a program, where a move and a posix_spawn
-# cost about 0.1. A move makes the kernel's cgroup lock wait for RCU grace periods where it makes them, and a Node
-# started right after one ran 10-15 ms longer on another VM, though a /bin/true did not. So, unless
-# FLEET_LAUNCHER_CLONE3=on, both are timed with the program argv[3:] names (one that starts threads, as Node
-# does; /bin/true without one): started and waited for, the moves included, alternating, PROBE_ROUNDS times
-# each, in a cgroup of their own under argv[2]. The lower median wins.
+# this process as a fork does: on a 2-core Firecracker VM that cost 5-7 ms a program, where a move and a
+# posix_spawn cost about 0.1. A move makes the kernel's cgroup lock wait for RCU grace periods where it makes them,
+# and a Node started right after one ran 10-15 ms longer on another VM, though a /bin/true did not. So, unless
+# FLEET_LAUNCHER_CLONE3=on, both ways are timed, in a cgroup of their own under argv[2], with /bin/true (the fork's
+# cost, precisely) and with the program argv[3:] names (one that starts threads, as Node does, for the move's):
+# each started and waited for, the moves included, alternating, PROBE_ROUNDS times. A way's time is the sum over
+# the programs of its fastest start (what else runs on the host only adds to a time: medians chose wrong under a
+# test suite's load, and a Node start alone varies by as much as the difference here). The lower wins.
 PROBE_ROUNDS = 5
 placement = "move"
 probed = None
@@ -156,15 +158,16 @@ if placement == "clone3" and choice != "on" and probe_parent:
     try:
         os.mkdir(probe_dir)
         made = True
-        times = {"clone3": [], "move": []}
-        argv = sys.argv[3:] or [probe] + ([] if probe == "/bin/true" else ["-c", ""])
+        programs = [[probe] + ([] if probe == "/bin/true" else ["-c", ""])] + ([sys.argv[3:]] if len(sys.argv) > 3 else [])
+        times = {(way, n): [] for way in ("clone3", "move") for n in range(len(programs))}
         for _ in range(PROBE_ROUNDS):
-            for way in ("clone3", "move"):
-                t = time.perf_counter()
-                pid = clone_into(probe_dir, argv, {}, nul, nul) if way == "clone3" else probe_moved(probe_dir, argv)
-                os.waitpid(pid, 0)
-                times[way].append((time.perf_counter() - t) * 1000)
-        probed = {way: sorted(ms)[len(ms) // 2] for way, ms in times.items()}
+            for n, argv in enumerate(programs):
+                for way in ("clone3", "move"):
+                    t = time.perf_counter()
+                    pid = clone_into(probe_dir, argv, {}, nul, nul) if way == "clone3" else probe_moved(probe_dir, argv)
+                    os.waitpid(pid, 0)
+                    times[(way, n)].append((time.perf_counter() - t) * 1000)
+        probed = {way: sum(min(times[(way, n)]) for n in range(len(programs))) for way in ("clone3", "move")}
         placement = "move" if probed["move"] < probed["clone3"] else "clone3"
     except Exception as e:
         sys.stderr.write("launcher: could not time the placements in %s (%s): clone3 it is\n" % (probe_parent, e))

@@ -25,13 +25,16 @@ type ProgramMessage =
 
 type LauncherMessage = { ready: 1; placement: CgroupPlacement; probe: PlacementTimes | null } | { error: string } | ProgramMessage;
 
-/** Median milliseconds to start and wait for the probe's program each way, as the launcher timed them at its start. */
+/**
+ * Each way's time as the launcher took it at its start: over `/bin/true` and the probe's program, the sum of each
+ * one's fastest start and wait, in milliseconds.
+ */
 export type PlacementTimes = Record<CgroupPlacement, number>;
 
 /** Where and with what a launcher times the placements: `in`, a cgroup v2 directory (the attempts' parent). */
 export interface PlacementProbe {
   in: string;
-  /** The program to time (`argv[0]` an absolute path): one that starts threads, as Node does; `/bin/true` by default. */
+  /** A program to time besides `/bin/true` (`argv[0]` an absolute path): one that starts threads, as Node does. */
   argv?: readonly string[];
 }
 
