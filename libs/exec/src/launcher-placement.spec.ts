@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootId, keepPlacement, keptPlacement } from './launcher-placement.js';
@@ -37,6 +37,14 @@ describe('a kept launcher placement', () => {
     expect(keptPlacement('boot-a', join(dir, 'no-such-dir', 'kept.json'))).toBeUndefined();
     // Only the files the cases wrote: no partial file left behind.
     expect(readdirSync(dir).filter((f) => !f.endsWith('.json'))).toEqual([]);
+  });
+
+  // Only root can give a file away; elsewhere this case has nothing to try.
+  (process.getuid?.() === 0 ? it : it.skip)('is not read from a file another user owns, though it names this boot', () => {
+    const file = join(dir, 'theirs.json');
+    keepPlacement(kept, file);
+    chownSync(file, 65534, 65534);
+    expect(keptPlacement('boot-a', file)).toBeUndefined();
   });
 
   it('names this boot on Linux', () => {

@@ -1,11 +1,11 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupPlacement, PlacementTimes } from './launcher.js';
 
 /**
  * A host's timed placement (see launcher-server.ts), kept for the rest of its boot: the first launcher after a boot
- * times both ways (ten Node starts, 0.4-1.1 s), and every later one on the host starts with that choice.
+ * times both ways (ten starts each of /bin/true and Node, 0.4-1.1 s), and every later one on the host starts with that choice.
  */
 export interface KeptPlacement {
   /** `/proc/sys/kernel/random/boot_id` when it was timed. */
@@ -14,7 +14,7 @@ export interface KeptPlacement {
   probe: PlacementTimes;
 }
 
-/** Where this user's kept placement is (one per user: a file another user wrote is never read). */
+/** Where this user's kept placement is (one per user; a file there that another user owns is never read). */
 export const keptPlacementFile = (): string => join(tmpdir(), `fleet-launcher-placement-${process.getuid?.() ?? 0}.json`);
 
 /** This boot's id, or undefined where Linux does not give one (then nothing is kept). */
@@ -32,6 +32,7 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export function keptPlacement(boot: string, file = keptPlacementFile()): KeptPlacement | undefined {
   let kept: unknown;
   try {
+    if (statSync(file).uid !== (process.getuid?.() ?? 0)) return undefined;
     kept = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     return undefined;
