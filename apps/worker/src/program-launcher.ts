@@ -50,8 +50,8 @@ export class ProgramLauncher implements OnApplicationShutdown {
     try {
       // How programs get into their cgroups: as told (FLEET_LAUNCHER_CLONE3=on or off), as timed earlier in this
       // boot, or timed now in the worker's cgroup, with /bin/true and a Node start (the program a move was seen to slow).
-      const told = ['on', 'off'].includes(process.env.FLEET_LAUNCHER_CLONE3 ?? '');
-      const boot = this.guard.cgroup && !told ? bootId() : undefined;
+      const forced = ['on', 'off'].includes(process.env.FLEET_LAUNCHER_CLONE3 ?? '');
+      const boot = this.guard.cgroup && !forced ? bootId() : undefined;
       const kept = boot ? keptPlacement(boot) : undefined;
       const env = {
         ...process.env,
@@ -59,7 +59,7 @@ export class ProgramLauncher implements OnApplicationShutdown {
         ...(kept && { FLEET_LAUNCHER_CLONE3: kept.placement === 'clone3' ? 'on' : 'off' }),
       };
       const probe: PlacementProbe | undefined =
-        this.guard.cgroup && !told && !kept ? { in: this.guard.cgroup, argv: [process.execPath, '-e', '0'] } : undefined;
+        this.guard.cgroup && !forced && !kept ? { in: this.guard.cgroup, argv: [process.execPath, '-e', '0'] } : undefined;
       this.current = await Launcher.start(python, this.home ?? '', env, probe);
       if (this.closed) this.current.close();
       const timed = this.current.probe;

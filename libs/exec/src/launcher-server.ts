@@ -114,19 +114,19 @@ def move(cgroup):
     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
 
-def probe_moved(cgroup, argv):
-    """The probe's posix_spawn, moved into cgroup around it. Not back home, the launcher would be ended with an
-    attempt's cgroup: it says so and exits (the worker spawns programs itself meanwhile)."""
+def spawn_moved(cgroup, argv, env, **kw):
+    """posix_spawn with this launcher moved into cgroup around it. Not back home, the cgroup's end would kill this
+    launcher unknowingly: it ends the cgroup, itself included, at once (the worker spawns programs itself meanwhile)."""
     move(cgroup)
     try:
-        return os.posix_spawn(argv[0], argv, {}, setsid=True, setsigdef=DEFAULTS)
+        return os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=DEFAULTS, **kw)
     finally:
         try:
             move(home)
         except OSError as e:
-            send({"error": "cannot move back to cgroup %s (%s)" % (home, e)})
-            flush()
-            os._exit(3)
+            sys.stderr.write("launcher: cannot move back to cgroup %s (%s): ending cgroup %s and itself\n" % (home, e, cgroup))
+            with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+                f.write("1")
 
 # clone3 is tried once on the launcher's own cgroup; "move" from then on when refused (or FLEET_LAUNCHER_CLONE3=off).
 # Where both work, which is faster depends on the host, by several milliseconds a program either way. clone3 copies
@@ -164,7 +164,7 @@ if placement == "clone3" and choice != "on" and probe_parent:
             for n, argv in enumerate(programs):
                 for way in ("clone3", "move"):
                     t = time.perf_counter()
-                    pid = clone_into(probe_dir, argv, {}, nul, nul) if way == "clone3" else probe_moved(probe_dir, argv)
+                    pid = clone_into(probe_dir, argv, {}, nul, nul) if way == "clone3" else spawn_moved(probe_dir, argv, {})
                     os.waitpid(pid, 0)
                     times[(way, n)].append((time.perf_counter() - t) * 1000)
         probed = {way: sum(min(times[(way, n)]) for n in range(len(programs))) for way in ("clone3", "move")}
@@ -204,24 +204,14 @@ def launch(req):
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w1, 1), (os.POSIX_SPAWN_DUP2, w2, 2)]
         env = {str(k): str(v) for k, v in req["env"].items()}
         os.chdir(req["cwd"])
-        moved = False
         try:
             pid = clone_into(cgroup, req["argv"], env, w1, w2) if cgroup and placement == "clone3" else None
-            if pid is None:
-                if cgroup:
-                    move(cgroup)
-                    moved = True
+            if pid is None and cgroup:
+                pid = spawn_moved(cgroup, req["argv"], env, file_actions=actions)
+            elif pid is None:
                 pid = os.posix_spawn(req["argv"][0], req["argv"], env, file_actions=actions, setsid=True, setsigdef=DEFAULTS)
         finally:
             os.chdir("/")
-            if moved:
-                try:
-                    move(home)
-                except OSError as e:
-                    # Not back home: the attempt's end would kill this launcher unknowingly. End both now.
-                    sys.stderr.write("launcher: cannot move back to cgroup %s (%s): ending the attempt's group and itself\n" % (home, e))
-                    with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
-                        f.write("1")
     except Exception as e:
         for fd in (r1, w1, r2, w2):
             if fd is not None:
