@@ -184,7 +184,8 @@ export class RunsReconciler implements OnApplicationBootstrap, OnApplicationShut
  * Whether news of a run's task's last attempt (`finals` of them recorded) can change anything: not while a run
  * without dependents (and not a build's, not cancelled) has fewer last attempts recorded than tasks. Reading the
  * whole run for every file's end made a run's bookkeeping grow with the square of its files. A count that falls
- * short of the truth only delays the run's end to the next tick.
+ * short of the truth only delays the run's end to the next tick. Workers make the same test when they record the
+ * attempt (attempt-record.ts) and tell no news that fails it; this one answers news from workers that do not.
  */
 function mayHaveWork(run: RunRecord, finals: number): boolean {
   if (run.task_count === undefined || run.waits !== false || run.build !== undefined || run.cancelled_at !== undefined) return true;

@@ -182,7 +182,8 @@ export class FleetKeys {
   }
 
   /**
-   * Stream of runs whose task just had its last attempt (field `run`), written with that attempt's record: the
+   * Stream of runs whose task just had its last attempt (field `run`, and `finals`), written with that attempt's
+   * record when it can change anything (a run with dependents, a build's, a cancelled one, or its last file): the
    * coordinators read it to release dependents and finalize the run then, not on their next tick. Capped near 1,000.
    */
   get runNews(): string {
