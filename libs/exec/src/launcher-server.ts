@@ -10,8 +10,8 @@
  * On stdout: `{"ready": 1, "placement": "clone3"|"move", "probe": {"clone3", "move"} | null}` first (how programs
  * get into their cgroups, and the milliseconds each way took when both were timed); per request `{"id", "pid"}` once
  * the program runs, or `{"id", "error"}`; then `{"id", "fd": 1|2, "data": base64}` as it prints, `{"id", "exit":
- * code}` (negative: the signal that ended it) and `{"id", "closed": 1}` once both its pipes are closed. stdin's end
- * ends the launcher; what it started is ended by the worker (its process groups, cookies and cgroups), not by the
+ * code}` (negative: the signal that ended it) and `{"id", "closed": 1}` once both its pipes are closed (pipes that
+ * close before the exit is reaped are told just before it, in the same write). stdin's end ends the launcher; what it started is ended by the worker (its process groups, cookies and cgroups), not by the
  * launcher.
  */
 export const LAUNCHER_SERVER = String.raw`
@@ -192,6 +192,10 @@ sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
 sel.register(0, selectors.EVENT_READ, ("stdin", None))
 by_pid = {}
 open_pipes = {}
+# Programs whose pipes have ended before their exit was reaped (the kernel closes a process's files before it
+# becomes a zombie): the end of their pipes waits to go with their exit, one wake of the worker rather than two
+# (the worker does nothing with either half alone).
+held = set()
 pending = b""
 
 def launch(req):
@@ -239,6 +243,9 @@ def reap():
         rid = by_pid.pop(pid, None)
         if rid is None:
             continue
+        if rid in held:
+            held.discard(rid)
+            send({"id": rid, "closed": 1})
         code = os.waitstatus_to_exitcode(status)
         send({"id": rid, "exit": code})
 
@@ -281,10 +288,13 @@ try:
                     open_pipes[rid] -= 1
                     if open_pipes[rid] == 0:
                         del open_pipes[rid]
-                        send({"id": rid, "closed": 1})
-                        # A program's pipes end as it exits: when it is gone already, its exit goes in the same
-                        # message (one wake of the worker, not two); otherwise SIGCHLD brings it.
-                        reap()
+                        # A program's pipes end as it exits: their end goes with its exit, which SIGCHLD brings
+                        # if it is not reaped yet. Told at once when the exit went before (a child it left held them).
+                        if rid in by_pid.values():
+                            held.add(rid)
+                            reap()
+                        else:
+                            send({"id": rid, "closed": 1})
 finally:
     flush()
 `;

@@ -212,7 +212,7 @@ function attemptEnd(
     /** The program exited: whatever it left running goes with it; the run ends once its pipes close, or after DRAIN_MS. */
     exited(exitCode: number, pipesClosed: boolean) {
       const t = tree();
-      if (t) signalTree(t, 'SIGKILL');
+      if (t) signalTree(t, 'SIGKILL', false);
       if (pipesClosed) finish(exitCode);
       else drain = setTimeout(() => finish(exitCode), DRAIN_MS);
     },

@@ -356,24 +356,29 @@ export interface TaskTree {
   server?: { pid: number; cookie: string };
 }
 
-/** Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup. */
-export function signalTree(tree: TaskTree, signal: NodeJS.Signals): void {
+/**
+ * Sends `signal` to the attempt's group, to every process with its cookie, and (SIGKILL) to its cgroup.
+ * `sweepLeader` false: the cookie sweep skips the group's first process, which the group's signal reaches anyway
+ * (it was started in a session of its own, and a session's leader cannot leave its group). At a file's end, when it
+ * has exited, it is often the only PID in the sweep's scope.
+ */
+export function signalTree(tree: TaskTree, signal: NodeJS.Signals, sweepLeader = true): void {
   signalGroup(tree.pgid, signal);
-  signalLeftovers(tree, signal);
+  signalLeftovers(tree, signal, sweepLeader ? undefined : tree.pgid);
 }
 
 /**
  * What `signalTree` does but for the group: for a file a pytest session server ran in its own process
  * (warm-python.ts), whose group is the server's, which goes on. Its cgroup (the server has moved out of it), every
- * process with the attempt's cookie, and every process with the server's cookie but the server.
+ * process with the attempt's cookie (but `skip`), and every process with the server's cookie but the server.
  */
-export function signalLeftovers(tree: TaskTree, signal: NodeJS.Signals): void {
+export function signalLeftovers(tree: TaskTree, signal: NodeJS.Signals, skip?: number): void {
   if (tree.cgroup) {
     const cg = new CgroupTree(tree.cgroup);
     if (signal === 'SIGKILL') cg.kill();
     else cg.signal(signal);
   }
   const scope = tree.startedAt === undefined ? undefined : { firstPid: tree.firstPid ?? tree.pgid, startedAt: tree.startedAt };
-  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, scope);
+  signalCookie(TASK_COOKIE_VAR, tree.cookie, signal, scope, skip);
   if (tree.server) signalCookie(TASK_COOKIE_VAR, tree.server.cookie, signal, scope, tree.server.pid);
 }
