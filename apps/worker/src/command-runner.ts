@@ -17,6 +17,12 @@ import { TASK_COOKIE_VAR, WORKER_COOKIE_VAR } from '@fleet/exec';
  */
 @Injectable()
 export class CommandRunner {
+  /**
+   * The worker's environment, read once: the worker never changes its own, and spreading `process.env` (each
+   * variable a call into the runtime) cost 60 µs an attempt against 8 for a plain object.
+   */
+  private readonly baseEnv: NodeJS.ProcessEnv = { ...process.env };
+
   constructor(
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly guard: ProcessGuard,
@@ -40,7 +46,7 @@ export class CommandRunner {
   ): Promise<RunOutcome> {
     const cookie = randomBytes(16).toString('hex');
     const env = {
-      ...process.env,
+      ...this.baseEnv,
       ...at?.env,
       FLEET_TASK_ID: ctx.taskId,
       FLEET_ATTEMPT: String(ctx.attempt),

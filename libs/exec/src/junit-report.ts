@@ -8,11 +8,11 @@ import type { TestCase } from '@fleet/contracts';
 export function realPathWithin(dir: string, file: string): string | null | undefined {
   let real: string;
   try {
-    real = realpathSync(resolve(dir, file));
+    real = realpathSync.native(resolve(dir, file));
   } catch {
     return undefined;
   }
-  const rel = relative(realpathSync(dir), real);
+  const rel = relative(realpathSync.native(dir), real);
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? null : real;
 }
 
