@@ -1,6 +1,7 @@
 // The fleet's fixed cost per test file: a suite of files whose runner does nothing (`/bin/true`), run through
 // one worker with one slot as a run, against spawning the same runner for each file one after another directly.
-// Cost per file = (the run's wall time, submission to verdict − the direct loop's) ÷ files. The direct loop is a
+// Cost per file = (the run's wall time, submission to verdict − the direct loop's) ÷ files, after one run not
+// counted (the worker's first files start its launcher). The direct loop is a
 // shell's (`sh -c 'for f; do /bin/true "$f"; done'`), as a user's script would run the files: spawning from this
 // process costs more (a fork copies the page tables of a big Node process: 7-17 ms a file here against 2.4-3.3 from a
 // shell), and measured against that the fleet's cost came out near zero, which flattered it. Both are reported.
@@ -72,6 +73,11 @@ export async function perFile(opts: {
     const shell: number[] = [];
     const node: number[] = [];
     const per = (ms: number) => (ms / opts.files).toFixed(2);
+    // One run first, not counted: the worker's first files start its launcher and warm its and the coordinator's
+    // code, costs a worker pays once, not per file (the first of three counted runs was the slowest by 1-4 ms a
+    // file in every run of this row).
+    const warmup = await fleetRun();
+    opts.log(`per-file warm-up (not counted): fleet ${per(warmup)} ms/file`);
     for (let r = 0; r < opts.reps; r++) {
       shell.push(await fromShell());
       node.push(await fromNode());
@@ -85,6 +91,7 @@ export async function perFile(opts: {
     const directPer = median(shell) / opts.files;
     return {
       files: opts.files,
+      warmup_ms_per_file: warmup / opts.files,
       fleet_ms_per_file: fleetPer,
       direct_ms_per_file: directPer,
       direct_from_node_ms_per_file: median(node) / opts.files,
