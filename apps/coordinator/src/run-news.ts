@@ -6,10 +6,10 @@ import { RunsRepository } from './runs.repository.js';
 
 /**
  * Follows the runs' news stream (`FleetKeys.runNews`: a worker adds a run's id with the last attempt of one of
- * its tasks, when that can change anything: see attempt-record.ts) and passes each run on to the reconciler (RunSignals), which releases the run's dependents and
- * finalizes it when its last file has ended: on that file's completion, not on the next RUNS_TICK_MS. Every
- * coordinator reads every entry (no group): reconciling is a compare-and-set. The tick stays as the backstop,
- * for news lost while Redis was away.
+ * its tasks, when that can change anything: see attempt-record.ts) and passes each run on to the reconciler
+ * (RunSignals), which releases the run's dependents and finalizes it when its last file has ended: on that
+ * file's completion, not on the next RUNS_TICK_MS. Every coordinator reads every entry (no group): reconciling is
+ * a compare-and-set. The tick stays as the backstop, for news lost while Redis was away.
  */
 @Injectable()
 export class RunNews implements OnApplicationBootstrap, OnApplicationShutdown {

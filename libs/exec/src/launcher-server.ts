@@ -11,8 +11,8 @@
  * get into their cgroups, and the milliseconds each way took when both were timed); per request `{"id", "pid"}` once
  * the program runs, or `{"id", "error"}`; then `{"id", "fd": 1|2, "data": base64}` as it prints, `{"id", "exit":
  * code}` (negative: the signal that ended it) and `{"id", "closed": 1}` once both its pipes are closed (pipes that
- * close before the exit is reaped are told just before it, in the same write). stdin's end ends the launcher; what it started is ended by the worker (its process groups, cookies and cgroups), not by the
- * launcher.
+ * close before the exit is reaped are told just before it, in the same write). stdin's end ends the launcher;
+ * what it started is ended by the worker (its process groups, cookies and cgroups), not by the launcher.
  */
 export const LAUNCHER_SERVER = String.raw`
 import base64, json, os, selectors, signal, sys
