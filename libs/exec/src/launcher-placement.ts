@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupPlacement, PlacementTimes } from './launcher.js';
@@ -32,8 +32,14 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export function keptPlacement(boot: string, file = keptPlacementFile()): KeptPlacement | undefined {
   let kept: unknown;
   try {
-    if (statSync(file).uid !== (process.getuid?.() ?? 0)) return undefined;
-    kept = JSON.parse(readFileSync(file, 'utf8'));
+    // Owner checked and content read through one open file: no swap between the check and the read.
+    const fd = openSync(file, 'r');
+    try {
+      if (fstatSync(fd).uid !== (process.getuid?.() ?? 0)) return undefined;
+      kept = JSON.parse(readFileSync(fd, 'utf8'));
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }

@@ -115,8 +115,11 @@ def move(cgroup):
         f.write(str(os.getpid()))
 
 def spawn_moved(cgroup, argv, env, **kw):
-    """posix_spawn with this launcher moved into cgroup around it. Not back home, the cgroup's end would kill this
-    launcher unknowingly: it ends the cgroup, itself included, at once (the worker spawns programs itself meanwhile)."""
+    """posix_spawn in a session of its own; with a cgroup, this launcher moved into it around the spawn. Not back
+    home, the cgroup's end would kill this launcher unknowingly: it ends the cgroup, itself included, at once (the
+    worker spawns programs itself meanwhile)."""
+    if not cgroup:
+        return os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=DEFAULTS, **kw)
     move(cgroup)
     try:
         return os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=DEFAULTS, **kw)
@@ -210,10 +213,8 @@ def launch(req):
         os.chdir(req["cwd"])
         try:
             pid = clone_into(cgroup, req["argv"], env, w1, w2) if cgroup and placement == "clone3" else None
-            if pid is None and cgroup:
+            if pid is None:
                 pid = spawn_moved(cgroup, req["argv"], env, file_actions=actions)
-            elif pid is None:
-                pid = os.posix_spawn(req["argv"][0], req["argv"], env, file_actions=actions, setsid=True, setsigdef=DEFAULTS)
         finally:
             os.chdir("/")
     except Exception as e:
