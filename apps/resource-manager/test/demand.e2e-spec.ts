@@ -73,7 +73,12 @@ describe('DEMAND: the pool follows the work in seconds, wakes without blocking, 
     );
     expect(seen).toMatchObject({ desired: 3, reason: expect.stringMatching(/s of work .* idle of \d+, start-up/) });
     // The step after the wake is up, well inside the 60 s scale_up_cooldown a wake-up counted as a scale-up would start.
-    const next = (await decisions()).find((d) => d.at > wake.at);
+    // Waited for: the pool's view shows a tick's decision before its record is appended (after the workers start).
+    const next = await waitFor(async () => (await decisions()).find((d) => d.at > wake.at), {
+      what: 'the decision after the wake to be recorded',
+      timeoutMs: 20_000,
+      intervalMs: 20,
+    }).catch(() => undefined);
     expect(next).toMatchObject({ from: 1, to: expect.any(Number) as number, reason: expect.stringMatching(/s of work/) });
     expect((next?.to ?? 0) > 1 && (next?.at ?? Infinity) - wake.at < 60_000).toBe(true);
 
