@@ -50,8 +50,11 @@ export interface EventsAccount {
   lost_before_read: number;
   /** Losses of Redis's data the analyzer noticed, newest first. */
   gaps: Gap[];
-  /** Series kept, the cap (`max_series`), and samples refused because they would have started a series past it. */
-  series: { kept: number; max: number; refused_samples: number };
+  /**
+   * Series kept, the cap (`max_series`), and samples refused because they would have started a series past it:
+   * all of them, and of those the ones the analysis derived (the pools' rates) rather than read from events.
+   */
+  series: { kept: number; max: number; refused_samples: number; refused_derived_samples: number };
 }
 
 export interface IngestHealth {
@@ -391,7 +394,12 @@ export class IngestService {
       unread: Math.max(0, a.written - delivered - this.lostBeforeRead),
       lost_before_read: this.lostBeforeRead,
       gaps,
-      series: { kept: a.series, max: this.settings.config.maxSeries, refused_samples: c('series_refused') },
+      series: {
+        kept: a.series,
+        max: this.settings.config.maxSeries,
+        refused_samples: c('series_refused'),
+        refused_derived_samples: c('series_refused_derived'),
+      },
     };
     return { events, counters: a.counters };
   }
