@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { cpuTemplate, freePort, isolatedSuite, type Service, startHttpApps, waitFor } from '@fleet/testing';
+import { cpuTemplate, freePort, isolatedSuite, moduleLoadsProbe, packagesLoaded, type Service, startHttpApps, waitFor } from '@fleet/testing';
 
 /** Debian's prometheus package brings promtool (`apt-get install -y prometheus`; .ci/run installs it). */
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool';
@@ -46,18 +48,33 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
   );
   const apps = {} as Record<App, Service>;
   let workerPort = 0;
+  // Every app lists what it loads from node_modules here (see moduleLoadsProbe).
+  const loads = mkdtempSync(join(tmpdir(), 'fleet-loads-'));
 
   beforeAll(async () => {
     for (const [tool, path] of [['promtool', PROMTOOL]] as const) {
       if (!existsSync(path)) throw new Error(`no ${tool} at ${path}: install Debian's prometheus package (apt-get install -y prometheus)`);
     }
-    Object.assign(apps, await startHttpApps(suite));
+    Object.assign(apps, await startHttpApps(suite, moduleLoadsProbe(loads)));
     // A worker run on its own (one per pod, say) serves health and metrics when WORKER_PORT is set; it logs at debug.
     workerPort = await freePort();
-    const w = suite.worker({ pool: 'cpu', id: 'solo', env: { WORKER_PORT: String(workerPort), LOG_LEVEL: 'debug' } });
+    const w = suite.worker({ pool: 'cpu', id: 'solo', env: { WORKER_PORT: String(workerPort), LOG_LEVEL: 'debug', ...moduleLoadsProbe(loads) } });
     const url = `http://127.0.0.1:${workerPort}`;
     await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok, { what: 'the worker to be ready', timeoutMs: 30_000 });
     apps.worker = { ...w, url, http: (await import('supertest')).default(url) };
+  });
+
+  it('each app runs from its bundle: from node_modules it loads only what the bundle leaves out on purpose', () => {
+    // reflect-metadata (external: Nest's decorators need it before any chunk runs); swagger-ui-dist, looked up for
+    // the path of the files /docs serves; picomatch, which fdir (tinyglobby's) requires if it is there. Anything
+    // else is a second copy of what the bundle holds, read and compiled at every start: terminus's
+    // @HealthCheck() once required @nestjs/swagger that way, and with it about 1,000 files of Nest and rxjs.
+    const expected = ['picomatch', 'reflect-metadata', 'swagger-ui-dist'];
+    for (const app of Object.keys(apps) as App[]) {
+      const loaded = packagesLoaded(loads, apps[app].pid);
+      expect({ app, loaded }).toEqual({ app, loaded: expect.arrayContaining(['reflect-metadata']) });
+      expect({ app, unexpected: loaded.filter((p) => !expected.includes(p)) }).toEqual({ app, unexpected: [] });
+    }
   });
 
   const TASKS = 24;

@@ -35,14 +35,16 @@ export interface SuiteOptions {
   privateRedis?: { appendonly?: 'always' | 'everysec'; extraArgs?: string[] };
 }
 
-/** The four HTTP apps on the suite's Redis and config, the dashboard forwarding to the other three. */
+/** The four HTTP apps on the suite's Redis and config, the dashboard forwarding to the other three; `env` for each. */
 export async function startHttpApps(
   suite: IsolatedSuite,
+  env: Record<string, string> = {},
 ): Promise<Record<'coordinator' | 'resource-manager' | 'trend-analyzer' | 'dashboard', Service>> {
-  const coordinator = await suite.service('coordinator');
-  const rm = await suite.service('resource-manager');
-  const analyzer = await suite.service('trend-analyzer');
+  const coordinator = await suite.service('coordinator', env);
+  const rm = await suite.service('resource-manager', env);
+  const analyzer = await suite.service('trend-analyzer', env);
   const dashboard = await suite.service('dashboard', {
+    ...env,
     COORDINATOR_URL: coordinator.url,
     RESOURCE_MANAGER_URL: rm.url,
     TREND_ANALYZER_URL: analyzer.url,

@@ -30,6 +30,28 @@ export function distEntry(app: string): string {
   return entry;
 }
 
+/**
+ * Env that preloads module-loads-probe.mjs into a process started with it: the process lists every file it loads
+ * from node_modules in `dir/<pid>` (see packagesLoaded).
+ */
+export function moduleLoadsProbe(dir: string): Record<string, string> {
+  return { NODE_OPTIONS: `--import ${join(repoRoot(), 'libs', 'testing', 'src', 'module-loads-probe.mjs')}`, FLEET_LOADS_DIR: dir };
+}
+
+/** The packages (`name` or `@scope/name`) a process started with moduleLoadsProbe(dir) loaded files of, sorted. */
+export function packagesLoaded(dir: string, pid: number): string[] {
+  const log = join(dir, String(pid));
+  if (!existsSync(log)) return [];
+  const names = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((path) => {
+      const parts = path.slice(path.lastIndexOf('/node_modules/') + '/node_modules/'.length).split('/');
+      return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1] ?? ''}` : (parts[0] ?? '');
+    });
+  return [...new Set(names)].sort();
+}
+
 /** Test-speed defaults: quick heartbeats, short locks so a killed worker's task is recovered in seconds. */
 export const FAST_WORKER_ENV: Record<string, string> = {
   WORKER_HEARTBEAT_MS: '200',
