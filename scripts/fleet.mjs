@@ -52,22 +52,42 @@ function fingerprint(paths) {
   return hash.digest('hex');
 }
 
-const BUILD_INPUTS = ['apps', 'libs', 'bench', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json'];
+const BUILD_INPUTS = [
+  'apps',
+  'libs',
+  'bench',
+  'scripts',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'tsconfig.build.emit.json',
+  'nest-cli.json',
+  'package-lock.json',
+];
 
-/** `nest build`, unless `dist` was built from exactly these sources (FLEET_REBUILD=1 builds anyway). */
-export function build() {
+/**
+ * `nest build`, unless `dist` was built from exactly these sources (FLEET_REBUILD=1 builds anyway). With
+ * `checkedBeside`, the caller type-checks the same sources beside the build (see checkAndBuild): then the build
+ * only emits (tsconfig.build.emit.json sets `noCheck`; the output is the same, 14 → 8 s on two cores), and the
+ * caller marks it up to date with the function returned, once its check has passed. Otherwise it is marked here.
+ */
+export function build({ checkedBeside = false } = {}) {
   const stamp = join(root, '.fleet', 'build.stamp');
   const print = fingerprint(BUILD_INPUTS);
   if (process.env.FLEET_REBUILD !== '1' && existsSync(join(root, 'dist')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === print) {
     say('build is up to date (nest build skipped)');
-    return;
+    return () => undefined;
   }
-  say('building (nest build)');
+  say(checkedBeside ? 'building (nest build, emit only: the type-check runs beside it)' : 'building (nest build)');
   rmSync(stamp, { force: true });
-  run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build']);
+  const config = checkedBeside ? ['-p', 'tsconfig.build.emit.json'] : [];
+  run(process.execPath, [join(root, 'node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build', ...config]);
   run(process.execPath, [join(root, 'scripts', 'bundle-apps.mjs')]);
-  mkdirSync(dirname(stamp), { recursive: true });
-  writeFileSync(stamp, print);
+  const upToDate = () => {
+    mkdirSync(dirname(stamp), { recursive: true });
+    writeFileSync(stamp, print);
+  };
+  if (!checkedBeside) upToDate();
+  return upToDate;
 }
 
 /** Runs `node <script> args` and resolves with its exit code, output inherited. */
@@ -79,13 +99,17 @@ function runAsync(script, args, what) {
 /**
  * The build, the type-check of sources and tests, and the lint with type-aware rules, side by side (each is
  * one thread). tsc is incremental and eslint cached (content-keyed) under .fleet/, so unchanged inputs cost
- * little; the build is skipped when its inputs are unchanged.
+ * little; the build is skipped when its inputs are unchanged, and only emits when it runs (tsc checks here).
  */
 async function checkAndBuild() {
   mkdirSync(join(root, '.fleet'), { recursive: true });
   say('type-checking (tsc, incremental), linting (eslint with type-aware rules, cached) and checking for circular imports (dpdm) beside the build');
   const checks = [
-    runAsync('node_modules/typescript/bin/tsc', ['--noEmit', '--incremental', '--tsBuildInfoFile', '.fleet/tsc.tsbuildinfo', '-p', 'tsconfig.json'], 'tsc'),
+    runAsync(
+      'node_modules/typescript/bin/tsc',
+      ['--noEmit', '--incremental', '--tsBuildInfoFile', '.fleet/tsc.tsbuildinfo', '-p', 'tsconfig.json'],
+      'tsc',
+    ),
     runAsync(
       'node_modules/eslint/bin/eslint.js',
       ['--max-warnings', '0', '--cache', '--cache-strategy', 'content', '--cache-location', '.fleet/eslintcache', '.'],
@@ -98,10 +122,11 @@ async function checkAndBuild() {
       'the circular-import check (dpdm)',
     ),
   ];
-  build();
+  const upToDate = build({ checkedBeside: true });
   const failed = (await Promise.all(checks)).filter((c) => c.code !== 0);
   for (const c of failed) say(`${c.what} failed (${c.code})`);
   if (failed.length > 0) process.exit(1);
+  upToDate();
 }
 
 /**
@@ -234,8 +259,7 @@ async function runSuites(args, env, name) {
 function report(runs, name) {
   const suites = runs.flatMap((r) => r.results?.testResults ?? []);
   if (suites.length === 0) return;
-  const projectOf = (path) =>
-    /\.([a-z0-9]+)-spec\.ts$/.exec(path)?.[1] ?? 'unit';
+  const projectOf = (path) => /\.([a-z0-9]+)-spec\.ts$/.exec(path)?.[1] ?? 'unit';
   const span = new Map();
   for (const t of suites) {
     const p = projectOf(t.name);
