@@ -10,7 +10,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.mjs', 'scripts/*.mjs', 'scripts/lib/*.mjs', 'libs/testing/src/*.mjs'] },
+        projectService: { allowDefaultProject: ['*.mjs', 'scripts/*.mjs', 'scripts/lib/*.mjs'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -92,8 +92,9 @@ export default tseslint.config(
     },
   },
   {
-    // The examples are what a worker runs (node:test files, a benchmark script): syntax rules only.
-    files: ['examples/**/*.mjs'],
+    // The examples are what a worker runs (node:test files, a benchmark script), and the probe a test preloads
+    // into the apps: syntax rules only.
+    files: ['examples/**/*.mjs', 'libs/testing/src/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       parserOptions: { projectService: false },
