@@ -91,7 +91,20 @@ describe('the dashboard in a real browser, against a running fleet', () => {
     await page.locator('[data-pool="cpu"] .pin-input').fill('3');
     await page.locator('[data-pool="cpu"] button.pin').click();
     // The resource manager holds the pin and starts the workers; the page follows by polling.
-    await waitFor(async () => (await rm.http.get('/pools/cpu').expect(200)).body.ready === 3, { what: 'three ready workers', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const p = (await rm.http.get('/pools/cpu').expect(200)).body;
+        if (p.ready === 3) return true;
+        // Not yet: what the manager and the page show goes into the timeout's message.
+        const { mode, pinned_workers, desired, running, ready, last_decision, crash_loop } = p;
+        const shown = {
+          badge: await page.locator('[data-pool="cpu"] .badge').first().textContent(),
+          error: await page.locator('#error').textContent(),
+        };
+        throw new Error(JSON.stringify({ mode, pinned_workers, desired, running, ready, last_decision, crash_loop, page: shown }));
+      },
+      { what: 'three ready workers', timeoutMs: 30_000 },
+    );
     await waitFor(async () => (await running().textContent()) === '3' && (await workerRows().count()) === 3, {
       what: 'the page to show three workers',
       timeoutMs: 10_000,
