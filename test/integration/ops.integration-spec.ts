@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -55,6 +55,7 @@ describe('the operators’ surface: metrics, OpenAPI, JSON logs, liveness and re
     for (const [tool, path] of [['promtool', PROMTOOL]] as const) {
       if (!existsSync(path)) throw new Error(`no ${tool} at ${path}: install Debian's prometheus package (apt-get install -y prometheus)`);
     }
+    suite.onCleanup(() => rmSync(loads, { recursive: true, force: true }));
     Object.assign(apps, await startHttpApps(suite, moduleLoadsProbe(loads)));
     // A worker run on its own (one per pod, say) serves health and metrics when WORKER_PORT is set; it logs at debug.
     workerPort = await freePort();

@@ -215,7 +215,8 @@ return 1
 
 /**
  * Appends derived samples (rates) under the same cap as ingest: a sample of a series not kept yet is refused
- * and counted (`series_refused`, and apart as `series_refused_derived`) once `max series` are kept. Each list keeps its window as ingest's do (KEEP_WINDOW).
+ * and counted (`series_refused`, and apart as `series_refused_derived`) once `max series` are kept. Each list
+ * keeps its window as ingest's do (KEEP_WINDOW).
  * KEYS: the series index, the counters hash, the series versions hash, the series held hash. ARGV: max series,
  * history window, series key base, series counts key base, then per sample its series name and row.
  */
