@@ -15,7 +15,8 @@ Module._load = function (request, parent, isMain) {
   try {
     note(Module._resolveFilename(request, parent, isMain));
   } catch {
-    // Unresolvable (a built-in, or an optional peer that is absent): the real load decides what happens.
+    // Unresolvable (a built-in, or an optional peer that is absent), or the test's folder is gone: the real load
+    // decides what happens.
   }
   return load.apply(this, arguments);
 };
@@ -24,7 +25,11 @@ const hooks = `
 import { appendFileSync } from 'node:fs';
 export async function resolve(specifier, context, next) {
   const r = await next(specifier, context);
-  if (r.url.startsWith('file:') && r.url.includes('/node_modules/')) appendFileSync(${JSON.stringify(log)}, new URL(r.url).pathname + '\\n');
+  try {
+    if (r.url.startsWith('file:') && r.url.includes('/node_modules/')) appendFileSync(${JSON.stringify(log)}, new URL(r.url).pathname + '\\n');
+  } catch {
+    // The test's folder is gone (it ended): the probe never stops an import.
+  }
   return r;
 }`;
 register(`data:text/javascript,${encodeURIComponent(hooks)}`, import.meta.url);
