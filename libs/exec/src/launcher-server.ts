@@ -118,18 +118,18 @@ def spawn_moved(cgroup, argv, env, **kw):
     """posix_spawn in a session of its own; with a cgroup, this launcher moved into it around the spawn. Not back
     home, the cgroup's end would kill this launcher unknowingly: it ends the cgroup, itself included, at once (the
     worker spawns programs itself meanwhile)."""
-    if not cgroup:
-        return os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=DEFAULTS, **kw)
-    move(cgroup)
+    if cgroup:
+        move(cgroup)
     try:
         return os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=DEFAULTS, **kw)
     finally:
-        try:
-            move(home)
-        except OSError as e:
-            sys.stderr.write("launcher: cannot move back to cgroup %s (%s): ending cgroup %s and itself\n" % (home, e, cgroup))
-            with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
-                f.write("1")
+        if cgroup:
+            try:
+                move(home)
+            except OSError as e:
+                sys.stderr.write("launcher: cannot move back to cgroup %s (%s): ending cgroup %s and itself\n" % (home, e, cgroup))
+                with open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+                    f.write("1")
 
 # clone3 is tried once on the launcher's own cgroup; "move" from then on when refused (or FLEET_LAUNCHER_CLONE3=off).
 # Where both work, which is faster depends on the host, by several milliseconds a program either way. clone3 copies
