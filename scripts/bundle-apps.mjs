@@ -56,7 +56,8 @@ async function bundleApp(app, names) {
     },
     // Class names are what Nest's logs and errors name providers by.
     keepNames: true,
-    minify: true,
+    // NO_MINIFY=1: readable bundles, so a CPU profile names functions where they are defined (docs/benchmark.md).
+    minify: !process.env.NO_MINIFY,
     legalComments: 'none',
     // Optional peers Nest and its modules load only when asked (never by these apps): left out, not resolved.
     external: [
