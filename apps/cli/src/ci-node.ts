@@ -25,7 +25,7 @@ import {
   runProcess,
   TASK_COOKIE_VAR,
   startSessionsAhead,
-  WarmPytestPool,
+  WarmServerPool,
 } from '@fleet/exec';
 import { type AttemptReport, type Lease, type LeaseAnswer, parseJUnit, type ReportAnswer } from '@fleet/runs';
 import { type Api, call, CliError } from './api.js';
@@ -146,7 +146,7 @@ export async function serveBuild(a: Api, o: NodeOptions): Promise<{ runId: strin
 
   const ran: Ran[] = [];
   // pytest files run warm as on the pool's workers: a Python per slot that imported pytest once forks each file.
-  const warm = new WarmPytestPool({
+  const warm = new WarmServerPool({
     env: process.env,
     maxIdle: o.slots,
     onRefused: (what, why) =>
@@ -189,7 +189,7 @@ async function runLease(
   node: string,
   lease: Lease,
   runners: Runners,
-  warm: WarmPytestPool,
+  warm: WarmServerPool,
   leaseMs: number,
 ): Promise<{ ran: Ran; next?: Lease }> {
   const attempt = new AbortController();
@@ -254,7 +254,7 @@ type Runners = Pick<WorkerTemplate['runners'], 'test' | 'exit_codes' | 'warm'>;
  * Runs the file in this checkout as the worker would: argv, its own process group, its tree stopped at the end,
  * the exit code read by the pool's conventions (pytest's 5 and declared codes are skipped, not failed).
  */
-async function runFile(lease: Lease, runners: Runners, warm: WarmPytestPool, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
+async function runFile(lease: Lease, runners: Runners, warm: WarmServerPool, signal: AbortSignal, timedOut: () => boolean): Promise<Outcome> {
   const cwd = process.cwd();
   const runner = runners.test[extensionOf(lease.file)];
   const failed = (reason: AttemptReport['reason'], message: string) => ({

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { ownCgroupDir, startSessionsAhead, WarmPytestPool, WORKER_COOKIE_VAR } from '@fleet/exec';
+import { ownCgroupDir, startSessionsAhead, WarmServerPool, WORKER_COOKIE_VAR } from '@fleet/exec';
 import { type WorkerSettings, WORKER_SETTINGS } from './worker-settings.js';
 import { ProcessGuard } from './process-guard-client.js';
 
@@ -14,13 +14,13 @@ import { ProcessGuard } from './process-guard-client.js';
 @Injectable()
 export class WarmRunners implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WarmRunners.name);
-  readonly pool: WarmPytestPool;
+  readonly pool: WarmServerPool;
 
   constructor(
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly guard: ProcessGuard,
   ) {
-    this.pool = new WarmPytestPool({
+    this.pool = new WarmServerPool({
       env: { ...process.env, [WORKER_COOKIE_VAR]: guard.workerCookie },
       maxIdle: settings.concurrency,
       home: ownCgroupDir(),

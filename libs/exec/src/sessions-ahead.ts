@@ -1,5 +1,5 @@
 import { fillArgv, runsWarm, type WorkerTemplate } from '@fleet/contracts';
-import type { SessionRequest, WarmPytestPool } from './warm-python.js';
+import type { SessionRequest, WarmServerPool } from './warm-python.js';
 
 /** What a session runner's command is filled with to start its servers before any file: both come out again. */
 const AHEAD_FILE = 'fleet-session-ahead.py';
@@ -13,7 +13,7 @@ const AHEAD_JUNIT = '/fleet-session-ahead.xml';
  * its files. Returns how many it started.
  */
 export function startSessionsAhead(
-  pool: WarmPytestPool,
+  pool: WarmServerPool,
   runners: Pick<WorkerTemplate['runners'], 'test' | 'warm'>,
   vars: Readonly<Record<string, string>>,
   req: Omit<SessionRequest, 'argv'>,

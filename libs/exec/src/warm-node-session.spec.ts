@@ -7,7 +7,7 @@ import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree, ownCgroupDir } from './process-tree.js';
 import { nodeTestPlan } from './warm-node-session.js';
-import { WarmPytestPool, WarmPytestServer } from './warm-python.js';
+import { WarmServerPool, WarmServer } from './warm-python.js';
 
 // Real Node processes; every wait inside is bounded by the code under test or by waitFor.
 jest.setTimeout(60_000);
@@ -184,7 +184,7 @@ describe('a node test session', () => {
   });
 
   it('ends a server after its set number of files (the ES modules it imported stay loaded), and the next file gets a new one', async () => {
-    const short = new WarmPytestPool({ env: process.env, maxIdle: 1, home: ownCgroupDir(), nodeSessionFiles: 2 });
+    const short = new WarmServerPool({ env: process.env, maxIdle: 1, home: ownCgroupDir(), nodeSessionFiles: 2 });
     try {
       for (let i = 0; i < 3; i++)
         expect((await short.run(request(argvFor('verdicts/pass.test.mjs')), { file: 'verdicts/pass.test.mjs' })).exitCode).toBe(0);
@@ -197,7 +197,7 @@ describe('a node test session', () => {
   });
 
   it('runs a file cold, with the verdict node gives it, when its session cannot start', async () => {
-    const starts = jest.spyOn(WarmPytestServer, 'startNodeSession');
+    const starts = jest.spyOn(WarmServer, 'startNodeSession');
     try {
       const broken = ['--import', './no-such-preload.mjs'];
       const warm = await inSession('verdicts/pass.test.mjs', undefined, {}, ...broken);

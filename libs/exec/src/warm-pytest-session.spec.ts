@@ -6,7 +6,7 @@ import { hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, leakingPytestFile
 import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree, nextPid, ownCgroupDir, pidInRange } from './process-tree.js';
-import { sessionArgs, WarmPytestPool, WarmPytestServer } from './warm-python.js';
+import { sessionArgs, WarmServerPool, WarmServer } from './warm-python.js';
 
 // Real Python and pytest processes; every wait inside is bounded by the code under test or by waitFor.
 jest.setTimeout(60_000);
@@ -149,17 +149,17 @@ describe('session servers started ahead of their files', () => {
   const PASSING = 'def test_one():\n    pass\n';
   /** The command filled as a worker fills it at boot: a file and a report that come out again. */
   const AHEAD = { file: 'ahead_of_files.py', junit: join(dir, 'ahead.xml') };
-  let ahead: WarmPytestPool;
+  let ahead: WarmServerPool;
   let starts: ReturnType<typeof jest.spyOn>;
   beforeEach(() => {
-    ahead = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
-    starts = jest.spyOn(WarmPytestServer, 'startSession');
+    ahead = new WarmServerPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+    starts = jest.spyOn(WarmServer, 'startSession');
   });
   afterEach(() => {
     starts.mockRestore();
     ahead.close();
   });
-  const runIn = (pool: WarmPytestPool, test: string, ...extra: string[]) => {
+  const runIn = (pool: WarmServerPool, test: string, ...extra: string[]) => {
     const junit = join(dir, `${test.replace(/\W/g, '_')}.xml`);
     return pool.run(request(argvFor(test, junit, ...extra)), { file: test, junit });
   };
@@ -185,7 +185,7 @@ describe('session servers started ahead of their files', () => {
     expect((await runIn(ahead, 'ahead/test_d.py')).exitCode).toBe(0);
     expect(starts).toHaveBeenCalledTimes(1);
     // Files that get cgroups where the pool has no home cgroup to go back to run outside session servers.
-    const homeless = new WarmPytestPool({ env: process.env, maxIdle: 2 });
+    const homeless = new WarmServerPool({ env: process.env, maxIdle: 2 });
     try {
       expect(homeless.prestart({ argv: argvFor(AHEAD.file, AHEAD.junit), cwd: dir, cgroupParent: '/sys/fs/cgroup/x' }, AHEAD, 1)).toBe(0);
       // A command that names the file inside another argument.

@@ -8,7 +8,7 @@ import { attemptRequest, hangingPytestFile, PYTEST_QUIET, testFolder, isAlive, l
 import { readJUnitReport } from './junit-report.js';
 import { runProcess } from './process-runner.js';
 import { CgroupTree } from './process-tree.js';
-import { outDirStem, sweepStaleOutputDirs, type WarmPlan, WarmPytestPool, type WarmPytestServer, warmPytestPlan } from './warm-python.js';
+import { outDirStem, sweepStaleOutputDirs, type WarmPlan, WarmServerPool, type WarmServer, warmPytestPlan } from './warm-python.js';
 
 // These tests start real processes (Python, pytest, node). Each wait inside is bounded by the code under test;
 // this limit, above those bounds, covers hooks and tests without their own: jest's default 5 s was too short for
@@ -43,8 +43,8 @@ describe('warmPytestPlan', () => {
 });
 
 describe('a warm pytest server', () => {
-  const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, outputCapBytes: 1024 * 1024 });
-  let server: WarmPytestServer;
+  const pool = new WarmServerPool({ env: process.env, maxIdle: 2, outputCapBytes: 1024 * 1024 });
+  let server: WarmServer;
   const plan = (argv: string[]) => warmPytestPlan(argv, process.env, dir) as WarmPlan;
   const runWarm = (argv: string[], opts: Parameters<typeof request>[1] = {}) => server.run(request(argv, opts), plan(argv));
   const runCold = (argv: string[]) => runProcess(request(argv));
@@ -243,7 +243,7 @@ describe('a warm pytest server', () => {
       'closing/test_closing.py',
       ['import os', 'def test_where():', `    open(${JSON.stringify(where)}, "w").write(os.readlink("/proc/self/fd/1"))`].join('\n'),
     );
-    const closing = new WarmPytestPool({ env: process.env, maxIdle: 2 });
+    const closing = new WarmServerPool({ env: process.env, maxIdle: 2 });
     const argv = [python, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider', 'closing/test_closing.py'];
     const own = await closing.acquire(plan(argv).interpreter);
     if (!own) throw new Error('no server');
@@ -287,18 +287,18 @@ describe('a warm pytest server', () => {
     const real = spawnSync(python, ['-c', 'import os, pytest; print(os.path.dirname(os.path.realpath(pytest.__file__)))'], { encoding: 'utf8' });
     symlinkSync(real.stdout.trim(), join(site, 'pytest'));
     const interpreter = plan(argvFor('x.py')).interpreter;
-    const own = new WarmPytestPool({ env: { ...process.env, PYTHONPATH: site }, maxIdle: 1 });
+    const own = new WarmServerPool({ env: { ...process.env, PYTHONPATH: site }, maxIdle: 1 });
     try {
       const first = await own.acquire(interpreter);
       expect(first?.current).toBe(true);
-      own.release(interpreter, first as WarmPytestServer);
+      own.release(interpreter, first as WarmServer);
       expect(await own.acquire(interpreter)).toBe(first);
-      own.release(interpreter, first as WarmPytestServer);
+      own.release(interpreter, first as WarmServer);
       mkdirSync(join(site, 'some_plugin-1.0.dist-info'));
       const second = await own.acquire(interpreter);
       expect(second && second !== first && second.current).toBe(true);
       await waitFor(() => !first?.alive, { what: 'the retired server to exit', timeoutMs: 5000 });
-      own.release(interpreter, second as WarmPytestServer);
+      own.release(interpreter, second as WarmServer);
     } finally {
       own.close();
     }
@@ -313,8 +313,8 @@ describe('a warm pytest server', () => {
       symlinkSync(executable, link);
       return link;
     });
-    const bounded = new WarmPytestPool({ env: process.env, maxIdle: 2 });
-    const servers: WarmPytestServer[] = [];
+    const bounded = new WarmServerPool({ env: process.env, maxIdle: 2 });
+    const servers: WarmServer[] = [];
     try {
       for (const interpreter of interpreters) {
         const s = await bounded.acquire(interpreter);
@@ -332,7 +332,7 @@ describe('a warm pytest server', () => {
       bounded.close();
     }
     // Left idle past idleMs, a server ends.
-    const brief = new WarmPytestPool({ env: process.env, maxIdle: 2, idleMs: 200 });
+    const brief = new WarmServerPool({ env: process.env, maxIdle: 2, idleMs: 200 });
     try {
       const s = await brief.acquire(interpreters[0]);
       if (!s) throw new Error('no server');
@@ -345,7 +345,7 @@ describe('a warm pytest server', () => {
 
   it('refuses an interpreter that cannot import pytest, saying why', async () => {
     const refusals: string[] = [];
-    const other = new WarmPytestPool({ env: process.env, maxIdle: 1, onRefused: (interpreter, why) => refusals.push(`${interpreter}: ${why}`) });
+    const other = new WarmServerPool({ env: process.env, maxIdle: 1, onRefused: (interpreter, why) => refusals.push(`${interpreter}: ${why}`) });
     expect(await other.acquire('/bin/false')).toBeUndefined();
     expect(refusals).toEqual([expect.stringMatching(/^\/bin\/false: exited \(1\)/)]);
     other.close();

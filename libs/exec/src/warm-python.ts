@@ -185,7 +185,7 @@ const START_TIMEOUT_MS = 30_000;
  * One warm Python with pytest imported, or a Node session server (`node` set); runs one file at a time. A Node
  * server's fds 1 and 2 are one output file of its own, which it empties before each file.
  */
-export class WarmPytestServer {
+export class WarmServer {
   /** Carried by the server and by what it forks (their environment is the server's until they `exec`). */
   readonly cookie = randomBytes(16).toString('hex');
   private handler: ((m: ServerMessage) => void) | undefined;
@@ -246,13 +246,13 @@ export class WarmPytestServer {
    * Starts a server for `interpreter` with `env` (the worker's: the interpreter starts as a cold run's would) and
    * waits until it is warm; rejects with the reason when that Python cannot import pytest.
    */
-  static start(interpreter: string, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmPytestServer> {
-    return new WarmPytestServer(interpreter, env, outputCapBytes).listen();
+  static start(interpreter: string, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmServer> {
+    return new WarmServer(interpreter, env, outputCapBytes).listen();
   }
 
   /** A session server (see above) for `plan`'s files in `session.cwd`; rejects when its session cannot start. */
-  static startSession(plan: WarmPlan, session: SessionPlan, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmPytestServer> {
-    return new WarmPytestServer(plan.interpreter, env, outputCapBytes, session).listen();
+  static startSession(plan: WarmPlan, session: SessionPlan, env: NodeJS.ProcessEnv, outputCapBytes = OUTPUT_CAP_BYTES): Promise<WarmServer> {
+    return new WarmServer(plan.interpreter, env, outputCapBytes, session).listen();
   }
 
   /**
@@ -264,9 +264,9 @@ export class WarmPytestServer {
     where: { cwd: string; home: string; files: number },
     env: NodeJS.ProcessEnv,
     outputCapBytes = OUTPUT_CAP_BYTES,
-  ): Promise<WarmPytestServer> {
+  ): Promise<WarmServer> {
     const { cwd, home, files } = where;
-    return new WarmPytestServer(plan.node, env, outputCapBytes, { cwd, argv0: null, path0: cwd, args: [], home }, { ...plan, files }).listen();
+    return new WarmServer(plan.node, env, outputCapBytes, { cwd, argv0: null, path0: cwd, args: [], home }, { ...plan, files }).listen();
   }
 
   get pid(): number {
@@ -285,7 +285,7 @@ export class WarmPytestServer {
     return !this.retired && (this.site === undefined || folderStamp(this.site.dir) === this.site.stamp);
   }
 
-  private listen(): Promise<WarmPytestServer> {
+  private listen(): Promise<WarmServer> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.kill();
@@ -518,11 +518,11 @@ export interface WarmPoolOptions {
  * for `idleMs` ends. An interpreter that cannot import pytest is not tried again for a minute; its files run
  * cold meanwhile.
  */
-export class WarmPytestPool {
+export class WarmServerPool {
   /** Idle servers, least recently used first; `key`: the interpreter (a session server's: its folder and command too). */
-  private idle: Array<{ key: string; server: WarmPytestServer; since: number }> = [];
+  private idle: Array<{ key: string; server: WarmServer; since: number }> = [];
   /** Session servers started ahead of their files (prestart) and not taken yet: the first files wait for these. */
-  private starting: Array<{ key: string; server: Promise<WarmPytestServer | undefined> }> = [];
+  private starting: Array<{ key: string; server: Promise<WarmServer | undefined> }> = [];
   private readonly refused = new Map<string, { until: number; why: string }>();
   private closed = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -551,12 +551,12 @@ export class WarmPytestPool {
   }
 
   /** A warm server for `interpreter`, or undefined when there cannot be one (run the file cold). */
-  acquire(interpreter: string): Promise<WarmPytestServer | undefined> {
-    return this.take(interpreter, interpreter, () => WarmPytestServer.start(interpreter, this.env, this.outputCapBytes));
+  acquire(interpreter: string): Promise<WarmServer | undefined> {
+    return this.take(interpreter, interpreter, () => WarmServer.start(interpreter, this.env, this.outputCapBytes));
   }
 
   /** An idle server for `key`, else one `start` makes; undefined when `key` was refused within the minute. */
-  private async take(key: string, what: string, start: () => Promise<WarmPytestServer>): Promise<WarmPytestServer | undefined> {
+  private async take(key: string, what: string, start: () => Promise<WarmServer>): Promise<WarmServer | undefined> {
     if (this.closed) return undefined;
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const entry = this.idle[i];
@@ -583,7 +583,7 @@ export class WarmPytestPool {
   }
 
   /** `start()`'s server, or undefined when it failed: then `key` is refused for a minute, and the reason told. */
-  private async startOrRefuse(key: string, what: string, start: () => Promise<WarmPytestServer>): Promise<WarmPytestServer | undefined> {
+  private async startOrRefuse(key: string, what: string, start: () => Promise<WarmServer>): Promise<WarmServer | undefined> {
     try {
       return await start();
     } catch (err) {
@@ -606,7 +606,7 @@ export class WarmPytestPool {
       return {
         key: JSON.stringify(['node', node.node, req.cwd, node.flags]),
         what: `${node.node} (a node test session in ${req.cwd})`,
-        start: () => WarmPytestServer.startNodeSession(node, { cwd: req.cwd, home, files: this.nodeSessionFiles }, env, this.outputCapBytes),
+        start: () => WarmServer.startNodeSession(node, { cwd: req.cwd, home, files: this.nodeSessionFiles }, env, this.outputCapBytes),
         plan: undefined,
       };
     const plan = warmPytestPlan(req.argv, env, req.cwd);
@@ -616,7 +616,7 @@ export class WarmPytestPool {
     return {
       key: JSON.stringify([plan.interpreter, start.argv0, start.cwd, args]),
       what: `${plan.interpreter} (a pytest session in ${req.cwd})`,
-      start: () => WarmPytestServer.startSession(plan, start, env, this.outputCapBytes),
+      start: () => WarmServer.startSession(plan, start, env, this.outputCapBytes),
       plan,
     };
   }
@@ -666,13 +666,7 @@ export class WarmPytestPool {
     return this.runOn(plan.interpreter, server, req, plan);
   }
 
-  private async runOn(
-    key: string,
-    server: WarmPytestServer,
-    req: RunRequest,
-    plan: WarmPlan | undefined,
-    session?: SessionFile,
-  ): Promise<RunOutcome> {
+  private async runOn(key: string, server: WarmServer, req: RunRequest, plan: WarmPlan | undefined, session?: SessionFile): Promise<RunOutcome> {
     try {
       return await server.run(req, plan, session);
     } finally {
@@ -680,7 +674,7 @@ export class WarmPytestPool {
     }
   }
 
-  release(key: string, server: WarmPytestServer): void {
+  release(key: string, server: WarmServer): void {
     if (this.closed || !server.alive || !server.current) {
       server.close();
       return;

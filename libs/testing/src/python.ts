@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ownCgroupDir, type RunOutcome, type RunRequest, TASK_COOKIE_VAR, type TaskTree, WarmPytestPool } from '@fleet/exec';
+import { ownCgroupDir, type RunOutcome, type RunRequest, TASK_COOKIE_VAR, type TaskTree, WarmServerPool } from '@fleet/exec';
 import { cpuTemplate } from './config-dir.js';
 
 /**
@@ -109,7 +109,7 @@ export function sessionHarness(dir: string, argvFor: (test: string, junit?: stri
       },
       ...opts,
     });
-  const pool = new WarmPytestPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
+  const pool = new WarmServerPool({ env: process.env, maxIdle: 2, home: ownCgroupDir() });
   const inSession = (test: string, junit?: string, opts: Parameters<typeof request>[1] = {}, ...extra: string[]): Promise<RunOutcome> =>
     pool.run(request(argvFor(test, junit, ...extra), opts), { file: test, ...(junit && { junit }) });
   const reset = () => {
