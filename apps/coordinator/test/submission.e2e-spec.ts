@@ -8,7 +8,11 @@ describe('submitting tasks end to end (real Redis, real worker processes)', () =
   const coordinatorOf = suiteCoordinator(suite);
 
   beforeAll(() => {
-    for (const id of ['cpu-a', 'cpu-b']) suite.worker({ pool: 'cpu-worker', id, concurrency: 8 });
+    // The workers' default locks (10 s, checked every 5 s) rather than the test-speed 2 s: nothing here crashes, and
+    // each task must start once. On a loaded machine a 2 s lock can miss its renewal; BullMQ then counts the task
+    // stalled and starts it again, as it should.
+    const locks = { WORKER_LOCK_MS: '10000', WORKER_STALLED_INTERVAL_MS: '5000' };
+    for (const id of ['cpu-a', 'cpu-b']) suite.worker({ pool: 'cpu-worker', id, concurrency: 8, env: locks });
   });
 
   it('runs the seed tasks and a batch of 200 synthetic tasks; every result is readable by id', async () => {
