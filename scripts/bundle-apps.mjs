@@ -69,7 +69,8 @@ async function bundleApp(app, names) {
       'class-validator',
       'class-transformer',
       'class-transformer/*',
-      '@fastify/*',
+      // The Fastify adapter's optional peer for uploads: the coordinator takes none.
+      '@fastify/multipart',
     ],
     logLevel: 'error',
   });

@@ -256,6 +256,31 @@ describe(`hostile input: ${CASES.length} requests across the three apps`, () => 
     expect(res.body.errors.every((e: { reason: string }) => e.reason.length > 0)).toBe(true);
   });
 
+  // helmet's headers on every kind of answer (the coordinator runs on Fastify, the others on Express): a success,
+  // a refusal before any handler (401), a handler's 400 and an unmatched route's 404.
+  const BAD_QUERY: Record<App, string> = {
+    coordinator: '/queues?verbose=1',
+    'resource-manager': '/decisions?limit=abc',
+    'trend-analyzer': '/alerts?limit=abc',
+  };
+  it.each(Object.keys(BAD_QUERY) as App[])('%s: security headers on a 200, a 401, a 400 and a 404, and no X-Powered-By', async (app) => {
+    const http = apps[app].http;
+    const answers = [
+      await http.get('/health/live'),
+      await http.get('/metrics'),
+      await http.get(BAD_QUERY[app]).set(bearer(CLIENTS.tokens.ops)),
+      await http.get('/no-such-route').set(bearer(CLIENTS.tokens.ops)),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 401, 400, 404]);
+    for (const a of answers) {
+      expect(a.headers['content-security-policy']).toContain("default-src 'self'");
+      expect(a.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+      expect(a.headers['x-content-type-options']).toBe('nosniff');
+      expect(a.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(a.headers['x-powered-by']).toBeUndefined();
+    }
+  });
+
   it.each([
     ['POST', '/tasks/batch'],
     ['POST', '/nowhere'],

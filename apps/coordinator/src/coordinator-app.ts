@@ -1,6 +1,6 @@
-import { type INestApplication, Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { configureHttpApp } from '@fleet/app';
+import { Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createFastifyApp } from '@fleet/app';
 import { bodyAdmission } from '@fleet/auth';
 import { configureOps } from '@fleet/ops';
 import type { CoordinatorSettings } from './coordinator-settings.js';
@@ -12,9 +12,9 @@ import { RunsRepository } from './runs.repository.js';
 import { TaskQueueRepository } from './task-queue.repository.js';
 
 /** Builds the coordinator (used by `main` and by the e2e tests); Redis must answer before it serves. */
-export async function createCoordinatorApp(settings: CoordinatorSettings, opts: { logger?: false } = {}): Promise<INestApplication> {
-  const app = await NestFactory.create(CoordinatorModule.forRoot(settings), { bodyParser: false, ...(opts.logger === false && { logger: false }) });
-  configureHttpApp(app, {
+export async function createCoordinatorApp(settings: CoordinatorSettings, opts: { logger?: false } = {}): Promise<NestFastifyApplication> {
+  const app = await createFastifyApp(CoordinatorModule.forRoot(settings), {
+    ...opts,
     bodyLimitBytes: settings.bodyLimitBytes,
     // Only a batch and a run carry large bodies; every other route reads at most 64 KiB.
     largeBodies: ['POST /tasks/batch', 'POST /runs'],
@@ -31,7 +31,7 @@ export async function createCoordinatorApp(settings: CoordinatorSettings, opts: 
   await repo.open();
   await app.get(RunsRepository).open();
   await app.get(BuildsService).open();
-  mountQueueBoard(app, repo.allQueues(), settings.security);
+  await mountQueueBoard(app, repo.allQueues(), settings.security);
   for (const w of settings.warnings) new Logger('config').warn(w);
   return app;
 }

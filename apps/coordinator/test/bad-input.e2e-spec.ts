@@ -27,6 +27,13 @@ const CASES: Case[] = [
   {
     kind: 'a body that is not JSON',
     send: (c) => c.http.post('/tasks').set('content-type', 'text/plain').send('run my tests'),
+    status: 415,
+    field: 'Content-Type',
+    reason: /"text\/plain" is not accepted: send application\/json/,
+  },
+  {
+    kind: 'no body at all',
+    send: (c) => c.http.post('/tasks'),
     status: 400,
     field: 'body',
     reason: /required.*application\/json/,

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { loadCoordinatorSettings } from '../src/coordinator-settings.js';
 import type { TaskView } from '../src/task-view.js';
@@ -8,7 +8,7 @@ import { type IsolatedSuite, TEST_REDIS_URL, waitFor } from '@fleet/testing';
 
 /** The real coordinator module in-process, driven over HTTP with supertest, on its own prefix and config. */
 export interface Coordinator {
-  app: INestApplication;
+  app: NestFastifyApplication;
   http: ReturnType<typeof request>;
   close(): Promise<void>;
 }
@@ -17,6 +17,8 @@ export async function startCoordinator(opts: { prefix: string; configDir: string
   const settings = loadCoordinatorSettings({ REDIS_URL: TEST_REDIS_URL, FLEET_PREFIX: opts.prefix, CONFIG_DIR: opts.configDir, ...opts.env });
   const app = await createCoordinatorApp(settings, { logger: false });
   await app.init();
+  // Fastify answers once its plugins have loaded (supertest then listens on its server).
+  await app.getHttpAdapter().getInstance().ready();
   return { app, http: request(app.getHttpServer()), close: () => app.close() };
 }
 

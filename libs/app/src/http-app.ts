@@ -5,7 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'body-parser';
 import helmet from 'helmet';
 import { isLoopback, redactUrl, type SecuritySettings } from '@fleet/config';
-import { type ErrorBody } from './http-errors.js';
+import { type ErrorBody, statusText } from './http-errors.js';
 import { HttpExceptionFilter } from './http-exception.filter.js';
 import { loggerService } from './logging.js';
 
@@ -26,10 +26,33 @@ interface Res {
   setHeader(name: string, value: string): void;
 }
 
-const refuse = (res: Res, status: number, field: string, reason: string) =>
-  res
-    .status(status)
-    .json({ statusCode: status, error: status === 400 ? 'Bad Request' : 'Forbidden', message: `${field}: ${reason}`, errors: [{ field, reason }] });
+/** The body of a refusal made before any handler runs (the Host check, a body without a token, a hostile body). */
+export const refusal = (status: number, field: string, reason: string): ErrorBody => ({
+  statusCode: status,
+  error: statusText(status),
+  message: `${field}: ${reason}`,
+  errors: [{ field, reason }],
+});
+
+const refuse = (res: Res, status: number, field: string, reason: string) => res.status(status).json(refusal(status, field, reason));
+
+/**
+ * Why a request's `Host` is refused by an app bound to loopback (a page on another site cannot reach the API
+ * through DNS rebinding), or undefined when it names this app's own loopback address.
+ */
+export function foreignHost(host: string | string[] | undefined, port: number | undefined): string | undefined {
+  const name = typeof host === 'string' ? host.toLowerCase() : '';
+  if ([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(name)) return undefined;
+  return `"${name}" is not this app's address (bound to loopback; a request for another name is refused, against DNS rebinding)`;
+}
+
+/** Whether a request's headers announce a body. */
+export const announcesBody = (headers: Record<string, string | string[] | undefined>): boolean => {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+};
+
+export const UNREAD_BODY_REASON = 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)';
 
 /**
  * The first place a parsed body nests too deep or uses a key that reaches into prototypes, as a path. One pass
@@ -70,6 +93,12 @@ export function unsafeJson(body: unknown): { field: string; reason: string } | u
   return undefined;
 }
 
+/**
+ * helmet's defaults, but for upgrade-insecure-requests: a fleet served over plain HTTP inside a private network
+ * (the dashboard, /docs) must not have its own requests rewritten to https.
+ */
+export const HELMET_OPTIONS = { contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } };
+
 /** Bodies of routes not named in `largeBodies` are read up to this many bytes. */
 export const SMALL_BODY_BYTES = 64 * 1024;
 
@@ -98,35 +127,24 @@ export interface HttpAppOptions {
 export function configureHttpApp(app: INestApplication, opts: HttpAppOptions): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
-  // helmet's defaults, but for upgrade-insecure-requests: a fleet served over plain HTTP inside a private network
-  // (the dashboard, /docs) must not have its own requests rewritten to https.
-  express.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  express.use(helmet(HELMET_OPTIONS));
   if (opts.security.corsOrigins.length > 0) express.enableCors({ origin: opts.security.corsOrigins });
   if (isLoopback(opts.security.host)) {
     express.use((req: Req, res: Res, next: () => void) => {
-      const port = req.socket.localPort;
-      const host = typeof req.headers.host === 'string' ? req.headers.host.toLowerCase() : '';
-      if ([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) return next();
-      refuse(
-        res,
-        403,
-        'Host',
-        `"${host}" is not this app's address (bound to loopback; a request for another name is refused, against DNS rebinding)`,
-      );
+      const foreign = foreignHost(req.headers.host, req.socket.localPort);
+      if (foreign === undefined) return next();
+      refuse(res, 403, 'Host', foreign);
     });
   }
   const admits = opts.admits;
   if (admits) {
     express.use((req: Req, res: Res, next: () => void) => {
-      const length = req.headers['content-length'];
-      const hasBody = (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
       const auth = req.headers.authorization;
-      if (!hasBody || admits(typeof auth === 'string' ? auth : undefined)) return next();
+      if (!announcesBody(req.headers) || admits(typeof auth === 'string' ? auth : undefined)) return next();
       // The body is never parsed or kept: it is drained as it arrives (so the client can read the answer), and
       // the answer goes once it has all come, bounded by the server's request timeout.
       res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
-      const answer = () =>
-        refuse(res, 401, 'Authorization', 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)');
+      const answer = () => refuse(res, 401, 'Authorization', UNREAD_BODY_REASON);
       req.on('end', answer);
       req.on('error', () => undefined);
       req.resume();
@@ -145,7 +163,7 @@ export function configureHttpApp(app: INestApplication, opts: HttpAppOptions): v
     if (bad) return refuse(res, 400, bad.field, bad.reason);
     next();
   });
-  app.useGlobalFilters(new HttpExceptionFilter());
+  app.useGlobalFilters(new HttpExceptionFilter(app.getHttpAdapter()));
 }
 
 /** What every HTTP app's settings carry for start-up. */

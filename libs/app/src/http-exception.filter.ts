@@ -1,12 +1,38 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, type HttpServer, Logger } from '@nestjs/common';
 import { isRedisRefusal, isRedisUnavailable } from '@fleet/redis';
 import { type ErrorBody, statusText } from './http-errors.js';
 
-interface HttpResponseLike {
-  status(code: number): HttpResponseLike;
-  json(body: unknown): void;
-  setHeader(name: string, value: string): void;
-  headersSent?: boolean;
+const tooLarge = (limit: unknown): ErrorBody => ({
+  statusCode: 413,
+  error: 'Payload Too Large',
+  message: `body: larger than the limit of ${String(limit)} bytes`,
+  errors: [{ field: 'body', reason: `larger than the limit of ${String(limit)} bytes` }],
+});
+
+/**
+ * What Fastify reports before a handler runs, by its `code`: an oversize body (the route's limit is read from
+ * the request), a content type no parser accepts, a Content-Length that does not match the body.
+ */
+function fastifyBodyError(err: unknown, request: unknown): ErrorBody | undefined {
+  const e = err as { code?: unknown; message?: unknown };
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return tooLarge((request as { routeOptions?: { bodyLimit?: number } }).routeOptions?.bodyLimit);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = (request as { headers?: Record<string, unknown> }).headers?.['content-type'];
+      const reason = `a body of type ${JSON.stringify(String(type))} is not accepted: send application/json`;
+      return { statusCode: 415, error: 'Unsupported Media Type', message: `Content-Type: ${reason}`, errors: [{ field: 'Content-Type', reason }] };
+    }
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'Content-Length: does not match the body sent',
+        errors: [{ field: 'Content-Length', reason: 'does not match the body sent' }],
+      };
+    default:
+      return undefined;
+  }
 }
 
 /** What body-parser reports, by its `type`: malformed JSON, an oversize body, a bad charset. */
@@ -22,12 +48,7 @@ function bodyParserError(err: unknown): ErrorBody | undefined {
         errors: [{ field: 'body', reason: `malformed JSON: ${String(e.message)}` }],
       };
     case 'entity.too.large':
-      return {
-        statusCode: 413,
-        error: 'Payload Too Large',
-        message: `body: larger than the limit of ${String(e.limit)} bytes`,
-        errors: [{ field: 'body', reason: `larger than the limit of ${String(e.limit)} bytes` }],
-      };
+      return tooLarge(e.limit);
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return {
@@ -41,26 +62,33 @@ function bodyParserError(err: unknown): ErrorBody | undefined {
   }
 }
 
-/** Every error leaves as `ErrorBody`; Redis being down is a 503, anything unexpected a logged 500. */
+/**
+ * Every error leaves as `ErrorBody`; Redis being down is a 503, anything unexpected a logged 500. It answers
+ * through the app's HTTP adapter, so one filter serves the Express apps and the Fastify one.
+ */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
+  constructor(private readonly http: HttpServer) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<HttpResponseLike>();
-    const body = this.toBody(exception);
-    if (res.headersSent) return;
+    const res: unknown = host.switchToHttp().getResponse();
+    const body = this.toBody(exception, host.switchToHttp().getRequest());
+    if (this.http.isHeadersSent(res)) return;
     // A refusal that knows when to come back (a limit) says so.
     const retryAfterS = (exception as { retryAfterS?: unknown } | null)?.retryAfterS;
-    if (typeof retryAfterS === 'number') res.setHeader('Retry-After', String(retryAfterS));
+    if (typeof retryAfterS === 'number') this.http.setHeader(res, 'Retry-After', String(retryAfterS));
     // An error is JSON whatever the route's own content type (a page route declares text/html).
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.status(body.statusCode).json(body);
+    this.http.setHeader(res, 'Content-Type', 'application/json; charset=utf-8');
+    this.http.reply(res, body, body.statusCode);
   }
 
-  private toBody(exception: unknown): ErrorBody {
-    // Nest's Express adapter wraps body-parser's errors in an HttpException whose cause is the original.
-    const parserError = bodyParserError(exception) ?? bodyParserError((exception as { cause?: unknown })?.cause);
+  private toBody(exception: unknown, request: unknown): ErrorBody {
+    // Nest's adapters wrap the body parsers' errors in an HttpException whose cause is the original.
+    const cause = (exception as { cause?: unknown })?.cause;
+    const parserError =
+      bodyParserError(exception) ?? bodyParserError(cause) ?? fastifyBodyError(exception, request) ?? fastifyBodyError(cause, request);
     if (parserError) return parserError;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();

@@ -1,5 +1,6 @@
 export * from './contract-pipe.js';
 export * from './http-app.js';
+export * from './fastify-app.js';
 export * from './http-errors.js';
 export * from './http-exception.filter.js';
 export * from './pipe-errors.js';

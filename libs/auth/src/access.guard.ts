@@ -1,5 +1,5 @@
 import { type CanActivate, type ExecutionContext, HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { FieldErrorsException } from '@fleet/app';
 import type { Client, SecuritySettings } from '@fleet/config';
 import { ACCESS, type AccessRule, ANONYMOUS, type AuthenticatedRequest } from './access.js';
@@ -9,10 +9,6 @@ import { SECURITY_SETTINGS } from './tokens.js';
 
 interface RequestLike extends AuthenticatedRequest {
   headers: Record<string, string | string[] | undefined>;
-}
-
-interface ResponseLike {
-  setHeader(name: string, value: string): void;
 }
 
 /**
@@ -33,6 +29,7 @@ export class AccessGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly limiter: RateLimiter,
     @Inject(SECURITY_SETTINGS) private readonly security: SecuritySettings,
+    private readonly adapterHost: HttpAdapterHost,
   ) {
     this.tokens = security.clients ? new TokenStore(security.clients) : null;
   }
@@ -45,10 +42,9 @@ export class AccessGuard implements CanActivate {
     ctx.switchToHttp().getRequest<RequestLike>().client = client;
     const limit = this.security.rateLimitPerMinute;
     const r = await this.limiter.hit(client.name, limit);
-    const res = ctx.switchToHttp().getResponse<ResponseLike>();
-    res.setHeader('RateLimit-Limit', String(limit));
-    res.setHeader('RateLimit-Remaining', String(r.remaining));
-    res.setHeader('RateLimit-Reset', String(r.resetS));
+    this.setHeader(ctx, 'RateLimit-Limit', String(limit));
+    this.setHeader(ctx, 'RateLimit-Remaining', String(r.remaining));
+    this.setHeader(ctx, 'RateLimit-Reset', String(r.resetS));
     if (!r.allowed) {
       throw Object.assign(
         deny(HttpStatus.TOO_MANY_REQUESTS, 'client', `${client.name} sent more than ${limit} requests this minute (RATE_LIMIT_PER_MINUTE)`),
@@ -65,20 +61,24 @@ export class AccessGuard implements CanActivate {
     if (tokens === null) return ANONYMOUS;
     const header = ctx.switchToHttp().getRequest<RequestLike>().headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const res = ctx.switchToHttp().getResponse<ResponseLike>();
     if (!match) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
+      this.setHeader(ctx, 'WWW-Authenticate', 'Bearer realm="fleet"');
       throw deny(HttpStatus.UNAUTHORIZED, 'Authorization', 'a token is required: send "Authorization: Bearer <token>"');
     }
     const client = tokens.authenticate(match[1]);
     if (!client) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="fleet", error="invalid_token"');
+      this.setHeader(ctx, 'WWW-Authenticate', 'Bearer realm="fleet", error="invalid_token"');
       throw deny(HttpStatus.UNAUTHORIZED, 'Authorization', 'the token is not valid');
     }
     if (!rule.some((role) => client.roles.has(role))) {
       throw deny(HttpStatus.FORBIDDEN, 'Authorization', `client ${client.name} lacks the role this needs (${rule.join(' or ')})`);
     }
     return client;
+  }
+
+  /** Through the app's HTTP adapter: an Express response and a Fastify reply set headers differently. */
+  private setHeader(ctx: ExecutionContext, name: string, value: string): void {
+    this.adapterHost.httpAdapter.setHeader(ctx.switchToHttp().getResponse(), name, value);
   }
 }
 

@@ -1,5 +1,7 @@
 import type { INestApplication, Type } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HealthController, READINESS, type Readiness } from './health.js';
 import { AppMetrics, MetricsController } from './metrics.js';
 import { setupOpenApi } from './openapi.js';
@@ -32,6 +34,17 @@ interface Res {
  */
 export function configureOps(app: INestApplication, title: string, description: string): void {
   const metrics = app.get(AppMetrics);
+  if (app.getHttpAdapter().getType() === 'fastify') {
+    // Fastify times the request itself, from its arrival; `routeOptions.url` is the pattern (none: unmatched).
+    const fastify = (app as NestFastifyApplication).getHttpAdapter().getInstance();
+    fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
+      metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
+    });
+    setupOpenApi(app, title, description);
+    return;
+  }
   app.use((req: Req, res: Res, next: () => void) => {
     const end = metrics.httpDuration.startTimer();
     res.on('finish', () => {
