@@ -258,6 +258,27 @@ describe('where the apps listen', () => {
     });
   });
 
+  it('answers cross-origin requests only for the origins in CORS_ORIGINS, and for none without it', async () => {
+    const preflight = (http: Awaited<ReturnType<typeof suite.service>>['http'], origin: string) =>
+      http.options('/queues').set('Origin', origin).set('Access-Control-Request-Method', 'GET');
+    // The coordinator runs on Fastify and the resource manager on Express: both must behave alike.
+    const [closed, coordinator, manager] = await Promise.all([
+      suite.service('coordinator'),
+      suite.service('coordinator', { CORS_ORIGINS: 'http://ci.example' }),
+      suite.service('resource-manager', { CORS_ORIGINS: 'http://ci.example' }),
+    ]);
+    const none = await closed.http.get('/queues').set('Origin', 'http://ci.example');
+    expect([none.status, none.headers['access-control-allow-origin']]).toEqual([200, undefined]);
+    expect((await preflight(closed.http, 'http://ci.example')).headers['access-control-allow-origin']).toBeUndefined();
+    for (const app of [coordinator, manager]) {
+      expect((await preflight(app.http, 'http://ci.example')).headers['access-control-allow-origin']).toBe('http://ci.example');
+      expect((await app.http.get('/health/live').set('Origin', 'http://ci.example')).headers['access-control-allow-origin']).toBe(
+        'http://ci.example',
+      );
+      expect((await preflight(app.http, 'http://attacker.example')).headers['access-control-allow-origin']).toBeUndefined();
+    }
+  });
+
   it('answers 403 to a request for another host name while bound to loopback (DNS rebinding)', async () => {
     const coordinator = await suite.service('coordinator');
     const res = await coordinator.http.get('/queues').set('Host', 'attacker.example:80');

@@ -24,20 +24,24 @@ const REQUEST_TIMEOUT_MS = 300_000;
  * An HTTP app on Fastify, with the same hardening as configureHttpApp gives an Express one: security headers
  * (helmet), no CORS unless origins are configured, the `Host` check while bound to loopback, no body
  * read before its sender is authenticated, JSON bodies only, each up to its route's limit, no deeper than
- * MAX_JSON_DEPTH and without prototype keys, and one error shape for everything. Fastify costs about half the
- * CPU of Express per request and leaves far less garbage to promote (docs/benchmark.md), which is why the
- * coordinator, the app on every task's path, runs on it.
+ * MAX_JSON_DEPTH and without prototype keys, and one error shape for everything. On Fastify the coordinator, the
+ * app on every task's path, spends half the CPU of Express on a health check and a quarter less on a task's
+ * submission, and leaves far less garbage to promote (docs/benchmark.md, "The coordinator on Fastify").
  */
 export async function createFastifyApp(module: DynamicModule, opts: HttpAppOptions & { logger?: false }): Promise<NestFastifyApplication> {
   const small = Math.min(SMALL_BODY_BYTES, opts.bodyLimitBytes);
   const adapter = new FastifyAdapter({
     bodyLimit: small,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    // Ids in paths may be long (a run's idempotency key); their validation, not the router, names the limit.
+    // Ids in paths may be long (a run's idempotency key): their validation, not the router, names the limit. A
+    // trailing slash names the same route, as it did on Express.
     routerOptions: { maxParamLength: 1000, ignoreTrailingSlash: true },
     // unsafeJson below refuses prototype keys and names where they are; Fastify's own check would not say.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
+    // While it closes, a request that still arrives on a kept-alive connection is served as on Express (with
+    // `Connection: close`), not answered with Fastify's own 503 body, which lacks the fleet's error shape.
+    return503OnClosing: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
     bodyParser: false,
