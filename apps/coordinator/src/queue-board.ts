@@ -5,6 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Queue } from 'bullmq';
 import type { SecuritySettings } from '@fleet/config';
+import { refusal } from '@fleet/app';
 import { TokenStore } from '@fleet/auth';
 
 export const QUEUE_BOARD_PATH = '/board';
@@ -39,12 +40,7 @@ export async function mountQueueBoard(app: NestFastifyApplication, queues: Queue
     void reply
       .code(status)
       .type('application/json; charset=utf-8')
-      .send({
-        statusCode: status,
-        error: status === 401 ? 'Unauthorized' : 'Forbidden',
-        message: `Authorization: ${reason}`,
-        errors: [{ field: 'Authorization', reason }],
-      });
+      .send(refusal(status, 'Authorization', reason));
   };
   const tokens = security.clients ? new TokenStore(security.clients) : null;
   // The board's own scope: its check runs before any of its routes, and nothing outside /board sees it.

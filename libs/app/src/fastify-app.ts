@@ -8,6 +8,7 @@ import { badRequest } from './http-errors.js';
 import { HttpExceptionFilter } from './http-exception.filter.js';
 import {
   announcesBody,
+  answerAfterBody,
   foreignHost,
   HELMET_OPTIONS,
   type HttpAppOptions,
@@ -76,11 +77,8 @@ export async function createFastifyApp(module: DynamicModule, opts: HttpAppOptio
     fastify.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
       const auth = req.headers.authorization;
       if (!announcesBody(req.headers) || admits(typeof auth === 'string' ? auth : undefined)) return done();
-      // As on Express: the body is drained unparsed as it arrives, and the answer goes once it has all come.
       void reply.header('WWW-Authenticate', 'Bearer realm="fleet"');
-      req.raw.on('end', () => void send(reply, 401, 'Authorization', UNREAD_BODY_REASON));
-      req.raw.on('error', () => undefined);
-      req.raw.resume();
+      answerAfterBody(req.raw, () => void send(reply, 401, 'Authorization', UNREAD_BODY_REASON));
     });
   }
   // JSON is the only body type (Fastify's own text/plain parser goes too): anything else is a 415 that names

@@ -55,6 +55,16 @@ export const announcesBody = (headers: Record<string, string | string[] | undefi
 export const UNREAD_BODY_REASON = 'a valid token is required: send "Authorization: Bearer <token>" (the body was not read)';
 
 /**
+ * For a body refused before it is read: drains it unparsed as it arrives (so the client can read the answer), and
+ * answers once it has all come, bounded by the server's request timeout.
+ */
+export function answerAfterBody(req: Pick<Req, 'on' | 'resume'>, answer: () => void): void {
+  req.on('end', answer);
+  req.on('error', () => undefined);
+  req.resume();
+}
+
+/**
  * The first place a parsed body nests too deep or uses a key that reaches into prototypes, as a path. One pass
  * over the values, linear in their number: a path is built only for the value at fault, from its parents.
  */
@@ -141,13 +151,8 @@ export function configureHttpApp(app: INestApplication, opts: HttpAppOptions): v
     express.use((req: Req, res: Res, next: () => void) => {
       const auth = req.headers.authorization;
       if (!announcesBody(req.headers) || admits(typeof auth === 'string' ? auth : undefined)) return next();
-      // The body is never parsed or kept: it is drained as it arrives (so the client can read the answer), and
-      // the answer goes once it has all come, bounded by the server's request timeout.
       res.setHeader('WWW-Authenticate', 'Bearer realm="fleet"');
-      const answer = () => refuse(res, 401, 'Authorization', UNREAD_BODY_REASON);
-      req.on('end', answer);
-      req.on('error', () => undefined);
-      req.resume();
+      answerAfterBody(req, () => refuse(res, 401, 'Authorization', UNREAD_BODY_REASON));
     });
   }
   const small = json({ limit: Math.min(SMALL_BODY_BYTES, opts.bodyLimitBytes) });
