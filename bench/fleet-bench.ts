@@ -223,18 +223,22 @@ async function submitFleet() {
   return r;
 }
 
-/** Idle fleet: one task at a time, submit → start and submit → result. */
-async function latency(kind: 'raw' | 'fleet') {
+/**
+ * Idle fleet: one task at a time, submit → start and submit → result. `raw`: bare BullMQ's add in this process;
+ * `front`: the same add behind a bare HTTP server in another process (bench/raw-front.ts), the floor for any service
+ * in front of the queue; `fleet`: through the coordinator.
+ */
+async function latency(kind: 'raw' | 'front' | 'fleet') {
   const prefix = prefixOf(`latency-${kind}`);
   const keys = new FleetKeys(prefix);
   const queue = new Queue('bench', { connection: redis, prefix: keys.queuePrefix('bench') });
   const events = new QueueEvents('bench', { connection: { url }, prefix: keys.queuePrefix('bench') });
   await events.waitUntilReady();
   const worker =
-    kind === 'raw'
-      ? run([dist('bench', 'raw-worker.js'), url, keys.queuePrefix('bench'), 'bench', '1'], {})
-      : run([dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', '1'], fleetEnv(prefix));
-  if (kind === 'raw') await until(() => worker.output().includes('ready'), 'raw worker');
+    kind === 'fleet'
+      ? run([dist('apps', 'worker', 'src', 'main.js'), '--pool', 'bench', '--concurrency', '1'], fleetEnv(prefix))
+      : run([dist('bench', 'raw-worker.js'), url, keys.queuePrefix('bench'), 'bench', '1'], {});
+  if (kind !== 'fleet') await until(() => worker.output().includes('ready'), 'raw worker');
   else await until(async () => (await redis.zcard(keys.workerIndex)) === 1, 'fleet worker');
   const start: number[] = [];
   const result: number[] = [];
@@ -258,7 +262,19 @@ async function latency(kind: 'raw' | 'fleet') {
     }
   };
   if (kind === 'raw') await sample(() => queue.add('noop', {}));
-  else
+  else if (kind === 'front') {
+    const front = run([dist('bench', 'raw-front.js'), url, keys.queuePrefix('bench'), 'bench'], {});
+    try {
+      const port = await until(() => /port (\d+)/.exec(front.output())?.[1], 'the bare HTTP front');
+      const api = jsonApi(`http://127.0.0.1:${port}`);
+      await sample(async () => {
+        const { id } = await api<{ id: string }>('POST', '/tasks', { type: 'synthetic', name: 'ping' });
+        return (await Job.fromId(queue, id)) as Job;
+      });
+    } finally {
+      await front.stop();
+    }
+  } else
     await withCoordinator(prefix, async (base) => {
       const api = jsonApi(base);
       await sample(async () => {
@@ -459,13 +475,13 @@ async function main() {
       `ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)}); CPU µs per event ${JSON.stringify(ing.cpuPerEvent)}; commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`,
     );
   }
-  if (only?.has('latency')) log(`latency: ${JSON.stringify({ raw: await latency('raw'), fleet: await latency('fleet') })}`);
+  if (only?.has('latency')) log(`latency: ${JSON.stringify({ raw: await latency('raw'), front: await latency('front'), fleet: await latency('fleet') })}`);
   if (only?.has('cluster')) await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   if (only) {
     log(JSON.stringify({ drains, submits }, (k, v: unknown) => (k === 'topCommands' ? undefined : v)));
     return;
   }
-  const lat = { raw: await latency('raw'), fleet: await latency('fleet') };
+  const lat = { raw: await latency('raw'), front: await latency('front'), fleet: await latency('fleet') };
   log('pickup latency measured');
   const scale = await scaleUp();
   log(`scale-up reaction: ${scale.seconds.toFixed(2)} s`);
@@ -600,8 +616,8 @@ async function main() {
     `| submit throughput (tasks/s; HTTP batches of 1,000 vs addBulk) | ${fmt(subRate.fleet)} | ${fmt(subRate.equal)} | ${fmt(subRate.raw)} | ${r2(results.submit.ratio_to_equal)} of equal, ${r2(results.submit.ratio_to_bare)} of bare | ≥ 0.85 of equal: ${mark(results.submit.ratio_to_equal >= 0.85)} |`,
     `| coordinator CPU per submitted task (µs) | ${fmt(results.submit.coordinator_cpu_us_per_task)} | — | — | — | — |`,
     `| Redis commands per task, submit | ${r2(results.submit.redis_commands_per_task.fleet)} | ${r2(results.submit.redis_commands_per_task.equal)} | ${r2(results.submit.redis_commands_per_task.raw)} | ${r2(results.submit.redis_commands_per_task.fleet / results.submit.redis_commands_per_task.equal)} of equal | — |`,
-    `| pickup latency, submit → start p50 / p95 / p99 (ms) | ${lat.fleet.start.p50} / ${lat.fleet.start.p95} / ${lat.fleet.start.p99} | — | ${lat.raw.start.p50} / ${lat.raw.start.p95} / ${lat.raw.start.p99} | — | p99 ≤ 5 ms: ${mark((lat.fleet.start.p99 ?? Infinity) <= 5)} |`,
-    `| pickup latency split: submit → the job's creation (the coordinator's request) / creation → start, p50 / p99 (ms) | ${lat.fleet.queued.p50} / ${lat.fleet.queued.p99}; ${lat.fleet.taken.p50} / ${lat.fleet.taken.p99} | — | ${lat.raw.queued.p50} / ${lat.raw.queued.p99}; ${lat.raw.taken.p50} / ${lat.raw.taken.p99} | — | — |`,
+    `| pickup latency, submit → start p50 / p95 / p99 (ms) | ${lat.fleet.start.p50} / ${lat.fleet.start.p95} / ${lat.fleet.start.p99} | — | ${lat.raw.start.p50} / ${lat.raw.start.p95} / ${lat.raw.start.p99}; behind a bare HTTP server ${lat.front.start.p50} / ${lat.front.start.p95} / ${lat.front.start.p99} | p99 ${r2((lat.fleet.start.p99 ?? NaN) / (lat.front.start.p99 ?? NaN))} of the bare HTTP server's | p99 ≤ 5 ms: ${mark((lat.fleet.start.p99 ?? Infinity) <= 5)} |`,
+    `| pickup latency split: submit → the job's creation (the coordinator's request) / creation → start, p50 / p99 (ms) | ${lat.fleet.queued.p50} / ${lat.fleet.queued.p99}; ${lat.fleet.taken.p50} / ${lat.fleet.taken.p99} | — | ${lat.raw.queued.p50} / ${lat.raw.queued.p99}; ${lat.raw.taken.p50} / ${lat.raw.taken.p99}; behind a bare HTTP server ${lat.front.queued.p50} / ${lat.front.queued.p99}; ${lat.front.taken.p50} / ${lat.front.taken.p99} | — | — |`,
     `| pickup latency, submit → result p50 / p95 / p99 (ms) | ${lat.fleet.result.p50} / ${lat.fleet.result.p95} / ${lat.fleet.result.p99} | — | ${lat.raw.result.p50} / ${lat.raw.result.p95} / ${lat.raw.result.p99} | — | — |`,
     `| Redis memory per retained finished task (bytes; job, result, timing event) | ${fmt(m.redis_bytes_per_retained_task)} | ${fmt(m.redis_bytes_per_retained_equal_job)} | ${fmt(m.redis_bytes_per_retained_raw_job)} | ${r2(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job)} of bare | ≤ 2 of bare: ${mark(m.redis_bytes_per_retained_task / m.redis_bytes_per_retained_raw_job <= 2)} |`,
     `| analyzer ingest (events/s; CPU per event) | ${fmt(ing.rate)} (analyzer ${ing.cpuPerEvent.analyzer.toFixed(1)} µs, Redis ${ing.cpuPerEvent.redis.toFixed(1)} µs) | — | ${fmt(ing.raw)} (bare XRANGE); ${fmt(ing.consumer)} (a bare group consumer: XREADGROUP, JSON.parse, XACK) | ${r2(ing.rate / ing.raw)} of XRANGE; ${r2(ing.rate / ing.consumer)} of the consumer | ≥ 150,000/s: ${mark(ing.rate >= 150_000)} |`,
