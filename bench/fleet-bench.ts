@@ -475,7 +475,8 @@ async function main() {
       `ingest: ${fmt(ing.rate)} events/s (XRANGE ${fmt(ing.raw)}, a bare group consumer ${fmt(ing.consumer)}); CPU µs per event ${JSON.stringify(ing.cpuPerEvent)}; commands ${JSON.stringify(commandDelta(cmd0, await commandStats(redis)).top)}`,
     );
   }
-  if (only?.has('latency')) log(`latency: ${JSON.stringify({ raw: await latency('raw'), front: await latency('front'), fleet: await latency('fleet') })}`);
+  if (only?.has('latency'))
+    log(`latency: ${JSON.stringify({ raw: await latency('raw'), front: await latency('front'), fleet: await latency('fleet') })}`);
   if (only?.has('cluster')) await clusterDrain({ dist, tasksPerPool: quick ? 500 : 5000, concurrency: C, log });
   if (only) {
     log(JSON.stringify({ drains, submits }, (k, v: unknown) => (k === 'topCommands' ? undefined : v)));

@@ -14,7 +14,14 @@ const server = createServer((req, res) => {
   let text = '';
   req.setEncoding('utf8').on('data', (c: string) => (text += c));
   req.on('end', () => {
-    queue.add('noop', JSON.parse(text) as object).then(
+    let data: object;
+    try {
+      data = JSON.parse(text) as object;
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'body: not JSON' }));
+      return;
+    }
+    queue.add('noop', data).then(
       (job) => {
         res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: job.id }));
       },
