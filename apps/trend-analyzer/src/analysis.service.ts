@@ -94,7 +94,10 @@ export class AnalysisService {
    * order they were appended (as its list in Redis holds them: the next pass reads only what came after).
    */
   private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis; appended: SeriesPoint[] }>();
-  /** New samples analysed, the passes made and the time they took, since start (the analysis's throughput). */
+  /**
+   * New samples analysed, the passes made and the time they took, since start (the analysis's throughput). A pass
+   * adds its samples and its time together when it ends, so a reader never sees one without the other.
+   */
   samplesAnalysed = 0;
   /** The anomaly check's sorted window, moved along each series as its new samples are checked one by one. */
   private readonly anomalyWindow = new SlidingSorted();
@@ -163,9 +166,22 @@ export class AnalysisService {
   }
 
   private async run(): Promise<void> {
+    const began = performance.now();
+    const analysed = { samples: 0 };
+    try {
+      await this.pass(analysed);
+      this.passesMade++;
+    } finally {
+      // (A pass that failed part way counts its time, and the samples it analysed before: they are not read again.)
+      this.samplesAnalysed += analysed.samples;
+      this.busyMs += performance.now() - began;
+    }
+  }
+
+  /** One pass over the series that moved, counting the new samples it analyses in `analysed`. */
+  private async pass(analysed: { samples: number }): Promise<void> {
     const c = this.settings.config;
     const now = Date.now();
-    const began = performance.now();
     const counters = await this.repo.counters();
     await this.recordRates(counters, now);
     // Only series whose count of appended samples moved are read and analysed again; the others keep the
@@ -202,7 +218,7 @@ export class AnalysisService {
           const alerting = this.checkRegression(series, metric, group, points, values, i, direction);
           if (alerting) await alerting;
         }
-        this.samplesAnalysed += points.length - firstNew;
+        analysed.samples += points.length - firstNew;
       }
       this.analysed.set(series, {
         version: read.version,
@@ -217,8 +233,6 @@ export class AnalysisService {
       return a ? [a] : [];
     });
     this.snapshot = { at: now, counters, series: out };
-    this.busyMs += performance.now() - began;
-    this.passesMade++;
   }
 
   /**
