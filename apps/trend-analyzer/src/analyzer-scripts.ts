@@ -7,44 +7,58 @@
  * Lua that keeps a series list to its last `history window` rows. An element of the list holds one row, or
  * several separated by newlines (what one commit appended to the series: a row never holds a newline, see
  * sampleRow), so Redis makes one element a series and commit rather than one a sample. `keep(held, base,
- * countsBase, window, series, added)` is called once an element of `added` rows was pushed to the list (key
- * base .. series) and its count to the counts list (countsBase .. series). The held hash counts the rows the list
- * holds (one HINCRBY a call); once they pass the window by a quarter, whole elements are dropped from the front
- * while the rest still hold the window, so a commit that appends a few rows to a full list does not trim it each
- * time. A list written before elements were counted holds one row an element, and more elements than counts:
- * those at its front are single rows, and with no count held its length is its count. The list holds at least the
- * window, and less than a window and a quarter plus one element's rows; readers keep the last `window` rows.
+ * countsBase, window, series, added, version)` is called once an element of `added` rows was pushed to the list
+ * (key base .. series) and the series' version (samples ever appended, the versions hash) went up to `version`.
+ * It does nothing unless the version passed a multiple of a quarter window (q): a commit costs Redis the push and
+ * the version's HINCRBY, no more. When it passed one, the rows held are known from the held hash, which records
+ * `<rows held> <version>` at the last trim (rows held now: those plus the versions since), and whole elements are
+ * dropped from the front while the rest still hold the window. The list thus holds at least the window, and less
+ * than a window and a quarter plus one element's rows; readers keep the last `window` rows.
+ *
+ * Lists written by earlier analyzers have no such record (a held count updated on every commit, and a counts
+ * list with the rows of each element; or neither, one row an element): their rows are counted from the list once,
+ * by its newlines, and the counts list is deleted.
  */
 const KEEP_WINDOW = `
-local function keep(held, base, countsBase, window, series, added)
-  local list, counts = base .. series, countsBase .. series
-  local count = redis.call('HINCRBY', held, series, added)
-  if count == added then
-    local before = redis.call('LLEN', list) - 1
-    if before > 0 then count = redis.call('HINCRBY', held, series, before) end
+local function rowsOf(element)
+  local _, newlines = string.gsub(element, '\\n', '')
+  return newlines + 1
+end
+local function keep(held, base, countsBase, window, series, added, version)
+  local q = math.ceil(window / 4)
+  if math.floor(version / q) == math.floor((version - added) / q) then return end
+  local list = base .. series
+  local count
+  local record = redis.call('HGET', held, series)
+  local space = record and string.find(record, ' ', 1, true)
+  if space then
+    local at = tonumber(string.sub(record, space + 1))
+    -- (A version behind the record: the versions hash lost its data and the list did not. Counted afresh.)
+    if at <= version then count = tonumber(string.sub(record, 1, space - 1)) + version - at end
   end
-  if count <= window + math.ceil(window / 4) then return end
-  local singles = redis.call('LLEN', list) - redis.call('LLEN', counts)
-  local elements, rows, fronts, at = 0, 0, {}, 0
-  while true do
-    local front = 1
-    if singles <= elements then
-      at = at + 1
-      if fronts[at] == nil then
-        local more = redis.call('LRANGE', counts, at - 1, at + 62)
-        for k = 1, #more do fronts[at + k - 1] = tonumber(more[k]) end
-        if #more == 0 then break end
+  if count == nil then
+    count = 0
+    for _, element in ipairs(redis.call('LRANGE', list, 0, -1)) do count = count + rowsOf(element) end
+    redis.call('DEL', countsBase .. series)
+  end
+  local elements, rows, from = 0, 0, 0
+  while count - rows > window do
+    local fronts = redis.call('LRANGE', list, from, from + 63)
+    if #fronts == 0 then break end
+    for k = 1, #fronts do
+      local front = rowsOf(fronts[k])
+      if count - rows - front < window then
+        from = -1
+        break
       end
-      front = fronts[at]
+      elements = elements + 1
+      rows = rows + front
     end
-    if count - rows - front < window then break end
-    elements = elements + 1
-    rows = rows + front
+    if from < 0 then break end
+    from = from + 64
   end
-  if elements == 0 then return end
-  redis.call('LPOP', list, elements)
-  if elements > singles then redis.call('LPOP', counts, elements - math.max(singles, 0)) end
-  redis.call('HINCRBY', held, series, -rows)
+  if elements > 0 then redis.call('LPOP', list, elements) end
+  redis.call('HSET', held, series, (count - rows) .. ' ' .. version)
 end
 `;
 
@@ -169,9 +183,7 @@ for i = 1, nSeries do
       started[#started + 1] = series
     end
     redis.call('RPUSH', seriesBase .. series, rows)
-    redis.call('RPUSH', countsBase .. series, k)
-    keep(held, seriesBase, countsBase, window, series, k)
-    redis.call('HINCRBY', versions, series, k)
+    keep(held, seriesBase, countsBase, window, series, k, redis.call('HINCRBY', versions, series, k))
   end
   at = at + 3
 end
@@ -232,9 +244,7 @@ for i = 5, #ARGV, 2 do
       kept = kept + 1
     end
     redis.call('RPUSH', base .. series, row)
-    redis.call('RPUSH', countsBase .. series, 1)
-    keep(KEYS[4], base, countsBase, window, series, 1)
-    redis.call('HINCRBY', KEYS[3], series, 1)
+    keep(KEYS[4], base, countsBase, window, series, 1, redis.call('HINCRBY', KEYS[3], series, 1))
   else
     redis.call('HINCRBY', KEYS[2], 'series_refused', 1)
     redis.call('HINCRBY', KEYS[2], 'series_refused_derived', 1)

@@ -82,6 +82,26 @@ describe('the analyzer commit script', () => {
     return reply[0] === -1 ? { verdicts: batch.verdicts(reply) } : { counted: reply[0], statuses: batch.statuses };
   }
 
+  /**
+   * The series' list holds the window's last rows of `written`, passes it by less than a quarter and its largest
+   * element, and agrees with the held record of its last trim (rows then, at a version: the rows since are the
+   * versions since). Returns the rows it holds.
+   */
+  async function keptRows(stream: string, series: string, written: string[]): Promise<number> {
+    const elements = await redis.lrange(`${stream}:series:${series}`, 0, -1);
+    const rows = lastRows(elements, Infinity).length;
+    const largest = Math.max(...elements.map((e) => e.split('\n').length));
+    expect(rows).toBeGreaterThanOrEqual(Math.min(WINDOW, written.length));
+    expect(rows).toBeLessThan(WINDOW + Math.ceil(WINDOW / 4) + largest);
+    expect(lastRows(elements, WINDOW)).toEqual(written.slice(-WINDOW));
+    const [record, version] = await Promise.all([redis.hget(`${stream}:held`, series), redis.hget(`${stream}:versions`, series)]);
+    if (record !== null) {
+      const [held, at] = record.split(' ').map(Number);
+      expect(held + Number(version) - at).toBe(rows);
+    }
+    return rows;
+  }
+
   const pendingFor = async (stream: string, consumer: string) =>
     ((await redis.xpending(stream, 'g', '-', '+', 100, consumer)) as Array<[string]>).map(([id]) => id);
 
@@ -201,7 +221,8 @@ describe('the analyzer commit script', () => {
     // The mean moves entry by entry, each step rounded down: 100, then floor(0.7 × 100 + 0.3 × 200) = 130.
     expect(await redis.hget(`${stream}:durations`, 'cpu|tests/a.py')).toBe('130');
     expect(await redis.hgetall(`${stream}:versions`)).toEqual({ 'run_time_ms|pool=cpu': '2', 'latency_ms|pool=cpu': '1' });
-    expect(await redis.hgetall(`${stream}:held`)).toEqual({ 'run_time_ms|pool=cpu': '2', 'latency_ms|pool=cpu': '1' });
+    // No series passed a quarter window (25 rows): nothing was trimmed or counted, the commit pushed and moved versions only.
+    expect(await redis.hgetall(`${stream}:held`)).toEqual({});
     expect(await pendingFor(stream, 'c')).toEqual([]);
   });
 
@@ -216,17 +237,7 @@ describe('the analyzer commit script', () => {
     await redis.rpush(list, ...old);
     await redis.sadd(`${stream}:index`, series);
     const written = [...old];
-    /** The list's rows agree with its count, hold the window, and pass it by less than a quarter and its largest element. */
-    const kept = async () => {
-      const held = Number(await redis.hget(`${stream}:held`, series));
-      const elements = await redis.lrange(list, 0, -1);
-      const largest = Math.max(...elements.map((e) => e.split('\n').length));
-      expect(lastRows(elements, Infinity)).toHaveLength(held);
-      expect(held).toBeGreaterThanOrEqual(Math.min(WINDOW, written.length));
-      expect(held).toBeLessThan(WINDOW + Math.ceil(WINDOW / 4) + largest);
-      expect(lastRows(elements, WINDOW)).toEqual(written.slice(-WINDOW));
-      return held;
-    };
+    const kept = () => keptRows(stream, series, written);
     for (let b = 0; b < batches; b++) {
       const entries = ids.slice(b * perBatch, (b + 1) * perBatch).map((id, i): [string, EntryEffects] => {
         const at = 10 + b * perBatch + i;
@@ -255,7 +266,39 @@ describe('the analyzer commit script', () => {
     written.push(...rates);
     await kept();
     // Trimmed: fewer rows held than were ever written.
-    expect(Number(await redis.hget(`${stream}:held`, series))).toBeLessThan(written.length - WINDOW);
+    expect(await kept()).toBeLessThan(written.length - WINDOW);
     expect(await redis.hget(`${stream}:versions`, series)).toBe(String(batches * perBatch + rates.length));
+  });
+
+  it('takes over a list an earlier analyzer kept (a held count, a counts list), and one whose version went back', async () => {
+    const { stream, ids } = await delivered(110);
+    const series = 'run_time_ms|pool=old';
+    const counts = `${stream}:counts:${series}`;
+    // As analyzers before the held record kept it: elements of 10 rows, 10 single rows and 10 rows, their counts in
+    // a list, and the rows held in a count moved by every commit.
+    const written = Array.from({ length: 30 }, (_, i) => `${i} ${i}`);
+    await redis.rpush(`${stream}:series:${series}`, written.slice(0, 10).join('\n'), ...written.slice(10, 20), written.slice(20).join('\n'));
+    await redis.rpush(counts, 10, ...Array<number>(10).fill(1), 10);
+    await redis.hset(`${stream}:held`, series, 30);
+    await redis.hset(`${stream}:versions`, series, 30);
+    await redis.sadd(`${stream}:index`, series);
+    const append = async (from: number, to: number) => {
+      const entries = ids.slice(from, to).map((id, i): [string, EntryEffects] => {
+        const at = 100 + from + i;
+        written.push(`${at} ${at}`);
+        return [id, { counters: ['events', 1], samples: { at, suffix: '', group: 'pool=old', metrics: ['run_time_ms'], values: [String(at)] } }];
+      });
+      expect(await commitEffects(stream, entries)).toMatchObject({ counted: to });
+    };
+    // 110 rows: counted from the list once, the front element of 10 dropped, the counts list deleted.
+    await append(0, 80);
+    expect(await keptRows(stream, series, written)).toBe(100);
+    expect(await redis.hget(`${stream}:held`, series)).toBe('100 110');
+    expect(await redis.exists(counts)).toBe(0);
+    // The versions hash lost the series (its version starts again below the record's): counted from the list again.
+    await redis.hdel(`${stream}:versions`, series);
+    await append(80, 110);
+    expect(await keptRows(stream, series, written)).toBe(110);
+    expect(await redis.hget(`${stream}:held`, series)).toBe('110 30');
   });
 });

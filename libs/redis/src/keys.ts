@@ -240,14 +240,18 @@ export class FleetKeys {
     return `${this.prefix}:ta:versions`;
   }
 
-  /** What a series' counts list's key starts with: the rows of each element of its sample list, in the same order. */
+  /**
+   * What a series' counts list's key starts with: the rows of each element of its sample list, kept by analyzers
+   * before the held record. Read by none now: deleted at the series' first trim (see KEEP_WINDOW).
+   */
   get analyzerSeriesCountsPrefix(): string {
     return `${this.prefix}:ta:n:`;
   }
 
   /**
-   * Hash of series name → rows its list holds now (an element holds one row or several): what keeps the list to
-   * its window. A series with no count holds one row an element.
+   * Hash of series name → `<rows held> <version>` at the list's last trim (an element holds one row or several):
+   * with the version now, the rows it holds, what keeps the list to its window. A plain count (analyzers before)
+   * or none: the rows are counted from the list.
    */
   get analyzerSeriesHeld(): string {
     return `${this.prefix}:ta:held`;
