@@ -72,6 +72,19 @@ function inTimeOrder(points: readonly SeriesPoint[]): boolean {
 const MAX_ANOMALIES = 1000;
 
 /**
+ * A series as the last pass left it: its version, its analysis, its samples in the order they were appended,
+ * whether that order is time order (then the analysis's points are those samples), and the points' values. A pass
+ * builds the next from it with work for the new samples only (and a copy of the kept ones), not for the window.
+ */
+interface AnalysedSeries {
+  version: number;
+  analysis: SeriesAnalysis;
+  appended: SeriesPoint[];
+  ordered: boolean;
+  values: number[];
+}
+
+/**
  * Every `polling_interval`: records per-pool throughput and failure rate from the counters, then reads again
  * only the series that got samples since the last pass (their version moved) and checks each new sample for
  * anomalies and for a regression (alerts raised, escalated and cleared once each, shared by every analyzer
@@ -93,7 +106,7 @@ export class AnalysisService {
    * Per series: its analysis as of the version (samples ever appended) it was read at, and its samples in the
    * order they were appended (as its list in Redis holds them: the next pass reads only what came after).
    */
-  private readonly analysed = new Map<string, { version: number; analysis: SeriesAnalysis; appended: SeriesPoint[] }>();
+  private readonly analysed = new Map<string, AnalysedSeries>();
   /**
    * New samples analysed, the passes made and the time they took, since start (the analysis's throughput). A pass
    * adds its samples and its time together when it ends, so a reader never sees one without the other.
@@ -198,16 +211,26 @@ export class AnalysisService {
       const { metric, group } = splitSeries(series);
       // The list as Redis holds it (its last `history_window` appended), then in time order: workers finish
       // tasks out of order, and analysing in time order means a sample is never evaluated twice.
-      const old = read.whole ? [] : (this.analysed.get(series)?.appended ?? []);
+      const prev = read.whole ? undefined : this.analysed.get(series);
+      const old = prev?.appended ?? [];
       const drop = Math.max(0, old.length + read.appended.length - window);
-      const appended = drop >= old.length ? read.appended.slice(drop - old.length) : old.slice(drop).concat(read.appended);
-      // (Both arrays are only read from here on: when the samples came in time order, as they mostly do, they are one.)
-      const points = inTimeOrder(appended) ? appended : [...appended].sort((a, b) => a.at - b.at);
-      const values = points.map((p) => p.value);
+      const fresh = drop > old.length ? read.appended.slice(drop - old.length) : read.appended;
+      const kept = drop >= old.length ? [] : old.slice(drop);
+      const appended = kept.length === 0 ? fresh : kept.concat(fresh);
+      // In time order when the kept samples were (as the last pass found), the new ones are, and they follow on;
+      // only the new ones are checked then. (Both arrays are only read from here on: in time order, as samples
+      // mostly come, they are one.)
+      const follows = kept.length === 0 || fresh.length === 0 || (kept.at(-1) as SeriesPoint).at <= fresh[0].at;
+      const ordered = kept.length === 0 || prev?.ordered ? follows && inTimeOrder(fresh) : inTimeOrder(appended);
+      const points = ordered ? appended : [...appended].sort((a, b) => a.at - b.at);
+      const values =
+        ordered && prev?.ordered && kept.length > 0 ? prev.values.slice(drop).concat(fresh.map((p) => p.value)) : points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;
-      const firstNew = points.findIndex((p) => p.at > seen);
-      if (firstNew >= 0) {
+      // The points are in time order: those after the last seen are the last ones.
+      let firstNew = points.length;
+      while (firstNew > 0 && points[firstNew - 1].at > seen) firstNew--;
+      if (firstNew < points.length) {
         this.lastSeen.set(series, (points.at(-1) as { at: number }).at);
         for (let i = firstNew; i < points.length; i++) {
           for (const a of detectAnomalies(values, i, c.anomaly, this.anomalyWindow)) {
@@ -224,6 +247,8 @@ export class AnalysisService {
         version: read.version,
         analysis: new SeriesAnalysis(series, metric, group, direction, points, { ...c.trend, improvementDirection: direction }),
         appended,
+        ordered,
+        values,
       });
     }
     const active = await this.repo.activeAlerts();
