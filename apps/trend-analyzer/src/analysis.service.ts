@@ -72,15 +72,14 @@ function inTimeOrder(points: readonly SeriesPoint[]): boolean {
 const MAX_ANOMALIES = 1000;
 
 /**
- * A series as the last pass left it: its version, its analysis, its samples in the order they were appended,
- * whether that order is time order (then the analysis's points are those samples), and the points' values. A pass
- * builds the next from it with work for the new samples only (and a copy of the kept ones), not for the window.
+ * A series as the last pass left it: its version, its analysis, its samples in the order they were appended (when
+ * that is time order, the analysis's points are this very array), and the points' values. A pass builds the next
+ * from it with work for the new samples only (and a copy of the kept ones), not for the window.
  */
 interface AnalysedSeries {
   version: number;
   analysis: SeriesAnalysis;
   appended: SeriesPoint[];
-  ordered: boolean;
   values: number[];
 }
 
@@ -220,11 +219,12 @@ export class AnalysisService {
       // In time order when the kept samples were (as the last pass found), the new ones are, and they follow on;
       // only the new ones are checked then. (Both arrays are only read from here on: in time order, as samples
       // mostly come, they are one.)
+      const prevOrdered = prev !== undefined && prev.analysis.points === prev.appended;
       const follows = kept.length === 0 || fresh.length === 0 || (kept.at(-1) as SeriesPoint).at <= fresh[0].at;
-      const ordered = kept.length === 0 || prev?.ordered ? follows && inTimeOrder(fresh) : inTimeOrder(appended);
+      const ordered = kept.length === 0 || prevOrdered ? follows && inTimeOrder(fresh) : inTimeOrder(appended);
       const points = ordered ? appended : [...appended].sort((a, b) => a.at - b.at);
       const values =
-        ordered && prev?.ordered && kept.length > 0 ? prev.values.slice(drop).concat(fresh.map((p) => p.value)) : points.map((p) => p.value);
+        ordered && prevOrdered && kept.length > 0 ? prev.values.slice(drop).concat(fresh.map((p) => p.value)) : points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;
       // The points are in time order: those after the last seen are the last ones.
@@ -247,7 +247,6 @@ export class AnalysisService {
         version: read.version,
         analysis: new SeriesAnalysis(series, metric, group, direction, points, { ...c.trend, improvementDirection: direction }),
         appended,
-        ordered,
         values,
       });
     }

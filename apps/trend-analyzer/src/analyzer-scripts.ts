@@ -41,21 +41,18 @@ local function keep(held, base, countsBase, window, series, added, version)
     for _, element in ipairs(redis.call('LRANGE', list, 0, -1)) do count = count + rowsOf(element) end
     redis.call('DEL', countsBase .. series)
   end
-  local elements, rows, from = 0, 0, 0
+  -- Front elements are read 64 at a time, as the walk needs them.
+  local elements, rows, fronts = 0, 0, {}
   while count - rows > window do
-    local fronts = redis.call('LRANGE', list, from, from + 63)
-    if #fronts == 0 then break end
-    for k = 1, #fronts do
-      local front = rowsOf(fronts[k])
-      if count - rows - front < window then
-        from = -1
-        break
-      end
-      elements = elements + 1
-      rows = rows + front
+    if fronts[elements + 1] == nil then
+      local more = redis.call('LRANGE', list, elements, elements + 63)
+      if #more == 0 then break end
+      for k = 1, #more do fronts[elements + k] = more[k] end
     end
-    if from < 0 then break end
-    from = from + 64
+    local front = rowsOf(fronts[elements + 1])
+    if count - rows - front < window then break end
+    elements = elements + 1
+    rows = rows + front
   end
   if elements > 0 then redis.call('LPOP', list, elements) end
   redis.call('HSET', held, series, (count - rows) .. ' ' .. version)
