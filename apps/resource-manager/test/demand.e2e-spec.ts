@@ -58,7 +58,10 @@ describe('DEMAND: the pool follows the work in seconds, wakes without blocking, 
     }).catch(async (err: Error) => {
       throw new Error(`${err.message}; decisions: ${JSON.stringify(await decisions())}; pool: ${JSON.stringify(await rm.pool('work'))}`);
     });
-    const burst = await queue.add(...Array.from({ length: 12 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 700 } })));
+    // 24.5 s of work to the policy (a task counts 1 s until the pool has finished one): it wants all 3 workers
+    // unless a worker takes more than 12 s to start. With 12 tasks (12.5 s) the bound was 6 s, too near what a
+    // loaded CI machine measures.
+    const burst = await queue.add(...Array.from({ length: 24 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 350 } })));
     // From here every tick sees the whole burst (its arrivals set ticks off while it was being queued, and those
     // may have seen part of it and grown the pool already).
     const burstAt = Date.now();

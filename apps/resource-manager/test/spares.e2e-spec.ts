@@ -118,10 +118,15 @@ describe('work arriving is seen at once, not at the next polling_interval', () =
     const queue = suite.queue('quick');
     const [first] = await queue.add({ type: 'synthetic', name: 'first', config: { duration_ms: 3000 } });
     await waitFor(async () => (await queue.job(first))?.state === 'active', { what: 'the first task to start', timeoutMs: 60_000 });
-    const burst = await queue.add(...Array.from({ length: 4 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 500 } })));
+    // DEMAND starts no more workers than would finish the work within one measured start-up, and counts a task
+    // at 1 s until the pool has finished one. So the burst is 40 s of work to the policy: the pool must grow
+    // unless a worker took longer than that to start (4 tasks, 4.5 s, once failed to grow on a loaded CI machine).
+    const burst = await queue.add(...Array.from({ length: 40 }, (_, i) => ({ type: 'synthetic', name: `burst ${i}`, config: { duration_ms: 50 } })));
     const up = await waitFor(async () => (await decisions('quick')).find((d) => d.from >= 1 && d.to === 2), {
       what: 'the pool to grow to max_workers',
       timeoutMs: 60_000,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}; pool: ${JSON.stringify(await rm.pool('quick'))}`);
     });
     expect(up.at - bootedAt).toBeLessThan(POLL_S * 1000);
     await waitFor(async () => (await Promise.all(burst.map(async (id) => (await queue.job(id))?.state))).every((s) => s === 'completed'), {
