@@ -111,6 +111,8 @@ export class AnalysisService {
    * adds its samples and its time together when it ends, so a reader never sees one without the other.
    */
   samplesAnalysed = 0;
+  /** Of those, the ones that arrived after a later-finishing sample of their series had been checked. */
+  lateSamples = 0;
   /** The anomaly check's sorted window, moved along each series as its new samples are checked one by one. */
   private readonly anomalyWindow = new SlidingSorted();
   /** The step detector's options for each direction (built once, not per sample). */
@@ -179,19 +181,20 @@ export class AnalysisService {
 
   private async run(): Promise<void> {
     const began = performance.now();
-    const analysed = { samples: 0 };
+    const analysed = { samples: 0, late: 0 };
     try {
       await this.pass(analysed);
       this.passesMade++;
     } finally {
       // (A pass that failed part way counts its time, and the samples it analysed before: they are not read again.)
       this.samplesAnalysed += analysed.samples;
+      this.lateSamples += analysed.late;
       this.busyMs += performance.now() - began;
     }
   }
 
-  /** One pass over the series that moved, counting the new samples it analyses in `analysed`. */
-  private async pass(analysed: { samples: number }): Promise<void> {
+  /** One pass over the series that moved, counting the new samples it analyses (and of them the late ones) in `analysed`. */
+  private async pass(analysed: { samples: number; late: number }): Promise<void> {
     const c = this.settings.config;
     const now = Date.now();
     const counters = await this.repo.counters();
@@ -227,16 +230,29 @@ export class AnalysisService {
         ordered && prevOrdered && kept.length > 0 ? prev.values.slice(drop).concat(fresh.map((p) => p.value)) : points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;
+      const known = this.analysed.get(series)?.version;
+      if (known !== undefined && seen > -Infinity) {
+        // Samples that arrived since the last pass but finished at or before the newest one it checked (a worker's
+        // event reached the stream after a later-finishing one's, and a pass ran between): each is checked for
+        // anomalies where it stands in time. The step detector reads the window's end: it has them in every
+        // window from the next sample on. (Not known after a restart: the first pass takes what it finds as seen.)
+        for (let k = Math.max(0, read.appended.length - (read.version - known)); k < read.appended.length; k++) {
+          const p = read.appended[k];
+          if (p.at > seen) continue;
+          const i = points.indexOf(p);
+          if (i < 0) continue;
+          this.checkAnomalies(series, metric, group, points, values, i);
+          analysed.samples++;
+          analysed.late++;
+        }
+      }
       // The points are in time order: those after the last seen are the last ones.
       let firstNew = points.length;
       while (firstNew > 0 && points[firstNew - 1].at > seen) firstNew--;
       if (firstNew < points.length) {
         this.lastSeen.set(series, (points.at(-1) as { at: number }).at);
         for (let i = firstNew; i < points.length; i++) {
-          for (const a of detectAnomalies(values, i, c.anomaly, this.anomalyWindow)) {
-            this.anomalies.push({ ...a, series, metric, group, at: (points[i] as { at: number }).at });
-            if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
-          }
+          this.checkAnomalies(series, metric, group, points, values, i);
           // (Awaited only when it has an alert to write: most samples change nothing in Redis.)
           const alerting = this.checkRegression(series, metric, group, points, values, i, direction);
           if (alerting) await alerting;
@@ -257,6 +273,14 @@ export class AnalysisService {
       return a ? [a] : [];
     });
     this.snapshot = { at: now, counters, series: out };
+  }
+
+  /** Checks sample `i` of the series against the samples before it in time, and keeps what it finds. */
+  private checkAnomalies(series: string, metric: string, group: string, points: readonly SeriesPoint[], values: readonly number[], i: number): void {
+    for (const a of detectAnomalies(values, i, this.settings.config.anomaly, this.anomalyWindow)) {
+      this.anomalies.push({ ...a, series, metric, group, at: points[i].at });
+      if (this.anomalies.length > MAX_ANOMALIES) this.anomalies.shift();
+    }
   }
 
   /**

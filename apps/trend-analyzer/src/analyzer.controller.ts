@@ -80,14 +80,19 @@ export class AnalyzerController {
   async health(): Promise<{
     status: 'ok';
     ingest: { last_success_at: string | null; last_error: string | null };
-    analysis: { samples_analysed: number; passes: number; busy_ms: number };
+    analysis: { samples_analysed: number; late_samples: number; passes: number; busy_ms: number };
   }> {
     await this.repo.ping();
     const h = this.ingest.health;
     return {
       status: 'ok',
       ingest: { last_success_at: h.lastSuccessAt ? new Date(h.lastSuccessAt).toISOString() : null, last_error: h.lastError },
-      analysis: { samples_analysed: this.analysis.samplesAnalysed, passes: this.analysis.passesMade, busy_ms: Math.round(this.analysis.busyMs) },
+      analysis: {
+        samples_analysed: this.analysis.samplesAnalysed,
+        late_samples: this.analysis.lateSamples,
+        passes: this.analysis.passesMade,
+        busy_ms: Math.round(this.analysis.busyMs),
+      },
     };
   }
 }
