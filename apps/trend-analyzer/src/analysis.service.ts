@@ -213,7 +213,8 @@ export class AnalysisService {
       const { metric, group } = splitSeries(series);
       // The list as Redis holds it (its last `history_window` appended), then in time order: workers finish
       // tasks out of order, and analysing in time order means a sample is never evaluated twice.
-      const prev = read.whole ? undefined : this.analysed.get(series);
+      const last = this.analysed.get(series);
+      const prev = read.whole ? undefined : last;
       const old = prev?.appended ?? [];
       const drop = Math.max(0, old.length + read.appended.length - window);
       const fresh = drop > old.length ? read.appended.slice(drop - old.length) : read.appended;
@@ -230,7 +231,7 @@ export class AnalysisService {
         ordered && prevOrdered && kept.length > 0 ? prev.values.slice(drop).concat(fresh.map((p) => p.value)) : points.map((p) => p.value);
       const direction = directionOf(c, metric);
       const seen = this.lastSeen.get(series) ?? -Infinity;
-      const known = this.analysed.get(series)?.version;
+      const known = last?.version;
       if (known !== undefined && seen > -Infinity) {
         // Samples that arrived since the last pass but finished at or before the newest one it checked (a worker's
         // event reached the stream after a later-finishing one's, and a pass ran between): each is checked for
